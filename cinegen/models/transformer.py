@@ -1,0 +1,95 @@
+"""The diffusion transformer over spacetime patches: diffusers' `WanTransformer3DModel`, sized small.
+
+Why Wan's class: it is a flow-matching DiT with 3D RoPE (variable duration, resolution and
+aspect ratio), text cross-attention and per-token timesteps (Wan 2.2 TI2V), which is exactly
+what unified conditioning needs: clean conditioning frames carry timestep 0 while the rest are
+denoised. Using it also means a diffusers-format Wan 2.1 checkpoint runs through the same
+pipeline. `VelocityModel` adapts it to the sampler's contract `v = model(x, sigma)`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from diffusers import WanTransformer3DModel
+from einops import repeat
+from torch import nn
+
+
+@dataclass(frozen=True)
+class DiTConfig:
+    in_channels: int = 16
+    patch_size: tuple[int, int, int] = (1, 2, 2)
+    num_heads: int = 4
+    head_dim: int = 64
+    ffn_dim: int = 1024
+    num_layers: int = 8
+    text_dim: int = 384
+    freq_dim: int = 256
+    rope_max_seq_len: int = 1024
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DiTConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown DiT config keys: {sorted(unknown)}")
+        d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+        return cls(**d)
+
+
+DIT_PRESETS: dict[str, DiTConfig] = {
+    "tiny": DiTConfig(in_channels=4, num_heads=2, head_dim=16, ffn_dim=64, num_layers=2),
+    "small": DiTConfig(),
+}
+
+
+def build_transformer(cfg: DiTConfig) -> WanTransformer3DModel:
+    model = WanTransformer3DModel(
+        patch_size=cfg.patch_size,
+        num_attention_heads=cfg.num_heads,
+        attention_head_dim=cfg.head_dim,
+        in_channels=cfg.in_channels,
+        out_channels=cfg.in_channels,
+        text_dim=cfg.text_dim,
+        freq_dim=cfg.freq_dim,
+        ffn_dim=cfg.ffn_dim,
+        num_layers=cfg.num_layers,
+        cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=cfg.rope_max_seq_len,
+    )
+    _initialize_weights(model)
+    return model
+
+
+def _initialize_weights(model: WanTransformer3DModel) -> None:
+    """Zero the output projection so training starts from a zero velocity (DiT's adaLN-Zero idea)."""
+    nn.init.zeros_(model.proj_out.weight)
+    nn.init.zeros_(model.proj_out.bias)
+
+
+class VelocityModel(nn.Module):
+    """Adapter to the sampler contract: velocity = model(x (B,C,N,h,w), sigma (B,N)).
+
+    `sigma` is the noise level per latent frame in [0, 1] (0 = clean conditioning); it is spread
+    to every spatial token of that frame and scaled to Wan's 0..1000 timestep range.
+    """
+
+    def __init__(self, transformer: WanTransformer3DModel) -> None:
+        super().__init__()
+        self.transformer = transformer
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        b, c, n, h, w = x.shape
+        pt, ph, pw = self.transformer.config.patch_size
+        if h % ph or w % pw or n % pt:
+            raise ValueError(f"latent size {(n, h, w)} is not divisible by the patch size {(pt, ph, pw)}")
+        if sigma.shape != (b, n):
+            raise ValueError(f"sigma must be (B, N) = {(b, n)}, got {tuple(sigma.shape)}")
+        t = repeat(sigma * 1000.0, "b n -> b (n hw)", hw=(h // ph) * (w // pw))  # (B, tokens)
+        out = self.transformer(hidden_states=x, timestep=t, encoder_hidden_states=text, return_dict=False)[0]
+        return out

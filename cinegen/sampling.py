@@ -1,0 +1,121 @@
+"""Flow-matching sampling: pure functions over a velocity model.
+
+Rectified flow (Liu et al. 2022; Lipman et al. 2022; SD3, Esser et al. 2024):
+    x_sigma = (1 - sigma) * x0 + sigma * noise,    v = noise - x0,    sigma in [0, 1].
+Sampling integrates dx/dsigma = v from sigma = 1 (noise) to 0 (data) with Euler steps.
+
+The model contract (k-diffusion style): `v = model(x, sigma)` with x (B, C, N, h, w) latents and
+sigma (B, N) a noise level per latent frame. Frames given as conditioning are held at their clean
+(or lightly noised) values with their own small sigma at every step (per-token timesteps), which
+is how one model serves text-to-video, image-to-video, extension, keyframes, connect and loops.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+VelocityFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def shift_sigmas(sigmas: torch.Tensor, shift: float) -> torch.Tensor:
+    """Time shift of SD3/Wan: spends more steps at high noise for larger token counts."""
+    return shift * sigmas / (1 + (shift - 1) * sigmas)
+
+
+def shift_for_tokens(num_tokens: int, base_tokens: int = 256, max_tokens: int = 4096, base_shift: float = 1.5, max_shift: float = 4.0) -> float:
+    """Resolution/duration-dependent shift (log-linear in token count, as in SD3/Flux)."""
+    n = min(max(num_tokens, base_tokens), max_tokens)
+    a = (math.log(n) - math.log(base_tokens)) / (math.log(max_tokens) - math.log(base_tokens))
+    return base_shift + a * (max_shift - base_shift)
+
+
+def make_sigmas(num_steps: int, shift: float = 1.0, start: float = 1.0) -> torch.Tensor:
+    """Decreasing noise levels (num_steps + 1,) from `start` to 0. `start` < 1 is SDEdit."""
+    if num_steps < 1:
+        raise ValueError(f"steps must be >= 1, got {num_steps}")
+    if not 0.0 < start <= 1.0:
+        raise ValueError(f"start sigma must be in (0, 1], got {start}")
+    s = torch.linspace(1.0, 0.0, num_steps + 1, dtype=torch.float64)
+    s = shift_sigmas(s, shift)
+    if start < 1.0:
+        s = s * start
+    return s.float()
+
+
+@dataclass(frozen=True)
+class Conditioning:
+    """Clean latents pinned at some latent frames. mask (N,) bool, latents (B, C, N, h, w)."""
+
+    latents: torch.Tensor
+    mask: torch.Tensor
+    sigma: float = 0.0  # noise level the pinned frames are held at (a little noise fights drift)
+
+    def apply(self, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Overwrite pinned frames of x with the (re-noised) conditioning latents."""
+        m = self.mask.view(1, 1, -1, 1, 1).to(x.device)
+        pinned = (1 - self.sigma) * self.latents + self.sigma * noise
+        return torch.where(m, pinned.to(x.dtype), x)
+
+    def frame_sigmas(self, sigma: float, batch: int, num_frames: int, device: torch.device) -> torch.Tensor:
+        s = torch.full((batch, num_frames), float(sigma), device=device)
+        s[:, self.mask.to(device)] = self.sigma
+        return s
+
+
+def sample_euler(
+    model: VelocityFn,
+    noise: torch.Tensor,
+    sigmas: torch.Tensor,
+    *,
+    init: torch.Tensor | None = None,
+    cond: Conditioning | None = None,
+    callback: Callable[[int, int], None] | None = None,
+) -> torch.Tensor:
+    """Euler integration of the flow ODE. noise (B, C, N, h, w) -> x0 estimate (B, C, N, h, w).
+
+    With `init` (SDEdit, Meng et al. 2021) the trajectory starts from init noised to sigmas[0].
+    `callback(step, total)` reports progress after each step.
+    """
+    b, _, n = noise.shape[:3]
+    s0 = float(sigmas[0])
+    x = noise if init is None else (1 - s0) * init + s0 * noise
+    total = len(sigmas) - 1
+    for i in range(total):
+        s, s_next = float(sigmas[i]), float(sigmas[i + 1])
+        if cond is not None:
+            x = cond.apply(x, noise)
+            frame_sigma = cond.frame_sigmas(s, b, n, x.device)
+        else:
+            frame_sigma = torch.full((b, n), s, device=x.device)
+        v = model(x, frame_sigma)
+        x = x + (s_next - s) * v
+        if callback is not None:
+            callback(i + 1, total)
+    if cond is not None:  # pinned frames come back exactly as given
+        x = torch.where(cond.mask.view(1, 1, -1, 1, 1).to(x.device), cond.latents.to(x.dtype), x)
+    return x
+
+
+def guided(
+    model: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
+    text: torch.Tensor,
+    uncond_text: torch.Tensor,
+    scale: float,
+) -> VelocityFn:
+    """Classifier-free guidance (Ho & Salimans 2022) as a wrapper: one batched call per step.
+
+    v = v_uncond + scale * (v_cond - v_uncond). With scale == 1 the unconditional pass is skipped.
+    """
+    if scale == 1.0:
+        return lambda x, s: model(x, s, text)
+
+    def velocity(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        v = model(torch.cat([x, x]), torch.cat([sigma, sigma]), torch.cat([text, uncond_text]))
+        v_cond, v_uncond = v.chunk(2)
+        return v_uncond + scale * (v_cond - v_uncond)
+
+    return velocity

@@ -1,0 +1,266 @@
+"""The backend protocol: what a worker calls to turn one job into one MP4.
+
+A backend is loaded lazily, once per worker process (or Ray actor), by name (`fake`, `pipeline`),
+and then serves one job at a time:
+
+    result = backend.generate(job, out_path, progress=lambda f: ..., should_cancel=lambda: ...)
+
+`progress(f)` takes a fraction in [0, 1]; `should_cancel()` turns True when the job was cancelled
+or deleted (raise `JobCancelled` then). The backend writes the finished video to `out_path` through
+`publish_frames` (the one place where frames become a published file), and returns a `VideoResult`.
+Raise `BackendError(code, message)` for a permanent failure of this job (bad input, moderation);
+any other exception counts as a transient failure and the job is retried (bounded attempts).
+
+Which sizes and modes a backend serves is declared on its class (`SIZES`, `MODES`), so the API can
+validate requests without loading a model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+
+MODES: tuple[str, ...] = ("text", "image", "extend", "connect", "loop", "edit", "keyframes", "remix")
+
+
+class BackendError(Exception):
+    """A permanent failure of one job: it is not retried. `code` becomes `error.code`."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class JobCancelled(Exception):
+    """Raised by a backend when `should_cancel()` turned True."""
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything a backend needs for one job. Paths are local to the worker."""
+
+    id: str
+    prompt: str
+    negative_prompt: str = ""
+    seconds: int = 4
+    size: tuple[int, int] = (128, 128)  # (width, height)
+    fps: int = 16
+    seed: int = 0
+    steps: int | None = None  # None: the backend's default
+    guidance: float | None = None
+    mode: str = "text"
+    input_reference: Path | None = None  # an image (mode "image"), already validated
+    source_video_ids: tuple[str, ...] = ()  # extend/connect/loop/edit/remix sources, in order
+    source_videos: tuple[Path, ...] = ()  # their MP4 files, same order
+    strength: float | None = None  # edit/remix: how far to move from the source (0..1)
+    remix_of: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "prompt": self.prompt,
+            "negative_prompt": self.negative_prompt,
+            "seconds": self.seconds,
+            "size": list(self.size),
+            "fps": self.fps,
+            "seed": self.seed,
+            "steps": self.steps,
+            "guidance": self.guidance,
+            "mode": self.mode,
+            "input_reference": str(self.input_reference) if self.input_reference else None,
+            "source_video_ids": list(self.source_video_ids),
+            "source_videos": [str(p) for p in self.source_videos],
+            "strength": self.strength,
+            "remix_of": self.remix_of,
+            "extra": dict(self.extra),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> JobSpec:
+        d = dict(d)
+        d["size"] = tuple(d["size"])
+        d["input_reference"] = Path(d["input_reference"]) if d.get("input_reference") else None
+        d["source_video_ids"] = tuple(d.get("source_video_ids", ()))
+        d["source_videos"] = tuple(Path(p) for p in d.get("source_videos", ()))
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class VideoResult:
+    """What a backend made: the published file and its shape."""
+
+    path: Path
+    num_frames: int
+    fps: int
+    width: int
+    height: int
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class VideoBackend(Protocol):
+    SIZES: ClassVar[tuple[str, ...]]  # sizes ("WxH") this backend renders
+    MODES: ClassVar[tuple[str, ...]]  # generation modes it serves
+
+    def generate(
+        self,
+        job: JobSpec,
+        out_path: Path,
+        progress: Callable[[float], None],
+        should_cancel: Callable[[], bool],
+    ) -> VideoResult: ...
+
+
+# ----------------------------------------------------------------------------- output finishing
+def publish_frames(
+    frames: Iterable[np.ndarray] | np.ndarray, fps: int, out_path: Path, *, info: dict[str, Any]
+) -> Path:
+    """Frames ((H, W, 3) uint8) -> the published MP4 at `out_path`, atomically.
+
+    The single place outputs are finished. `CINEGEN_PUBLISH=trust` routes through the trust
+    layer's `publish_video` (watermark + C2PA signature); the default writes a plain H.264 MP4.
+    """
+    if os.environ.get("CINEGEN_PUBLISH", "plain") == "trust":
+        from cinegen.trust.publish import publish_video  # type: ignore[import-not-found]
+
+        return Path(publish_video(frames, fps, out_path, info=info))
+    from cinegen.media import write_video
+
+    return write_video(out_path, frames, fps)
+
+
+# ----------------------------------------------------------------------------- the fake backend
+_DIRECTIVE = re.compile(r"\[(fail|crash|delay|hang)(?:=([0-9.]+))?\]")
+
+
+class FakeBackend:
+    """A fast stand-in for the model: a deterministic backlot clip chosen by the prompt and seed.
+
+    For tests and load runs, prompts may carry directives: `[delay=2.5]` (seconds spent
+    generating), `[fail]` (a permanent `BackendError`), `[crash]` (the worker process dies hard,
+    every attempt), `[crash=1]` (it dies on the first attempt only: recovery then succeeds).
+    Option `delay` sets the default seconds per job.
+    """
+
+    SIZES: ClassVar[tuple[str, ...]] = ("128x128", "192x112", "112x192", "160x96", "96x160")
+    MODES: ClassVar[tuple[str, ...]] = MODES
+
+    def __init__(self, delay: float = 0.0, attempt_dir: str | None = None) -> None:
+        self.delay = float(delay)
+        self.attempt_dir = Path(attempt_dir) if attempt_dir else None
+
+    def generate(
+        self,
+        job: JobSpec,
+        out_path: Path,
+        progress: Callable[[float], None],
+        should_cancel: Callable[[], bool],
+    ) -> VideoResult:
+        from cinegen.backlot.render import iter_frames
+
+        # 1. read the test directives
+        directives = {m.group(1): m.group(2) for m in _DIRECTIVE.finditer(job.prompt)}
+        if "fail" in directives:
+            raise BackendError("generation_failed", "the fake backend was asked to fail")
+        if "crash" in directives:
+            n = int(float(directives["crash"] or 0))
+            if n == 0 or int(job.extra.get("attempt", 1)) <= n:
+                os._exit(17)  # simulate a worker dying mid-job (no cleanup, like kill -9)
+        delay = float(directives["delay"]) if directives.get("delay") else self.delay
+        # 2. the scene
+        w, h = job.size
+        scene = _scene_for(job.prompt, job.seed, job.seconds, job.fps, w, h)
+        frames: list[np.ndarray] = []
+        if job.mode == "extend" and job.source_videos:
+            from cinegen.media import read_video
+
+            src, _ = read_video(job.source_videos[0])
+            if src.shape[1:3] == (h, w):
+                frames.extend(src)
+        first = _load_image(job.input_reference, w, h) if job.input_reference else None
+        # 3. render frame by frame, reporting progress and honouring cancel
+        n = scene.num_frames
+        t0 = time.monotonic()
+        for i, frame in enumerate(iter_frames(scene)):
+            if should_cancel():
+                raise JobCancelled(job.id)
+            frames.append(first if (i == 0 and first is not None) else frame)
+            if delay > 0:
+                target = t0 + delay * (i + 1) / n
+                while time.monotonic() < target:
+                    if should_cancel():
+                        raise JobCancelled(job.id)
+                    time.sleep(min(0.05, max(0.0, target - time.monotonic())))
+            progress((i + 1) / n)
+        # 4. publish
+        info = {"prompt": job.prompt, "seed": job.seed, "model": "fake", "job_id": job.id}
+        publish_frames(np.stack(frames), job.fps, out_path, info=info)
+        return VideoResult(out_path, len(frames), job.fps, w, h, info)
+
+
+def _scene_for(prompt: str, seed: int, seconds: int, fps: int, w: int, h: int) -> Any:
+    from cinegen.backlot.scene import ObjectSpec, SceneSpec
+    from cinegen.backlot.vocab import COLORS, MOTIONS, SETTINGS, SHAPES
+
+    words = set(re.findall(r"[a-z]+", prompt.lower()))
+    digest = int.from_bytes(hashlib.sha256(f"{prompt}|{seed}".encode()).digest()[:8], "big")
+    pick = lambda options, salt: next(  # noqa: E731
+        (o for o in options if o in words), options[(digest >> salt) % len(options)]
+    )
+    colors = [c for c in COLORS if c not in ("black",)] or list(COLORS)
+    setting = pick([s for s in SETTINGS if s != "black"], 0)
+    obj = ObjectSpec(
+        shape=pick(list(SHAPES), 8),
+        color=pick([c for c in colors if c not in ("white",)] if setting == "sky" else colors, 16),
+        motion=pick([m for m in MOTIONS if m != "still"], 24),
+        x=0.3 + 0.4 * ((digest >> 32) % 100) / 100,
+    )
+    try:
+        return SceneSpec(objects=(obj,), setting=setting, seconds=float(seconds), fps=fps, width=w, height=h, seed=seed)
+    except ValueError:  # a colour invisible in that setting: fall back to the neutral studio
+        return SceneSpec(objects=(obj,), setting="studio", seconds=float(seconds), fps=fps, width=w, height=h, seed=seed)
+
+
+def _load_image(path: Path, w: int, h: int) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB").resize((w, h)), dtype=np.uint8)
+
+
+# ----------------------------------------------------------------------------- registry
+# name -> "module:Class". The lead's real model registers as "pipeline".
+BACKENDS: dict[str, str] = {
+    "fake": "cinegen.service.backends:FakeBackend",
+    "pipeline": "cinegen.service.pipeline_backend:PipelineBackend",
+}
+
+
+def backend_class(name: str) -> type[Any]:
+    """The class registered under `name` (imports its module; does not load a model)."""
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; known: {', '.join(BACKENDS)}")
+    module, _, cls = BACKENDS[name].partition(":")
+    return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+
+
+def backend_sizes(name: str) -> tuple[str, ...]:
+    try:
+        return tuple(backend_class(name).SIZES)
+    except ImportError:
+        return ()
+
+
+def load_backend(name: str, options: dict[str, Any] | None = None) -> VideoBackend:
+    """Instantiate a backend: called once per worker process, never in the API process."""
+    return backend_class(name)(**(options or {}))  # type: ignore[no-any-return]

@@ -1,0 +1,153 @@
+"""Request and response schemas, split by role (create / public), with the limits in the schema.
+
+The public shapes follow OpenAI's Videos API field for field so its SDK works unchanged; our
+extensions (seed, fps, negative_prompt, mode, source videos, strength) are optional fields that
+OpenAI clients never send and safely ignore when they come back.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cinegen.service.backends import MODES
+
+Status = Literal["queued", "in_progress", "completed", "failed"]
+Mode = Literal["text", "image", "extend", "connect", "loop", "edit", "keyframes", "remix"]
+assert set(Mode.__args__) == set(MODES)  # type: ignore[attr-defined]
+
+MAX_PROMPT = 4000
+VideoId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
+Seconds = Annotated[
+    str | int,
+    Field(
+        description="Clip length in whole seconds: a string like OpenAI's ('4') or an integer; 1..60.",
+        examples=["4"],
+    ),
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VideoCreate(_Strict):
+    """`POST /v1/videos` body (JSON, or multipart/form-data with an `input_reference` image)."""
+
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT, description="What the video shows.")
+    model: str | None = Field(default=None, max_length=64, description="Accepted for compatibility.")
+    seconds: Seconds | None = None
+    size: str | None = Field(default=None, max_length=16, pattern=r"^[0-9]{1,5}x[0-9]{1,5}$", examples=["128x128"])
+    # --- cinegen extensions
+    negative_prompt: str | None = Field(default=None, max_length=MAX_PROMPT)
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    fps: int | None = Field(default=None, ge=1, le=60)
+    steps: int | None = Field(default=None, ge=1, le=200)
+    guidance: float | None = Field(default=None, ge=0.0, le=30.0)
+    mode: Mode | None = Field(default=None, description="Generation mode; inferred when omitted.")
+    video_ids: list[VideoId] | None = Field(
+        default=None, max_length=8, description="Source videos for extend/connect/loop/edit/keyframes."
+    )
+    strength: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
+class VideoRemix(_Strict):
+    """`POST /v1/videos/{id}/remix` body: a new prompt for a completed video."""
+
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT)
+    negative_prompt: str | None = Field(default=None, max_length=MAX_PROMPT)
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    strength: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
+class VideoRef(_Strict):
+    id: VideoId
+
+
+class VideoExtend(_Strict):
+    """`POST /v1/videos/extensions` (the SDK's `videos.extend`): continue a completed video."""
+
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT)
+    seconds: Seconds
+    video: VideoRef
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+
+
+class VideoEdit(_Strict):
+    """`POST /v1/videos/edits` (the SDK's `videos.edit`): re-render a completed video."""
+
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT)
+    video: VideoRef
+    strength: float | None = Field(default=None, ge=0.0, le=1.0)
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+
+
+class VideoError(BaseModel):
+    code: str
+    message: str
+
+
+class Video(BaseModel):
+    """The video object, as OpenAI's, plus optional cinegen fields."""
+
+    id: str
+    object: Literal["video"] = "video"
+    model: str
+    status: Status
+    progress: int = Field(ge=0, le=100)
+    created_at: int
+    completed_at: int | None = None
+    expires_at: int | None = None
+    prompt: str | None = None
+    seconds: str
+    size: str
+    remixed_from_video_id: str | None = None
+    error: VideoError | None = None
+    # --- extensions
+    mode: str | None = None
+    seed: int | None = None
+    fps: int | None = None
+    negative_prompt: str | None = None
+    cancel_requested: bool = False
+
+
+class VideoList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Video]
+    first_id: str | None = None
+    last_id: str | None = None
+    has_more: bool = False
+
+
+class VideoDeleted(BaseModel):
+    id: str
+    object: Literal["video.deleted"] = "video.deleted"
+    deleted: bool = True
+
+
+class ErrorBody(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+def error_json(status: int, code: str, message: str, param: str | None = None) -> dict[str, Any]:
+    kind = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
+            409: "conflict_error", 413: "invalid_request_error", 415: "invalid_request_error",
+            422: "invalid_request_error", 429: "rate_limit_error"}.get(status, "server_error")
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+def multipart_schema(model: type[BaseModel], files: tuple[str, ...]) -> dict[str, Any]:
+    """The model's JSON schema as a multipart/form-data body with binary file fields."""
+    schema = model.model_json_schema()
+    props = {k: v for k, v in schema.get("properties", {}).items() if k not in ("video_ids", "video")}
+    for f in files:
+        props[f] = {"type": "string", "format": "binary", "description": "An image file (PNG, JPEG or WebP)."}
+    return {"type": "object", "properties": props, "required": schema.get("required", [])}

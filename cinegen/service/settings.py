@@ -1,0 +1,153 @@
+"""The service's settings: one frozen object, read once from flags and the environment.
+
+Everything the service writes lives under `data_dir` (job store, inputs, videos, keys), chosen as
+`--data-dir`, else `$CINEGEN_HOME`, else a per-user default. This object is the service's one
+global; every component receives it explicitly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_SIZES: tuple[str, ...] = ("128x128", "192x112", "112x192")
+# Accepted only when the backend declares it can render them (the built-in model cannot).
+LARGE_SIZES: tuple[str, ...] = ("1280x720", "720x1280")
+
+
+def default_data_dir() -> Path:
+    """`$CINEGEN_HOME`, else `$XDG_DATA_HOME/cinegen`, else `~/.local/share/cinegen`."""
+    env = os.environ.get("CINEGEN_HOME")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
+    return base / "cinegen"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How one service node runs. Unknown keys raise (`Settings.from_dict`)."""
+
+    data_dir: Path = field(default_factory=default_data_dir)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # --- execution
+    executor: str = "local"  # "local" (process pool) or "ray" (Ray actors)
+    workers: int = 1  # worker processes / actors: one per device
+    gpus_per_worker: float = 0.0  # Ray resource request per actor (1.0 on a GPU cluster)
+    ray_address: str | None = None  # None: start or join a local Ray head
+    backend: str = "fake"  # "fake" or "pipeline"; loaded lazily once per worker
+    backend_options: dict[str, Any] = field(default_factory=dict)
+    max_attempts: int = 3  # tries per job before it fails with `max_attempts_exceeded`
+    lease_seconds: float = 30.0  # a running job's lease; a worker that stops heartbeating loses it
+    node_id: str = "node0"  # names this API node's leases (several nodes share a PostgreSQL store)
+    # --- what the API accepts
+    model_name: str = "cinegen-1"
+    sizes: tuple[str, ...] = DEFAULT_SIZES
+    default_size: str = "128x128"
+    min_seconds: int = 1
+    max_seconds: int = 60
+    default_seconds: int = 4
+    default_fps: int = 16
+    max_fps: int = 30
+    max_prompt_chars: int = 4000
+    max_upload_bytes: int = 8 * 1024 * 1024
+    max_upload_pixels: int = 4096 * 4096
+    poll_after_ms: int = 1000
+    retention_seconds: int = 7 * 24 * 3600  # expires_at = completed_at + this
+    # --- keys and quotas
+    auth: bool = True  # False: single-user mode, every request acts as the key "local"
+    max_concurrent_jobs: int = 4  # defaults for keys created without their own limits
+    seconds_per_day: int = 3600
+    requests_per_minute: int = 600
+    # --- webhooks
+    webhook_allow_hosts: tuple[str, ...] = ()  # host or host:port; nothing else is ever contacted
+    webhook_max_attempts: int = 8
+    webhook_backoff_seconds: float = 5.0  # first retry delay; doubles per attempt, capped at 1 h
+    webhook_timeout_seconds: float = 5.0
+    # --- housekeeping
+    janitor_interval_seconds: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.executor not in ("local", "ray"):
+            raise ValueError(f"executor must be 'local' or 'ray', got {self.executor!r}")
+        if self.workers < 1:
+            raise ValueError(f"workers must be at least 1, got {self.workers}")
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
+        if not 1 <= self.min_seconds <= self.max_seconds:
+            raise ValueError(f"need 1 <= min_seconds <= max_seconds, got {self.min_seconds}..{self.max_seconds}")
+        for s in self.sizes:
+            parse_size(s)
+        if self.default_size not in self.sizes:
+            raise ValueError(f"default_size {self.default_size!r} is not among sizes {self.sizes}")
+        object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
+
+    # ---------------------------------------------------------------- paths
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "jobs.sqlite3"
+
+    @property
+    def videos_dir(self) -> Path:
+        return self.data_dir / "videos"
+
+    @property
+    def inputs_dir(self) -> Path:
+        return self.data_dir / "inputs"
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Settings:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+    @classmethod
+    def from_env(cls, data_dir: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then `CINEGEN_*` environment variables, then explicit overrides (flags)."""
+        d: dict[str, Any] = {}
+        env = os.environ
+        casts: dict[str, Any] = {
+            "CINEGEN_EXECUTOR": ("executor", str),
+            "CINEGEN_WORKERS": ("workers", int),
+            "CINEGEN_BACKEND": ("backend", str),
+            "CINEGEN_RAY_ADDRESS": ("ray_address", str),
+            "CINEGEN_GPUS_PER_WORKER": ("gpus_per_worker", float),
+            "CINEGEN_NODE_ID": ("node_id", str),
+            "CINEGEN_SIZES": ("sizes", lambda v: tuple(s.strip() for s in v.split(",") if s.strip())),
+            "CINEGEN_AUTH": ("auth", lambda v: v.lower() not in ("0", "off", "false", "no")),
+            "CINEGEN_WEBHOOK_ALLOW_HOSTS": (
+                "webhook_allow_hosts",
+                lambda v: tuple(s.strip() for s in v.split(",") if s.strip()),
+            ),
+            "CINEGEN_MAX_ATTEMPTS": ("max_attempts", int),
+            "CINEGEN_LEASE_SECONDS": ("lease_seconds", float),
+        }
+        for var, (name, cast) in casts.items():
+            if var in env:
+                d[name] = cast(env[var])
+        if data_dir is not None:
+            d["data_dir"] = Path(data_dir)
+        d.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.from_dict(d)
+
+
+def parse_size(size: str) -> tuple[int, int]:
+    """'1280x720' -> (1280, 720); a ValueError naming the bad value otherwise."""
+    try:
+        w_s, h_s = size.lower().split("x")
+        w, h = int(w_s), int(h_s)
+    except (ValueError, AttributeError):
+        raise ValueError(f"size must look like '128x128', got {size!r}") from None
+    if w <= 0 or h <= 0 or w % 2 or h % 2:
+        raise ValueError(f"size must have positive even sides, got {size!r}")
+    return w, h

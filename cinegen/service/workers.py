@@ -1,0 +1,266 @@
+"""Workers: the dispatcher that feeds jobs from the store to executors, and the job function.
+
+One dispatcher runs in the API process with one *slot* per device. A slot loops: claim a job
+(a lease in the store), hand it to its runner (a worker process, or a Ray actor, that loaded the
+backend once), relay progress and heartbeats into the store, then complete or fail the job
+conditionally on the lease. If the runner dies mid-job the slot releases the lease (the job is
+queued again, bounded by `max_attempts`) and starts a fresh runner.
+
+`execute_job` is what runs inside a worker: generate, derive the thumbnail and spritesheet,
+checksum. It is the same function for every executor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from cinegen.service.backends import BackendError, JobCancelled, JobSpec, VideoBackend
+from cinegen.service.jobs import Claim, JobStore
+from cinegen.service.metrics import Metrics
+from cinegen.service.settings import Settings, parse_size
+
+log = logging.getLogger(__name__)
+
+
+class WorkerLost(Exception):
+    """The worker process or actor died (or stopped answering) while running a job."""
+
+
+class JobFailed(Exception):
+    """A permanent failure of one job, reported by the worker."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Runner(Protocol):
+    """One device's worker: a process or an actor that holds a loaded backend."""
+
+    def start(self) -> None: ...
+    def ready(self) -> bool: ...
+    def stop(self) -> None: ...
+    def restart(self) -> None: ...
+
+    def run(self, spec: JobSpec, out_dir: Path, on_progress: Callable[[float | None], bool]) -> dict[str, Any]:
+        """Run one job; `on_progress(f)` is called often (f None: a bare heartbeat) and returns
+        True when the job should stop. Returns `execute_job`'s dict with paths under `out_dir`.
+        Raises WorkerLost, JobFailed or JobCancelled."""
+        ...
+
+
+# ----------------------------------------------------------------------------- inside a worker
+def execute_job(
+    backend: VideoBackend,
+    spec: JobSpec,
+    out_dir: Path,
+    progress: Callable[[float], None],
+    should_cancel: Callable[[], bool],
+) -> dict[str, Any]:
+    """Generate one video and its previews. Returns paths, sha256 and size of the MP4."""
+    attempt = int(spec.extra.get("attempt", 1))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / f"{spec.id}.a{attempt}.mp4"
+    result = backend.generate(spec, out, progress, should_cancel)
+    thumb, sprite = write_previews(result.path, out_dir / f"{spec.id}.a{attempt}")
+    return {
+        "output_path": str(result.path),
+        "thumbnail_path": str(thumb),
+        "spritesheet_path": str(sprite),
+        "sha256": sha256_file(result.path),
+        "bytes": result.path.stat().st_size,
+    }
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_previews(video: Path, stem: Path, tiles: int = 8) -> tuple[Path, Path]:
+    """A WebP thumbnail (first frame) and a JPEG spritesheet (`tiles` frames in a row), atomically."""
+    from PIL import Image
+
+    from cinegen.media import iter_video
+
+    frames = list(iter_video(video))
+    idx = np.linspace(0, len(frames) - 1, num=min(tiles, len(frames))).round().astype(int)
+    thumb = stem.with_name(stem.name + ".thumbnail.webp")
+    sprite = stem.with_name(stem.name + ".spritesheet.jpg")
+    _atomic_image(Image.fromarray(frames[0]), thumb, "WEBP")
+    _atomic_image(Image.fromarray(np.concatenate([frames[i] for i in idx], axis=1)), sprite, "JPEG")
+    return thumb, sprite
+
+
+def _atomic_image(img: Any, path: Path, fmt: str) -> None:
+    tmp = path.with_name(f".{path.name}.part")
+    img.save(tmp, format=fmt, quality=85)
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------- the dispatcher
+class Dispatcher:
+    """Feeds queued jobs to `settings.workers` runners, one job at a time each."""
+
+    def __init__(self, settings: Settings, store: JobStore, make_runner: Callable[[int], Runner],
+                 metrics: Metrics) -> None:
+        self.settings = settings
+        self.store = store
+        self.metrics = metrics
+        self.runners = [make_runner(i) for i in range(settings.workers)]
+        self._stop = threading.Event()
+        self._wake = threading.Condition()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        counts = self.store.recover(node_prefix=self.settings.node_id)
+        if any(counts.values()):
+            log.warning("recovered interrupted jobs at start: %s", counts)
+        for i, runner in enumerate(self.runners):
+            t = threading.Thread(target=self._slot, args=(i, runner), name=f"cinegen-slot-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self.notify()
+        for r in self.runners:
+            r.stop()
+        for t in self._threads:
+            t.join(timeout)
+
+    def notify(self) -> None:
+        """Wake idle slots: a job was just queued."""
+        with self._wake:
+            self._wake.notify_all()
+
+    def ready(self) -> bool:
+        return any(r.ready() for r in self.runners)
+
+    # ------------------------------------------------------------------ one slot
+    def _slot(self, index: int, runner: Runner) -> None:
+        worker = f"{self.settings.node_id}:{index}"
+        try:
+            runner.start()
+        except Exception:
+            log.exception("slot %d: runner failed to start", index)
+        while not self._stop.is_set():
+            try:
+                claim = self.store.claim(worker)
+            except Exception:
+                log.exception("slot %d: claim failed", index)
+                claim = None
+            if claim is None:
+                with self._wake:
+                    self._wake.wait(0.5)
+                continue
+            try:
+                self._run(runner, claim)
+            except Exception:  # a bug in our own code: never lose the job over it
+                log.exception("slot %d: job %s crashed the dispatcher", index, claim.id)
+                self.store.release(claim.id, claim.token, "internal error in the dispatcher")
+
+    def _run(self, runner: Runner, claim: Claim) -> None:
+        t0 = time.monotonic()
+        try:
+            spec = self._spec(claim)
+        except JobFailed as e:
+            self.store.fail(claim.id, claim.token, e.code, e.message)
+            self.metrics.job_finished("failed", time.monotonic() - t0, e.code)
+            return
+        last = {"beat": 0.0, "pct": -1}
+        beat_every = max(0.2, self.settings.lease_seconds / 4)
+
+        def on_progress(f: float | None) -> bool:
+            now = time.monotonic()
+            pct = -1 if f is None else int(100 * max(0.0, min(1.0, f)))
+            if pct == last["pct"] and now - last["beat"] < beat_every:
+                return False
+            if pct != last["pct"] and now - last["beat"] < 0.2 and pct < 100:
+                return False  # throttle progress writes to five a second
+            last["beat"], last["pct"] = now, pct
+            held, stop = self.store.heartbeat(claim.id, claim.token, None if pct < 0 else pct)
+            return stop or not held or self._stop.is_set()
+
+        try:
+            out = runner.run(spec, self.settings.videos_dir, on_progress)
+        except WorkerLost as e:
+            if self._stop.is_set():  # shutting down: the next start recovers the job
+                return
+            status = self.store.release(claim.id, claim.token, str(e))
+            self.metrics.worker_lost()
+            log.warning("job %s: worker lost (%s); job is now %s", claim.id, e, status)
+            if status == "failed":
+                self.metrics.job_finished("failed", time.monotonic() - t0, "max_attempts_exceeded")
+            runner.restart()
+            return
+        except JobCancelled:
+            if self._stop.is_set():
+                return
+            self.store.fail(claim.id, claim.token, "cancelled", "cancelled by the client")
+            self.metrics.job_finished("failed", time.monotonic() - t0, "cancelled")
+            return
+        except JobFailed as e:
+            self.store.fail(claim.id, claim.token, e.code, e.message)
+            self.metrics.job_finished("failed", time.monotonic() - t0, e.code)
+            return
+        ok = self.store.complete(
+            claim.id, claim.token, output_path=Path(out["output_path"]),
+            thumbnail_path=Path(out["thumbnail_path"]), spritesheet_path=Path(out["spritesheet_path"]),
+            sha256=out["sha256"], nbytes=out["bytes"], retention_seconds=self.settings.retention_seconds,
+        )
+        if ok:
+            self.metrics.job_finished("completed", time.monotonic() - t0, None)
+        else:  # lost the lease (cancelled, deleted or handed on): the row never named these files
+            for k in ("output_path", "thumbnail_path", "spritesheet_path"):
+                Path(out[k]).unlink(missing_ok=True)
+
+    def _spec(self, claim: Claim) -> JobSpec:
+        s = claim.spec
+        sources: list[Path] = []
+        for vid in s.get("source_video_ids", []):
+            p = self.store.source_path(vid, claim.owner)
+            if p is None or not p.exists():
+                raise JobFailed("source_unavailable", f"source video {vid} is no longer available")
+            sources.append(p)
+        ref = s.get("input_reference")
+        if ref and not Path(ref).exists():
+            raise JobFailed("input_unavailable", "the uploaded input_reference is missing")
+        return JobSpec(
+            id=claim.id,
+            prompt=s["prompt"],
+            negative_prompt=s.get("negative_prompt") or "",
+            seconds=int(s["seconds"]),
+            size=parse_size(s["size"]),
+            fps=int(s["fps"]),
+            seed=int(s["seed"]),
+            steps=s.get("steps"),
+            guidance=s.get("guidance"),
+            mode=s["mode"],
+            input_reference=Path(ref) if ref else None,
+            source_video_ids=tuple(s.get("source_video_ids", [])),
+            source_videos=tuple(sources),
+            strength=s.get("strength"),
+            remix_of=s.get("remix_of"),
+            extra={"attempt": claim.attempt},
+        )
+
+
+def backend_error_to_failure(e: BaseException) -> tuple[str, str, bool]:
+    """(code, message, permanent) for an exception raised inside a worker."""
+    if isinstance(e, BackendError):
+        return e.code, e.message, True
+    return "generation_error", f"{type(e).__name__}: {e}", False

@@ -1,0 +1,155 @@
+"""Train the video VAE on backlot clips: a linear `main(cfg)`, resumable.
+
+Phases: 1 setup (device, model, optimiser, resume)  2 data stream  3 train loop (log loss,
+PSNR and throughput; checkpoint)  4 latent statistics (per-channel mean/std for diffusion)
+5 save the pretrained VAE with those statistics in its config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from cinegen.models.vae import VAE_PRESETS, VideoVAE, frames_to_tensor
+from cinegen.training.data import Bucket, clip_stream
+from cinegen.training.schedule import cosine_lr
+
+log = logging.getLogger("cinegen.train.vae")
+
+
+@dataclass(frozen=True)
+class VAETrainConfig:
+    out: str = "runs/vae"
+    preset: str = "base"
+    steps: int = 4000
+    batch: int = 16  # clips per step
+    lr: float = 1e-3
+    warmup: int = 200
+    kl_weight: float = 1e-6
+    l1_weight: float = 0.2
+    frames: tuple[int, ...] = (1, 9, 17)
+    size: tuple[int, int] = (128, 128)
+    workers: int = 0
+    device: str = "cpu"
+    bf16: bool = True
+    seed: int = 0
+    log_every: int = 50
+    ckpt_every: int = 500
+    stats_batches: int = 8
+    resume: bool = False
+    max_minutes: float = 0.0  # stop (and save) after this wall time; 0 = no limit
+
+
+def _lr(cfg: VAETrainConfig, step: int, elapsed_s: float) -> float:
+    return cosine_lr(cfg.lr, step, cfg.warmup, cfg.steps, elapsed_s, cfg.max_minutes)
+
+
+def main(cfg: VAETrainConfig) -> Path:
+    # 1. setup -----------------------------------------------------------------------------------
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    device = torch.device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    model = VideoVAE(VAE_PRESETS[cfg.preset]).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0, betas=(0.9, 0.99))
+    step = 0
+    ckpt = out / "checkpoint.pt"
+    if cfg.resume and ckpt.exists():
+        state = torch.load(ckpt, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        step = state["step"]
+        log.info("resumed from %s at step %d", ckpt, step)
+    (out / "train_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
+    n_params = sum(p.numel() for p in model.parameters())
+    log.info("VAE %s: %.2fM parameters on %s", cfg.preset, n_params / 1e6, device)
+
+    # 2. data --------------------------------------------------------------------------------------
+    buckets = [Bucket(f, cfg.size[0], cfg.size[1]) for f in cfg.frames]
+    weights = [0.15 if f == 1 else 1.0 for f in cfg.frames]
+    stream = clip_stream(buckets, weights, seed=cfg.seed + step, workers=cfg.workers, with_captions=False)
+    pending: dict[Bucket, list[np.ndarray]] = {b: [] for b in buckets}
+
+    def next_batch() -> torch.Tensor:
+        while True:
+            clip = next(stream)
+            pending[clip.bucket].append(clip.frames)
+            if len(pending[clip.bucket]) >= cfg.batch:
+                frames = np.stack(pending[clip.bucket])
+                pending[clip.bucket] = []
+                return frames_to_tensor(torch.from_numpy(frames)).to(device, non_blocking=True)
+
+    # 3. train -----------------------------------------------------------------------------------------
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16)
+    t0, seen, started = time.time(), 0, time.time()
+    history = []
+    model.train()
+    while step < cfg.steps:
+        x = next_batch()  # (B, 3, T, H, W)
+        for g in opt.param_groups:
+            g["lr"] = _lr(cfg, step, time.time() - started)
+        with autocast:
+            recon, mean, logvar = model(x)
+        recon = recon.float()
+        mse = F.mse_loss(recon, x)
+        l1 = (recon - x).abs().mean()
+        kl = 0.5 * (mean.float().pow(2) + logvar.float().exp() - 1 - logvar.float()).mean()
+        loss = mse + cfg.l1_weight * l1 + cfg.kl_weight * kl
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        seen += x.shape[0] * x.shape[2]
+        if step % cfg.log_every == 0 or step == 1:
+            psnr = 10 * math.log10(4.0 / max(mse.item(), 1e-10))  # range [-1, 1] -> peak 2
+            dt = time.time() - t0
+            log.info("step %d loss %.5f mse %.5f psnr %.2f dB kl %.3f | %.0f frames/s", step, loss.item(), mse.item(), psnr, kl.item(), seen / dt)
+            history.append({"step": step, "loss": loss.item(), "psnr": psnr, "frames_per_s": seen / dt})
+            t0, seen = time.time(), 0
+        if step % cfg.ckpt_every == 0 or step == cfg.steps:
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step}, ckpt)
+        if cfg.max_minutes and time.time() - started > cfg.max_minutes * 60:
+            log.info("time limit reached at step %d", step)
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step}, ckpt)
+            break
+    (out / "history.json").write_text(json.dumps(history))
+
+    # 4. latent statistics -----------------------------------------------------------------------------
+    model.eval()
+    sums, sq, count = 0.0, 0.0, 0
+    with torch.no_grad(), autocast:
+        for _ in range(cfg.stats_batches):
+            mean, _ = model.encode_moments(next_batch())
+            m = mean.float()
+            sums = sums + m.sum(dim=(0, 2, 3, 4))
+            sq = sq + m.pow(2).sum(dim=(0, 2, 3, 4))
+            count += m.numel() // m.shape[1]
+    mu = sums / count
+    std = (sq / count - mu.pow(2)).clamp_min(1e-8).sqrt()
+
+    # 5. save ----------------------------------------------------------------------------------------------
+    final_cfg = dataclasses.replace(
+        model.config, latent_mean=tuple(round(float(v), 5) for v in mu), latent_std=tuple(round(float(v), 5) for v in std)
+    )
+    final = VideoVAE(final_cfg)
+    final.load_state_dict(model.state_dict())
+    final.save_pretrained(out / "pretrained")
+    log.info("saved VAE to %s (latent std %s)", out / "pretrained", [round(float(v), 3) for v in std])
+    return out / "pretrained"
+
+
+if __name__ == "__main__":  # python -m cinegen.training.vae --steps 100 ...
+    from cinegen.training.schedule import config_from_argv
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    main(config_from_argv(VAETrainConfig))

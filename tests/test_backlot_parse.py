@@ -1,0 +1,120 @@
+"""Parser: both tiers of wording, defaults, layout, and errors that name what went wrong."""
+
+from __future__ import annotations
+
+import pytest
+
+from cinegen.backlot.parse import LEXICON, PromptError, parse_prompt, scene_semantics, tokens
+from cinegen.backlot.scene import SceneError
+from cinegen.backlot.vocab import CAMERAS, COLORS, MOTIONS, RELATIONS, SETTINGS, SHAPES
+
+
+def test_lexicon_covers_the_whole_vocabulary() -> None:
+    meanings = set(LEXICON.values())
+    for kind, names in (
+        ("shape", SHAPES),
+        ("color", COLORS),
+        ("motion", MOTIONS),
+        ("setting", SETTINGS),
+        ("camera", CAMERAS),
+        ("relation", RELATIONS),
+    ):
+        for name in names:
+            assert (kind, name) in meanings, (kind, name)
+
+
+def test_simple_prompt_defaults_and_layout() -> None:
+    s = parse_prompt("A red ball.")
+    assert len(s.objects) == 1
+    o = s.objects[0]
+    assert (o.color, o.shape, o.motion, o.then) == ("red", "ball", "still", None)
+    assert (s.setting, s.camera, s.relation, s.occluder) == ("studio", "static", None, False)
+    assert (s.seconds, s.fps, s.width, s.height, s.seed) == (4.0, 16, 128, 128, 0)
+    assert parse_prompt("A red ball.") == s  # deterministic for a seed
+
+
+def test_full_prompt() -> None:
+    s = parse_prompt(
+        "RED circle drifting left, then FALLING -- to the left of a blue cube; at dusk, the camera pushes in",
+        seconds=2,
+        fps=8,
+        width=64,
+        height=48,
+        seed=3,
+    )
+    sem = scene_semantics(s)
+    assert sem["objects"] == [("blue", "box", "still", ""), ("red", "ball", "left", "fall")]
+    assert sem["relation"] == (("red", "ball"), "left_of", ("blue", "box"))
+    assert (s.setting, s.camera, s.num_frames, s.width, s.seed) == ("sunset", "zoom_in", 16, 64, 3)
+    red, blue = s.objects
+    assert red.x < blue.x  # the layout honours the relation
+
+
+def test_vertical_relation_layout_and_occluder() -> None:
+    s = parse_prompt("a yellow star above a purple triangle, behind a pillar, night")
+    assert s.objects[0].y < s.objects[1].y
+    assert s.occluder and s.setting == "night"
+
+
+def test_missing_colour_is_drawn_from_the_seed() -> None:
+    a = parse_prompt("a ball bouncing on the grass", seed=1)
+    assert a.objects[0].color in COLORS and a.objects[0].color != "green"  # visible on grass
+    assert a == parse_prompt("a ball bouncing on the grass", seed=1)
+
+
+def test_sizes_and_speeds() -> None:
+    small, big = parse_prompt("a small red ball"), parse_prompt("a big red ball")
+    assert small.objects[0].size < big.objects[0].size
+    assert parse_prompt("a red ball moving left slowly").objects[0].speed < parse_prompt(
+        "a red ball moving left quickly"
+    ).objects[0].speed
+
+
+def test_tokens_drop_stop_words_but_keep_zoom_in() -> None:
+    assert tokens("In the sky, the camera zooms IN!") == ["sky", "camera", "zooms", "in"]
+
+
+def test_unknown_words_are_named() -> None:
+    with pytest.raises(PromptError) as e:
+        parse_prompt("a red ball juggling a flaming torch")
+    assert e.value.unknown_words == ("juggling", "flaming", "torch")
+    assert "'juggling'" in str(e.value) and "'torch'" in str(e.value)
+
+
+def test_grey_and_black_objects_are_not_guessed() -> None:
+    with pytest.raises(PromptError) as e:
+        parse_prompt("a black ball and a grey box")
+    assert e.value.unknown_words == ("black", "grey")
+
+
+@pytest.mark.parametrize(
+    ("prompt", "message"),
+    [
+        ("a red ball, a blue box, a green star and a white triangle", "4 objects, at most 3"),
+        ("falling", "a motion with no object"),
+        ("", "no object"),
+        ("a red ball at night at sunset", "contradictory settings"),
+        ("a red ball, the camera pans left, zoom in", "contradictory camera"),
+        ("a red ball moving left falling", "two motions"),
+        ("a red ball moving left then", "no motion after it"),
+        ("a red ball then falling", "must follow an object's motion"),
+        ("a red ball moving left, then falling, then rising", "changes motion twice"),
+        ("a red ball to the left of", "no object after it"),
+        ("to the left of a red ball", "no object before it"),
+        ("a red ball left of a blue box above a green star", "one spatial relation"),
+        ("a red ball and a blue", "has no shape"),
+        ("a red blue ball", "two colours"),
+    ],
+)
+def test_specific_errors(prompt: str, message: str) -> None:
+    with pytest.raises(PromptError, match=message):
+        parse_prompt(prompt)
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [({"seconds": 0}, "seconds"), ({"fps": 0}, "fps"), ({"width": 127}, "width"), ({"height": 8}, "height")],
+)
+def test_impossible_timing_and_sizes(kw: dict[str, float], message: str) -> None:
+    with pytest.raises(SceneError, match=message):
+        parse_prompt("a red ball", **kw)  # type: ignore[arg-type]
