@@ -30,14 +30,19 @@ def _vocab_scenes() -> list[SceneSpec]:
     """Scenes that between them hold every shape, colour, motion, change, setting, camera, relation."""
     scenes = [_scene(ObjectSpec(s, c, m)) for c, s, m in itertools.product(COLORS, SHAPES, MOTIONS)]
     scenes += [_scene(ObjectSpec("ball", "red", m, then=t)) for m, t in itertools.permutations(MOTIONS, 2)]
-    scenes += [_scene(ObjectSpec("star", "white"), setting=s, camera=c) for s, c in itertools.product(SETTINGS, CAMERAS)]
+    scenes += [
+        _scene(ObjectSpec("star", "white"), setting=s, camera=c)
+        for s, c in itertools.product(SETTINGS, CAMERAS)
+    ]
     objs = (ObjectSpec("ball", "red", "left"), ObjectSpec("box", "blue", "fall"), ObjectSpec("star", "green"))
     for kind in ("left_of", "right_of", "above", "below"):
         for a, b in itertools.permutations(range(3), 2):
             scenes.append(_scene(*objs, relation=Relation(a, kind, b)))
             scenes.append(_scene(*objs[:2], relation=Relation(a % 2, kind, 1 - a % 2)))
     scenes.append(_scene(ObjectSpec("triangle", "purple", "right"), occluder=True))
-    scenes.append(_scene(ObjectSpec("triangle", "purple", "right", then="still"), occluder=True, setting="night"))
+    scenes.append(
+        _scene(ObjectSpec("triangle", "purple", "right", then="still"), occluder=True, setting="night")
+    )
     scenes.append(_scene(*objs, occluder=True, camera="zoom_out"))
     return scenes
 

@@ -65,9 +65,10 @@ def test_missing_colour_is_drawn_from_the_seed() -> None:
 def test_sizes_and_speeds() -> None:
     small, big = parse_prompt("a small red ball"), parse_prompt("a big red ball")
     assert small.objects[0].size < big.objects[0].size
-    assert parse_prompt("a red ball moving left slowly").objects[0].speed < parse_prompt(
-        "a red ball moving left quickly"
-    ).objects[0].speed
+    assert (
+        parse_prompt("a red ball moving left slowly").objects[0].speed
+        < parse_prompt("a red ball moving left quickly").objects[0].speed
+    )
 
 
 def test_tokens_drop_stop_words_but_keep_zoom_in() -> None:

@@ -43,7 +43,14 @@ TRAIN_COLORS: Final[dict[str, tuple[str, ...]]] = {
 
 # Motions, as a participle ("a ball moving left") and as a finite verb ("a ball moves left").
 TRAIN_MOTIONS: Final[dict[str, tuple[str, ...]]] = {
-    "left": ("moving left", "drifting left", "sliding to the left", "travelling left", "heading left", "going left"),
+    "left": (
+        "moving left",
+        "drifting left",
+        "sliding to the left",
+        "travelling left",
+        "heading left",
+        "going left",
+    ),
     "right": (
         "moving right",
         "drifting right",
@@ -91,13 +98,27 @@ TRAIN_SETTINGS: Final[dict[str, tuple[str, ...]]] = {
 }
 TRAIN_CAMERAS: Final[dict[str, tuple[str, ...]]] = {
     "static": ("static camera", "the camera is static", "fixed camera"),
-    "pan_left": ("the camera pans left", "camera panning left", "panning left", "the camera pans to the left"),
-    "pan_right": ("the camera pans right", "camera panning right", "panning right", "the camera pans to the right"),
+    "pan_left": (
+        "the camera pans left",
+        "camera panning left",
+        "panning left",
+        "the camera pans to the left",
+    ),
+    "pan_right": (
+        "the camera pans right",
+        "camera panning right",
+        "panning right",
+        "the camera pans to the right",
+    ),
     "zoom_in": ("the camera zooms in", "camera zooming in", "zooming in", "slow zoom in"),
     "zoom_out": ("the camera zooms out", "camera zooming out", "zooming out", "slow zoom out"),
 }
 # The pillar: as a participle after the moving object, or as a clause about the whole scene.
-TRAIN_OCCLUDER: Final = ("passing behind a pillar", "passing behind a pillar and reappearing", "going behind a pillar")
+TRAIN_OCCLUDER: Final = (
+    "passing behind a pillar",
+    "passing behind a pillar and reappearing",
+    "going behind a pillar",
+)
 TRAIN_OCCLUDER_FINITE: Final = ("passes behind a pillar", "passes behind a pillar and reappears")
 TRAIN_OCCLUDER_SCENE: Final = ("with a pillar in the foreground", "behind a foreground pillar")
 TRAIN_PREFIXES: Final = ("", "", "", "a video of ", "a clip of ", "footage of ", "a scene showing ")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -36,17 +37,68 @@ class PromptError(ValueError):
 
 # ----------------------------------------------------------------------------- normalising
 STOP_WORDS: Final = frozenset(
-    "a an the to on at is are its it with and against while as there this video clip footage scene showing "
-    "shows show".split()
+    [
+        "a",
+        "an",
+        "the",
+        "to",
+        "on",
+        "at",
+        "is",
+        "are",
+        "its",
+        "it",
+        "with",
+        "and",
+        "against",
+        "while",
+        "as",
+        "there",
+        "this",
+        "video",
+        "clip",
+        "footage",
+        "scene",
+        "showing",
+        "shows",
+        "show",
+    ]
 )
 # Ignored when left over, but kept for matching ("left of" is a relation, "left" alone is not).
 SOFT_WORDS: Final = frozenset({"of", "that", "which"})
 # "in" is a stop word except after these ("zoom in", "push in").
-_KEEP_IN_AFTER: Final = frozenset({"zoom", "zooms", "zooming", "push", "pushes", "pushing", "dolly", "dollies"})
+_KEEP_IN_AFTER: Final = frozenset(
+    {"zoom", "zooms", "zooming", "push", "pushes", "pushing", "dolly", "dollies"}
+)
 # Words that only make sense around a pillar; accepted when the prompt names one.
 _OCCLUDER_FILLERS: Final = frozenset(
-    "behind passing passes pass going goes reappearing reappears reappear foreground front emerging emerges "
-    "again slipping slips vanishing vanishes coming comes back out other side through".split()
+    [
+        "behind",
+        "passing",
+        "passes",
+        "pass",
+        "going",
+        "goes",
+        "reappearing",
+        "reappears",
+        "reappear",
+        "foreground",
+        "front",
+        "emerging",
+        "emerges",
+        "again",
+        "slipping",
+        "slips",
+        "vanishing",
+        "vanishes",
+        "coming",
+        "comes",
+        "back",
+        "out",
+        "other",
+        "side",
+        "through",
+    ]
 )
 
 
@@ -74,7 +126,7 @@ class Tag:
 def _build_lexicon() -> dict[tuple[str, ...], tuple[str, str]]:
     entries: list[tuple[str, str, str]] = []
 
-    def add(kind: str, table: dict[str, tuple[str, ...]] | dict[str, str]) -> None:
+    def add(kind: str, table: Mapping[str, tuple[str, ...] | str]) -> None:
         for value, phrases in table.items():
             for p in (phrases,) if isinstance(phrases, str) else phrases:
                 if p:
@@ -84,13 +136,50 @@ def _build_lexicon() -> dict[tuple[str, ...], tuple[str, str]]:
         add("shape", shapes)
     for colors in (C.TRAIN_COLORS, C.PARA_COLORS):
         add("color", colors)
-    for motions in (C.TRAIN_MOTIONS, C.TRAIN_MOTIONS_FINITE, C.PARA_MOTIONS, C._SHORT_MOTION, C._DETAILED_MOTION):
+    for motions in (
+        C.TRAIN_MOTIONS,
+        C.TRAIN_MOTIONS_FINITE,
+        C.PARA_MOTIONS,
+        C._SHORT_MOTION,
+        C._DETAILED_MOTION,
+    ):
         add("motion", motions)
-    verbs = (
-        "moving moves move drifting drifts drift sliding slides slide travelling traveling travels travel "
-        "heading heads head going goes go gliding glides glide scooting scoots edging edges creeping creeps "
-        "rolling rolls roll floating floats float"
-    ).split()
+    verbs = [
+        "moving",
+        "moves",
+        "move",
+        "drifting",
+        "drifts",
+        "drift",
+        "sliding",
+        "slides",
+        "slide",
+        "travelling",
+        "traveling",
+        "travels",
+        "travel",
+        "heading",
+        "heads",
+        "head",
+        "going",
+        "goes",
+        "go",
+        "gliding",
+        "glides",
+        "glide",
+        "scooting",
+        "scoots",
+        "edging",
+        "edges",
+        "creeping",
+        "creeps",
+        "rolling",
+        "rolls",
+        "roll",
+        "floating",
+        "floats",
+        "float",
+    ]
     directions = {
         "left": ("left", "leftward", "leftwards"),
         "right": ("right", "rightward", "rightwards"),
@@ -141,8 +230,24 @@ def _build_lexicon() -> dict[tuple[str, ...], tuple[str, str]]:
                 "plain gray studio",
                 "soundstage",
             ),
-            "sky": ("sky", "blue sky", "clear sky", "clouds", "under sky", "under blue sky", "under clear blue sky"),
-            "grass": ("grass", "grass field", "grassy field", "field", "meadow", "lawn", "grass field under blue sky"),
+            "sky": (
+                "sky",
+                "blue sky",
+                "clear sky",
+                "clouds",
+                "under sky",
+                "under blue sky",
+                "under clear blue sky",
+            ),
+            "grass": (
+                "grass",
+                "grass field",
+                "grassy field",
+                "field",
+                "meadow",
+                "lawn",
+                "grass field under blue sky",
+            ),
             "night": ("night", "night sky", "starry night", "nighttime", "midnight"),
             "sunset": ("sunset", "dusk", "twilight", "sunset sky"),
         },
@@ -151,7 +256,14 @@ def _build_lexicon() -> dict[tuple[str, ...], tuple[str, str]]:
         add("camera", cameras)
     add("camera", {k: v for k, v in C._SHORT_CAMERA.items() if v})
     cam: dict[str, list[str]] = {
-        "static": ["static camera", "camera static", "fixed camera", "camera fixed", "static shot", "locked off camera"]
+        "static": [
+            "static camera",
+            "camera static",
+            "fixed camera",
+            "camera fixed",
+            "static shot",
+            "locked off camera",
+        ]
     }
     for subject in ("", "camera "):
         for side in ("left", "right"):
@@ -275,7 +387,9 @@ def parse_prompt(
             pending_size = t.value
         elif t.kind == "shape":
             if then_after is not None:
-                raise PromptError(f"'then' after the {objs[then_after].name()} needs a motion, got {t.words!r}")
+                raise PromptError(
+                    f"'then' after the {objs[then_after].name()} needs a motion, got {t.words!r}"
+                )
             obj = _Obj(pending_color.value if pending_color else None, t.value, pending_size)
             if pending_motion is not None:
                 obj.motion = pending_motion.value
@@ -288,7 +402,9 @@ def parse_prompt(
             pending_color, pending_size, pending_motion, pending_speed = None, None, None, None
         elif t.kind == "motion":
             if pending_color is not None:
-                raise PromptError(f"colour {pending_color.words!r} has no shape after it (ball, box, triangle, star)")
+                raise PromptError(
+                    f"colour {pending_color.words!r} has no shape after it (ball, box, triangle, star)"
+                )
             if then_after is not None:
                 o = objs[then_after]
                 if o.then is not None:
@@ -298,7 +414,9 @@ def parse_prompt(
                 then_after = None
             elif not objs:
                 if pending_motion is not None and pending_motion.value != t.value:
-                    raise PromptError(f"two motions before any object: {pending_motion.words!r} and {t.words!r}")
+                    raise PromptError(
+                        f"two motions before any object: {pending_motion.words!r} and {t.words!r}"
+                    )
                 pending_motion = t
             else:
                 o = objs[-1]
@@ -311,7 +429,9 @@ def parse_prompt(
                     )
         elif t.kind == "then":
             if not objs or objs[-1].motion is None:
-                raise PromptError(f"{t.words!r} must follow an object's motion, as in 'a red ball moving left, then falling'")
+                raise PromptError(
+                    f"{t.words!r} must follow an object's motion, as in 'a red ball moving left, then falling'"
+                )
             then_after = len(objs) - 1
         elif t.kind == "relation":
             if not objs:
