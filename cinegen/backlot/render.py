@@ -70,7 +70,7 @@ def _background_params(scene: SceneSpec, rng: np.random.Generator) -> dict[str, 
         "freq": rng.uniform(2.0, 7.0, size=(6, 2)).astype(np.float32),
         "phase": rng.uniform(0, 2 * np.pi, size=6).astype(np.float32),
         "amp": rng.uniform(0.4, 1.0, size=6).astype(np.float32),
-        "light": np.float32(rng.uniform(0.93, 1.07)),
+        "light": np.asarray(rng.uniform(0.93, 1.07), dtype=np.float32),  # 0-d
         "tint": rng.uniform(-6, 6, size=3).astype(np.float32),
         "stars": rng.uniform(0, 1, size=(40, 2)).astype(np.float32),
     }

@@ -257,6 +257,9 @@ def random_scene(
     relation = None
     if n >= 2 and rng.random() < 0.7:
         relation = Relation(0, rng.choice(RELATIONS), 1)
+        if only is not None and relation.kind in ("above", "below") and objs[0].motion in ("fall", "up", "down", "bounce"):
+            # a forced (held-out) composition keeps its motion: relate it sideways instead
+            relation = Relation(0, "left_of" if relation.kind == "above" else "right_of", 1)
         # vertical relations with vertical motions fight over rows; keep those scenes simple
         if relation.kind in ("above", "below"):
             objs = [
