@@ -80,3 +80,12 @@ def test_export_refuses_unfinished_shots_and_writes_nothing(rendered: Storyboard
 def test_export_refuses_mismatched_media(rendered: Storyboard, tmp_path: Path) -> None:
     with pytest.raises(ExportError, match="32x18, the storyboard is 64x36"):
         export_all(rendered.replace(width=64, height=36), tmp_path)
+
+
+def test_longer_media_is_trimmed_to_the_shot_and_kept_as_handle(rendered: Storyboard, tmp_path: Path) -> None:
+    shorter = rendered.with_shot(rendered.shots[1].replace(seconds=0.5))  # retimed after generation
+    ex = export_all(shorter, tmp_path)
+    clip = list(otio.adapters.read_from_file(str(ex.otio)).find_clips())[1]
+    assert clip.source_range.duration.to_seconds() == 0.5
+    assert clip.media_reference.available_range.duration.to_seconds() == 0.75
+    assert probe_video(ex.reel).num_frames == 24

@@ -67,8 +67,15 @@ def shot_frames(board: Storyboard, shot: Shot) -> int:
 
 
 def cut_timings(board: Storyboard, media_frames: list[int] | None = None) -> list[ClipTiming]:
-    """Per-shot timing of the cut. `media_frames` overrides the lengths (from the real files)."""
-    n = media_frames or [shot_frames(board, s) for s in board.shots]
+    """Per-shot timing of the cut.
+
+    `media_frames` are the lengths of the real files: a file longer than its shot (a generator that
+    works in whole seconds, or a shot retimed shorter) is trimmed to the shot, the rest left as handle;
+    a shorter one plays whole.
+    """
+    want = [shot_frames(board, s) for s in board.shots]
+    media = media_frames or want
+    n = [min(w, m) for w, m in zip(want, media, strict=True)]
     d = [0] * len(n)
     for i, secs in board.dissolves():
         d[i] = max(1, round(secs * board.fps))
@@ -81,7 +88,7 @@ def cut_timings(board: Storyboard, media_frames: list[int] | None = None) -> lis
     for i in range(len(n)):
         start = d[i] // 2
         tail = d[i + 1] - d[i + 1] // 2 if i + 1 < len(n) else 0
-        out.append(ClipTiming(frames=n[i], start=start, duration=n[i] - start - tail, dissolve_in=d[i]))
+        out.append(ClipTiming(frames=media[i], start=start, duration=n[i] - start - tail, dissolve_in=d[i]))
     return out
 
 
@@ -212,12 +219,15 @@ def iter_reel(board: Storyboard) -> Iterator[np.ndarray]:
     tail: list[np.ndarray] = []  # the last d frames of the previous shot, for an incoming dissolve
     for i, (shot, t) in enumerate(zip(board.shots, timings, strict=True)):
         d_out = timings[i + 1].dissolve_in if i + 1 < len(timings) else 0
+        used = t.start + t.duration + (d_out - d_out // 2)  # frames of this shot the cut shows or mixes
         for k, frame in enumerate(iter_video(shot.path or "")):
+            if k >= used:
+                break
             if k < t.dissolve_in:  # mix with the held tail of the previous shot
                 a = (k + 1) / (t.dissolve_in + 1)
                 mixed = tail[k].astype(np.float32) * (1 - a) + frame.astype(np.float32) * a
                 yield np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
-            elif k >= t.frames - d_out:
+            elif k >= used - d_out:
                 tail.append(frame)
             else:
                 yield frame

@@ -171,15 +171,15 @@ class Storyboard:
     characters: tuple[Character, ...] = ()
     shots: tuple[Shot, ...] = ()
     fps: int = 24
-    width: int = 256
-    height: int = 144
+    width: int = 192
+    height: int = 112
     negative_prompt: str = ""
 
     def __post_init__(self) -> None:
         if not self.title.strip():
             raise StoryboardError("a storyboard needs a title")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
-            raise StoryboardError(f"seed must be an integer in [0, 2**32), got {self.seed!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**31:
+            raise StoryboardError(f"seed must be an integer in [0, 2**31), got {self.seed!r}")
         if self.fps not in EDITORIAL_FPS:
             raise StoryboardError(
                 f"fps must be an editorial timecode rate ({', '.join(map(str, EDITORIAL_FPS))}), got {self.fps!r}"
