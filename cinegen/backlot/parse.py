@@ -361,8 +361,10 @@ def parse_prompt(
         shown = ", ".join(repr(w) for w in words)
         raise PromptError(
             f"could not place {shown} in the prompt; the backlot knows shapes ({', '.join(SHAPES)}), "
-            f"colours ({', '.join(COLORS)}), motions, settings, camera moves and relations "
-            "(try `cinegen backlot expand` on a simpler prompt)",
+            f"colours ({', '.join(COLORS)}), motions (moving left/right/up/down, falling, bouncing, "
+            "staying still, growing, shrinking, 'then' for a change), relations (left of, right of, "
+            "above, below), settings (plain black, studio, sky, grass field, night, sunset), camera "
+            "moves (static, pan left/right, zoom in/out) and a pillar",
             unknown_words=words,
         )
 
