@@ -119,3 +119,19 @@ def test_expand_and_shorten() -> None:
 def test_describe_rejects_unknown_style() -> None:
     with pytest.raises(ValueError, match="style"):
         describe(_scene(ObjectSpec("ball", "red")), "long")  # type: ignore[arg-type]
+
+
+def test_a_scene_with_everything_still_gets_captions() -> None:
+    objs = tuple(
+        ObjectSpec(s, c, m, then=t)
+        for s, c, m, t in (
+            ("ball", "red", "left", "fall"),
+            ("box", "blue", "up", "still"),
+            ("star", "white", "grow", "shrink"),
+        )
+    )
+    scene = _scene(*objs, relation=Relation(2, "above", 0), occluder=True, setting="grass", camera="zoom_out")
+    caps = captions_for(scene, random.Random(0), n=6)
+    assert len(set(caps)) == 6
+    for c in caps:
+        assert scene_semantics(parse_prompt(c)) == scene_semantics(scene), c

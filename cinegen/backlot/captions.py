@@ -27,7 +27,7 @@ from cinegen.backlot.scene import ObjectSpec, SceneSpec
 
 Style = Literal["short", "detailed"]
 
-MAX_CAPTION_WORDS: Final = 40
+MAX_CAPTION_WORDS: Final = 36  # keeps captions within MiniLM's 48-token cap (measured)
 
 # ----------------------------------------------------------------------------- training tier
 # Object noun and adjective synonyms.
@@ -403,22 +403,28 @@ def captions_for(scene: SceneSpec, rng: random.Random, n: int = 4) -> list[str]:
     """`n` distinct training-tier phrasings of `scene`, mixing short and detailed captions.
 
     The first is the canonical short or detailed caption (alternating with the rng), the rest are
-    random templates and synonyms. Each stays under `MAX_CAPTION_WORDS` words.
+    random templates and synonyms. Each stays within `MAX_CAPTION_WORDS` words where the scene
+    allows; a scene too full for that gets its shortest phrasings.
     """
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
-    out: list[str] = [describe(scene, "detailed" if rng.random() < 0.5 else "short")]
+    first = describe(scene, "detailed" if rng.random() < 0.5 else "short")
+    if _words(first) > MAX_CAPTION_WORDS:
+        first = describe(scene, "short")
+    out: list[str] = [first]
+    too_long: list[str] = []
     w = _Words(rng, "train")
     for _ in range(50 * n):
         if len(out) >= n:
             break
         c = _compose(scene, w)
-        if c not in out and _words(c) <= MAX_CAPTION_WORDS:
-            out.append(c)
+        if c in out or c in too_long:
+            continue
+        (out if _words(c) <= MAX_CAPTION_WORDS else too_long).append(c)
+    # A scene with everything in it (3 objects, changes, pillar, camera) may not fit: use the shortest.
+    out += sorted(too_long, key=_words)[: n - len(out)]
     if len(out) < n:  # pragma: no cover - the template space is far larger than n
         raise ValueError(f"could not find {n} distinct captions for {describe(scene)!r}")
-    if _words(out[0]) > MAX_CAPTION_WORDS:
-        out[0] = describe(scene, "short")
     return out
 
 
