@@ -153,8 +153,8 @@ PARA_MOTIONS: Final[dict[str, tuple[str, ...]]] = {
 }
 PARA_THEN: Final = ("before", "and later", "followed by")
 PARA_RELATIONS: Final[dict[str, tuple[str, ...]]] = {
-    "left_of": ("on the left side of", "leftward of"),
-    "right_of": ("on the right side of", "rightward of"),
+    "left_of": ("on the left side of", "on the left-hand side of"),
+    "right_of": ("on the right side of", "on the right-hand side of"),
     "above": ("higher than", "atop"),
     "below": ("beneath", "underneath", "lower than"),
 }
@@ -343,7 +343,8 @@ def _compose(scene: SceneSpec, w: _Words) -> str:
     if occluder_clause:
         text += f", {occluder_clause}"
     if camera:
-        text += rng.choice((", ", "; ", ". ")) + camera
+        sep = rng.choice((", ", "; ", ". "))
+        text += sep + (camera[0].upper() + camera[1:] if sep == ". " else camera)
     if rng.random() < 0.6:
         text = text[0].upper() + text[1:]
     if rng.random() < 0.5:
