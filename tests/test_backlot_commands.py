@@ -53,6 +53,14 @@ def test_render_bad_input_is_one_line(
 def test_render_missing_output_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["render", "a red ball", "-o", str(tmp_path / "nope" / "x.mp4")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    assert main(["render", "a red ball", "-o", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    (tmp_path / "f").write_text("")
+    assert (
+        main(["render", "a red ball", "-o", str(tmp_path / "x.mp4"), "--frames-dir", str(tmp_path / "f")])
+        == 2
+    )
+    assert "not a directory" in capsys.readouterr().err
 
 
 def test_expand_shorten_parse(capsys: pytest.CaptureFixture[str]) -> None:

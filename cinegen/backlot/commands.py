@@ -26,6 +26,8 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def _output_dir_exists(path: Path, flag: str) -> None:
+    if path.is_dir():
+        raise CliError(f"{flag}: {path} is a directory; give a file path such as clip.mp4")
     parent = path.expanduser().resolve().parent
     if not parent.is_dir():
         raise CliError(f"{flag}: directory {parent} does not exist")
@@ -46,6 +48,8 @@ def _render(args: argparse.Namespace) -> int:
     _output_dir_exists(out, "-o")
     if args.frames_dir is not None:
         frames_dir = Path(args.frames_dir)
+        if frames_dir.exists() and not frames_dir.is_dir():
+            raise CliError(f"--frames-dir: {frames_dir} exists and is not a directory")
         frames_dir.mkdir(parents=True, exist_ok=True)
         for i, frame in enumerate(iter_frames(scene)):
             write_image(frames_dir / f"frame-{i:05d}.png", frame)
