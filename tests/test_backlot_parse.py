@@ -119,3 +119,31 @@ def test_specific_errors(prompt: str, message: str) -> None:
 def test_impossible_timing_and_sizes(kw: dict[str, float], message: str) -> None:
     with pytest.raises(SceneError, match=message):
         parse_prompt("a red ball", **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("prompt", "short"),
+    [
+        ("red ball falls", "a red ball falling"),
+        ("A red ball bounces on the grass", "a red ball bouncing, on a grass field"),
+        ("a green triangle rises and then falls", "a green triangle moving up, then falling"),
+        ("a red ball that moves left, then stops", "a red ball moving left, then staying still"),
+        ("a purple ball falling and bouncing", "a purple ball falling"),
+        (
+            "the red ball is to the left of the blue box",
+            "a red ball staying still, to the left of a blue box staying still",
+        ),
+        (
+            "a blue square moving to the right at sunset with the camera zooming out",
+            "a blue box moving right, at sunset, camera zooms out",
+        ),
+        (
+            "an orange orb gliding leftward behind a column at dusk",
+            "an orange ball moving left, passing behind a pillar, at sunset",
+        ),
+    ],
+)
+def test_natural_prompts(prompt: str, short: str) -> None:
+    from cinegen.backlot.captions import describe
+
+    assert describe(parse_prompt(prompt)) == short

@@ -65,7 +65,7 @@ STOP_WORDS: Final = frozenset(
     ]
 )
 # Ignored when left over, but kept for matching ("left of" is a relation, "left" alone is not).
-SOFT_WORDS: Final = frozenset({"of", "that", "which"})
+SOFT_WORDS: Final = frozenset({"of", "that", "which", "across"})
 # "in" is a stop word except after these ("zoom in", "push in").
 _KEEP_IN_AFTER: Final = frozenset(
     {"zoom", "zooms", "zooming", "push", "pushes", "pushing", "dolly", "dollies"}
@@ -195,9 +195,33 @@ def _build_lexicon() -> dict[tuple[str, ...], tuple[str, str]]:
         {
             "up": ("rise", "rises", "rising", "ascend", "ascends"),
             "down": ("sink", "sinks", "descend", "descends"),
-            "fall": ("fall", "drop", "plummets", "plunges", "falling down", "falls down", "drops down"),
+            "fall": (
+                "fall",
+                "drop",
+                "plummets",
+                "plunges",
+                "falling down",
+                "falls down",
+                "drops down",
+                "falling and bouncing",
+                "falls and bounces",
+            ),
             "bounce": ("bounce", "bouncy", "bobs", "jumps", "hop", "bouncing around"),
-            "still": ("still", "stay still", "stays put", "staying put", "stationary", "not moving at all"),
+            "still": (
+                "still",
+                "stay still",
+                "stays put",
+                "staying put",
+                "stationary",
+                "not moving at all",
+                "stop",
+                "stops",
+                "stopping",
+                "halts",
+                "halting",
+                "comes to rest",
+                "coming to rest",
+            ),
             "grow": ("grow", "expands", "swells", "getting larger", "gets larger"),
             "shrink": ("shrink", "contracts", "dwindles", "getting tinier", "shrinking down"),
         },
