@@ -143,8 +143,7 @@ class JobStore:
         self.max_attempts = max_attempts
         self.lease_seconds = lease_seconds
         self._local = threading.local()
-        with self._tx() as c:
-            c.executescript(_SCHEMA)
+        self._conn().executescript(_SCHEMA)
 
     # ------------------------------------------------------------------ connections
     def _conn(self) -> sqlite3.Connection:
@@ -271,7 +270,7 @@ class JobStore:
             raise NotFound(video_id)
         return rows[0]
 
-    def list(self, owner: str, *, after: str | None, limit: int, order: str) -> tuple[list[sqlite3.Row], bool]:
+    def list_videos(self, owner: str, *, after: str | None, limit: int, order: str) -> tuple[list[sqlite3.Row], bool]:
         """A page of `owner`'s videos by creation order, and whether more follow."""
         op, direction = (">", "ASC") if order == "asc" else ("<", "DESC")
         args: list[Any] = [owner]

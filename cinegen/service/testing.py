@@ -1,0 +1,151 @@
+"""Run the real service on loopback for tests, benchmarks and drills.
+
+`ThreadServer` runs uvicorn in a thread of this process (fast to start, easy to inspect);
+`ProcessServer` runs `cinegen serve` as a child process that can be killed with SIGKILL.
+Both bind 127.0.0.1 on a free port and wait for /healthz.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from cinegen.service.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen[Any] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with code {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=1.0).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout}s")
+
+
+def make_key(settings: Settings, name: str, **limits: Any) -> str:
+    from cinegen.service.auth import create_key
+    from cinegen.service.jobs import JobStore
+
+    store = JobStore(settings.db_path)
+    try:
+        return create_key(store, name, **limits)[1]
+    finally:
+        store.close()
+
+
+class ThreadServer:
+    """The app under uvicorn in a background thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        import uvicorn
+
+        from cinegen.service.app import create_app
+
+        self.settings = settings.replace(host="127.0.0.1", port=free_port())
+        self.app = create_app(self.settings)
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.settings.port, log_level="warning",
+                                access_log=False, timeout_graceful_shutdown=2)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.base_url = f"http://127.0.0.1:{self.settings.port}"
+
+    @property
+    def service(self) -> Any:
+        return self.app.state.service
+
+    def __enter__(self) -> ThreadServer:
+        self.thread.start()
+        wait_http(self.base_url + "/healthz")
+        return self
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if httpx.get(self.base_url + "/readyz").status_code == 200:
+                return
+            time.sleep(0.1)
+        raise TimeoutError("workers not ready")
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+class ProcessServer:
+    """`cinegen serve` in a child process (its own process group), killable like a real crash."""
+
+    def __init__(self, data_dir: Path, port: int | None = None, env: dict[str, str] | None = None,
+                 args: tuple[str, ...] = ()) -> None:
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.env = {**os.environ, "CINEGEN_HOME": str(data_dir), **(env or {})}
+        self.args = args
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log = data_dir / "server.log"
+
+    def start(self, ready: bool = True) -> ProcessServer:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        logf = open(self.log, "ab")  # noqa: SIM115 - the child owns it
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "cinegen.cli", "serve", "--port", str(self.port), "--data-dir",
+             str(self.data_dir), *self.args],
+            env=self.env, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        logf.close()
+        wait_http(self.base_url + ("/readyz" if ready else "/healthz"), timeout=120, proc=self.proc)
+        if ready:
+            deadline = time.monotonic() + 120
+            while httpx.get(self.base_url + "/readyz").status_code != 200 and time.monotonic() < deadline:
+                time.sleep(0.1)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: the API and its workers die at once (a power cut)."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def kill_api_only(self) -> None:
+        """SIGKILL only the API process (its workers die with it by PR_SET_PDEATHSIG)."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def worker_pids(self) -> list[int]:
+        """PIDs of this server's worker processes (its direct children)."""
+        if self.proc is None:
+            return []
+        try:
+            out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
+        except FileNotFoundError:
+            return []
+        return [int(x) for x in out.split()]
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
