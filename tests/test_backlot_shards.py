@@ -59,6 +59,8 @@ def test_reader_round_trip(dataset: Path) -> None:
         assert len(c.captions) == 4
         assert np.array_equal(c.frames, render_scene(c.scene))  # frames re-render from the spec
         assert scene_semantics(parse_prompt(c.captions[1])) == scene_semantics(c.scene)
+    frames, captions, scene, licence, *_ = clips[0]
+    assert frames.shape == (2, 32, 32, 3) and captions and scene.fps == 8 and licence == BACKLOT_LICENCE
     assert all(c.paraphrase is None for c in clips if c.split == "train")
     assert all(c.paraphrase for c in clips if c.split != "train")
 

@@ -36,7 +36,7 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 
@@ -98,16 +98,15 @@ class DatasetManifest:
         return cls(**d)
 
 
-@dataclass(frozen=True)
-class ClipRecord:
-    """One clip as read back: frames (T, H, W, 3) uint8 and everything known about it."""
+class ClipRecord(NamedTuple):
+    """One clip as read back. Unpacks as (frames, captions, scene, licence, id, split, paraphrase)."""
 
-    id: str
-    split: str
-    frames: np.ndarray
+    frames: np.ndarray  # (T, H, W, 3) uint8
     captions: list[str]
     scene: SceneSpec
     licence: LicenceRecord
+    id: str
+    split: str
     paraphrase: str | None = None
 
 
