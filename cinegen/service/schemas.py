@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from cinegen.service.backends import MODES
 
@@ -20,7 +20,7 @@ assert set(Mode.__args__) == set(MODES)  # type: ignore[attr-defined]
 MAX_PROMPT = 4000
 VideoId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
 Seconds = Annotated[
-    str | int,
+    StrictStr | StrictInt,
     Field(
         description="Clip length in whole seconds: a string like OpenAI's ('4') or an integer; 1..60.",
         examples=["4"],

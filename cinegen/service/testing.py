@@ -56,13 +56,13 @@ def make_key(settings: Settings, name: str, **limits: Any) -> str:
 class ThreadServer:
     """The app under uvicorn in a background thread."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, start_workers: bool = True) -> None:
         import uvicorn
 
         from cinegen.service.app import create_app
 
         self.settings = settings.replace(host="127.0.0.1", port=free_port())
-        self.app = create_app(self.settings)
+        self.app = create_app(self.settings, start_workers=start_workers)
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.settings.port, log_level="warning",
                                 access_log=False, timeout_graceful_shutdown=2)
         self.server = uvicorn.Server(config)
