@@ -61,3 +61,33 @@ def require_training_grants(items: Iterable[tuple[str, LicenceRecord | None]]) -
     if bad:
         shown = ", ".join(bad[:20]) + (f" and {len(bad) - 20} more" if len(bad) > 20 else "")
         raise LicenceError(f"{len(bad)} training item(s) have no training grant: {shown}")
+
+
+@dataclass
+class TrainingDataLedger:
+    """How many samples of each (source, licensor, licence) a training run learned from.
+
+    Training updates it as samples are drawn; checkpoints and shipped weights store `to_dict()`,
+    so attribution or payment per licensor can be computed from the model alone.
+    """
+
+    counts: dict[str, int] = dataclasses.field(default_factory=dict)
+    records: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+
+    @staticmethod
+    def key(rec: LicenceRecord) -> str:
+        return f"{rec.source}|{rec.licensor}|{rec.licence}"
+
+    def add(self, rec: LicenceRecord, samples: int = 1) -> None:
+        if not rec.training_allowed:
+            raise LicenceError(f"source {rec.source!r} from {rec.licensor!r} has no training grant")
+        k = self.key(rec)
+        self.counts[k] = self.counts.get(k, 0) + samples
+        self.records.setdefault(k, rec.to_dict())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"counts": dict(self.counts), "records": dict(self.records)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainingDataLedger:
+        return cls(counts=dict(d.get("counts", {})), records=dict(d.get("records", {})))
