@@ -1,0 +1,23 @@
+"""The studio: a browser app for prompts, a gallery and storyboards, with export to editors.
+
+`mount(app)` adds it to the service's FastAPI app: the static page at `/studio/` and the
+storyboard routes under `/v1/storyboards`. The page speaks only the public HTTP API (the same one
+the OpenAI SDK uses), with the API key the person types once (kept in the browser's localStorage).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def mount(app: FastAPI) -> None:
+    """Serve the studio page at `/studio/` and add the `/v1/storyboards` routes to `app`."""
+    from cinegen.studio.routes import router
+
+    app.include_router(router)
+    app.mount("/studio", StaticFiles(directory=STATIC_DIR, html=True), name="studio")

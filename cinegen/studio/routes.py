@@ -1,0 +1,576 @@
+"""Studio routes: storyboards CRUD, generation through the video API, exports, and the page's config.
+
+Thin by design. A storyboard is the library's `Storyboard`, stored as JSON under
+`<data_dir>/studio/<owner>/<board id>/`; generating a shot is an ordinary `POST /v1/videos` made
+through the service's own public API (in process, with the caller's key), so quotas, moderation,
+provenance and ownership apply exactly as for any client. Errors use the API's error shape
+`{"error": {"message", "type", "code", "param"}}` and say what to do next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import math
+import os
+import re
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, Response
+
+from cinegen.studio.export import ExportError, export_all
+from cinegen.studio.storyboard import Storyboard, StoryboardError
+
+router = APIRouter(tags=["studio"])
+
+ACTIVE = ("queued", "in_progress")
+IMAGE_TYPES = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
+DEFAULT_MAX_UPLOAD = 8 * 1024 * 1024
+_BOARD_ID = re.compile(r"^sb_[A-Za-z0-9]{8,32}$")
+EXPORT_FILES = {
+    "reel.mp4": ("reel", "video/mp4"),
+    "storyboard.otio": ("otio", "application/json"),
+    "storyboard.xml": ("fcp7", "application/xml"),
+    "storyboard.edl": ("edl", "text/plain"),
+    "sheet.pdf": ("sheet_pdf", "application/pdf"),
+    "sheet.png": ("sheet_png", "image/png"),
+}
+
+
+class StudioError(Exception):
+    def __init__(self, status: int, code: str, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.param = status, code, message, param
+
+
+def _error(status: int, code: str, message: str, param: str | None = None) -> JSONResponse:
+    kind = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
+            409: "conflict_error", 413: "invalid_request_error", 415: "invalid_request_error",
+            422: "invalid_request_error"}.get(status, "server_error")
+    return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": code}}, status)
+
+
+def _handle(e: Exception) -> JSONResponse:
+    if isinstance(e, StudioError):
+        return _error(e.status, e.code, e.message, e.param)
+    if isinstance(e, StoryboardError):
+        return _error(409 if "not finished" in str(e) else 422, "invalid_storyboard", str(e))
+    raise e
+
+
+# ----------------------------------------------------------------------------- settings and callers
+def _settings(request: Request) -> Any:
+    svc = getattr(request.app.state, "service", None)
+    return getattr(svc, "settings", None) or getattr(request.app.state, "settings", None)
+
+
+def _data_dir(request: Request) -> Path:
+    s = _settings(request)
+    if s is not None and getattr(s, "data_dir", None):
+        return Path(s.data_dir)
+    from cinegen.service.settings import default_data_dir
+
+    return default_data_dir()
+
+
+def _api(request: Request) -> httpx.AsyncClient:
+    """A client for the service's own public API, in process, acting as the caller."""
+    headers = {"authorization": request.headers["authorization"]} if "authorization" in request.headers else {}
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=request.app), base_url="http://studio.internal",
+                             headers=headers, timeout=60.0)
+
+
+def _message(resp: httpx.Response) -> str:
+    try:
+        body = resp.json()
+    except ValueError:
+        return f"the video service answered {resp.status_code}"
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])
+        detail = body.get("detail")
+        if isinstance(detail, str):
+            return detail
+        if isinstance(detail, list) and detail and isinstance(detail[0], dict):
+            return "; ".join(f"{'.'.join(map(str, d.get('loc', [])[1:]))}: {d.get('msg')}" for d in detail)
+    return f"the video service answered {resp.status_code}"
+
+
+async def _owner(request: Request, api: httpx.AsyncClient) -> str:
+    """Whose storyboards these are: 'local' in single-user mode, else a hash of the API key.
+
+    The key is checked by the service itself (a cheap authenticated list call), so the studio
+    accepts exactly the keys the video API accepts.
+    """
+    s = _settings(request)
+    if s is not None and not getattr(s, "auth", True):
+        return "local"
+    svc = getattr(request.app.state, "service", None)
+    if svc is not None and hasattr(svc, "store"):  # the service's own key check: owner = the key's id
+        from starlette.concurrency import run_in_threadpool
+
+        from cinegen.service.auth import AuthError, authenticate
+
+        try:
+            principal = await run_in_threadpool(authenticate, svc.store, s, request.headers.get("authorization"))
+        except AuthError as e:
+            raise StudioError(401, "invalid_api_key", str(e)) from None
+        return str(principal.key_id)
+    r = await api.get("/v1/videos", params={"limit": 1})
+    if r.status_code == 401:
+        raise StudioError(401, "invalid_api_key", _message(r))
+    key = request.headers.get("authorization", "").partition(" ")[2].strip()
+    return hashlib.sha256(key.encode()).hexdigest()[:24] if key else "local"
+
+
+# ----------------------------------------------------------------------------- the board store
+class BoardStore:
+    """Storyboards of one owner on disk: `<root>/<id>/board.json`, `images/`, `shots/`, `export/`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def dir(self, board_id: str) -> Path:
+        if not _BOARD_ID.match(board_id):
+            raise StudioError(404, "storyboard_not_found", f"no storyboard {board_id!r}")
+        return self.root / board_id
+
+    def load(self, board_id: str) -> dict[str, Any]:
+        p = self.dir(board_id) / "board.json"
+        if not p.is_file():
+            raise StudioError(404, "storyboard_not_found", f"no storyboard {board_id!r}; it may have been deleted")
+        record: dict[str, Any] = json.loads(p.read_text())
+        return record
+
+    def board(self, record: dict[str, Any]) -> Storyboard:
+        return Storyboard.from_dict(record["board"])
+
+    def save(self, record: dict[str, Any], board: Storyboard) -> dict[str, Any]:
+        record = {**record, "board": board.to_dict(), "updated_at": int(time.time())}
+        d = self.dir(record["id"])
+        d.mkdir(parents=True, exist_ok=True)
+        tmp = d / ".board.json.part"
+        tmp.write_text(json.dumps(record, indent=1))
+        os.replace(tmp, d / "board.json")
+        return record
+
+    def create(self, board: Storyboard) -> dict[str, Any]:
+        now = int(time.time())
+        record = {"id": "sb_" + secrets.token_hex(8), "created_at": now, "updated_at": now}
+        return self.save(record, board)
+
+    def list(self) -> list[dict[str, Any]]:
+        if not self.root.is_dir():
+            return []
+        out = []
+        for p in self.root.glob("sb_*/board.json"):
+            try:
+                out.append(json.loads(p.read_text()))
+            except (OSError, ValueError):
+                continue
+        return sorted(out, key=lambda r: r.get("updated_at", 0), reverse=True)
+
+
+async def _store(request: Request, api: httpx.AsyncClient) -> BoardStore:
+    return BoardStore(_data_dir(request) / "studio" / await _owner(request, api))
+
+
+def _lock(request: Request, board_id: str) -> asyncio.Lock:
+    locks: dict[str, asyncio.Lock] = request.app.state.__dict__.setdefault("studio_locks", {})
+    return locks.setdefault(board_id, asyncio.Lock())
+
+
+def _public(record: dict[str, Any], board: Storyboard, progress: dict[str, int] | None = None) -> dict[str, Any]:
+    """The storyboard object the API returns: the board, plus per-shot progress and full prompt."""
+    progress = progress or record.get("progress", {})
+    shots = []
+    for s in board.shots:
+        d = s.to_dict()
+        d.pop("path")
+        d["progress"] = 100 if s.status == "completed" else int(progress.get(s.id, 0))
+        d["full_prompt"] = board.prompt_for(s)
+        d["has_image"] = bool(s.image)
+        shots.append(d)
+    body = board.to_dict()
+    body.update(id=record["id"], object="storyboard", created_at=record["created_at"],
+                updated_at=record["updated_at"], shots=shots, running_seconds=round(board.seconds, 3),
+                exports=record.get("exports", []))
+    return body
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError as e:
+        raise StudioError(400, "invalid_json", f"the request body is not valid JSON: {e}") from e
+    if not isinstance(body, dict):
+        raise StudioError(400, "invalid_json", "the request body must be a JSON object")
+    return body
+
+
+def _merge(old: Storyboard | None, incoming: dict[str, Any]) -> Storyboard:
+    """A board from a client, keeping what only the server knows (files, video ids, statuses).
+
+    A shot whose prompt, image, camera or seed changed, or that grew longer than what was generated,
+    goes back to draft (its old video no longer matches; it stays in the gallery); a shot retimed
+    shorter keeps its video, which the exports trim. Board-wide changes (style, cast) keep the
+    shots: regenerate them when you want the new look.
+    """
+    incoming = dict(incoming)
+    for k in ("id", "object", "created_at", "updated_at", "running_seconds", "exports"):
+        incoming.pop(k, None)
+    shots_in = incoming.get("shots") or []
+    if not isinstance(shots_in, list):
+        raise StoryboardError("shots must be a list")
+    clean = []
+    for s in shots_in:
+        if not isinstance(s, dict):
+            raise StoryboardError(f"a shot is a mapping of fields, got {s!r}")
+        s = {k: v for k, v in s.items() if k not in ("path", "progress", "full_prompt", "has_image", "status",
+                                                     "video_id", "error")}
+        clean.append(s)
+    incoming["shots"] = clean
+    board = Storyboard.from_dict(incoming)
+    prev = {s.id: s for s in old.shots} if old else {}
+    shots = []
+    for s in board.shots:
+        p = prev.get(s.id)
+        image = p.image if p is not None and s.image and p.image == s.image else None
+        if s.image and image is None:
+            raise StoryboardError(f"shot {s.id!r}: upload its image with POST .../shots/{s.id}/image")
+        s = s.replace(image=image)
+        if p is None or p.status == "draft":
+            shots.append(s.replace(status="draft", video_id=None, path=None, error=None))
+            continue
+        stale = (s.prompt, s.image, s.camera, s.seed) != (p.prompt, p.image, p.camera, p.seed) or s.seconds > p.seconds
+        if stale:
+            shots.append(s.replace(status="draft", video_id=None, path=None, error=None))
+        else:
+            shots.append(s.replace(status=p.status, video_id=p.video_id, path=p.path, error=p.error,
+                                   seconds=s.seconds))
+    return board.replace(shots=tuple(shots))
+
+
+# ----------------------------------------------------------------------------- job plumbing
+async def _refresh(api: httpx.AsyncClient, board: Storyboard) -> tuple[Storyboard, dict[str, int]]:
+    """Bring each running shot's status up to date from its video."""
+    progress: dict[str, int] = {}
+    for s in board.shots:
+        if s.status not in ACTIVE or s.video_id is None:
+            continue
+        r = await api.get(f"/v1/videos/{s.video_id}")
+        if r.status_code == 404:
+            board = board.with_shot(s.replace(status="failed", error="its video was deleted or expired; regenerate it"))
+            continue
+        if r.status_code != 200:
+            continue  # a transient answer: keep the last known state
+        v = r.json()
+        progress[s.id] = int(v.get("progress") or 0)
+        status = v.get("status", s.status)
+        err = (v.get("error") or {}).get("message") if status == "failed" else None
+        board = board.with_shot(s.replace(status=status if status in ACTIVE + ("completed", "failed") else s.status,
+                                          error=err))
+    return board, progress
+
+
+async def _submit(api: httpx.AsyncClient, store: BoardStore, board_id: str, board: Storyboard) -> Storyboard:
+    """Create a video job for every shot waiting to be submitted (queued with no video yet).
+
+    Stops at the first 429 (the key's concurrent-job limit): those shots stay queued and are
+    submitted by a later refresh, so a long storyboard runs through a small quota.
+    """
+    for s in board.shots:
+        if s.status != "queued" or s.video_id is not None:
+            continue
+        fields = {
+            "prompt": board.prompt_for(s) or "a shot",
+            "seconds": str(max(1, math.ceil(s.seconds - 1e-9))),
+            "size": f"{board.width}x{board.height}",
+            "seed": board.seed_for(s),
+            "fps": board.fps,
+        }
+        if board.negative_prompt:
+            fields["negative_prompt"] = board.negative_prompt
+        if s.image:
+            img = store.dir(board_id) / "images" / s.image
+            form = {k: str(v) for k, v in fields.items()} | {"mode": "image"}
+            with img.open("rb") as f:
+                r = await api.post("/v1/videos", data=form,
+                                   files={"input_reference": (img.name, f.read(), _mime(img))})
+        else:
+            r = await api.post("/v1/videos", json=fields)
+        if r.status_code == 429:
+            break
+        if r.status_code >= 400:
+            board = board.with_shot(s.replace(status="failed", error=_message(r)))
+            continue
+        v = r.json()
+        board = board.with_shot(s.replace(status=v.get("status", "queued"), video_id=v["id"], path=None, error=None))
+    return board
+
+
+def _mime(p: Path) -> str:
+    return {".png": "image/png", ".jpg": "image/jpeg", ".webp": "image/webp"}.get(p.suffix, "application/octet-stream")
+
+
+async def _sync(request: Request, api: httpx.AsyncClient, store: BoardStore, board_id: str) -> dict[str, Any]:
+    """Load, submit waiting shots, refresh running ones, save; returns the public object."""
+    async with _lock(request, board_id):
+        record = store.load(board_id)
+        board = store.board(record)
+        before = board
+        board = await _submit(api, store, board_id, board)
+        board, progress = await _refresh(api, board)
+        record["progress"] = progress
+        if board != before or progress != record.get("progress_saved"):
+            record["progress_saved"] = progress
+            record = store.save(record, board)
+        return _public(record, board, progress)
+
+
+# ----------------------------------------------------------------------------- routes
+@router.get("/v1/studio/config")
+async def studio_config(request: Request) -> dict[str, Any]:
+    """What the page needs before anyone signs in: whether a key is required, and the API's limits."""
+    from cinegen.service.backends import MODES
+
+    s = _settings(request)
+    g = lambda name, default: getattr(s, name, default) if s is not None else default  # noqa: E731
+    return {
+        "auth": bool(g("auth", True)),
+        "sizes": list(getattr(getattr(request.app.state, "service", None), "sizes", ()) or g("sizes", ("128x128",))),
+        "default_size": g("default_size", "128x128"),
+        "min_seconds": g("min_seconds", 1),
+        "max_seconds": g("max_seconds", 60),
+        "default_seconds": g("default_seconds", 4),
+        "default_fps": g("default_fps", 16),
+        "max_fps": g("max_fps", 30),
+        "max_upload_bytes": g("max_upload_bytes", DEFAULT_MAX_UPLOAD),
+        "max_prompt_chars": g("max_prompt_chars", 4000),
+        "modes": list(MODES),
+        "image_types": list(IMAGE_TYPES),
+    }
+
+
+@router.get("/v1/storyboards")
+async def list_storyboards(request: Request) -> Response:
+    try:
+        async with _api(request) as api:
+            store = await _store(request, api)
+            data = []
+            for r in store.list():
+                b = r.get("board", {})
+                data.append({"id": r["id"], "object": "storyboard", "title": b.get("title"),
+                             "shots": len(b.get("shots", [])), "updated_at": r.get("updated_at")})
+            return JSONResponse({"object": "list", "data": data})
+    except Exception as e:
+        return _handle(e)
+
+
+@router.post("/v1/storyboards", status_code=201)
+async def create_storyboard(request: Request) -> Response:
+    """Create a storyboard (shots may be empty: a draft)."""
+    try:
+        body = await _body(request)
+        async with _api(request) as api:
+            store = await _store(request, api)
+            board = _merge(None, body)
+            record = store.create(board)
+            return JSONResponse(_public(record, board), 201)
+    except Exception as e:
+        return _handle(e)
+
+
+@router.get("/v1/storyboards/{board_id}")
+async def get_storyboard(board_id: str, request: Request) -> Response:
+    """The storyboard, with each shot's status and progress brought up to date."""
+    try:
+        async with _api(request) as api:
+            store = await _store(request, api)
+            return JSONResponse(await _sync(request, api, store, board_id))
+    except Exception as e:
+        return _handle(e)
+
+
+@router.put("/v1/storyboards/{board_id}")
+async def put_storyboard(board_id: str, request: Request) -> Response:
+    """Replace title, style, seed, characters and the shots (their order, timing, prompts)."""
+    try:
+        body = await _body(request)
+        async with _api(request) as api:
+            store = await _store(request, api)
+            async with _lock(request, board_id):
+                record = store.load(board_id)
+                board = _merge(store.board(record), body)
+                record = store.save(record, board)
+            return JSONResponse(_public(record, board))
+    except Exception as e:
+        return _handle(e)
+
+
+@router.delete("/v1/storyboards/{board_id}")
+async def delete_storyboard(board_id: str, request: Request) -> Response:
+    import shutil
+
+    try:
+        async with _api(request) as api:
+            store = await _store(request, api)
+            store.load(board_id)
+            shutil.rmtree(store.dir(board_id))
+            return JSONResponse({"id": board_id, "object": "storyboard.deleted", "deleted": True})
+    except Exception as e:
+        return _handle(e)
+
+
+@router.post("/v1/storyboards/{board_id}/shots/{shot_id}/image")
+async def upload_shot_image(board_id: str, shot_id: str, request: Request, file: UploadFile) -> Response:
+    """Attach a start image (PNG, JPEG or WebP) to a shot: it becomes an image-to-video shot."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        s = _settings(request)
+        limit = int(getattr(s, "max_upload_bytes", DEFAULT_MAX_UPLOAD)) if s is not None else DEFAULT_MAX_UPLOAD
+        data = await file.read(limit + 1)
+        if len(data) > limit:
+            raise StudioError(413, "file_too_large",
+                              f"{file.filename} is over the {limit // (1024 * 1024)} MB upload limit; use a smaller image")
+        try:
+            import io
+
+            with Image.open(io.BytesIO(data)) as im:
+                fmt = (im.format or "").lower()
+                im.verify()
+        except (UnidentifiedImageError, OSError, SyntaxError) as e:
+            raise StudioError(415, "unsupported_file_type",
+                              f"{file.filename} is not a PNG, JPEG or WebP image") from e
+        ext = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}.get(fmt)
+        if ext is None:
+            raise StudioError(415, "unsupported_file_type", f"{file.filename} is {fmt.upper()}; use PNG, JPEG or WebP")
+        async with _api(request) as api:
+            store = await _store(request, api)
+            async with _lock(request, board_id):
+                record = store.load(board_id)
+                board = store.board(record)
+                shot = board.shot(shot_id)
+                folder = store.dir(board_id) / "images"
+                folder.mkdir(parents=True, exist_ok=True)
+                name = f"{shot_id}-{secrets.token_hex(4)}{ext}"
+                (folder / name).write_bytes(data)
+                board = board.with_shot(shot.replace(image=name, status="draft", video_id=None, path=None, error=None))
+                record = store.save(record, board)
+            return JSONResponse(_public(record, board))
+    except Exception as e:
+        return _handle(e)
+
+
+@router.get("/v1/storyboards/{board_id}/shots/{shot_id}/image")
+async def get_shot_image(board_id: str, shot_id: str, request: Request) -> Response:
+    try:
+        async with _api(request) as api:
+            store = await _store(request, api)
+            board = store.board(store.load(board_id))
+            shot = board.shot(shot_id)
+            if not shot.image:
+                raise StudioError(404, "no_image", f"shot {shot_id!r} has no image")
+            p = store.dir(board_id) / "images" / shot.image
+            return FileResponse(p, media_type=_mime(p))
+    except Exception as e:
+        return _handle(e)
+
+
+@router.post("/v1/storyboards/{board_id}/generate")
+async def generate_storyboard(board_id: str, request: Request) -> Response:
+    """Queue every shot (or `{"shot_ids": [...]}`) as a video job; a running shot is left alone."""
+    try:
+        body = await _body(request) if (await request.body()).strip() else {}
+        ids = body.get("shot_ids")
+        if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, str) for i in ids)):
+            raise StudioError(400, "invalid_shot_ids", "shot_ids must be a list of shot ids")
+        async with _api(request) as api:
+            store = await _store(request, api)
+            async with _lock(request, board_id):
+                record = store.load(board_id)
+                board = store.board(record)
+                board.require_shots()
+                targets = ids if ids is not None else [s.id for s in board.shots]
+                for sid in targets:
+                    shot = board.shot(sid)
+                    if shot.status in ACTIVE:
+                        continue
+                    board = board.with_shot(shot.replace(status="queued", video_id=None, path=None, error=None))
+                record["progress"] = {}
+                record = store.save(record, board)
+            return JSONResponse(await _sync(request, api, store, board_id))
+    except Exception as e:
+        return _handle(e)
+
+
+@router.post("/v1/storyboards/{board_id}/export")
+async def export_storyboard(board_id: str, request: Request) -> Response:
+    """Write the reel, the .otio / FCP7 / EDL timelines and the sheet; refuse while shots are running."""
+    try:
+        async with _api(request) as api:
+            store = await _store(request, api)
+            public = await _sync(request, api, store, board_id)
+            async with _lock(request, board_id):
+                record = store.load(board_id)
+                board = store.board(record)
+                board.require_shots()
+                waiting = [s for s in board.shots if s.status != "completed"]
+                if waiting:
+                    desc = ", ".join(f"shot {board.shots.index(s) + 1} ({s.status.replace('_', ' ')})" for s in waiting)
+                    raise StudioError(409, "shots_not_ready",
+                                      f"Not exported: {desc} not finished. Generate every shot and wait for it "
+                                      "to complete, then export again. Nothing was changed.")
+                folder = store.dir(board_id)
+                shots_dir = folder / "shots"
+                shots_dir.mkdir(exist_ok=True)
+                for s in board.shots:
+                    target = shots_dir / f"{s.id}-{s.video_id}.mp4"
+                    if not target.is_file():
+                        r = await api.get(f"/v1/videos/{s.video_id}/content", params={"variant": "video"})
+                        if r.status_code != 200:
+                            raise StudioError(409, "shot_unavailable",
+                                              f"shot {s.id!r}: its video could not be fetched ({_message(r)}); regenerate it")
+                        tmp = target.with_name(f".{target.name}.part")
+                        tmp.write_bytes(r.content)
+                        os.replace(tmp, target)
+                    board = board.with_shot(s.replace(path=str(target.resolve())))
+                out = folder / "export"
+                exports = await asyncio.to_thread(export_all, board, out)
+                files = []
+                for path in exports.as_dict().values():
+                    kind, _ = EXPORT_FILES[path.name]
+                    files.append({"kind": kind, "name": path.name, "bytes": path.stat().st_size,
+                                  "url": f"/v1/storyboards/{board_id}/files/{path.name}"})
+                record["exports"] = files
+                record = store.save(record, board)
+            public = _public(record, board)
+            return JSONResponse({"object": "storyboard.export", "storyboard": public, "files": files})
+    except ExportError as e:
+        return _error(409, "export_failed", f"Not exported: {e}. Nothing was changed.")
+    except Exception as e:
+        return _handle(e)
+
+
+@router.get("/v1/storyboards/{board_id}/files/{name}")
+async def get_export_file(board_id: str, name: str, request: Request) -> Response:
+    try:
+        if name not in EXPORT_FILES:
+            raise StudioError(404, "file_not_found", f"no export file {name!r}; known: {', '.join(EXPORT_FILES)}")
+        async with _api(request) as api:
+            store = await _store(request, api)
+            store.load(board_id)
+            p = store.dir(board_id) / "export" / name
+            if not p.is_file():
+                raise StudioError(404, "file_not_found", f"{name} has not been exported yet; export the storyboard first")
+            return FileResponse(p, media_type=EXPORT_FILES[name][1], filename=name)
+    except Exception as e:
+        return _handle(e)
