@@ -51,6 +51,16 @@ class TextEncoder(nn.Module):
         return next(self.model.parameters()).device
 
     @torch.no_grad()
+    def encode_uncached(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Like `encode`, on the encoder's device, without the cache (training sees new captions)."""
+        tok = self.tokenizer(
+            prompts, padding="max_length", truncation=True, max_length=self.config.max_length, return_tensors="pt"
+        ).to(self.device)
+        hidden = self.model(**tok).last_hidden_state.float()  # (B, L, 384)
+        mask = tok["attention_mask"].bool()
+        return hidden * mask[..., None], mask
+
+    @torch.no_grad()
     def encode(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """prompts -> (embeddings (B, L, 384) float32 with padding zeroed, mask (B, L) bool)."""
         for p in prompts:
@@ -60,12 +70,7 @@ class TextEncoder(nn.Module):
                 raise ValueError(f"prompt is {len(p)} characters, over the {MAX_PROMPT_CHARS} limit")
         missing = [p for p in dict.fromkeys(prompts) if p not in self._cache]
         if missing:
-            tok = self.tokenizer(
-                missing, padding="max_length", truncation=True, max_length=self.config.max_length, return_tensors="pt"
-            ).to(self.device)
-            hidden = self.model(**tok).last_hidden_state.float()  # (b, L, 384)
-            mask = tok["attention_mask"].bool()
-            hidden = hidden * mask[..., None]
+            hidden, mask = self.encode_uncached(missing)
             for i, p in enumerate(missing):
                 self._cache[p] = (hidden[i].cpu(), mask[i].cpu())
                 if len(self._cache) > self._cache_size:

@@ -68,6 +68,72 @@ def render_clip(args: tuple[int, Bucket, bool]) -> Clip:
     return Clip(f"backlot-{seed}", frames, captions, scene, BACKLOT_LICENCE, bucket)
 
 
+class ClipSource:
+    """Clips rendered in the background by `workers` processes, licence-checked on arrival.
+
+    `get()` blocks for one clip; `drain(k)` returns up to k clips that are ready without waiting.
+    With workers == 0 clips are rendered inline (tests, tiny runs).
+    """
+
+    def __init__(
+        self,
+        buckets: list[Bucket],
+        weights: list[float],
+        *,
+        seed: int,
+        workers: int,
+        with_captions: bool,
+        prefetch: int = 512,
+    ) -> None:
+        self._rng = random.Random(seed)
+        self._buckets, self._weights, self._captions = buckets, weights, with_captions
+        self._workers = workers
+        self._q: queue.Queue[Clip] = queue.Queue(maxsize=prefetch)
+        self._stop = threading.Event()
+        self._pool = None
+        if workers > 0:
+            self._pool = mp.get_context("fork").Pool(workers)
+            threading.Thread(target=self._feed, daemon=True).start()
+
+    def _jobs(self) -> Iterator[tuple[int, Bucket, bool]]:
+        while True:
+            b = self._rng.choices(self._buckets, weights=self._weights)[0]
+            yield (self._rng.randrange(2**62), b, self._captions)
+
+    def _feed(self) -> None:
+        assert self._pool is not None
+        for clip in self._pool.imap_unordered(render_clip, self._jobs(), chunksize=4):
+            if self._stop.is_set():
+                break
+            self._q.put(clip)
+
+    @staticmethod
+    def _checked(clip: Clip) -> Clip:
+        require_training_grants([(clip.id, clip.licence)])
+        return clip
+
+    def get(self) -> Clip:
+        if self._pool is None:
+            return self._checked(render_clip(next(self._jobs())))
+        return self._checked(self._q.get())
+
+    def drain(self, k: int) -> list[Clip]:
+        if self._pool is None:
+            return [self.get() for _ in range(k)]
+        out = []
+        for _ in range(k):
+            try:
+                out.append(self._checked(self._q.get_nowait()))
+            except queue.Empty:
+                break
+        return out
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._pool is not None:
+            self._pool.terminate()
+
+
 def clip_stream(
     buckets: list[Bucket],
     weights: list[float],
@@ -78,37 +144,9 @@ def clip_stream(
     prefetch: int = 512,
 ) -> Iterator[Clip]:
     """An endless stream of licence-checked clips rendered by `workers` processes."""
-    rng = random.Random(seed)
-
-    def jobs() -> Iterator[tuple[int, Bucket, bool]]:
-        while True:
-            b = rng.choices(buckets, weights=weights)[0]
-            yield (rng.randrange(2**62), b, with_captions)
-
-    if workers <= 0:
-        for job in jobs():
-            clip = render_clip(job)
-            require_training_grants([(clip.id, clip.licence)])
-            yield clip
-        return
-    q: queue.Queue[Clip] = queue.Queue(maxsize=prefetch)
-    ctx = mp.get_context("fork")
-    pool = ctx.Pool(workers)
-    stop = threading.Event()
-
-    def feed() -> None:
-        for clip in pool.imap_unordered(render_clip, jobs(), chunksize=4):
-            if stop.is_set():
-                break
-            q.put(clip)
-
-    t = threading.Thread(target=feed, daemon=True)
-    t.start()
+    source = ClipSource(buckets, weights, seed=seed, workers=workers, with_captions=with_captions, prefetch=prefetch)
     try:
         while True:
-            clip = q.get()
-            require_training_grants([(clip.id, clip.licence)])
-            yield clip
+            yield source.get()
     finally:
-        stop.set()
-        pool.terminate()
+        source.close()

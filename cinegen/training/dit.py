@@ -1,0 +1,268 @@
+"""Train the diffusion transformer on VAE latents of backlot clips: a linear `main(cfg)`, resumable.
+
+Phases: 1 setup (frozen VAE and text encoder, DiT, EMA, optimiser, resume)  2 data: a latent
+bank per bucket (duration x aspect), filled by background renderers and refreshed while training
+3 train: rectified-flow velocity loss on the frames that are not conditioning, with random
+conditioning masks (none / first / prefix / last / suffix / both ends / keyframes), text dropout
+for classifier-free guidance, bf16 autocast, EMA  4 save the EMA transformer (diffusers format).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from cinegen.models.text import TextEncoder
+from cinegen.models.transformer import DIT_PRESETS, DiTConfig, VelocityModel, build_transformer
+from cinegen.models.vae import VideoVAE, frames_to_tensor
+from cinegen.training.data import Bucket, Clip, ClipSource
+from cinegen.training.schedule import cosine_lr
+from cinegen.trust.licences import TrainingDataLedger
+
+log = logging.getLogger("cinegen.train.dit")
+
+SIZES = ((128, 128), (176, 96), (96, 176))  # 1:1, ~16:9 and ~9:16 at about the same token count
+
+
+@dataclass(frozen=True)
+class DiTTrainConfig:
+    out: str = "runs/dit"
+    vae: str = "weights/backlot-v1/vae"
+    text_encoder: str = ""  # directory of all-MiniLM-L6-v2; empty = the installed package
+    preset: str = "small"
+    init_from: str = ""  # a saved transformer directory to start from (weights only)
+    steps: int = 20000
+    tokens_per_batch: int = 24000
+    max_batch: int = 128
+    lr: float = 4e-4
+    warmup: int = 300
+    ema: float = 0.999
+    text_dropout: float = 0.1
+    frames: tuple[int, ...] = (1, 17, 33, 65)
+    frame_weights: tuple[float, ...] = (0.1, 0.25, 0.4, 0.25)
+    aspect_weights: tuple[float, ...] = (0.7, 0.15, 0.15)
+    bank_size: int = 4096  # clips kept per bucket
+    fill_seconds: float = 60.0  # render before the first step
+    refresh_per_step: int = 64  # new clips taken into the banks per step
+    workers: int = 0
+    device: str = "cpu"
+    bf16: bool = True
+    seed: int = 0
+    log_every: int = 100
+    ckpt_every: int = 1000
+    resume: bool = False
+    max_minutes: float = 0.0
+
+
+# ----------------------------------------------------------------------------- conditioning masks
+def random_condition_mask(n: int, rng: random.Random) -> torch.Tensor:
+    """Which latent frames are given clean: the unified-conditioning curriculum. (n,) bool."""
+    m = torch.zeros(n, dtype=torch.bool)
+    if n == 1:
+        return m
+    r = rng.random()
+    if r < 0.35:
+        pass  # text-to-video
+    elif r < 0.55:
+        m[0] = True  # image-to-video
+    elif r < 0.67:
+        m[: rng.randint(1, max(1, n // 2))] = True  # extend forward
+    elif r < 0.75:
+        m[-1] = True  # arrive at a frame
+    elif r < 0.83:
+        m[-rng.randint(1, max(1, n // 2)) :] = True  # extend backward
+    elif r < 0.95:
+        m[0] = m[-1] = True  # connect / loop
+    else:
+        k = rng.randint(1, max(1, n // 3))
+        m[torch.tensor(rng.sample(range(n), k))] = True  # keyframes
+    return m
+
+
+class LatentBank:
+    """A ring buffer of latents (and their captions) for one bucket, on the training device."""
+
+    def __init__(self, capacity: int, shape: tuple[int, ...], device: torch.device) -> None:
+        self.latents = torch.zeros((capacity, *shape), dtype=torch.bfloat16, device=device)
+        self.captions: list[list[str]] = [[] for _ in range(capacity)]
+        self.count = 0
+        self.pos = 0
+
+    def add(self, latents: torch.Tensor, captions: list[list[str]]) -> None:
+        for i in range(latents.shape[0]):
+            self.latents[self.pos] = latents[i]
+            self.captions[self.pos] = captions[i]
+            self.pos = (self.pos + 1) % self.latents.shape[0]
+            self.count = min(self.count + 1, self.latents.shape[0])
+
+    def sample(self, k: int, g: torch.Generator) -> tuple[torch.Tensor, list[list[str]]]:
+        idx = torch.randint(0, self.count, (k,), generator=g)
+        return self.latents[idx.to(self.latents.device)], [self.captions[int(i)] for i in idx]
+
+
+def main(cfg: DiTTrainConfig) -> Path:
+    # 1. setup -------------------------------------------------------------------------------------------
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    device = torch.device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    rng = random.Random(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    vae = VideoVAE.from_pretrained(cfg.vae).to(device).eval().requires_grad_(False)
+    text = TextEncoder(path=cfg.text_encoder or None)
+    text.model.to(device)
+    dit_cfg: DiTConfig = DIT_PRESETS[cfg.preset]
+    if dit_cfg.in_channels != vae.config.latent_channels:
+        dit_cfg = dataclasses.replace(dit_cfg, in_channels=vae.config.latent_channels)
+    transformer = build_transformer(dit_cfg)
+    if cfg.init_from:
+        from diffusers import WanTransformer3DModel
+
+        transformer.load_state_dict(WanTransformer3DModel.from_pretrained(cfg.init_from).state_dict())
+        log.info("initialised weights from %s", cfg.init_from)
+    model = VelocityModel(transformer).to(device).train()
+    ema = copy.deepcopy(model).eval().requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.01)
+    ledger = TrainingDataLedger()
+    step = 0
+    ckpt = out / "checkpoint.pt"
+    if cfg.resume and ckpt.exists():
+        state = torch.load(ckpt, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        opt.load_state_dict(state["opt"])
+        step = state["step"]
+        ledger = TrainingDataLedger.from_dict(state.get("ledger", {}))
+        log.info("resumed from %s at step %d", ckpt, step)
+    (out / "train_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
+    (out / "dit_config.json").write_text(json.dumps(dataclasses.asdict(dit_cfg), indent=2))
+    log.info("DiT %s: %.2fM parameters on %s", cfg.preset, sum(p.numel() for p in model.parameters()) / 1e6, device)
+
+    # 2. data: latent banks per bucket -----------------------------------------------------------------
+    buckets: list[Bucket] = []
+    weights: list[float] = []
+    for f, fw in zip(cfg.frames, cfg.frame_weights, strict=True):
+        for (w, h), aw in zip(SIZES, cfg.aspect_weights, strict=True):
+            if aw > 0:
+                buckets.append(Bucket(f, w, h))
+                weights.append(fw * aw)
+    cz = vae.config.latent_channels
+    banks = {
+        b: LatentBank(cfg.bank_size, (cz, VideoVAE.latent_frames(b.frames), b.height // 8, b.width // 8), device)
+        for b in buckets
+    }
+    source = ClipSource(buckets, weights, seed=cfg.seed * 7919 + step, workers=cfg.workers, with_captions=True)
+
+    @torch.no_grad()
+    def ingest(clips: list[Clip]) -> None:
+        by_bucket: dict[Bucket, list[Clip]] = {}
+        for c in clips:
+            by_bucket.setdefault(c.bucket, []).append(c)
+            ledger.add(c.licence, 1)
+        for b, cs in by_bucket.items():
+            for i in range(0, len(cs), 32):
+                part = cs[i : i + 32]
+                x = frames_to_tensor(torch.from_numpy(__import__("numpy").stack([c.frames for c in part]))).to(device)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+                    z = vae.encode(x)
+                banks[b].add(z.to(torch.bfloat16), [c.captions for c in part])
+
+    t_fill = time.time()
+    while time.time() - t_fill < cfg.fill_seconds or any(banks[b].count < 8 for b in buckets):
+        ingest(source.drain(256) or [source.get()])
+    log.info("banks filled in %.0fs: %s", time.time() - t_fill, {f"{b.frames}f{b.width}x{b.height}": banks[b].count for b in buckets})
+
+    # 3. train ------------------------------------------------------------------------------------------
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16)
+    started, t0, n_tok, t_data = time.time(), time.time(), 0, 0.0
+    loss_hist: list[dict[str, float]] = []
+    run_loss, run_n = 0.0, 0
+    while step < cfg.steps:
+        td = time.time()
+        ingest(source.drain(cfg.refresh_per_step))
+        t_data += time.time() - td
+        b = rng.choices(buckets, weights=weights)[0]
+        bank = banks[b]
+        n, h, w = VideoVAE.latent_frames(b.frames), b.height // 8, b.width // 8
+        tokens = n * (h // 2) * (w // 2)
+        bs = max(1, min(cfg.max_batch, cfg.tokens_per_batch // tokens))
+        x0, caps = bank.sample(bs, gen)
+        x0 = x0.float()  # (B, C, N, h, w)
+        prompts = ["" if rng.random() < cfg.text_dropout else rng.choice(c) for c in caps]
+        emb, _ = text.encode_uncached(prompts)  # (B, L, 384)
+        mask = torch.stack([random_condition_mask(n, rng) for _ in range(bs)]).to(device)  # (B, N)
+        sigma = torch.sigmoid(torch.randn(bs, generator=gen)).to(device)
+        uni = torch.rand(bs, generator=gen).to(device)
+        sigma = torch.where(torch.rand(bs, generator=gen).to(device) < 0.1, uni, sigma)  # (B,)
+        cond_sigma = torch.where(torch.rand(bs, generator=gen) < 0.5, 0.0, torch.rand(bs, generator=gen) * 0.1).to(device)
+        frame_sigma = torch.where(mask, cond_sigma[:, None], sigma[:, None].expand(bs, n))  # (B, N)
+        noise = torch.randn(x0.shape, generator=gen).to(device)
+        s = frame_sigma[:, None, :, None, None]
+        xt = (1 - s) * x0 + s * noise
+        target = noise - x0
+        for g in opt.param_groups:
+            g["lr"] = cosine_lr(cfg.lr, step, cfg.warmup, cfg.steps, time.time() - started, cfg.max_minutes)
+        with autocast:
+            v = model(xt, frame_sigma, emb)
+        err = (v.float() - target).pow(2).mean(dim=(1, 3, 4))  # (B, N)
+        keep = (~mask).float()
+        loss = (err * keep).sum() / keep.sum().clamp_min(1.0)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        with torch.no_grad():
+            d = min(cfg.ema, (1 + step) / (10 + step))
+            for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
+                pe.lerp_(pm, 1 - d)
+        step += 1
+        n_tok += bs * tokens
+        run_loss, run_n = run_loss + loss.item(), run_n + 1
+        if step % cfg.log_every == 0 or step == 1:
+            dt = time.time() - t0
+            log.info(
+                "step %d loss %.4f lr %.2e | %.0f tokens/s, data %.0f%% | banks %s",
+                step, run_loss / run_n, opt.param_groups[0]["lr"], n_tok / dt, 100 * t_data / dt,
+                sum(bk.count for bk in banks.values()),
+            )
+            loss_hist.append({"step": step, "loss": run_loss / run_n, "minutes": (time.time() - started) / 60})
+            t0, n_tok, t_data, run_loss, run_n = time.time(), 0, 0.0, 0.0, 0
+        if step % cfg.ckpt_every == 0:
+            _save_checkpoint(ckpt, model, ema, opt, step, ledger)
+        if cfg.max_minutes and time.time() - started > cfg.max_minutes * 60:
+            log.info("time limit reached at step %d", step)
+            break
+    source.close()
+    _save_checkpoint(ckpt, model, ema, opt, step, ledger)
+    prev = json.loads((out / "history.json").read_text()) if (cfg.resume and (out / "history.json").exists()) else []
+    (out / "history.json").write_text(json.dumps(prev + loss_hist))
+
+    # 4. save the EMA transformer ----------------------------------------------------------------------------
+    final = out / "pretrained"
+    ema.transformer.save_pretrained(final, max_shard_size="15MB", safe_serialization=True)
+    (final / "cinegen.json").write_text(
+        json.dumps({"dit": dataclasses.asdict(dit_cfg), "steps": step, "training_data": ledger.to_dict()}, indent=2)
+    )
+    log.info("saved EMA transformer to %s after %d steps", final, step)
+    return final
+
+
+def _save_checkpoint(path: Path, model: torch.nn.Module, ema: torch.nn.Module, opt: torch.optim.Optimizer, step: int, ledger: TrainingDataLedger) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step, "ledger": ledger.to_dict()}, tmp)
+    tmp.replace(path)
+
+
+if __name__ == "__main__":  # python -m cinegen.training.dit --steps 100 ...
+    from cinegen.training.schedule import config_from_argv
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    main(config_from_argv(DiTTrainConfig))
