@@ -49,11 +49,11 @@ def test_fuzz_openapi_no_server_errors(live: tuple[str, str]) -> None:
             r = case.call(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=10)
             statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
             if r.status_code >= 500:
-                failures.append(f"{op.label}: {r.status_code} {r.text[:200]} <- {case.body!r:.200}")
+                failures.append(f"{case.operation.label}: {r.status_code} {r.text[:200]} <- {case.body!r:.200}")
             ctype = r.headers.get("content-type", "")
             ctype = ctype[0] if isinstance(ctype, list) else ctype
             if 400 <= r.status_code < 500 and ctype.startswith("application/json"):
-                assert "error" in r.json() and r.json()["error"]["code"], (op.label, r.text)
+                assert "error" in r.json() and r.json()["error"]["code"], (case.operation.label, r.text)
 
         run()
     print("fuzz responses by status:", dict(sorted(statuses.items())))
