@@ -226,3 +226,18 @@ def test_data_dir_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert Settings.from_env(tmp_path / "flag").data_dir == tmp_path / "flag"
     with pytest.raises(ValueError, match="unknown settings"):
         Settings.from_dict({"nope": 1})
+
+
+def test_publish_trust_watermarks_and_signs(tmp_path: Path) -> None:
+    publish = pytest.importorskip("cinegen.trust.publish")
+    s = Settings(data_dir=tmp_path, workers=1, default_fps=8, publish="trust")
+    key = make_key(s, "signed")
+    with ThreadServer(s) as srv:
+        c = openai.OpenAI(base_url=srv.base_url + "/v1", api_key=key, max_retries=0)
+        v = c.videos.create_and_poll(prompt="a red ball", seconds="1", poll_interval_ms=50)
+        assert v.status == "completed", v.error
+        out = tmp_path / "signed.mp4"
+        c.videos.download_content(v.id).write_to_file(out)
+    report = publish.verify_video(out)
+    assert report.c2pa.valid and report.c2pa.claims["job_id"] == v.id and report.watermark.detected
+    assert (tmp_path / "trust").is_dir()  # keys stay under the data directory

@@ -123,17 +123,31 @@ class VideoBackend(Protocol):
 
 # ----------------------------------------------------------------------------- output finishing
 def publish_frames(
-    frames: Iterable[np.ndarray] | np.ndarray, fps: int, out_path: Path, *, info: dict[str, Any]
+    frames: Iterable[np.ndarray] | np.ndarray, fps: int, out_path: Path, *, job: JobSpec, info: dict[str, Any]
 ) -> Path:
     """Frames ((H, W, 3) uint8) -> the published MP4 at `out_path`, atomically.
 
-    The single place outputs are finished. `CINEGEN_PUBLISH=trust` routes through the trust
-    layer's `publish_video` (watermark + C2PA signature); the default writes a plain H.264 MP4.
+    The single place outputs are finished. With the service's `publish = "trust"` setting
+    (`job.extra["publish"]`), frames go through the trust layer's `publish_video` (luma watermark,
+    then C2PA signature, keys under the data directory's `trust/`); otherwise a plain H.264 MP4.
+    `info` may name `model_name` and `model_version` for the manifest.
     """
-    if os.environ.get("CINEGEN_PUBLISH", "plain") == "trust":
-        from cinegen.trust.publish import publish_video  # type: ignore[import-not-found]
+    if job.extra.get("publish", "plain") == "trust":
+        from cinegen.trust.publish import ProvenanceInfo, TrustSettings, publish_video
 
-        return Path(publish_video(frames, fps, out_path, info=info))
+        prov = ProvenanceInfo(
+            model_name=str(info.get("model_name", "cinegen")),
+            model_version=str(info.get("model_version", "0")),
+            mode=job.mode,
+            job_id=job.id,
+            settings={"seed": job.seed, "size": f"{job.size[0]}x{job.size[1]}", "fps": job.fps,
+                      "steps": job.steps, "guidance": job.guidance, "seconds": job.seconds},
+            ingredients=tuple(p for p in (job.input_reference, *job.source_videos) if p is not None),
+        )
+        trust_dir = job.extra.get("trust_dir")
+        ts = TrustSettings(data_dir=Path(trust_dir)) if trust_dir else TrustSettings()
+        arr = frames if isinstance(frames, np.ndarray) else np.stack(list(frames))
+        return Path(publish_video(arr, fps, out_path, info=prov, settings=ts))
     from cinegen.media import write_video
 
     return write_video(out_path, frames, fps)
@@ -203,8 +217,8 @@ class FakeBackend:
                     time.sleep(min(0.05, max(0.0, target - time.monotonic())))
             progress((i + 1) / n)
         # 4. publish
-        info = {"prompt": job.prompt, "seed": job.seed, "model": "fake", "job_id": job.id}
-        publish_frames(np.stack(frames), job.fps, out_path, info=info)
+        info = {"model_name": "cinegen-fake", "model_version": "1", "prompt": job.prompt}
+        publish_frames(np.stack(frames), job.fps, out_path, job=job, info=info)
         return VideoResult(out_path, len(frames), job.fps, w, h, info)
 
 

@@ -42,6 +42,7 @@ class Settings:
     ray_address: str | None = None  # None: start or join a local Ray head
     backend: str = "fake"  # "fake" or "pipeline"; loaded lazily once per worker
     backend_options: dict[str, Any] = field(default_factory=dict)
+    publish: str = "plain"  # "plain" H.264, or "trust": watermark + C2PA signature (cinegen.trust)
     max_attempts: int = 3  # tries per job before it fails with `max_attempts_exceeded`
     lease_seconds: float = 30.0  # a running job's lease; a worker that stops heartbeating loses it
     node_id: str = "node0"  # names this API node's leases (several nodes share a PostgreSQL store)
@@ -75,6 +76,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.executor not in ("local", "ray"):
             raise ValueError(f"executor must be 'local' or 'ray', got {self.executor!r}")
+        if self.publish not in ("plain", "trust"):
+            raise ValueError(f"publish must be 'plain' or 'trust', got {self.publish!r}")
         if self.workers < 1:
             raise ValueError(f"workers must be at least 1, got {self.workers}")
         if self.max_attempts < 1:
@@ -130,6 +133,7 @@ class Settings:
                 lambda v: tuple(s.strip() for s in v.split(",") if s.strip()),
             ),
             "CINEGEN_MAX_ATTEMPTS": ("max_attempts", int),
+            "CINEGEN_PUBLISH": ("publish", str),
             "CINEGEN_LEASE_SECONDS": ("lease_seconds", float),
         }
         for var, (name, cast) in casts.items():

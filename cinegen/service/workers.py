@@ -255,7 +255,8 @@ class Dispatcher:
             source_videos=tuple(sources),
             strength=s.get("strength"),
             remix_of=s.get("remix_of"),
-            extra={"attempt": claim.attempt},
+            extra={"attempt": claim.attempt, "publish": self.settings.publish,
+                   "trust_dir": str(self.settings.data_dir / "trust")},
         )
 
 
