@@ -301,9 +301,8 @@ async def _submit(api: httpx.AsyncClient, store: BoardStore, board_id: str, boar
         if s.image:
             img = store.dir(board_id) / "images" / s.image
             form = {k: str(v) for k, v in fields.items()} | {"mode": "image"}
-            with img.open("rb") as f:
-                r = await api.post("/v1/videos", data=form,
-                                   files={"input_reference": (img.name, f.read(), _mime(img))})
+            data = await asyncio.to_thread(_fit_image, img, board.width, board.height)
+            r = await api.post("/v1/videos", data=form, files={"input_reference": (img.stem + ".png", data, "image/png")})
         else:
             r = await api.post("/v1/videos", json=fields)
         if r.status_code == 429:
@@ -314,6 +313,19 @@ async def _submit(api: httpx.AsyncClient, store: BoardStore, board_id: str, boar
         v = r.json()
         board = board.with_shot(s.replace(status=v.get("status", "queued"), video_id=v["id"], path=None, error=None))
     return board
+
+
+def _fit_image(path: Path, width: int, height: int) -> bytes:
+    """The start image cropped to the frame's aspect and scaled to its size (the API wants an exact fit)."""
+    import io
+
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as im:
+        fitted = ImageOps.fit(im.convert("RGB"), (width, height), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    fitted.save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def _mime(p: Path) -> str:
@@ -342,10 +354,14 @@ async def studio_config(request: Request) -> dict[str, Any]:
     from cinegen.service.backends import MODES
 
     s = _settings(request)
-    g = lambda name, default: getattr(s, name, default) if s is not None else default  # noqa: E731
+
+    def g(name: str, default: Any) -> Any:
+        return getattr(s, name, default) if s is not None else default
+
+    sizes: tuple[str, ...] = tuple(getattr(getattr(request.app.state, "service", None), "sizes", ()) or ())
     return {
         "auth": bool(g("auth", True)),
-        "sizes": list(getattr(getattr(request.app.state, "service", None), "sizes", ()) or g("sizes", ("128x128",))),
+        "sizes": list(sizes or g("sizes", ("128x128",))),
         "default_size": g("default_size", "128x128"),
         "min_seconds": g("min_seconds", 1),
         "max_seconds": g("max_seconds", 60),

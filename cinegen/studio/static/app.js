@@ -21,7 +21,7 @@ function h(tag, attrs = {}, ...children) {
     else if (v === true) el.setAttribute(k, "");
     else el.setAttribute(k, v);
   }
-  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) el.append(c);
+  for (const c of children.flat(Infinity)) if (c !== null && c !== undefined && c !== false) el.append(c);
   return el;
 }
 
@@ -434,7 +434,9 @@ async function viewBoards() {
   const list = h("ul", { class: "boards" });
   const create = async () => {
     try {
-      const b = await api("/v1/storyboards", { method: "POST", json: { title: "Untitled storyboard", width: Number(config.default_size.split("x")[0]), height: Number(config.default_size.split("x")[1]), shots: [] } });
+      const wide = config.sizes.find((x) => { const [w, hh] = x.split("x").map(Number); return w > hh; }) || config.default_size;
+      const [width, height] = wide.split("x").map(Number);
+      const b = await api("/v1/storyboards", { method: "POST", json: { title: "Untitled storyboard", width, height, shots: [] } });
       location.hash = `#board/${b.id}`;
     } catch (e) { showError(err, e); }
   };
@@ -477,6 +479,7 @@ function readBoard(form, board) {
 function shotRow(board, s, i, n, handlers) {
   const camera = select("camera", CAMERAS, s.camera);
   const transition = select("transition", TRANSITIONS, s.transition);
+  if (i === 0) { transition.disabled = true; transition.title = "The first shot opens the reel"; }
   const running = s.status === "queued" || s.status === "in_progress";
   const row = h("li", { class: "shot", "data-shot": s.id },
     h("div", { class: "shot-num", text: String(i + 1), "aria-hidden": "true" }),
@@ -587,6 +590,9 @@ async function viewBoard(id) {
     const body = readBoard(form, board);
     const bad = body.shots.findIndex((s) => !(s.seconds > 0));
     if (bad >= 0) throw new ApiError(`Shot ${bad + 1} is ${body.shots[bad].seconds || 0} seconds long; a shot must last more than 0 seconds.`, 422);
+    const blank = body.shots.findIndex((s) => !s.prompt.trim() && !s.image);
+    if (blank >= 0) throw new ApiError(`Shot ${blank + 1} needs a prompt (or a start image).`, 422);
+    if (!body.title.trim()) throw new ApiError("Give the storyboard a title.", 422);
     const b = await api(`/v1/storyboards/${encodeURIComponent(id)}`, { method: "PUT", json: body });
     board = b;
     return b;
@@ -650,6 +656,13 @@ async function viewBoard(id) {
     const body = readBoard(form, board);
     if (!body.shots.length) throw new ApiError("This storyboard has no shots to export. Add and generate shots first.", 422);
     await save();
+    const fresh = await api(`/v1/storyboards/${encodeURIComponent(id)}`);
+    update(fresh);
+    const waiting = fresh.shots.map((s, i) => [s, i]).filter(([s]) => s.status !== "completed");
+    if (waiting.length) {
+      const desc = waiting.map(([s, i]) => `shot ${i + 1} (${s.status.replace("_", " ")})`).join(", ");
+      throw new ApiError(`Not exported: ${desc} not finished. Generate every shot and wait for it to complete, then export again. Nothing was changed.`, 409);
+    }
     const r = await api(`/v1/storyboards/${encodeURIComponent(id)}/export`, { method: "POST" });
     rerender(r.storyboard);
     $("#exports-title").scrollIntoView({ block: "nearest" });
