@@ -73,6 +73,36 @@ def run_server(data_dir: Path, *, auth: bool = False) -> Iterator[Server]:
             proc.wait(5)
 
 
+@contextlib.contextmanager
+def run_app_server(settings: Any) -> Iterator[str]:
+    """The service app (built from `settings`, e.g. a slowed fake backend) under uvicorn in a thread."""
+    import threading
+
+    import uvicorn
+
+    from cinegen.service.app import create_app
+
+    port = free_port()
+    settings = settings.replace(host="127.0.0.1", port=port)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("the studio server did not get ready")
+            time.sleep(0.2)
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(15)
+
+
 @dataclass
 class Browser:
     context: Any

@@ -85,7 +85,10 @@ function checkImage(file) {
 async function videoEl(id, attrs = {}) {
   const v = h("video", { controls: true, playsinline: true, preload: "auto", ...attrs });
   try {
-    v.src = await mediaUrl(`/v1/videos/${encodeURIComponent(id)}/content?variant=video`);
+    const base = `/v1/videos/${encodeURIComponent(id)}/content`;
+    const poster = await mediaUrl(`${base}?variant=thumbnail`).catch(() => null);
+    if (poster) v.poster = poster;
+    v.src = await mediaUrl(`${base}?variant=video`);
   } catch (e) {
     return h("p", { class: "error", text: `Could not load the video: ${e.message}` });
   }
@@ -547,7 +550,16 @@ async function viewBoard(id) {
     const slot = document.querySelector(`[data-media="${s.id}"]`);
     if (!slot || slot.dataset.video === s.video_id) return;
     slot.dataset.video = s.video_id;
-    videoEl(s.video_id, { muted: true, preload: "metadata", "aria-label": `Shot ${s.id}` }).then((el) => slot.replaceChildren(el));
+    // a silent preview without controls: it plays while pointed at or focused
+    videoEl(s.video_id, { muted: true, loop: true, controls: false, tabindex: "0", "aria-label": `Shot ${s.id} video (plays on focus)` }).then((el) => {
+      const play = () => { if (el.play) el.play().catch(() => {}); };
+      const stop = () => { if (el.pause) el.pause(); };
+      el.addEventListener("pointerenter", play);
+      el.addEventListener("focus", play);
+      el.addEventListener("pointerleave", stop);
+      el.addEventListener("blur", stop);
+      slot.replaceChildren(el);
+    });
   };
   const render = (b) => { // the whole editor, from the server's board (after a save or an action)
     board = b;
