@@ -38,7 +38,8 @@ def main() -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     data = Path(tempfile.mkdtemp(prefix="studio-shots-"))
-    settings = Settings(data_dir=data, auth=False, backend="fake", backend_options={"delay": 2.5}, workers=2)
+    settings = Settings(data_dir=data, auth=False, backend="fake", backend_options={"delay": 2.5}, workers=2,
+                        publish="trust")
     try:
         with run_app_server(settings) as url, run_browser() as browser:
             page = browser.page(1280, 860)
@@ -81,6 +82,9 @@ def main() -> int:
             # 3. one video
             page.locator(".card a.thumb").first.click()
             page.wait_for_selector(".video-page video")
+            page.wait_for_function("document.querySelector('[data-cc]').dataset.cc !== 'pending'", timeout=30_000)
+            page.evaluate("(async () => { const v = document.querySelector('.video-page video'); v.muted = true;"
+                          " await v.play(); await new Promise((r) => setTimeout(r, 700)); v.pause(); })()")
             shot("video")
 
             # 4. a storyboard: three shots, generated, previewed and exported
@@ -93,7 +97,7 @@ def main() -> int:
             page.fill("textarea[name=characters]", "Rolo: a red ball")
             shots = [("Rolo moves right across the grass", "2", "pan_right", "cut"),
                      ("Rolo bounces at sunset", "2", "static", "dissolve"),
-                     ("Rolo falls under the night sky", "1", "zoom_in", "cut")]
+                     ("Rolo falls at night", "1", "zoom_in", "cut")]
             for i, (prompt, secs, cam, trans) in enumerate(shots, start=1):
                 page.click("#add-shot")
                 page.fill(f".shot:nth-child({i}) textarea[name=prompt]", prompt)

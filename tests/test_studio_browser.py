@@ -72,6 +72,22 @@ def test_prompt_progress_reaches_100_and_the_video_plays(page: Any, server: Serv
     for label in ("Download MP4", "Extend", "Remix"):
         assert page.get_by_role("button", name=label).count() == 1
     assert "Content credentials" in page.inner_text(".settings")
+    page.wait_for_function("document.querySelector('[data-cc]').dataset.cc !== 'pending'")
+    assert page.get_attribute("[data-cc]", "data-cc") == "none"  # this test server publishes plain MP4s
+
+
+def test_image_to_video_fits_the_upload_to_the_frame(page: Any, server: Server, tmp_path: Path) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (300, 200), "orange").save(tmp_path / "start.png")
+    open_studio(page, server, "create")
+    page.fill("textarea[name=prompt]", "a ball starts from this frame")
+    page.fill("input[name=seconds]", "1")
+    page.select_option("select[name=mode]", "image")
+    page.set_input_files("#image-input", str(tmp_path / "start.png"))
+    page.click("#create-form button[type=submit]")
+    page.wait_for_selector(".job:has-text('a ball starts from this frame') .badge.completed", timeout=60_000)
+    assert page.locator(".job:has-text('a ball starts from this frame') .job-head").inner_text().endswith("image")
 
 
 def test_two_shot_storyboard_generates_and_exports_to_editors(page: Any, server: Server, tmp_path: Path) -> None:
@@ -114,6 +130,13 @@ def test_two_shot_storyboard_generates_and_exports_to_editors(page: Any, server:
     edl = otio.adapters.read_from_file(str(files["edl"]), adapter_name="cmx_3600", rate=24)
     assert [c.source_range.duration.to_seconds() for c in edl.find_clips()] == [1.0, 2.0]
     assert "ROLO FALLS AT SUNSET" in files["edl"].read_text()
+    # reorder with the keyboard-reachable buttons, then regenerate one shot
+    page.click("button[aria-label='Move shot 2 up']")
+    page.wait_for_function("document.querySelector('.shot').dataset.shot === 's2'")
+    old_video = page.get_attribute(".shot[data-shot='s2'] [data-media]", "data-video")
+    page.click(".shot[data-shot='s2'] button:has-text('Regenerate')")
+    page.wait_for_selector(".shot[data-shot='s2'] .badge.completed", timeout=60_000)
+    page.wait_for_function(f"document.querySelector(\".shot[data-shot='s2'] [data-media]\").dataset.video !== '{old_video}'")
 
 
 def test_bad_input_gets_a_message_and_loses_nothing(page: Any, server: Server, tmp_path: Path) -> None:

@@ -116,3 +116,18 @@ def test_storyboards_need_a_key_when_auth_is_on(tmp_path: Path) -> None:
         assert r.status_code == 401 and "API key" in message(r)
         r = c.get("/v1/storyboards", headers={"Authorization": "Bearer cg_wrong"})
         assert r.status_code == 401
+
+
+def test_content_credentials_of_a_signed_video(tmp_path: Path) -> None:
+    import time
+
+    app = create_app(Settings(data_dir=tmp_path, auth=False, publish="trust"))
+    with TestClient(app) as c:
+        v = c.post("/v1/videos", json={"prompt": "a red ball", "seconds": "1", "size": "128x128"}).json()
+        for _ in range(200):
+            if c.get(f"/v1/videos/{v['id']}").json()["status"] in ("completed", "failed"):
+                break
+            time.sleep(0.1)
+        cc = c.get(f"/v1/studio/videos/{v['id']}/credentials").json()
+        assert cc["state"] == "trusted" and cc["present"] is True, cc
+        assert c.get("/v1/studio/videos/video_nope/credentials").status_code == 404

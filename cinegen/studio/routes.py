@@ -590,3 +590,38 @@ async def get_export_file(board_id: str, name: str, request: Request) -> Respons
             return FileResponse(p, media_type=EXPORT_FILES[name][1], filename=name)
     except Exception as e:
         return _handle(e)
+
+
+@router.get("/v1/studio/videos/{video_id}/credentials")
+async def video_credentials(video_id: str, request: Request) -> Response:
+    """The C2PA content-credentials status of one of the caller's videos, for the video page.
+
+    `state` is "none" (not signed), "valid" (signed, intact, signer not in the trust list),
+    "trusted" (signed by a trust anchor, e.g. this server's development CA) or "invalid".
+    """
+    import tempfile
+
+    try:
+        async with _api(request) as api:
+            r = await api.get(f"/v1/videos/{video_id}/content", params={"variant": "video"})
+            if r.status_code != 200:
+                raise StudioError(r.status_code if r.status_code in (401, 404, 409) else 502, "content_unavailable",
+                                  _message(r))
+        try:
+            from cinegen.trust.credentials import CredentialError, dev_ca_path, read_credentials
+        except ImportError as e:  # c2pa not installed
+            return JSONResponse({"state": "unavailable", "message": f"content credentials cannot be read here: {e}"})
+        data_dir = _data_dir(request)
+        anchors = tuple(p for p in (dev_ca_path(data_dir / "trust"), dev_ca_path(data_dir)) if p.is_file())
+        with tempfile.TemporaryDirectory(prefix="cinegen-cc-") as tmp:
+            path = Path(tmp) / f"{video_id}.mp4"
+            path.write_bytes(r.content)
+            try:
+                report = await asyncio.to_thread(read_credentials, path, anchors)
+            except CredentialError as e:
+                return JSONResponse({"state": "invalid", "present": True, "errors": [str(e)]})
+        body = report.to_dict()
+        body.pop("claims", None)
+        return JSONResponse(body)
+    except Exception as e:
+        return _handle(e)

@@ -82,6 +82,20 @@ function checkImage(file) {
   return "";
 }
 
+/** The start image cropped to the video's aspect and scaled to its size (the API wants an exact fit). */
+async function fitImage(file, size) {
+  const [w, hh] = size.split("x").map(Number);
+  const bmp = await createImageBitmap(file);
+  const scale = Math.max(w / bmp.width, hh / bmp.height);
+  const sw = w / scale;
+  const sh = hh / scale;
+  const canvas = document.createElement("canvas");
+  canvas.width = w;
+  canvas.height = hh;
+  canvas.getContext("2d").drawImage(bmp, (bmp.width - sw) / 2, (bmp.height - sh) / 2, sw, sh, 0, 0, w, hh);
+  return await new Promise((resolve, reject) => canvas.toBlob((b) => (b ? resolve(b) : reject(new Error("encode"))), "image/png"));
+}
+
 async function videoEl(id, attrs = {}) {
   const v = h("video", { controls: true, playsinline: true, preload: "auto", ...attrs });
   try {
@@ -265,10 +279,16 @@ async function submitCreate(ev) {
     const file = f.image.files[0];
     const problem = checkImage(file);
     if (problem) { err.textContent = problem; err.hidden = false; f.image.focus(); return; }
+    let fitted;
+    try {
+      fitted = await fitImage(file, body.size);
+    } catch {
+      err.textContent = `${file.name} could not be read as an image; is it damaged?`; err.hidden = false; return;
+    }
     const fd = new FormData();
     for (const [k, v] of Object.entries(body)) fd.append(k, String(v));
     fd.append("mode", "image");
-    fd.append("input_reference", file, file.name);
+    fd.append("input_reference", fitted, file.name.replace(/\.[^.]+$/, "") + ".png");
     opts = { method: "POST", form: fd };
   } else {
     if (mode !== "text") {
@@ -379,9 +399,7 @@ async function viewVideo(id) {
     showError(err, e);
     return;
   }
-  const cc = v.content_credentials || v.provenance || null;
-  const ccText = cc ? (typeof cc === "string" ? cc : [cc.status, cc.issuer, cc.message].filter(Boolean).join(" · "))
-    : "Not reported by this server";
+  const ccText = v.status === "completed" ? "Checking…" : "Available once the video is finished";
   const rows = [["Status", v.status], ["Mode", v.mode || "text"], ["Seconds", v.seconds], ["Size", v.size], ["FPS", v.fps ?? "—"],
     ["Seed", v.seed ?? "—"], ["Negative prompt", v.negative_prompt || "—"], ["Created", when(v.created_at)], ["Expires", when(v.expires_at)],
     ["Remixed from", v.remixed_from_video_id || "—"], ["Content credentials", ccText], ["ID", v.id]];
@@ -416,6 +434,18 @@ async function viewVideo(id) {
     } catch (e) { showError(err, e); }
   };
   const done = v.status === "completed";
+  if (done) {
+    api(`/v1/studio/videos/${encodeURIComponent(id)}/credentials`).then((cc) => {
+      const text = {
+        trusted: `Signed and trusted${cc.signer ? ` (${cc.signer})` : ""}`,
+        valid: `Signed and intact; signer${cc.signer ? ` ${cc.signer}` : ""} is not in this server's trust list`,
+        none: "None: this video carries no content credentials",
+        invalid: `Invalid: ${(cc.errors || []).join("; ") || "the manifest does not match the file"}`,
+      }[cc.state] || cc.message || cc.state;
+      const dd = document.querySelector("[data-cc]");
+      if (dd) { dd.textContent = text; dd.dataset.cc = cc.state; }
+    }).catch((e) => { const dd = document.querySelector("[data-cc]"); if (dd) dd.textContent = `Could not check: ${e.message}`; });
+  }
   main.replaceChildren(h("section", { class: "panel video-page" },
     h("h1", { text: v.prompt || v.id }),
     err,
@@ -426,7 +456,8 @@ async function viewVideo(id) {
           done ? h("button", { type: "button", onclick: extend }, "Extend") : null,
           h("button", { type: "button", class: "quiet danger", onclick: del }, "Delete"))),
       h("div", {},
-        h("dl", { class: "settings" }, rows.map(([k, val]) => [h("dt", { text: k }), h("dd", { text: String(val) })])),
+        h("dl", { class: "settings" }, rows.map(([k, val]) => [h("dt", { text: k }),
+          h("dd", { text: String(val), "data-cc": k === "Content credentials" ? "pending" : null })])),
         done ? remix : null)),
   ));
 }
