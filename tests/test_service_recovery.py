@@ -150,7 +150,7 @@ def test_api_kill9_and_power_cut_lose_nothing(tmp_path: Path) -> None:
         srv.start()
         for i in range(6):
             r = httpx.post(f"{srv.base_url}/v1/videos", headers=H(key),
-                           json={"prompt": f"ball {i} [delay=0.6]", "seconds": 1, "fps": 8})
+                           json={"prompt": f"ball {i} [delay={3 if i == 0 else 0.6}]", "seconds": 1, "fps": 8})
             assert r.status_code == 200
             ids.append(r.json()["id"])
         wait_status(srv.base_url, key, ids[0], ("in_progress",))

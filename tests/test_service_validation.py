@@ -103,6 +103,20 @@ def test_malformed_bodies_and_content_types(srv: tuple[ThreadServer, dict[str, s
             assert r.json()["error"]["code"] == code
 
 
+def test_streamed_body_without_length_is_capped(srv: tuple[ThreadServer, dict[str, str]]) -> None:
+    server, h = srv
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"prompt": "'
+        for _ in range(100):
+            yield b"x" * 4096
+        yield b'"}'
+
+    r = httpx.post(f"{server.base_url}/v1/videos", headers={**h, "content-type": "application/json"},
+                   content=chunks())
+    assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
+
+
 UPLOADS = [
     ("truncated", lambda: png()[:60], "invalid_image"),
     ("video_as_png", lambda: mp4_bytes(None), "invalid_image"),

@@ -19,7 +19,7 @@ import secrets
 import threading
 import time
 import warnings
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,10 +31,11 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Res
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartParser
 
 from cinegen.service import schemas
 from cinegen.service.auth import AuthError, Principal, authenticate
-from cinegen.service.backends import backend_sizes
+from cinegen.service.backends import backend_class, backend_sizes
 from cinegen.service.jobs import Conflict, JobStore, NotFound, new_id
 from cinegen.service.metrics import Metrics
 from cinegen.service.quotas import QuotaExceeded, RateLimiter
@@ -80,6 +81,11 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     for d in (settings.videos_dir, settings.inputs_dir):
         d.mkdir(parents=True, exist_ok=True)
+    if start_workers:
+        try:
+            backend_class(settings.backend)  # fail at start, not in every worker, if it cannot load
+        except ImportError as e:
+            raise ValueError(f"backend {settings.backend!r} is not available: {e}") from e
     declared = set(backend_sizes(settings.backend))
     sizes = tuple(s for s in settings.sizes if s not in LARGE_SIZES or s in declared)
     sizes += tuple(s for s in LARGE_SIZES if s in declared and s not in sizes)
@@ -204,6 +210,25 @@ class Upload:
     content_type: str
 
 
+class _InMemoryMultiPartParser(MultiPartParser):
+    """Starlette's parser, keeping parts in memory (bodies are capped before parsing), so uploads
+    never spill to the system temp directory: the service writes only under its data directory."""
+
+    spool_max_size = 64 * 1024 * 1024
+
+
+async def _read_capped(request: Request, limit: int, code: str, message: str, declared: int) -> bytes:
+    """The whole body, refusing (413) as soon as it exceeds `limit`, declared or streamed."""
+    if declared > limit:
+        raise ApiError(413, code, message)
+    buf = bytearray()
+    async for chunk in request.stream():
+        buf += chunk
+        if len(buf) > limit:
+            raise ApiError(413, code, message)
+    return bytes(buf)
+
+
 async def _read_body(request: Request, svc: Service) -> tuple[dict[str, Any], dict[str, Upload]]:
     """The request body as fields (+ uploaded files), for JSON and multipart/form-data alike."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -212,11 +237,8 @@ async def _read_body(request: Request, svc: Service) -> tuple[dict[str, Any], di
     except ValueError:
         raise ApiError(400, "invalid_content_length", "Content-Length is not a number") from None
     if ctype == "application/json" or (ctype == "" and length == 0):
-        if length > JSON_BODY_LIMIT:
-            raise ApiError(413, "request_too_large", f"JSON bodies are limited to {JSON_BODY_LIMIT} bytes")
-        raw = await request.body()
-        if len(raw) > JSON_BODY_LIMIT:
-            raise ApiError(413, "request_too_large", f"JSON bodies are limited to {JSON_BODY_LIMIT} bytes")
+        raw = await _read_capped(request, JSON_BODY_LIMIT, "request_too_large",
+                                 f"JSON bodies are limited to {JSON_BODY_LIMIT} bytes", length)
         try:
             body = json.loads(raw or b"{}")
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -226,10 +248,17 @@ async def _read_body(request: Request, svc: Service) -> tuple[dict[str, Any], di
         return body, {}
     if ctype == "multipart/form-data":
         limit = svc.settings.max_upload_bytes
-        if length > limit + JSON_BODY_LIMIT:
-            raise ApiError(413, "file_too_large", f"uploads are limited to {limit} bytes")
+        raw = await _read_capped(request, limit + JSON_BODY_LIMIT, "file_too_large",
+                                 f"uploads are limited to {limit} bytes", length)
+
+        async def body() -> AsyncGenerator[bytes, None]:
+            yield raw
+            yield b""
+
         try:
-            form = await request.form(max_files=2, max_fields=64, max_part_size=JSON_BODY_LIMIT)
+            parser = _InMemoryMultiPartParser(request.headers, body(), max_files=2, max_fields=64,
+                                              max_part_size=JSON_BODY_LIMIT)
+            form = await parser.parse()
         except Exception as e:  # starlette raises several kinds for malformed multipart
             raise ApiError(400, "invalid_multipart", f"cannot parse multipart body: {e}") from None
         fields: dict[str, Any] = {}

@@ -19,6 +19,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--backend", help="generation backend: fake or pipeline (default fake)")
     p.add_argument("--ray-address", help="join this Ray cluster (default: start a local one)")
     p.add_argument("--gpus-per-worker", type=float, help="GPUs each Ray actor requests")
+    p.add_argument("--publish", choices=("plain", "trust"),
+                   help="plain H.264, or trust: watermark + C2PA-sign every video (default plain)")
     p.add_argument("--no-auth", action="store_true", help="single-user mode: no API keys needed")
     p.add_argument("--webhook-allow-host", action="append", default=None,
                    help="a host (or host:port) webhooks may be delivered to; repeatable")
@@ -62,7 +64,7 @@ def _serve(args: argparse.Namespace) -> int:
     allow = tuple(args.webhook_allow_host) if args.webhook_allow_host else None
     s = _settings(args, host=args.host, port=args.port, executor=args.executor, workers=args.workers,
                   backend=args.backend, ray_address=args.ray_address, gpus_per_worker=args.gpus_per_worker,
-                  auth=False if args.no_auth else None, webhook_allow_hosts=allow)
+                  auth=False if args.no_auth else None, webhook_allow_hosts=allow, publish=args.publish)
     print(f"cinegen serve: http://{s.host}:{s.port}/v1  data={s.data_dir}  executor={s.executor}  "
           f"workers={s.workers}  backend={s.backend}", flush=True)
     serve(s)
