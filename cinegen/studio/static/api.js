@@ -24,9 +24,10 @@ export function setKey(key) {
 /** A `#key=...` in the address (printed by the server) is stored, then removed from the address. */
 export function takeKeyFromUrl() {
   const m = location.hash.match(/(?:^#|&)key=([^&]+)/);
-  if (!m) return;
+  if (!m) return false;
   setKey(decodeURIComponent(m[1]));
   history.replaceState(null, "", location.pathname + location.search + "#create");
+  return true;
 }
 
 function authHeaders() {

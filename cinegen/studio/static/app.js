@@ -756,6 +756,7 @@ async function viewBoard(id) {
 async function route() {
   clearInterval(boardTimer);
   clearFlash();
+  if (takeKeyFromUrl()) { const d = $("#key-dialog"); if (d.open) d.close(); }
   const hash = location.hash.replace(/^#/, "") || "create";
   const [name, arg] = hash.split("/");
   for (const a of document.querySelectorAll("[data-nav]")) {
