@@ -166,6 +166,11 @@ def _install_handlers(app: FastAPI, metrics: Metrics) -> None:
     @app.middleware("http")
     async def timing(request: Request, call_next: Callable[[Request], Any]) -> Response:
         t0 = time.perf_counter()
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in request.scope.get("path", "")):
+            # control characters (NUL included) in a decoded path are never a valid id or route
+            bad = JSONResponse(schemas.error_json(400, "invalid_path", "the path contains control characters"), 400)
+            metrics.request(400, time.perf_counter() - t0)
+            return bad
         try:
             response: Response = await call_next(request)
         except Exception:
