@@ -160,10 +160,12 @@ def test_query_and_path_validation(srv: tuple[ThreadServer, dict[str, str]]) -> 
     assert httpx.put(base, headers=h).status_code == 405
 
 
-def test_large_sizes_need_a_backend_that_declares_them(tmp_path: object) -> None:
+def test_offered_sizes_follow_the_backend(tmp_path: object) -> None:
     from pathlib import Path
 
-    from cinegen.service.app import create_app
+    from cinegen.service.app import create_app, offered_sizes
 
-    s = Settings(data_dir=Path(str(tmp_path)), sizes=("128x128", "1280x720"))
-    assert create_app(s, start_workers=False).state.service.sizes == ("128x128",)
+    s = Settings(data_dir=Path(str(tmp_path)), sizes=("128x128", "192x112", "1280x720"))
+    assert create_app(s, start_workers=False).state.service.sizes == ("128x128", "192x112")  # fake: no 1280x720
+    assert offered_sizes(("128x128", "192x112"), ("128x128", "160x96", "1280x720")) == ("128x128", "1280x720")
+    assert offered_sizes(("128x128", "1280x720"), ()) == ("128x128",)

@@ -86,9 +86,11 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
             backend_class(settings.backend)  # fail at start, not in every worker, if it cannot load
         except ImportError as e:
             raise ValueError(f"backend {settings.backend!r} is not available: {e}") from e
-    declared = set(backend_sizes(settings.backend))
-    sizes = tuple(s for s in settings.sizes if s not in LARGE_SIZES or s in declared)
-    sizes += tuple(s for s in LARGE_SIZES if s in declared and s not in sizes)
+    sizes = offered_sizes(settings.sizes, backend_sizes(settings.backend))
+    if not sizes:
+        raise ValueError(f"backend {settings.backend!r} serves none of the configured sizes {settings.sizes}")
+    if settings.default_size not in sizes:
+        settings = settings.replace(sizes=sizes, default_size=sizes[0])
     metrics = Metrics()
     store = JobStore(settings.db_path, max_attempts=settings.max_attempts, lease_seconds=settings.lease_seconds)
     svc = Service(settings, store, metrics, RateLimiter(), sizes)
@@ -131,6 +133,19 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
     if callable(mount):
         mount(app)
     return app
+
+
+def offered_sizes(configured: tuple[str, ...], declared: tuple[str, ...]) -> tuple[str, ...]:
+    """The sizes the API accepts: the configured ones the backend serves.
+
+    A backend that declares `SIZES` gets exactly the configured sizes it declares, plus OpenAI's
+    large sizes when it declares those; one that declares nothing gets the configured sizes
+    without the large ones.
+    """
+    if not declared:
+        return tuple(s for s in configured if s not in LARGE_SIZES)
+    out = tuple(s for s in configured if s in declared)
+    return out + tuple(s for s in LARGE_SIZES if s in declared and s not in out)
 
 
 def _janitor(svc: Service, stop: threading.Event) -> None:
