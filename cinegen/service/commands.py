@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from typing import Any
 
@@ -17,6 +18,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--executor", choices=("local", "ray"), help="where workers run (default local processes)")
     p.add_argument("--workers", type=int, help="worker processes / Ray actors, one per device (default 1)")
     p.add_argument("--backend", help="generation backend: fake or pipeline (default fake)")
+    p.add_argument("--backend-option", action="append", default=None, metavar="KEY=VALUE",
+                   help="passed to the backend's constructor (JSON values, else strings); repeatable")
     p.add_argument("--ray-address", help="join this Ray cluster (default: start a local one)")
     p.add_argument("--gpus-per-worker", type=float, help="GPUs each Ray actor requests")
     p.add_argument("--publish", choices=("plain", "trust"),
@@ -62,9 +65,21 @@ def _serve(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     allow = tuple(args.webhook_allow_host) if args.webhook_allow_host else None
+    options = None
+    if args.backend_option:
+        options = dict(_settings(args).backend_options)
+        for item in args.backend_option:
+            k, sep, v = item.partition("=")
+            if not sep or not k:
+                raise ValueError(f"--backend-option must be KEY=VALUE, got {item!r}")
+            try:
+                options[k] = json.loads(v)
+            except json.JSONDecodeError:
+                options[k] = v
     s = _settings(args, host=args.host, port=args.port, executor=args.executor, workers=args.workers,
                   backend=args.backend, ray_address=args.ray_address, gpus_per_worker=args.gpus_per_worker,
-                  auth=False if args.no_auth else None, webhook_allow_hosts=allow, publish=args.publish)
+                  auth=False if args.no_auth else None, webhook_allow_hosts=allow, publish=args.publish,
+                  backend_options=options)
     print(f"cinegen serve: http://{s.host}:{s.port}/v1  data={s.data_dir}  executor={s.executor}  "
           f"workers={s.workers}  backend={s.backend}", flush=True)
     serve(s)

@@ -8,6 +8,7 @@ global; every component receives it explicitly.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,6 +124,7 @@ class Settings:
             "CINEGEN_EXECUTOR": ("executor", str),
             "CINEGEN_WORKERS": ("workers", int),
             "CINEGEN_BACKEND": ("backend", str),
+            "CINEGEN_BACKEND_OPTIONS": ("backend_options", json.loads),
             "CINEGEN_RAY_ADDRESS": ("ray_address", str),
             "CINEGEN_GPUS_PER_WORKER": ("gpus_per_worker", float),
             "CINEGEN_NODE_ID": ("node_id", str),
