@@ -262,16 +262,22 @@ def _merge(old: Storyboard | None, incoming: dict[str, Any]) -> Storyboard:
 async def _refresh(api: httpx.AsyncClient, board: Storyboard) -> tuple[Storyboard, dict[str, int]]:
     """Bring each running shot's status up to date from its video."""
     progress: dict[str, int] = {}
-    for s in board.shots:
-        if s.status not in ACTIVE or s.video_id is None:
-            continue
-        r = await api.get(f"/v1/videos/{s.video_id}")
-        if r.status_code == 404:
-            board = board.with_shot(s.replace(status="failed", error="its video was deleted or expired; regenerate it"))
-            continue
-        if r.status_code != 200:
-            continue  # a transient answer: keep the last known state
-        v = r.json()
+    running = [s for s in board.shots if s.status in ACTIVE and s.video_id is not None]
+    recent: dict[str, Any] = {}
+    if len(running) > 1:  # one list call instead of one call per shot (the key's request rate is limited)
+        r = await api.get("/v1/videos", params={"limit": 100})
+        if r.status_code == 200:
+            recent = {v["id"]: v for v in r.json().get("data", [])}
+    for s in running:
+        v = recent.get(s.video_id or "")
+        if v is None:
+            r = await api.get(f"/v1/videos/{s.video_id}")
+            if r.status_code == 404:
+                board = board.with_shot(s.replace(status="failed", error="its video was deleted or expired; regenerate it"))
+                continue
+            if r.status_code != 200:
+                continue  # a transient answer (e.g. 429): keep the last known state
+            v = r.json()
         progress[s.id] = int(v.get("progress") or 0)
         status = v.get("status", s.status)
         err = (v.get("error") or {}).get("message") if status == "failed" else None

@@ -744,8 +744,12 @@ async function viewBoard(id) {
         const b = await api(`/v1/storyboards/${encodeURIComponent(id)}`);
         update(b);
         if (!b.shots.some((s) => s.status === "queued" || s.status === "in_progress")) clearInterval(boardTimer);
-      } catch (e) { clearInterval(boardTimer); showError(err, e); }
-    }, 800);
+      } catch (e) {
+        if (e.status === 429) return; // over the key's request rate: try again on the next tick
+        clearInterval(boardTimer);
+        showError(err, e);
+      }
+    }, 1000);
   };
   form.addEventListener("submit", (ev) => { ev.preventDefault(); guarded(async () => rerender(await save()), "Saved."); });
   render(board);
