@@ -12,12 +12,14 @@ the four shapes with wide margins (ball 0.785 fill, box ~1, triangle ~0.5, star 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 
+from cinegen.backlot.render import PILLAR_RGB
 from cinegen.backlot.vocab import COLORS, SHAPES
 
 COLOR_NAMES: tuple[str, ...] = tuple(COLORS)
@@ -45,14 +47,23 @@ SHAPE_MIN_AREA_PX = 30  # smaller blobs are too few pixels to name a shape
 # that happens to sit near a palette colour (a grass field, a studio floor, a bright cloud) fades
 # smoothly into similar pixels. The ring 2..5 px outside a blob (beyond the dark outline) decides.
 RING_INNER, RING_OUTER = 2, 5
-RING_NEAR_DIST = 1.6 * COLOR_MAX_DIST  # a ring pixel this close to the blob's colour is "similar"
-RING_MAX_SIMILAR = 0.5  # blobs whose ring is mostly similar are background
+MIN_CONTRAST = 15.0  # see blob_contrast; measured: background patches <= 12.3, objects >= 28
+MIN_CONTRAST_WHITE = 8.0  # in chroma units; studio floor <= 2.3, white over grass/sky >= 12.8
+PAINT_MARGIN_PX, PAINT_MARGIN_FRAC = 3, 0.25  # margin around blobs that camera fitting ignores
+MAX_ASPECT = 3.0
+PILLAR_MAX_DIST = 12.0  # ΔE from the pillar's shaded brown
+PILLAR_MIN_ROWS = 0.9  # fraction of a column's rows that must show the pillar
+PILLAR_TOUCH_PX = 2  # a blob this close to the pillar is cut by it
+NEIGHBOUR_PX = 3  # a blob whose box comes this close to another blob's may be hidden by it  # objects are compact; thin strips along a horizon or gradient are background
+
+
+_v = np.arange(256, dtype=np.float64) / 255.0
+_SRGB_TO_LINEAR = np.where(_v > 0.04045, ((_v + 0.055) / 1.055) ** 2.4, _v / 12.92).astype(np.float32)
 
 
 def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     """sRGB uint8 (..., 3) to CIELAB (D65) float32 (..., 3)."""
-    c = rgb.astype(np.float32) / 255.0
-    c = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
+    c = _SRGB_TO_LINEAR[rgb]
     m = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]], np.float32)
     xyz = c @ m.T / np.array([0.95047, 1.0, 1.08883], np.float32)
     f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16.0 / 116.0)
@@ -65,9 +76,12 @@ PALETTE_LAB = srgb_to_lab(np.asarray([COLORS[c] for c in COLOR_NAMES], np.uint8)
 
 def palette_distance(lab: np.ndarray) -> np.ndarray:
     """Weighted ΔE from each pixel to each palette colour: (..., 3) -> (..., 7)."""
-    d = lab[..., None, :] - PALETTE_LAB
-    d[..., 0] *= LIGHTNESS_WEIGHT
-    return np.sqrt((d * d).sum(-1))
+    out = np.empty(lab.shape[:-1] + (len(PALETTE_LAB),), np.float32)
+    for k, (pl, pa, pb) in enumerate(PALETTE_LAB):
+        out[..., k] = np.sqrt(
+            (LIGHTNESS_WEIGHT * (lab[..., 0] - pl)) ** 2 + (lab[..., 1] - pa) ** 2 + (lab[..., 2] - pb) ** 2
+        )
+    return out
 
 
 def label_lab(lab: np.ndarray) -> np.ndarray:
@@ -96,12 +110,17 @@ class Blob:
     cy: float
     bbox: tuple[int, int, int, int]  # y0, x0, y1, x1 (exclusive)
     touches_border: bool
+    cut: bool  # touches the frame border or the pillar: its outline is not all its own
     fill: float  # area / bbox area
     solidity: float  # area / convex hull area
     lab: tuple[float, float, float]  # mean CIELAB of its pixels
+    contrast: float  # see blob_contrast
+    crowded: bool = False  # close to another object's blob, which may hide part of it
 
     @property
     def shape(self) -> str | None:
+        if self.cut:
+            return None
         return classify_shape(self.fill, self.solidity, self.area)
 
     @property
@@ -137,30 +156,113 @@ def _solidity(mask: np.ndarray, area: float) -> float:
     return float(min(area / max(hull.volume, 1e-9), 1.0))
 
 
-def _ring_similarity(lab: np.ndarray, mask: np.ndarray, sl: tuple[slice, slice], color: int) -> float:
-    """Fraction of the ring around a blob whose colour is close to the blob's palette colour."""
+def _color_distance(lab: np.ndarray, color: int) -> np.ndarray:
+    """How far pixels (N, 3) are from one palette colour: weighted ΔE, or chroma for white."""
+    if color == WHITE:
+        return np.hypot(lab[:, 1], lab[:, 2]) + 0.5 * np.maximum(WHITE_MIN_L - lab[:, 0], 0.0)
+    return palette_distance(lab)[:, color]
+
+
+def blob_contrast(lab: np.ndarray, mask: np.ndarray, sl: tuple[slice, slice], color: int) -> float:
+    """How much further from the blob's colour its surroundings are than the blob itself.
+
+    The lower quartile of the ring 2..5 px outside the blob (beyond the dark outline) against the
+    blob's mean: an object over a contrasting background scores high all round; a patch of
+    background that crossed the colour threshold has similar pixels on at least one side.
+    """
     h, w = lab.shape[:2]
     pad = RING_OUTER + 1
     y0, y1 = max(sl[0].start - pad, 0), min(sl[0].stop + pad, h)
     x0, x1 = max(sl[1].start - pad, 0), min(sl[1].stop + pad, w)
     big = np.zeros((y1 - y0, x1 - x0), bool)
     big[sl[0].start - y0 : sl[0].stop - y0, sl[1].start - x0 : sl[1].stop - x0] = mask
-    outer = ndimage.binary_dilation(big, iterations=RING_OUTER)
-    inner = ndimage.binary_dilation(big, iterations=RING_INNER)
-    ring = outer & ~inner
+    ring = ndimage.binary_dilation(big, iterations=RING_OUTER) & ~ndimage.binary_dilation(big, iterations=RING_INNER)
     if not ring.any():
-        return 0.0
-    px = lab[y0:y1, x0:x1][ring]
-    if color == WHITE:
-        near = (np.hypot(px[:, 1], px[:, 2]) <= 2 * WHITE_MAX_CHROMA) & (px[:, 0] >= WHITE_MIN_L - 10)
-    else:
-        near = palette_distance(px)[:, color] <= RING_NEAR_DIST
-    return float(near.mean())
+        return float("inf")
+    sub = lab[y0:y1, x0:x1]
+    outside = float(np.percentile(_color_distance(sub[ring], color), 25))
+    inside = float(_color_distance(sub[big], color).mean())
+    return outside - inside
 
 
-def find_blobs(labels: np.ndarray, lab: np.ndarray) -> list[Blob]:
-    """Object blobs of one frame: palette labels (H, W) int8 and the frame's CIELAB (H, W, 3)."""
+def _paint_margin(paint: np.ndarray, mask: np.ndarray, sl: tuple[slice, slice], area: float) -> None:
+    h, w = paint.shape
+    m = PAINT_MARGIN_PX + int(round(PAINT_MARGIN_FRAC * np.sqrt(area)))
+    y0, y1 = max(sl[0].start - m, 0), min(sl[0].stop + m, h)
+    x0, x1 = max(sl[1].start - m, 0), min(sl[1].stop + m, w)
+    big = np.zeros((y1 - y0, x1 - x0), bool)
+    big[sl[0].start - y0 : sl[0].stop - y0, sl[1].start - x0 : sl[1].stop - x0] = mask
+    paint[y0:y1, x0:x1] |= ndimage.binary_dilation(big, iterations=m)
+
+
+def find_pillar(lab: np.ndarray) -> tuple[int, int] | None:
+    """Columns [x0, x1) of the world's occluding pillar in one frame (CIELAB (H, W, 3)), or None.
+
+    The pillar is a full-height band of one brown (`render.PILLAR_RGB`, shaded 1.1 at the top to
+    0.85 at the bottom) drawn in front of everything, so every row of its columns shows it.
+    """
+    h, w = lab.shape[:2]
+    shade = np.linspace(1.1, 0.85, h)[:, None]
+    ref = srgb_to_lab(np.clip(np.asarray(PILLAR_RGB, np.float64)[None, :] * shade + 0.5, 0, 255).astype(np.uint8))
+    d = np.sqrt(((lab - ref[:, None, :]) ** 2).sum(-1))  # (H, W)
+    cols = (d <= PILLAR_MAX_DIST).mean(0) >= PILLAR_MIN_ROWS
+    if not cols.any():
+        return None
+    comp, n = ndimage.label(cols)
+    sizes = ndimage.sum(cols, comp, range(1, n + 1))
+    k = int(np.argmax(sizes)) + 1
+    xs = np.nonzero(comp == k)[0]
+    return int(xs[0]), int(xs[-1]) + 1
+
+
+def _near(pillar: tuple[int, int] | None, x0: int, x1: int) -> bool:
+    return pillar is not None and x0 <= pillar[1] + PILLAR_TOUCH_PX and x1 >= pillar[0] - PILLAR_TOUCH_PX
+
+
+def _merge_across(blobs: list[Blob], pillar: tuple[int, int]) -> list[Blob]:
+    """One object seen on both sides of the pillar is one blob (its parts, area-weighted)."""
+    out: list[Blob] = []
+    for c in {b.color for b in blobs}:
+        same = [b for b in blobs if b.color == c]
+        left = [b for b in same if b.cut and abs(b.bbox[3] - pillar[0]) <= PILLAR_TOUCH_PX + 1]
+        right = [b for b in same if b.cut and abs(b.bbox[1] - pillar[1]) <= PILLAR_TOUCH_PX + 1]
+        used: set[int] = set()
+        for a in left:
+            for b in right:
+                if id(b) in used or id(a) in used:
+                    continue
+                if min(a.bbox[2], b.bbox[2]) <= max(a.bbox[0], b.bbox[0]):
+                    continue  # no rows in common
+                area = a.area + b.area
+                wa = a.area / area
+                out.append(
+                    Blob(
+                        color=c,
+                        area=area,
+                        cx=wa * a.cx + (1 - wa) * b.cx,
+                        cy=wa * a.cy + (1 - wa) * b.cy,
+                        bbox=(min(a.bbox[0], b.bbox[0]), a.bbox[1], max(a.bbox[2], b.bbox[2]), b.bbox[3]),
+                        touches_border=a.touches_border or b.touches_border,
+                        cut=True,
+                        fill=float("nan"),
+                        solidity=float("nan"),
+                        lab=tuple(float(wa * p + (1 - wa) * q) for p, q in zip(a.lab, b.lab, strict=True)),  # type: ignore[arg-type]
+                        contrast=min(a.contrast, b.contrast),
+                    )
+                )
+                used.update((id(a), id(b)))
+        out.extend(b for b in same if id(b) not in used)
+    return out
+
+
+def find_blobs(labels: np.ndarray, lab: np.ndarray, paint: np.ndarray | None = None) -> list[Blob]:
+    """Object blobs of one frame: palette labels (H, W) int8 and the frame's CIELAB (H, W, 3).
+
+    `paint` (H, W) bool, when given, is set True under every accepted blob and a margin around it
+    (its outline, a star's thin tips, codec ringing): the pixels camera estimation must not use.
+    """
     h, w = labels.shape
+    pillar = find_pillar(lab)
     min_area = max(MIN_AREA_PX, MIN_AREA_FRAC * h * w)
     blobs: list[Blob] = []
     structure = np.ones((3, 3), bool)
@@ -177,11 +279,17 @@ def find_blobs(labels: np.ndarray, lab: np.ndarray) -> list[Blob]:
             if raw.sum() < min_area:
                 continue
             mask = ndimage.binary_fill_holes(raw)
-            if _ring_similarity(lab, mask, sl, int(c)) > RING_MAX_SIMILAR:
+            y0, y1, x0, x1 = sl[0].start, sl[0].stop, sl[1].start, sl[1].stop
+            bh, bw = y1 - y0, x1 - x0
+            if max(bh, bw) > MAX_ASPECT * min(bh, bw):
+                continue
+            contrast = blob_contrast(lab, mask, sl, int(c))
+            if contrast < (MIN_CONTRAST_WHITE if c == WHITE else MIN_CONTRAST):
                 continue
             area = float(mask.sum())
+            if paint is not None:
+                _paint_margin(paint, mask, sl, area)
             ys, xs = np.nonzero(mask)
-            y0, y1, x0, x1 = sl[0].start, sl[0].stop, sl[1].start, sl[1].stop
             cy, cx = float(ys.mean() + y0 + 0.5), float(xs.mean() + x0 + 0.5)
             m = lab[sl][raw].mean(0)
             blobs.append(
@@ -192,21 +300,43 @@ def find_blobs(labels: np.ndarray, lab: np.ndarray) -> list[Blob]:
                     cy=cy,
                     bbox=(y0, x0, y1, x1),
                     touches_border=y0 <= 0 or x0 <= 0 or y1 >= h or x1 >= w,
+                    cut=y0 <= 0 or x0 <= 0 or y1 >= h or x1 >= w or _near(pillar, x0, x1),
                     fill=area / float((y1 - y0) * (x1 - x0)),
                     solidity=_solidity(mask, area),
                     lab=(float(m[0]), float(m[1]), float(m[2])),
+                    contrast=contrast,
                 )
             )
-    return blobs
+    if pillar is not None:
+        blobs = _merge_across(blobs, pillar)
+    return _mark_overlaps(blobs)
+
+
+def _mark_overlaps(blobs: list[Blob]) -> list[Blob]:
+    """A blob touching another object's blob may be partly hidden by it: mark it crowded."""
+    out = []
+    m = NEIGHBOUR_PX
+    for a in blobs:
+        near = any(
+            b is not a
+            and a.bbox[0] - m < b.bbox[2]
+            and b.bbox[0] < a.bbox[2] + m
+            and a.bbox[1] - m < b.bbox[3]
+            and b.bbox[1] < a.bbox[3] + m
+            for b in blobs
+        )
+        out.append(dataclasses.replace(a, crowded=True) if near else a)
+    return out
 
 
 def frame_blobs(frames: np.ndarray) -> tuple[list[list[Blob]], np.ndarray]:
-    """Blobs of every frame, and the (T, H, W) palette labels they came from (frame by frame, so
-    the float colour planes of a minute-long clip never sit in memory at once)."""
-    labels = np.empty(frames.shape[:-1], np.int8)
+    """Blobs of every frame, and a (T, H, W) bool mask of the pixels they cover.
+
+    Frame by frame, so the float colour planes of a minute-long clip never sit in memory at once.
+    """
+    covered = np.zeros(frames.shape[:-1], bool)
     out = []
     for t in range(frames.shape[0]):
         lab = srgb_to_lab(frames[t])
-        labels[t] = label_lab(lab)
-        out.append(find_blobs(labels[t], lab))
-    return out, labels
+        out.append(find_blobs(label_lab(lab), lab, covered[t]))
+    return out, covered

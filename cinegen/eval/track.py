@@ -1,0 +1,148 @@
+"""Link per-frame blobs into object tracks, and summarise each track's colour and shape.
+
+Blobs of one colour are matched frame to frame by distance (Hungarian assignment, with a shape
+mismatch penalty so two same-coloured objects crossing keep their identities). A track that ends
+and a later one of the same colour and shape that starts are stitched: that is an object leaving
+the frame and wrapping round, or passing behind the pillar. Very short tracks are noise.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from cinegen.eval.segment import COLOR_NAMES, Blob
+
+GATE_FRAC = 0.25  # a blob further than this (frame heights) from a track's prediction starts a new track
+MAX_MISSING = 2  # frames a track may go unseen before it ends (stitching joins longer gaps)
+SHAPE_PENALTY_FRAC = 0.1  # frame heights added to the matching cost when shapes disagree
+WHOLE_WINDOW = 4  # frames either side that define a blob's expected area
+WHOLE_RANGE = (0.8, 1.25)  # area relative to that which counts as a whole blob
+MIN_TRACK_FRAC = 0.1  # tracks seen in fewer frames than this fraction of the clip ...
+MIN_TRACK_FRAMES, MAX_MIN_TRACK_FRAMES = 3, 8  # ... clamped to 3..8 frames, are noise
+
+
+@dataclass(frozen=True)
+class Track:
+    """One object's blobs over time (pixel coordinates of each frame)."""
+
+    color: int
+    frames: np.ndarray  # (N,) frame indices, increasing
+    blobs: tuple[Blob, ...]  # (N,)
+
+    @property
+    def color_name(self) -> str:
+        return COLOR_NAMES[self.color]
+
+    @property
+    def cx(self) -> np.ndarray:
+        return np.array([b.cx for b in self.blobs])
+
+    @property
+    def cy(self) -> np.ndarray:
+        return np.array([b.cy for b in self.blobs])
+
+    @property
+    def area(self) -> np.ndarray:
+        return np.array([b.area for b in self.blobs])
+
+    @property
+    def cut(self) -> np.ndarray:
+        return np.array([b.cut for b in self.blobs], bool)
+
+    @property
+    def crowded(self) -> np.ndarray:
+        return np.array([b.crowded for b in self.blobs], bool)
+
+    def shape_votes(self) -> Counter[str]:
+        """Shape of each whole blob; if none is whole, of each blob the edge and pillar leave alone
+        (two objects that stay close all clip are only ever "crowded")."""
+        for keep in (self.whole(), ~self.cut):
+            votes = Counter(s for b, k in zip(self.blobs, keep, strict=True) if k and (s := b.shape) is not None)
+            if votes:
+                return votes
+        return Counter()
+
+    def whole(self) -> np.ndarray:
+        """(N,) bool: blobs not touching the border or the pillar, not cut (by an occluder or another object) and
+        not merged with a same-coloured neighbour: within 0.8..1.25 of the median area nearby."""
+        area = self.area
+        n = len(area)
+        local = np.array([np.median(area[max(0, i - WHOLE_WINDOW) : i + WHOLE_WINDOW + 1]) for i in range(n)])
+        return ~self.cut & ~self.crowded & (area >= WHOLE_RANGE[0] * local) & (area <= WHOLE_RANGE[1] * local)
+
+    def shape(self) -> str | None:
+        votes = self.shape_votes()
+        return votes.most_common(1)[0][0] if votes else None
+
+
+def link(blobs_per_frame: list[list[Blob]], height: int) -> list[Track]:
+    """Tracks from per-frame blobs of a clip `height` pixels tall."""
+    gate = GATE_FRAC * height
+    penalty = SHAPE_PENALTY_FRAC * height
+    active: list[dict[str, Any]] = []
+    done: list[dict[str, Any]] = []
+    for t, blobs in enumerate(blobs_per_frame):
+        for c in {b.color for b in blobs} | {a["color"] for a in active}:
+            cand = [b for b in blobs if b.color == c]
+            tracks = [a for a in active if a["color"] == c]
+            used: set[int] = set()
+            if cand and tracks:
+                cost = np.full((len(tracks), len(cand)), 1e9)
+                for i, a in enumerate(tracks):
+                    last = a["blobs"][-1]
+                    px, py = last.cx + a["v"][0] * (t - a["frames"][-1]), last.cy + a["v"][1] * (t - a["frames"][-1])
+                    for j, b in enumerate(cand):
+                        d = float(np.hypot(b.cx - px, b.cy - py))
+                        if d > gate:
+                            continue
+                        sa, sb = last.shape, b.shape
+                        cost[i, j] = d + (penalty if sa and sb and sa != sb else 0.0)
+                rows, cols = linear_sum_assignment(cost)
+                for i, j in zip(rows, cols, strict=True):
+                    if cost[i, j] >= 1e9:
+                        continue
+                    a, b = tracks[i], cand[j]
+                    last, dt = a["blobs"][-1], t - a["frames"][-1]
+                    a["v"] = ((b.cx - last.cx) / dt, (b.cy - last.cy) / dt)
+                    a["frames"].append(t)
+                    a["blobs"].append(b)
+                    used.add(j)
+            for j, b in enumerate(cand):
+                if j not in used:
+                    active.append({"color": c, "frames": [t], "blobs": [b], "v": (0.0, 0.0)})
+        still: list[dict[str, Any]] = []
+        for a in active:
+            (still if t - a["frames"][-1] <= MAX_MISSING else done).append(a)
+        active = still
+    done.extend(active)
+    found = [Track(a["color"], np.asarray(a["frames"]), tuple(a["blobs"])) for a in done]
+    return _stitch(found, len(blobs_per_frame))
+
+
+def _stitch(tracks: list[Track], num_frames: int) -> list[Track]:
+    """Join same-colour, same-shape tracks that follow each other; drop short noise tracks."""
+    tracks = sorted(tracks, key=lambda tr: int(tr.frames[0]))
+    merged = True
+    while merged:
+        merged = False
+        for i, a in enumerate(tracks):
+            for j, b in enumerate(tracks):
+                if i == j or a.color != b.color or b.frames[0] <= a.frames[-1]:
+                    continue
+                sa, sb = a.shape(), b.shape()
+                if sa is not None and sb is not None and sa != sb:
+                    continue
+                # b must not overlap any other track of a's colour it could belong to instead
+                tracks[i] = Track(a.color, np.concatenate([a.frames, b.frames]), a.blobs + b.blobs)
+                del tracks[j]
+                merged = True
+                break
+            if merged:
+                break
+    min_len = max(MIN_TRACK_FRAMES, min(MAX_MIN_TRACK_FRAMES, int(MIN_TRACK_FRAC * num_frames)))
+    return [tr for tr in tracks if len(tr.frames) >= min_len]
