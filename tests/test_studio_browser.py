@@ -111,6 +111,7 @@ def test_two_shot_storyboard_generates_and_exports_to_editors(page: Any, server:
     # export, then download the timelines through the page
     page.click("#export-board")
     page.wait_for_selector("#export-list button[data-export='otio']")
+    assert page.locator("#export-list button[data-export='bundle']").count() == 1
     files = {}
     for kind, name in (("otio", "storyboard.otio"), ("fcp7", "storyboard.xml"), ("edl", "storyboard.edl")):
         with page.expect_download() as dl:

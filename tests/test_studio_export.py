@@ -89,3 +89,20 @@ def test_longer_media_is_trimmed_to_the_shot_and_kept_as_handle(rendered: Storyb
     assert clip.source_range.duration.to_seconds() == 0.5
     assert clip.media_reference.available_range.duration.to_seconds() == 0.75
     assert probe_video(ex.reel).num_frames == 24
+
+
+def test_bundle_holds_shots_and_relative_timelines(rendered: Storyboard, tmp_path: Path) -> None:
+    import zipfile
+
+    ex = export_all(rendered, tmp_path / "out")
+    with zipfile.ZipFile(ex.bundle) as z:
+        names = set(z.namelist())
+        z.extractall(tmp_path / "unzipped")
+    root = tmp_path / "unzipped" / "Two-shots"
+    assert {f"Two-shots/shots/{Path(s.path or '').name}" for s in rendered.shots} <= names
+    assert {"Two-shots/storyboard.otio", "Two-shots/storyboard.xml", "Two-shots/storyboard.edl",
+            "Two-shots/reel.mp4", "Two-shots/sheet.pdf"} <= names
+    tl = otio.adapters.read_from_file(str(root / "storyboard.otio"))
+    urls = [c.media_reference.target_url for c in tl.find_clips()]
+    assert urls == [f"shots/{Path(s.path or '').name}" for s in rendered.shots]
+    assert all((root / u).is_file() for u in urls)

@@ -8,6 +8,7 @@ Writes, under the output folder:
     storyboard.xml        FCP7 XML (Premiere, Resolve)
     storyboard.edl        CMX3600 EDL (Avid)
     sheet.pdf, sheet.png  the printable storyboard sheet
+    storyboard-bundle.zip all of it, with timelines referencing shots/ by relative path
     storyboard.yaml       the storyboard with each shot's status and file
 """
 

@@ -45,10 +45,11 @@ class Exports:
     edl: Path
     sheet_pdf: Path
     sheet_png: Path
+    bundle: Path
 
     def as_dict(self) -> dict[str, Path]:
         return {"reel": self.reel, "otio": self.otio, "fcp7": self.fcp7, "edl": self.edl,
-                "sheet_pdf": self.sheet_pdf, "sheet_png": self.sheet_png}
+                "sheet_pdf": self.sheet_pdf, "sheet_png": self.sheet_png, "bundle": self.bundle}
 
 
 # ----------------------------------------------------------------------------- timing
@@ -190,20 +191,20 @@ def write_otio(board: Storyboard, path: str | Path, *, relative_to: Path | None 
     return p
 
 
-def write_fcp7(board: Storyboard, path: str | Path) -> Path:
+def write_fcp7(board: Storyboard, path: str | Path, *, relative_to: Path | None = None) -> Path:
     """FCP7 XML (xmeml), which Premiere and Resolve import; media as absolute file URLs."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    otio.adapters.write_to_file(build_timeline(board), str(p), adapter_name="fcp_xml")
+    otio.adapters.write_to_file(build_timeline(board, relative_to=relative_to), str(p), adapter_name="fcp_xml")
     return p
 
 
-def write_edl(board: Storyboard, path: str | Path) -> Path:
+def write_edl(board: Storyboard, path: str | Path, *, relative_to: Path | None = None) -> Path:
     """CMX3600 EDL (Avid style `* FROM CLIP:` comments); the EDL's text is ASCII, so the prompt
     markers are transliterated."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    timeline = build_timeline(board)
+    timeline = build_timeline(board, relative_to=relative_to)
     for clip in timeline.find_clips():
         for m in clip.markers:
             m.name = m.name.encode("ascii", "replace").decode().replace("?", "-")
@@ -362,10 +363,44 @@ def write_sheet_pdf(board: Storyboard, path: str | Path) -> Path:
     return p
 
 
+# ----------------------------------------------------------------------------- a portable bundle
+def write_bundle(board: Storyboard, path: str | Path, *, stem: str = "storyboard") -> Path:
+    """A zip to hand to an editor on another machine: `shots/`, the reel, the sheet, and the three
+    timelines referencing `shots/<file>` by relative path (unzip, then import or relink)."""
+    import shutil
+    import tempfile
+    import zipfile
+
+    board.require_rendered()
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".bundle-", dir=p.parent) as tmp:
+        root = Path(tmp) / (re.sub(r"[^A-Za-z0-9_-]+", "-", board.title).strip("-")[:60] or stem)
+        (root / "shots").mkdir(parents=True)
+        local = []
+        for s in board.shots:
+            dst = root / "shots" / Path(s.path or "").name
+            shutil.copyfile(s.path or "", dst)
+            local.append(s.replace(path=str(dst)))
+        bundled = board.replace(shots=tuple(local))
+        write_otio(bundled, root / f"{stem}.otio", relative_to=root)
+        write_fcp7(bundled, root / f"{stem}.xml", relative_to=root)
+        write_edl(bundled, root / f"{stem}.edl", relative_to=root)
+        write_reel(bundled, root / "reel.mp4")
+        write_sheet_pdf(bundled, root / "sheet.pdf")
+        part = p.with_name(f".{p.name}.part")
+        with zipfile.ZipFile(part, "w", zipfile.ZIP_STORED) as z:  # MP4 and PDF are compressed already
+            for f in sorted(root.rglob("*")):
+                if f.is_file():
+                    z.write(f, f.relative_to(root.parent).as_posix())
+        part.replace(p)
+    return p
+
+
 # ----------------------------------------------------------------------------- everything
 def export_all(board: Storyboard, out_dir: str | Path, *, stem: str = "storyboard") -> Exports:
-    """Write the reel, the three timelines and the sheet into `out_dir`; raise before writing
-    anything if a shot is unfinished."""
+    """Write the reel, the three timelines, the sheet and the bundle into `out_dir`; raise before
+    writing anything if a shot is unfinished."""
     board.require_rendered()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -376,4 +411,5 @@ def export_all(board: Storyboard, out_dir: str | Path, *, stem: str = "storyboar
         edl=write_edl(board, out / f"{stem}.edl"),
         sheet_pdf=write_sheet_pdf(board, out / "sheet.pdf"),
         sheet_png=write_sheet_png(board, out / "sheet.png"),
+        bundle=write_bundle(board, out / f"{stem}-bundle.zip", stem=stem),
     )

@@ -40,6 +40,7 @@ EXPORT_FILES = {
     "storyboard.edl": ("edl", "text/plain"),
     "sheet.pdf": ("sheet_pdf", "application/pdf"),
     "sheet.png": ("sheet_png", "image/png"),
+    "storyboard-bundle.zip": ("bundle", "application/zip"),
 }
 
 

@@ -622,7 +622,8 @@ async function viewBoard(id) {
     if (!files || !files.length) return;
     $("#exports").hidden = false;
     const names = { reel: "Reel (MP4)", otio: "OpenTimelineIO (.otio) — Resolve", fcp7: "FCP7 XML (.xml) — Premiere, Resolve",
-      edl: "CMX3600 EDL (.edl) — Avid", sheet_pdf: "Storyboard sheet (PDF)", sheet_png: "Storyboard sheet (PNG)" };
+      edl: "CMX3600 EDL (.edl) — Avid", sheet_pdf: "Storyboard sheet (PDF)", sheet_png: "Storyboard sheet (PNG)",
+      bundle: "Bundle (.zip): shots, reel, sheet and timelines with relative paths" };
     ul.replaceChildren(...files.map((f) => h("li", {}, h("button", { type: "button", class: "link", "data-export": f.kind,
       onclick: () => download(`${f.url}?t=${Date.now()}`, f.name).catch((e) => showError(err, e)) }, `${names[f.kind] || f.name}`),
     h("span", { class: "muted", text: ` ${f.name} · ${(f.bytes / 1024).toFixed(1)} KB` }))));
