@@ -133,3 +133,17 @@ def test_backlot_shot_is_deterministic(tmp_path: Path) -> None:
     two = generate_shots(b, backlot_shot, tmp_path / "2", only=["a"])
     assert Path(one.shots[0].path or "").read_bytes() == Path(two.shots[0].path or "").read_bytes()
     assert one.shots[1].status == "draft"
+
+
+def test_backlot_shot_opens_an_image_shot_with_its_image(tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from cinegen.media import read_video
+
+    Image.new("RGB", (64, 64), (250, 0, 250)).save(tmp_path / "start.png")
+    b = Storyboard(title="t", width=32, height=18, shots=(Shot("a", image=str(tmp_path / "start.png"), seconds=0.5),))
+    out = generate_shots(b, backlot_shot, tmp_path / "shots")
+    frames, _ = read_video(out.shots[0].path or "")
+    assert frames.shape == (12, 18, 32, 3)
+    assert np.abs(frames[0].astype(int) - [250, 0, 250]).mean() < 20

@@ -184,7 +184,11 @@ async def _store(request: Request, api: httpx.AsyncClient) -> BoardStore:
 
 
 def _lock(request: Request, board_id: str) -> asyncio.Lock:
-    locks: dict[str, asyncio.Lock] = request.app.state.__dict__.setdefault("studio_locks", {})
+    """One lock per storyboard, so concurrent edits, refreshes and exports never interleave."""
+    locks: dict[str, asyncio.Lock] | None = getattr(request.app.state, "studio_locks", None)
+    if locks is None:
+        locks = {}
+        request.app.state.studio_locks = locks
     return locks.setdefault(board_id, asyncio.Lock())
 
 

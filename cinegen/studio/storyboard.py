@@ -24,6 +24,7 @@ A file looks like:
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -475,7 +476,16 @@ def backlot_shot(req: ShotRequest) -> Path:
         height=req.height,
         seed=req.seed,
     )
-    return write_video(req.out, iter_frames(scene), fps=req.fps)
+    frames = iter_frames(scene)
+    if req.image:  # image to video: the start image (cropped to the frame) opens the shot
+        import numpy as np
+        from PIL import Image, ImageOps
+
+        from cinegen.media import read_image
+
+        first = ImageOps.fit(Image.fromarray(read_image(req.image)), (req.width, req.height))
+        frames = itertools.chain([np.asarray(first, dtype=np.uint8)], itertools.islice(frames, 1, None))
+    return write_video(req.out, frames, fps=req.fps)
 
 
 def _first_mentioned(text: str, words: Sequence[str], prefix: bool = False) -> str | None:
