@@ -6,6 +6,7 @@ const main = $("#main");
 let config = null;
 let boardTimer = null;
 const jobs = new Map(); // video id -> latest video object, for the Create page's queue
+const watching = new Set(); // video ids whose progress is being followed
 
 const CAMERAS = ["static", "pan_left", "pan_right", "zoom_in", "zoom_out"];
 const TRANSITIONS = ["cut", "dissolve"];
@@ -183,7 +184,10 @@ function follow(v) {
     const card = document.querySelector(`.job[data-video="${nv.id}"]`);
     if (card) fillJobCard(card, nv);
   };
-  if (v.status === "queued" || v.status === "in_progress") watchVideo(v.id, update).catch((e) => showError(null, e));
+  if ((v.status === "queued" || v.status === "in_progress") && !watching.has(v.id)) {
+    watching.add(v.id); // one watcher per job; it updates whichever card shows the job
+    watchVideo(v.id, update).catch((e) => showError(null, e)).finally(() => watching.delete(v.id));
+  }
 }
 
 async function viewCreate() {
