@@ -172,3 +172,15 @@ def test_api_kill9_and_power_cut_lose_nothing(tmp_path: Path) -> None:
     assert rows[ids[0]]["attempts"] >= 2  # it was interrupted and retried
     for r in rows.values():
         assert sha256_file(Path(r["output_path"])) == r["sha256"]
+
+
+def test_backend_that_cannot_load_burns_no_attempts(tmp_path: Path) -> None:
+    s = Settings(data_dir=tmp_path, backend_options={"no_such_option": 1})
+    key = make_key(s, "k")
+    with ThreadServer(s) as srv:
+        vid = httpx.post(f"{srv.base_url}/v1/videos", headers=H(key), json={"prompt": "x", "seconds": 1}).json()["id"]
+        time.sleep(2.0)
+        r = httpx.get(f"{srv.base_url}/readyz")
+        assert r.status_code == 503 and r.json()["error"]["code"] == "workers_not_ready"
+        row = srv.service.store.get(None, vid)
+        assert row["status"] == "queued" and row["attempts"] == 0

@@ -153,11 +153,21 @@ class Dispatcher:
     # ------------------------------------------------------------------ one slot
     def _slot(self, index: int, runner: Runner) -> None:
         worker = f"{self.settings.node_id}:{index}"
+        backoff = 1.0
         try:
             runner.start()
         except Exception:
             log.exception("slot %d: runner failed to start", index)
         while not self._stop.is_set():
+            if not runner.ready():  # never claim a job without a loaded backend to run it
+                try:
+                    runner.restart()
+                    backoff = 1.0
+                except Exception:
+                    log.exception("slot %d: runner failed to start; retrying in %.0f s", index, backoff)
+                    self._stop.wait(backoff)
+                    backoff = min(60.0, backoff * 2)
+                continue
             try:
                 claim = self.store.claim(worker)
             except Exception:
