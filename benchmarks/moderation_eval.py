@@ -23,7 +23,7 @@ from importlib import resources
 from pathlib import Path
 
 from cinegen.trust.consent import ConsentRegistry
-from cinegen.trust.moderation import load_policy, moderate
+from cinegen.trust.moderation import load_policy, moderate, warm
 
 SETS = {"main": "resources/moderation_prompts.jsonl", "heldout": "resources/moderation_heldout.jsonl"}
 
@@ -49,6 +49,7 @@ def evaluate(
     with tempfile.TemporaryDirectory() as d:
         reg = ConsentRegistry(Path(d) / "consent.sqlite")
         t0 = time.time()
+        warm(policy, [r["prompt"] for r in rows])
         preds = [moderate(r["prompt"], policy, registry=reg) for r in rows]
         secs = time.time() - t0
     gold_refuse = [r["label"] != "ok" for r in rows]

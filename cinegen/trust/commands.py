@@ -70,6 +70,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     m.add_argument("--consent", default=None, help="a consent grant id the request carries")
     m.add_argument("--project", default=None)
     m.add_argument("--use", default="text-to-video", choices=USES)
+    m.add_argument("--terms-only", action="store_true", help="skip the text encoder (faster, lower recall)")
     m.set_defaults(func=cmd_moderate)
 
 
@@ -201,12 +202,17 @@ def cmd_data_report(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- moderate
 def cmd_moderate(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from cinegen.trust.moderation import load_policy, moderate
 
+    policy = load_policy(args.policy)
+    if args.terms_only:
+        policy = dataclasses.replace(policy, embedding=False, _cache={})
     reg = ConsentRegistry.in_data_dir(args.data_dir)
     grant = reg.get_grant(args.consent) if args.consent else None
     if args.consent and grant is None:
         raise ValueError(f"no consent grant {args.consent!r} in {args.data_dir}")
-    d = moderate(args.prompt, load_policy(args.policy), consent=grant, registry=reg, use=args.use, project=args.project)
+    d = moderate(args.prompt, policy, consent=grant, registry=reg, use=args.use, project=args.project)
     print(json.dumps(d.to_dict()))
     return 0 if d.allowed else 1

@@ -268,6 +268,9 @@ def sign_mp4(
             signer.close()
         if tmp.stat().st_size == 0:
             raise CredentialError(f"signing {src} produced an empty file")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it 0600; a published video is an ordinary file
         os.replace(tmp, dst)
     except c2pa.C2paError as e:
         tmp.unlink(missing_ok=True)
@@ -344,6 +347,8 @@ def read_credentials(path: Path, trust_anchors: tuple[Path, ...] = ()) -> Creden
         msg = str(e)
         if "ManifestNotFound" in msg or "JumbfNotFound" in msg or "no JUMBF" in msg.lower():
             return CredentialReport(False, False, False, "none", None, None, {}, ())
+        if not _decodes(path):
+            raise CredentialError(f"{path} is corrupt or not an MP4 video ({msg})") from e
         return CredentialReport(True, False, False, "invalid", None, None, {}, (f"unreadable manifest: {msg}",))
     with reader:
         store = json.loads(reader.json())
@@ -370,6 +375,17 @@ def read_credentials(path: Path, trust_anchors: tuple[Path, ...] = ()) -> Creden
         claims=claims,
         errors=tuple(hard),
     )
+
+
+def _decodes(path: Path) -> bool:
+    """Whether at least one video frame decodes (tells a corrupt file from a tampered manifest)."""
+    from cinegen.media import MediaError, iter_video
+
+    try:
+        next(iter_video(path))
+        return True
+    except (MediaError, StopIteration):
+        return False
 
 
 def _status_entries(results: dict[str, Any], store: dict[str, Any], kind: str) -> list[dict[str, Any]]:

@@ -89,8 +89,15 @@ class Policy:
         return self._cache["encoder"]
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        """(N, 384) unit-norm sentence embeddings."""
-        return np.asarray(self.encoder().encode(texts, normalize_embeddings=True, batch_size=64))
+        """(N, 384) unit-norm sentence embeddings, memoised per text (batch many prompts in one call)."""
+        memo: dict[str, np.ndarray] = self._cache.setdefault("memo", {})
+        todo = list(dict.fromkeys(t for t in texts if t not in memo))
+        if todo:
+            vecs = np.asarray(self.encoder().encode(todo, normalize_embeddings=True, batch_size=64))
+            if len(memo) > 50_000:  # bound the memory of a long-running service
+                memo.clear()
+            memo.update(zip(todo, vecs, strict=True))
+        return np.stack([memo[t] for t in texts])
 
     def description_embeddings(self) -> dict[str, np.ndarray]:
         if "descriptions" not in self._cache:
@@ -245,6 +252,12 @@ def skin_fraction(image: np.ndarray) -> float:
     cb = 128 - 0.168736 * rgb[..., 0] - 0.331264 * rgb[..., 1] + 0.5 * rgb[..., 2]
     cr = 128 + 0.5 * rgb[..., 0] - 0.418688 * rgb[..., 1] - 0.081312 * rgb[..., 2]
     return float(np.mean((cb >= 77) & (cb <= 127) & (cr >= 133) & (cr <= 173)))
+
+
+def warm(policy: Policy, prompts: list[str]) -> None:
+    """Embed many prompts in one batch ahead of `moderate` calls (evaluation, bulk checks)."""
+    if policy.embedding:
+        policy.embed([strip_allowed(p, policy.allow_terms) for p in prompts if p.strip()])
 
 
 # ----------------------------------------------------------------------------- the decision

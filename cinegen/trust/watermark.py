@@ -53,6 +53,7 @@ class WatermarkConfig:
     key: int = 0xC1E6E1  # seeds the chip layout and signs: detection needs the same key
     residual: str = "median"  # detection: content removed by subtracting a "median" or "gauss" filter
     chunk: int = 4  # detection: frames averaged before the content filter
+    whiten: float = 0.75  # detection: folded tile's spectrum divided by |F|^whiten (0 = plain correlation)
     blur_sigma: float = 3.0  # detection: sigma of the "gauss" filter (the median is 5x5)
     min_scale: float = 0.4  # detection: smallest size (vs. the original) searched
     max_scale: float = 1.25  # detection: largest size searched
@@ -262,8 +263,18 @@ def _fold(residual: np.ndarray, scale: float, tile: int) -> np.ndarray:
     return folded - folded.mean()
 
 
+def _whiten(folded: np.ndarray, power: float) -> np.ndarray:
+    """Flatten the folded tile's spectrum (|F|^-power): content noise is strongly coloured, the
+    pattern is not, so this sharpens the correlation peak (partial phase-only correlation)."""
+    if power == 0:
+        return folded
+    f = np.fft.fft2(folded)
+    mag = np.abs(f)
+    return np.fft.ifft2(f / (mag**power + 1e-6 * (mag.max() + 1e-12) ** power)).real
+
+
 def _sync_peak(folded: np.ndarray, sync_conj: np.ndarray) -> tuple[float, tuple[int, int]]:
-    """Best cyclic shift of the sync template in one folded tile: (z-score, (dy, dx))."""
+    """Best cyclic shift of the sync template in one whitened folded tile: (z-score, (dy, dx))."""
     corr = np.fft.ifft2(np.fft.fft2(folded) * sync_conj).real  # (L, L) over all shifts
     z = corr / (np.sqrt(np.mean(corr**2)) + 1e-12)
     idx = int(np.argmax(z))
@@ -290,12 +301,12 @@ def detect(
     grid = sorted(set(np.round(np.geomspace(cfg.min_scale, cfg.max_scale, n + 1), 5).tolist()) | {1.0, 0.5})
     best: tuple[float, float, tuple[int, int]] = (-np.inf, 1.0, (0, 0))
     for s in grid:
-        z, shift = _sync_peak(fold(s), sync_conj)
+        z, shift = _sync_peak(_whiten(fold(s), cfg.whiten), sync_conj)
         if z > best[0]:
             best = (z, s, shift)
     s0 = best[1]  # refine around the best coarse scale
     for s in s0 * np.exp(np.linspace(-1.0, 1.0, 9) * np.log1p(cfg.scale_step)):
-        z, shift = _sync_peak(fold(float(s)), sync_conj)
+        z, shift = _sync_peak(_whiten(fold(float(s)), cfg.whiten), sync_conj)
         if z > best[0]:
             best = (z, float(s), shift)
     score, scale, (dy, dx) = best
