@@ -153,15 +153,9 @@ class LocalProcessRunner:
             self.proc.join(2.0)
 
     def restart(self) -> None:
+        """A fresh worker process (the slot retries with backoff if this raises)."""
         self.stop()
-        for delay in (0.0, 1.0, 2.0, 5.0):
-            time.sleep(delay)
-            try:
-                self.start()
-                return
-            except Exception:
-                continue
-        raise RuntimeError(f"worker {self.index} could not be restarted")
+        self.start()
 
     def _recv(self, timeout: float) -> tuple[Any, ...]:
         assert self.conn is not None and self.proc is not None
@@ -214,8 +208,7 @@ class LocalProcessRunner:
                 with contextlib.suppress(Exception):
                     self.conn.send(("cancel",))
             if cancel_sent is not None and time.monotonic() - cancel_sent > CANCEL_GRACE_SECONDS:
-                self.proc.kill()
-                self.restart()
+                self.stop()  # it ignored the cancel: the slot starts a fresh worker before its next job
                 raise JobCancelled(spec.id)
 
 

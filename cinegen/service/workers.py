@@ -215,7 +215,10 @@ class Dispatcher:
             log.warning("job %s: worker lost (%s); job is now %s", claim.id, e, status)
             if status == "failed":
                 self.metrics.job_finished("failed", time.monotonic() - t0, "max_attempts_exceeded")
-            runner.restart()
+            try:
+                runner.restart()
+            except Exception:  # the slot loop retries with backoff before it claims again
+                log.exception("job %s: worker restart failed", claim.id)
             return
         except JobCancelled:
             if self._stop.is_set():
