@@ -88,3 +88,12 @@ def test_daily_retry_after_is_when_enough_ages_out() -> None:
     with pytest.raises(QuotaExceeded) as e:
         check_job_quota(c, "o", Limits(10, 10, 10), 4, now=6000.0)
     assert e.value.retry_after == 1000 + 86400 - 6000  # freeing the first 4 s is enough
+
+
+def test_content_of_an_unfinished_video_is_409(server: ThreadServer) -> None:
+    k = make_key(server.settings, "early")
+    vid = httpx.post(f"{server.base_url}/v1/videos", headers=H(k), json={"prompt": "a", "seconds": 1}).json()["id"]
+    r = httpx.get(f"{server.base_url}/v1/videos/{vid}/content", headers=H(k))
+    assert r.status_code == 409 and r.json()["error"]["code"] == "video_not_ready"
+    r = httpx.get(f"{server.base_url}/v1/videos/{vid}", headers=H(k))
+    assert r.headers["openai-poll-after-ms"] == str(server.settings.poll_after_ms)
