@@ -147,3 +147,19 @@ def test_backlot_shot_opens_an_image_shot_with_its_image(tmp_path: Path) -> None
     frames, _ = read_video(out.shots[0].path or "")
     assert frames.shape == (12, 18, 32, 3)
     assert np.abs(frames[0].astype(int) - [250, 0, 250]).mean() < 20
+
+
+@pytest.mark.parametrize(
+    ("d", "message"),
+    [
+        ({"title": 5}, "title must be text"),
+        ({"width": "x"}, "width must be a whole number"),
+        ({"shots": [{"prompt": 7}]}, "prompt must be text"),
+        ({"shots": [{"prompt": "a", "transition_seconds": "x"}]}, "transition_seconds must be a number"),
+        ({"shots": [{"prompt": "a", "seed": "x"}]}, "seed must be a whole number or null"),
+        ({"characters": [{"name": 1}]}, "name and description are text"),
+    ],
+)
+def test_fields_of_the_wrong_kind_are_refused(d: dict[str, object], message: str) -> None:
+    with pytest.raises(StoryboardError, match=message):
+        Storyboard.from_dict(d)

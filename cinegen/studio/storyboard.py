@@ -57,6 +57,22 @@ class StoryboardError(ValueError):
     """A storyboard that cannot be generated or exported, with the shot and field at fault."""
 
 
+_NUMBER = (int, float)
+
+
+def _check_types(obj: Any, kinds: dict[str, tuple[type, ...]], where: str) -> None:
+    """Fields of the wrong kind (from JSON/YAML) fail here with a message, not deeper with a TypeError."""
+    for name, allowed in kinds.items():
+        v = getattr(obj, name)
+        if v is None and type(None) in allowed:
+            continue
+        if isinstance(v, bool) or not isinstance(v, allowed) or (isinstance(v, float) and v != v):
+            names = {float: "a number", int: "a number" if float in allowed else "a whole number", str: "text",
+                     type(None): "null"}
+            want = " or ".join(dict.fromkeys(names.get(t, t.__name__) for t in allowed))
+            raise StoryboardError(f"{where}: {name} must be {want}, got {v!r}")
+
+
 # ----------------------------------------------------------------------------- model
 @dataclass(frozen=True)
 class Character:
@@ -66,6 +82,7 @@ class Character:
     description: str = ""
 
     def __post_init__(self) -> None:
+        _check_types(self, {"name": (str,), "description": (str,)}, "character")
         if not self.name.strip():
             raise StoryboardError("a character needs a name")
 
@@ -84,7 +101,10 @@ class Character:
             unknown = set(value) - {"name", "description"}
             if unknown:
                 raise StoryboardError(f"unknown character keys: {sorted(unknown)}")
-            return cls(str(value.get("name", "")).strip(), str(value.get("description", "")).strip())
+            name, desc = value.get("name", ""), value.get("description", "")
+            if not isinstance(name, str) or not isinstance(desc, str):
+                raise StoryboardError(f"a character's name and description are text, got {value!r}")
+            return cls(name.strip(), desc.strip())
         raise StoryboardError(f"a character is a 'Name: description' string or a mapping, got {value!r}")
 
     def to_dict(self) -> dict[str, str]:
@@ -114,17 +134,20 @@ class Shot:
 
     def __post_init__(self) -> None:
         where = f"shot {self.id!r}"
-        if not isinstance(self.id, str) or not _ID_RE.match(self.id):
+        _check_types(self, {
+            "id": (str,), "prompt": (str,), "image": (str, type(None)), "seconds": _NUMBER, "camera": (str,),
+            "transition": (str,), "transition_seconds": _NUMBER, "seed": (int, type(None)), "status": (str,),
+            "video_id": (str, type(None)), "path": (str, type(None)), "error": (str, type(None)),
+        }, where)
+        if not _ID_RE.match(self.id):
             raise StoryboardError(f"shot id must be 1-32 letters, digits, '-' or '_', got {self.id!r}")
         if not self.prompt.strip() and not self.image:
             raise StoryboardError(f"{where} needs a prompt or an image")
         if len(self.prompt) > MAX_PROMPT_CHARS:
             raise StoryboardError(f"{where}: prompt is {len(self.prompt)} characters, over {MAX_PROMPT_CHARS}")
-        if isinstance(self.seconds, bool) or not isinstance(self.seconds, int | float):
-            raise StoryboardError(f"{where}: seconds must be a number, got {self.seconds!r}")
         if not self.seconds > 0:
             raise StoryboardError(f"{where} is {self.seconds:g} seconds long; a shot must last more than 0 seconds")
-        if self.seconds > MAX_SHOT_SECONDS:
+        if not self.seconds <= MAX_SHOT_SECONDS:  # also refuses infinity
             raise StoryboardError(f"{where}: seconds must be at most {MAX_SHOT_SECONDS:g}, got {self.seconds:g}")
         if self.camera not in CAMERA_MOVES:
             raise StoryboardError(f"{where}: unknown camera {self.camera!r}; known: {', '.join(CAMERA_MOVES)}")
@@ -132,6 +155,8 @@ class Shot:
             raise StoryboardError(
                 f"{where}: unknown transition {self.transition!r}; known: {', '.join(TRANSITIONS)}"
             )
+        if self.seed is not None and not 0 <= self.seed < 2**31:
+            raise StoryboardError(f"{where}: seed must be in [0, 2**31), got {self.seed}")
         if not 0 < self.transition_seconds <= 5:
             raise StoryboardError(f"{where}: transition_seconds must be in (0, 5], got {self.transition_seconds}")
         if self.status not in STATUSES:
@@ -177,9 +202,11 @@ class Storyboard:
     negative_prompt: str = ""
 
     def __post_init__(self) -> None:
+        _check_types(self, {"title": (str,), "style": (str,), "seed": (int,), "fps": (int,), "width": (int,),
+                            "height": (int,), "negative_prompt": (str,)}, "storyboard")
         if not self.title.strip():
             raise StoryboardError("a storyboard needs a title")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**31:
+        if not 0 <= self.seed < 2**31:
             raise StoryboardError(f"seed must be an integer in [0, 2**31), got {self.seed!r}")
         if self.fps not in EDITORIAL_FPS:
             raise StoryboardError(
@@ -320,8 +347,9 @@ class Storyboard:
                 sid = f"s{n}"
                 used.add(sid)
             shots.append(Shot.from_dict(s, default_id=sid or "s1"))
-        if d.get("style") is None:
-            d["style"] = ""
+        for k in ("style", "negative_prompt"):
+            if d.get(k) is None:
+                d[k] = ""
         if d.get("title") is None:
             d.pop("title", None)
         return cls(characters=tuple(Character.parse(c) for c in chars), shots=tuple(shots), **d)
