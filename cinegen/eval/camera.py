@@ -1,12 +1,16 @@
-"""Camera motion from the background: a global pan + zoom fitted by Lucas-Kanade on luma.
+"""Camera motion from the background: which of the world's camera moves, and its path.
 
-The backlot's camera pans horizontally and zooms about the frame centre, so between two frames the
-background moves by x' = c + s (x - c) + d. We fit (dx, dy, log s) by Gauss-Newton on smoothed luma,
-coarse to fine, with object pixels masked out and robust (Tukey) weights so anything else that
-moves does not pull the fit. Each frame is fitted against an anchor frame a fraction of a second
-earlier and the transforms are chained, so minute-long pans that leave the first frame far behind
-still track. The result maps frame-0 pixel coordinates into every frame, which is what object
-tracks need to be compensated for camera motion.
+The backlot's camera pans horizontally at a fixed speed or zooms about the frame centre by a fixed
+range (`backlot.motion`), so between two frames the background moves by x' = c + s (x - c) + d.
+The kind is decided by hypothesis: undo each canonical path and see which leaves the background
+(objects masked out) most unchanged over one-second baselines. A Lucas-Kanade fit of (dx, dy, log s)
+between anchor frames a quarter second apart, chained, measures the path too: a move whose measured
+path does not progress steadily (shuffled frames, a jittering generator) is "erratic".
+
+Object tracks are compensated with the canonical path of the detected kind: on the backlot's
+faint backdrops, after H.264 (which leaves a faint texture untouched until its drift exceeds a
+quantisation step), the measured path can fall short of the real one by half, which would leak into
+still objects as motion.
 """
 
 from __future__ import annotations
@@ -27,9 +31,8 @@ PRIOR_STRENGTH = 0.001  # (luma levels / px)^2: the texture gradient below which
 MIN_NOISE = 1.0  # luma levels: the residual scale never drops below codec noise
 BORDER = 3  # px ignored at the frame edge
 
-# Classification, in the world's units (frame heights, and zoom factors over the whole clip)
-PAN_MIN_RATE = PAN_SPEED / 3  # frame heights per second of background travel that is a pan
-ZOOM_MIN_LOG = np.log(ZOOM_RANGE) / 3  # total log zoom that is a zoom
+HYPOTHESIS_BASELINE_S = 1.0  # seconds between the frames compared under each camera hypothesis
+HYPOTHESIS_PAIRS = 8
 STEADY_MIN_R2 = 0.8  # a real pan or zoom progresses steadily; erratic paths are not a camera move
 
 
@@ -55,6 +58,7 @@ class CameraMotion:
     steadiness: float  # R^2 of the dominant motion against time
     measured_dx: np.ndarray  # (T,) px, the fitted path
     measured_scale: np.ndarray  # (T,)
+    costs: dict[str, float]  # background mismatch under each canonical path (hypothesis_costs)
 
     def to_frame0(self, t: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Pixel coordinates at frames `t` back to frame-0 pixel coordinates."""
@@ -78,6 +82,7 @@ class CameraMotion:
             "pan_rate": round(self.pan_rate, 4),
             "zoom_total": round(self.zoom_total, 4),
             "steadiness": round(self.steadiness, 4),
+            "costs": {k: round(v, 4) for k, v in self.costs.items()},
         }
 
 
@@ -163,30 +168,77 @@ def _fit_pair(
 
 
 def estimate_camera(frames: np.ndarray, fps: float, ignore: np.ndarray | None = None) -> CameraMotion:
-    """Fit the camera path of (T, H, W, 3) uint8 frames; `ignore` (T, H, W) bool masks objects."""
+    """Classify and fit the camera path of (T, H, W, 3) uint8 frames; `ignore` (T, H, W) masks objects.
+
+    The kind is the canonical camera path that best explains the background (`hypothesis_costs`);
+    a Lucas-Kanade fit between anchor frames a quarter second apart measures the path itself, and
+    a non-static kind whose measured path does not progress steadily is "erratic".
+    """
     t_count, h, w = frames.shape[:3]
     y = luma(frames).astype(np.float64) / vignette(h, w)
     if SMOOTH_SIGMA > 0:
         y = ndimage.gaussian_filter(y, sigma=(0, SMOOTH_SIGMA, SMOOTH_SIGMA))
     ok = np.ones((t_count, h, w), bool) if ignore is None else ~ignore
-    dx, dy, ls = np.zeros(t_count), np.zeros(t_count), np.zeros(t_count)
+    costs = hypothesis_costs(y, ok, fps)
     stride = max(1, int(round(fps / ANCHORS_PER_SECOND)))
-    anchor = 0
+    anchors = list(range(0, t_count, stride))
+    if anchors[-1] != t_count - 1:
+        anchors.append(t_count - 1)
+    dx, dy, ls = np.zeros(len(anchors)), np.zeros(len(anchors)), np.zeros(len(anchors))
     vel = np.zeros(3)  # camera motion per frame, from the last fit
-    for t in range(1, t_count):
-        # with a velocity to start from, the fine level alone converges; the first pair goes coarse-to-fine
-        levels = (0.5, 1.0) if t == 1 else (1.0,)
-        p = _fit_pair(y[anchor], y[t], ok[anchor], ok[t], vel * (t - anchor), levels)
-        # compose: frame0 -> anchor (a) then anchor -> t (p)
-        s_a, s_p = np.exp(ls[anchor]), np.exp(p[2])
-        dx[t] = s_p * dx[anchor] + p[0]
-        dy[t] = s_p * dy[anchor] + p[1]
-        ls[t] = ls[anchor] + p[2]
-        del s_a
-        vel = p / (t - anchor)
-        if t - anchor >= stride:
-            anchor = t
-    return _classify(dx, dy, np.exp(ls), (float(w) / 2, float(h) / 2), h, fps)
+    for i in range(1, len(anchors)):
+        a, b = anchors[i - 1], anchors[i]
+        levels = (0.5, 1.0) if i == 1 else (1.0,)
+        p = _fit_pair(y[a], y[b], ok[a], ok[b], vel * (b - a), levels)
+        s_p = np.exp(p[2])
+        dx[i] = s_p * dx[i - 1] + p[0]
+        dy[i] = s_p * dy[i - 1] + p[1]
+        ls[i] = ls[i - 1] + p[2]
+        vel = p / (b - a)
+    # the measured path at every frame, by interpolation between anchors
+    frames_t = np.arange(t_count)
+    mdx = np.interp(frames_t, anchors, dx)
+    mdy = np.interp(frames_t, anchors, dy)
+    mscale = np.exp(np.interp(frames_t, anchors, ls))
+    return _classify(mdx, mdy, mscale, costs, (float(w) / 2, float(h) / 2), h, fps)
+
+
+def hypothesis_costs(y: np.ndarray, ok: np.ndarray, fps: float) -> dict[str, float]:
+    """Mean |background difference| after undoing each canonical camera path, per camera kind.
+
+    Pairs of frames about HYPOTHESIS_BASELINE_S apart (the whole clip when shorter) are compared
+    after warping the later one by the relative canonical transform; pixels under objects in either
+    frame are left out. Long baselines matter: H.264 leaves a faint backdrop untouched until its
+    drift exceeds a quantisation step, so frame-to-frame fits see less motion than there is.
+    """
+    n, h, w = y.shape
+    if n < 2:
+        return {k: 0.0 for k in ("static", "pan_left", "pan_right", "zoom_in", "zoom_out")}
+    gap = max(1, min(n - 1, int(round(HYPOTHESIS_BASELINE_S * fps))))
+    starts = np.unique(np.linspace(0, n - 1 - gap, min(HYPOTHESIS_PAIRS, n - gap)).round().astype(int))
+    cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    inner = np.zeros((h, w), bool)
+    inner[BORDER:-BORDER, BORDER:-BORDER] = True
+    out = {}
+    for kind in ("static", "pan_left", "pan_right", "zoom_in", "zoom_out"):
+        dx, _, sc = canonical_path(kind, n, fps, h)
+        total, count = 0.0, 0
+        for a in starts:
+            b = a + gap
+            s = sc[b] / sc[a]
+            d = dx[b] - s * dx[a]
+            wx, wy = cx + s * (xs - cx) + d, cy + s * (ys - cy)
+            inside = (wx >= BORDER) & (wx <= w - 1 - BORDER) & (wy >= BORDER) & (wy <= h - 1 - BORDER)
+            warped = ndimage.map_coordinates(y[b], [wy, wx], order=1, mode="nearest")
+            okw = ndimage.map_coordinates(ok[b], [wy, wx], order=0, mode="nearest")
+            m = inner & inside & ok[a] & okw
+            if m.sum() < 50:
+                continue
+            total += float(np.abs(warped - y[a])[m].mean())
+            count += 1
+        out[kind] = total / count if count else float("inf")
+    return out
 
 
 def _r2(t: np.ndarray, v: np.ndarray) -> float:
@@ -198,28 +250,29 @@ def _r2(t: np.ndarray, v: np.ndarray) -> float:
 
 
 def _classify(
-    dx: np.ndarray, dy: np.ndarray, scale: np.ndarray, center: tuple[float, float], h: int, fps: float
+    dx: np.ndarray,
+    dy: np.ndarray,
+    scale: np.ndarray,
+    costs: dict[str, float],
+    center: tuple[float, float],
+    h: int,
+    fps: float,
 ) -> CameraMotion:
     t = np.arange(len(dx)) / fps
-    seconds = max(len(dx) / fps, 1e-6)
     pan_rate = float(np.polyfit(t, dx / h, 1)[0]) if len(dx) >= 2 else 0.0
     zoom_total = float(scale[-1])
-    log_zoom = np.log(zoom_total)
-    if abs(log_zoom) >= ZOOM_MIN_LOG:
-        kind = "zoom_in" if log_zoom > 0 else "zoom_out"
+    kind = min(costs, key=lambda k: costs[k])  # ties (a blank clip) go to "static", listed first
+    steady = 1.0
+    if kind in ("zoom_in", "zoom_out"):
         steady = _r2(t, np.log(scale))
-    elif abs(pan_rate) >= PAN_MIN_RATE and abs(dx[-1] / h) >= PAN_MIN_RATE * seconds / 2:
-        kind = "pan_left" if pan_rate > 0 else "pan_right"
+    elif kind in ("pan_left", "pan_right"):
         steady = _r2(t, dx)
-    else:
-        kind = "static"
-        steady = 1.0
     if kind != "static" and steady < STEADY_MIN_R2:
         kind = "erratic"
     cdx, cdy, cs = canonical_path(kind, len(dx), fps, h)
     if kind == "erratic":
         cdx, cdy, cs = dx, dy, scale
-    return CameraMotion(cdx, cdy, cs, center, h, fps, kind, pan_rate, zoom_total, steady, dx, scale)
+    return CameraMotion(cdx, cdy, cs, center, h, fps, kind, pan_rate, zoom_total, steady, dx, scale, costs)
 
 
 def canonical_path(kind: str, n: int, fps: float, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

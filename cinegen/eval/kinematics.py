@@ -25,6 +25,7 @@ SIZE_CHANGE_MIN_LOG = 0.25  # |log size change| over a segment that is grow/shri
 SPEED_MIN = 0.04  # frame heights per second that is moving (world: 0.10..0.14 frame widths/s)
 ACCEL_MIN = 0.45 * GRAVITY  # downward acceleration over the first flight that is a fall/bounce
 RISE_MIN_SPEED = 0.15  # initial upward speed (frame heights/s) that makes a bounce, not a fall
+MAX_FIT_POINTS = 240  # points per run used by the robust velocity (pairs grow as the square)
 JUMP_MAX = 0.2  # frame heights per frame; a larger step is a wrap-around or a tracking swap
 REBOUND_MIN = 0.015  # frame heights an object must rise after a ground contact to count as a bounce
 ERRATIC_MIN = 0.03  # median |second difference| of position (frame heights) that is not a motion
@@ -69,16 +70,31 @@ class MotionFit:
         }
 
 
-def _median_velocity(t: np.ndarray, v: np.ndarray, fps: float) -> float:
-    """Median of frame-to-frame velocities over short, jump-free steps."""
+def _robust_velocity(t: np.ndarray, v: np.ndarray, fps: float) -> float:
+    """Theil-Sen slope of v(t), over pairs within jump-free runs.
+
+    Long baselines average out the one-pixel quantisation of blob centroids (a median of
+    frame-to-frame steps does not: steps of 0 and 1 px for a 0.7 px/frame motion have median 0 or
+    1); splitting at jumps keeps a wrap-around from counting as motion.
+    """
     if len(t) < 2:
         return 0.0
-    dt = np.diff(t)
-    dv = np.diff(v)
-    ok = (dt > 0) & (dt <= 3.5 / fps) & (np.abs(dv) <= JUMP_MAX * dt * fps)
-    if not ok.any():
+    steps = np.abs(np.diff(v)) / np.maximum(np.diff(t) * fps, 1e-9)
+    run = np.concatenate([[0], np.cumsum(steps > JUMP_MAX)])
+    slopes = []
+    for r in np.unique(run):
+        idx = np.nonzero(run == r)[0]
+        if len(idx) < 2:
+            continue
+        if len(idx) > MAX_FIT_POINTS:
+            idx = idx[np.linspace(0, len(idx) - 1, MAX_FIT_POINTS).round().astype(int)]
+        i, j = np.triu_indices(len(idx), k=1)
+        dt = t[idx[j]] - t[idx[i]]
+        ok = dt > 0
+        slopes.append((v[idx[j]] - v[idx[i]])[ok] / dt[ok])
+    if not slopes:
         return 0.0
-    return float(np.median(dv[ok] / dt[ok]))
+    return float(np.median(np.concatenate(slopes)))
 
 
 def _continuous_prefix(t: np.ndarray, y: np.ndarray, fps: float) -> int:
@@ -115,14 +131,18 @@ def classify_motion(seg: Segment) -> MotionFit:
     if len(t) < 3:
         return MotionFit("unknown", 0.0, 0.0, 0.0, None, None, (), 0.0)
     w = whole
+    sizes_known = True
     if w.sum() < 3:  # objects that stay close all clip are never "whole": use what edges leave alone
-        w = seg.uncut if seg.uncut is not None and seg.uncut.sum() >= 3 else np.ones_like(whole)
+        if seg.uncut is not None and seg.uncut.sum() >= 3:
+            w = seg.uncut
+        else:  # cut by the frame edge all along: positions still tell direction, sizes tell nothing
+            w, sizes_known = np.ones_like(whole), False
     # size trend (whole blobs only: cut blobs are small for another reason)
     tw, sw = t[w], np.log(np.maximum(size[w], 1e-6))
-    slope = float(np.polyfit(tw, sw, 1)[0]) if np.ptp(tw) > 0 else 0.0
+    slope = float(np.polyfit(tw, sw, 1)[0]) if np.ptp(tw) > 0 and sizes_known else 0.0
     size_change = slope * float(np.ptp(t))
-    vx = _median_velocity(t[w], x[w], seg.fps)
-    vy = _median_velocity(t[w], y[w], seg.fps)
+    vx = _robust_velocity(t[w], x[w], seg.fps)
+    vy = _robust_velocity(t[w], y[w], seg.fps)
     d2 = np.hypot(np.diff(x[w], 2), np.diff(y[w], 2)) if w.sum() >= 3 else np.zeros(1)
     jerk = float(np.median(d2))
     # vertical flight: up to the first ground contact, without wrap jumps

@@ -14,14 +14,14 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from scipy.stats import theilslopes
 
 from cinegen.eval.segment import COLOR_NAMES, Blob
 
 GATE_FRAC = 0.25  # a blob further than this (frame heights) from a track's prediction starts a new track
 MAX_MISSING = 2  # frames a track may go unseen before it ends (stitching joins longer gaps)
 SHAPE_PENALTY_FRAC = 0.1  # frame heights added to the matching cost when shapes disagree
-WHOLE_WINDOW = 4  # frames either side that define a blob's expected area
-WHOLE_RANGE = (0.8, 1.25)  # area relative to that which counts as a whole blob
+WHOLE_LOG_TOL = float(np.log(1.25))  # |log area - trend| of a whole blob
 MIN_TRACK_FRAC = 0.1  # tracks seen in fewer frames than this fraction of the clip ...
 MIN_TRACK_FRAMES, MAX_MIN_TRACK_FRAMES = 3, 8  # ... clamped to 3..8 frames, are noise
 
@@ -68,12 +68,18 @@ class Track:
         return Counter()
 
     def whole(self) -> np.ndarray:
-        """(N,) bool: blobs not touching the border or the pillar, not cut (by an occluder or another object) and
-        not merged with a same-coloured neighbour: within 0.8..1.25 of the median area nearby."""
-        area = self.area
-        n = len(area)
-        local = np.array([np.median(area[max(0, i - WHOLE_WINDOW) : i + WHOLE_WINDOW + 1]) for i in range(n)])
-        return ~self.cut & ~self.crowded & (area >= WHOLE_RANGE[0] * local) & (area <= WHOLE_RANGE[1] * local)
+        """(N,) bool: blobs that show the whole object. Not touching the frame edge or the pillar,
+        not crowded by another object, and with an area on the track's trend (a robust line through
+        log area over time: growing and shrinking objects follow it; a blob merged with a
+        same-coloured neighbour, or half hidden, does not)."""
+        area = np.log(np.maximum(self.area, 1.0))
+        cand = ~self.cut & ~self.crowded
+        if cand.sum() < 3:
+            return cand
+        t = self.frames[cand].astype(np.float64)
+        slope, icpt, _, _ = theilslopes(area[cand], t)
+        trend = icpt + slope * self.frames
+        return cand & (np.abs(area - trend) <= WHOLE_LOG_TOL)
 
     def shape(self) -> str | None:
         votes = self.shape_votes()
