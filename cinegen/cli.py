@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cinegen.trust.commands",
     "cinegen.service.commands",
     "cinegen.studio.commands",
+    "cinegen.eval.commands",
 )
 
 
