@@ -216,8 +216,13 @@ class LocalProcessRunner:
 class RayWorker:
     """The actor body: a loaded backend serving one job at a time (plus progress/cancel calls)."""
 
-    def __init__(self, backend_name: str, options: dict[str, Any]) -> None:
+    def __init__(self, backend_name: str, options: dict[str, Any], scratch: str | None = None) -> None:
         self.backend = load_backend(backend_name, options)
+        self.scratch: str | None = None  # the data directory's scratch/ when this node can write it
+        if scratch:
+            with contextlib.suppress(OSError):
+                Path(scratch).mkdir(parents=True, exist_ok=True)
+                self.scratch = scratch
         self._progress = 0.0
         self._cancel = False
         self._lock = threading.Lock()
@@ -234,7 +239,7 @@ class RayWorker:
     def run(self, spec_d: dict[str, Any], inputs: dict[str, bytes]) -> dict[str, Any]:
         with self._lock:
             self._progress, self._cancel = 0.0, False
-            with tempfile.TemporaryDirectory(prefix="cinegen-ray-") as tmp:
+            with tempfile.TemporaryDirectory(prefix="cinegen-ray-", dir=self.scratch) as tmp:
                 d = dict(spec_d)
                 local: dict[str, str] = {}
                 for i, (orig, data) in enumerate(inputs.items()):
@@ -273,12 +278,17 @@ class RayActorRunner:
         import ray
 
         if not ray.is_initialized():
+            kw: dict[str, Any] = {}
+            temp = self.settings.data_dir / "ray"
+            if self.settings.ray_address is None and len(str(temp)) <= 50:
+                kw["_temp_dir"] = str(temp)  # a local head keeps its session files in the data dir
             ray.init(address=self.settings.ray_address, include_dashboard=False, ignore_reinit_error=True,
-                     log_to_driver=False)
+                     log_to_driver=False, **kw)
         cls = ray.remote(RayWorker).options(  # type: ignore[attr-defined]
             num_cpus=1, num_gpus=self.settings.gpus_per_worker, max_concurrency=2, max_restarts=0,
         )
-        self.actor = cls.remote(self.settings.backend, self.settings.backend_options)
+        self.actor = cls.remote(self.settings.backend, self.settings.backend_options,
+                                str(self.settings.data_dir / "scratch"))
         ray.get(self.actor.pid.remote(), timeout=600)  # waits until the backend has loaded
         self._ready = True
 
