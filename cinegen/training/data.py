@@ -7,12 +7,14 @@ training grant before they reach a step and counts what was learned from, per so
 
 from __future__ import annotations
 
+import collections
 import multiprocessing as mp
 import queue
 import random
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -92,7 +94,7 @@ class ClipSource:
         self._stop = threading.Event()
         self._pool = None
         if workers > 0:
-            self._pool = mp.get_context("fork").Pool(workers)
+            self._pool = mp.get_context("spawn").Pool(workers)
             threading.Thread(target=self._feed, daemon=True).start()
 
     def _jobs(self) -> Iterator[tuple[int, Bucket, bool]]:
@@ -101,11 +103,24 @@ class ClipSource:
             yield (self._rng.randrange(2**62), b, self._captions)
 
     def _feed(self) -> None:
+        """Keep at most `2 * workers` renders in flight; block while the queue is full.
+
+        (Pool.imap over an endless generator would render without bound and pile results up in
+        the parent's memory, starving the training loop: measured as falling throughput.)
+        """
         assert self._pool is not None
-        for clip in self._pool.imap_unordered(render_clip, self._jobs(), chunksize=4):
-            if self._stop.is_set():
-                break
-            self._q.put(clip)
+        inflight: collections.deque[Any] = collections.deque()
+        jobs = self._jobs()
+        while not self._stop.is_set():
+            while len(inflight) < 2 * self._workers:
+                inflight.append(self._pool.apply_async(render_clip, (next(jobs),)))
+            clip = inflight.popleft().get()
+            while not self._stop.is_set():
+                try:
+                    self._q.put(clip, timeout=0.5)
+                    break
+                except queue.Full:
+                    continue
 
     @staticmethod
     def _checked(clip: Clip) -> Clip:
