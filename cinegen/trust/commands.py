@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser("verify", help="check a video's content credentials (C2PA) and watermark")
     p.add_argument("file", type=Path)
     p.add_argument("--trust-anchor", type=Path, action="append", default=[],
-                   help="PEM CA certificate(s) whose signers count as trusted (repeatable)")
+                   help="PEM CA certificate(s) whose signers count as trusted (repeatable; "
+                        "default: $CINEGEN_TRUST_ANCHORS, separated by os.pathsep)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_verify)
 
@@ -77,7 +79,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 # ----------------------------------------------------------------------------- verify
 def cmd_verify(args: argparse.Namespace) -> int:
     try:
-        report = verify_video(args.file, trust_anchors=tuple(args.trust_anchor))
+        anchors = tuple(args.trust_anchor) or tuple(
+            Path(p) for p in os.environ.get("CINEGEN_TRUST_ANCHORS", "").split(os.pathsep) if p
+        )
+        report = verify_video(args.file, trust_anchors=anchors)
     except (CredentialError, MediaError) as e:
         if args.json:
             print(json.dumps({"file": str(args.file), "error": str(e), "exit_code": EXIT_ERROR}))

@@ -330,6 +330,9 @@ def read_credentials(path: Path, trust_anchors: tuple[Path, ...] = ()) -> Creden
         raise CredentialError(f"no such file: {path}")
     if path.stat().st_size == 0:
         raise CredentialError(f"{path} is empty")
+    for a in trust_anchors:
+        if not Path(a).is_file():
+            raise CredentialError(f"no such trust anchor file: {a}")
     pem = b"".join(Path(p).read_bytes() for p in trust_anchors)
     if trust_anchors:
         _load_chain(pem, "trust anchor file")

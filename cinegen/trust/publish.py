@@ -79,6 +79,36 @@ class TrustSettings:
         if self.sign_callback is not None and self.cert_chain is None:
             raise ValueError("TrustSettings.sign_callback needs cert_chain (the certificates it signs for)")
 
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> TrustSettings:
+        """Settings from the environment (how a studio plugs in its own signer without code):
+
+        CINEGEN_DATA_DIR         keys, consent registry (default ~/.cinegen)
+        CINEGEN_SIGN_CERT        PEM certificate chain, leaf first
+        CINEGEN_SIGN_KEY         PEM private key for it (or:)
+        CINEGEN_SIGN_CALLBACK    "package.module:function", a `(bytes) -> signature` KMS/HSM signer
+        CINEGEN_SIGN_ALG         es256 (default), es384, es512, ps256, ps384, ps512, ed25519
+        CINEGEN_TRUST_ANCHORS    PEM CA files, separated by os.pathsep
+        """
+        import importlib
+
+        env = dict(os.environ) if env is None else env
+        cb = None
+        if env.get("CINEGEN_SIGN_CALLBACK"):
+            mod, _, fn = env["CINEGEN_SIGN_CALLBACK"].partition(":")
+            if not fn:
+                raise ValueError(f"CINEGEN_SIGN_CALLBACK must be 'module:function', got {env['CINEGEN_SIGN_CALLBACK']!r}")
+            cb = getattr(importlib.import_module(mod), fn)
+        anchors = tuple(Path(p) for p in env.get("CINEGEN_TRUST_ANCHORS", "").split(os.pathsep) if p)
+        return cls(
+            data_dir=Path(env["CINEGEN_DATA_DIR"]) if env.get("CINEGEN_DATA_DIR") else DEFAULT_DATA_DIR,
+            cert_chain=Path(env["CINEGEN_SIGN_CERT"]) if env.get("CINEGEN_SIGN_CERT") else None,
+            private_key=Path(env["CINEGEN_SIGN_KEY"]) if env.get("CINEGEN_SIGN_KEY") else None,
+            sign_callback=cb,
+            signing_alg=env.get("CINEGEN_SIGN_ALG", "es256"),
+            trust_anchors=anchors,
+        )
+
     def identity(self) -> SigningIdentity:
         if self.sign_callback is not None:
             assert self.cert_chain is not None
