@@ -91,3 +91,23 @@ def test_cli_verify_exit_codes_and_json(published: tuple[Path, Path, ProvenanceI
     assert main(["verify", str(tmp_path / "junk.mp4")]) == EXIT_ERROR
     assert "corrupt" in capsys.readouterr().err
     assert main(["verify", str(out), "--trust-anchor", str(d / "ref.png")]) == EXIT_ERROR
+
+
+def test_studio_settings_from_the_environment(published: tuple[Path, Path, ProvenanceInfo], tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    d, out, info = published
+    creds = d / "data" / "credentials"
+    env = {"CINEGEN_DATA_DIR": str(tmp_path), "CINEGEN_SIGN_CERT": str(creds / "signer-chain.pem"),
+           "CINEGEN_SIGN_KEY": str(creds / "signer.key"), "CINEGEN_TRUST_ANCHORS": str(creds / "dev-ca.pem")}
+    ts = TrustSettings.from_env(env)
+    assert ts.identity().subject == "cinegen local development signer"
+    assert not (tmp_path / "credentials").exists()  # a configured studio identity makes no dev CA
+    frames = np.zeros((4, 32, 32, 3), np.uint8) + 100
+    clip = publish_video(frames, 16, tmp_path / "s.mp4", info=info, settings=ts)
+    assert verify_video(clip, trust_anchors=ts.trust_anchors).c2pa.trusted
+    monkeypatch.setenv("CINEGEN_TRUST_ANCHORS", str(creds / "dev-ca.pem"))
+    assert main(["verify", "--json", str(clip)]) == EXIT_VALID
+    with pytest.raises(ValueError, match="module:function"):
+        TrustSettings.from_env({"CINEGEN_SIGN_CALLBACK": "nocolon", "CINEGEN_SIGN_CERT": "x"})
+    with pytest.raises(ValueError, match="both cert_chain and private_key"):
+        TrustSettings(cert_chain=creds / "signer-chain.pem")
