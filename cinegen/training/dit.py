@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from cinegen.models.text import TextEncoder
@@ -170,7 +171,8 @@ def main(cfg: DiTTrainConfig) -> Path:
         for b, cs in by_bucket.items():
             for i in range(0, len(cs), 32):
                 part = cs[i : i + 32]
-                x = frames_to_tensor(torch.from_numpy(__import__("numpy").stack([c.frames for c in part]))).to(device)
+                # move uint8 to the device first: converting to float on the host was the GPU run's bottleneck
+                x = frames_to_tensor(torch.from_numpy(np.stack([c.frames for c in part])).to(device))
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
                     z = vae.encode(x)
                 banks[b].add(z.to(torch.bfloat16), [c.captions for c in part])
