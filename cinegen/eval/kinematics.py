@@ -28,7 +28,7 @@ RISE_MIN_SPEED = 0.15  # initial upward speed (frame heights/s) that makes a bou
 MAX_FIT_POINTS = 240  # points per run used by the robust velocity (pairs grow as the square)
 JUMP_MAX = 0.2  # frame heights per frame; a larger step is a wrap-around or a tracking swap
 REBOUND_MIN = 0.015  # frame heights an object must rise after a ground contact to count as a bounce
-ERRATIC_MIN = 0.03  # median |second difference| of position (frame heights) that is not a motion
+ERRATIC_MIN = 0.015  # median |second difference| of position (frame heights); true motions stay < 0.008
 # physics tolerances
 GRAVITY_RATIO_RANGE = (0.75, 1.33)
 TIMING_TOL_FRAMES = 1.5  # bounce timing error allowed, frames, plus ...
@@ -206,6 +206,8 @@ class Physics:
 
 def fit_physics(seg: Segment, fit: MotionFit, motion: str, height: int) -> Physics:
     """Compare a fall/bounce segment with the world: gravity and the times of ground contacts."""
+    if len(seg.t) < 3:  # the object is not seen in this stretch: nothing to fit
+        return Physics(motion, None, None, None, (), (), None, False)
     g = fit.accel
     ratio = None if g is None else g / GRAVITY
     g_ok = ratio is not None and GRAVITY_RATIO_RANGE[0] <= ratio <= GRAVITY_RATIO_RANGE[1]

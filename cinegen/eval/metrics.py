@@ -13,7 +13,7 @@ from scipy import ndimage
 from cinegen.eval.segment import srgb_to_lab
 
 DRIFT_SAMPLE_FRAMES = 16  # frames per window that color_drift averages
-FLICKER_TREND_FRAMES = 5  # window of the moving median that is the "trend" of background luma
+FLICKER_TREND_FRAMES = 5  # window of the moving mean that is the "trend" of background luma
 
 
 def _check_video(frames: np.ndarray, name: str = "frames") -> None:
@@ -29,11 +29,11 @@ def _luma(frames: np.ndarray) -> np.ndarray:
 
 
 def flicker(frames: np.ndarray, mask: np.ndarray | None = None) -> float:
-    """Mean |per-frame background luma - its moving-median trend|, in luma levels (0..255).
+    """Mean |per-frame background luma - its moving-mean trend|, in luma levels (0..255).
 
     The background luma of a frame is the median over pixels (objects are a minority), or over
     `mask` (T, H, W) bool where given. Steady lighting, slow fades and camera moves follow the
-    trend and score ~0; brightness that jumps from frame to frame scores its amplitude.
+    trend and score ~0; brightness that alternates by ±A from frame to frame scores about A.
     """
     _check_video(frames)
     y = _luma(frames)
@@ -43,7 +43,7 @@ def flicker(frames: np.ndarray, mask: np.ndarray | None = None) -> float:
         level = np.array([np.median(f[m]) if m.any() else np.median(f) for f, m in zip(y, mask, strict=True)])
     if len(level) < 3:
         return 0.0
-    trend = ndimage.median_filter(level, size=FLICKER_TREND_FRAMES, mode="nearest")
+    trend = ndimage.uniform_filter1d(level, size=FLICKER_TREND_FRAMES, mode="nearest")
     return float(np.mean(np.abs(level - trend)))
 
 

@@ -60,10 +60,11 @@ class DetectedObject:
     whole: np.ndarray  # (N,) bool: blob not cut by the frame edge, the pillar or a neighbour
     uncut: np.ndarray  # (N,) bool: blob not cut by the frame edge or the pillar
     screen_x: np.ndarray  # (N,) px, as seen
-    shape_consistency: float  # fraction of nameable whole blobs with the majority shape
+    shape_consistency: float  # area-weighted fraction of nameable whole blobs with the majority shape
     color_consistency: float  # fraction of blobs within IDENTITY_COLOR_DE of the median colour
     presence: float  # fraction of the clip's frames it is seen in
     shapes: tuple[str | None, ...] = ()  # (N,) shape of each whole blob, None where cut or too small
+    halves: tuple[str, str] = ("unknown", "unknown")  # motion in the first and second half of the clip
     shape_votes: dict[str, int] = field(default_factory=dict)
     fps: float = 16.0
 
@@ -83,6 +84,7 @@ class DetectedObject:
             "color": self.color,
             "shape": self.shape,
             "motion": self.motion.motion,
+            "halves": list(self.halves),
             "motion_fit": self.motion.to_dict(),
             "start": [round(float(self.x[0]), 4), round(float(self.y[0]), 4)],
             "first_frame": int(self.frames[0]),
@@ -159,6 +161,11 @@ def _describe(track: Track, cam: CameraMotion, fps: float, num_frames: int, heig
     color_cons = float(np.mean(np.sqrt((d * d).sum(1)) <= IDENTITY_COLOR_DE))
     uncut = ~track.cut
     seg = Segment(t, x, y, size, whole, fps, uncut)
+    mid = num_frames / fps / 2
+    first, second = (t < mid - 1 / fps), (t > mid + 1 / fps)
+    halves = tuple(
+        classify_motion(Segment(t[k], x[k], y[k], size[k], whole[k], fps, uncut[k])).motion for k in (first, second)
+    )
     return DetectedObject(
         color=track.color_name,
         shape=shape,
@@ -176,6 +183,7 @@ def _describe(track: Track, cam: CameraMotion, fps: float, num_frames: int, heig
         presence=len(f) / num_frames,
         shapes=tuple(b.shape if k else None for b, k in zip(track.blobs, whole, strict=True)),
         shape_votes=dict(votes),
+        halves=(halves[0], halves[1]),
         fps=fps,
     )
 
@@ -195,6 +203,8 @@ def analyze(frames: np.ndarray, fps: float) -> Analysis:
     tracks = link(blobs, h)
     # 4-5. compensate and describe, largest presence first
     objects = [_describe(tr, cam, fps, t_count, h) for tr in tracks]
+    # a track never seen whole that jumps about is a flicker of background near a palette colour
+    objects = [o for o in objects if o.whole.any() or o.motion.motion != "erratic"]
     objects.sort(key=lambda o: -len(o.frames))
     return Analysis(fps, t_count, h, w, cam, tuple(objects), tuple(tracks))
 

@@ -7,7 +7,8 @@ and darkens it at night; generated video drifts more in lightness than in hue). 
 neutral colour, and bright skies and clouds are nearly neutral too, so white is matched by low
 chroma and high lightness instead. Blobs are 8-connected components of one colour with holes
 filled; their shape is read from bounding-box fill ratio and convex-hull solidity, which separate
-the four shapes with wide margins (ball 0.785 fill, box ~1, triangle ~0.5, star solidity ~0.5).
+the four shapes with wide margins (star: convex-hull solidity ~0.65; triangle: a third of its
+area in the top half; ball 0.785 bounding-box fill, box ~1).
 """
 
 from __future__ import annotations
@@ -34,12 +35,14 @@ WHITE_MAX_CHROMA = 9.0  # white: nearly neutral ...
 WHITE_MIN_L = 62.0  # ... and bright (night dims white to L~80; bright sky/cloud has chroma >= 12)
 
 # ---- blobs
+CHROMA_SIGMA = 0.8  # px, smoothing of the colour channels before matching (see frame_blobs)
 MIN_AREA_FRAC = 0.0008  # blobs smaller than this fraction of the frame (13 px at 128x128) are noise
 MIN_AREA_PX = 8
 
-# ---- shape descriptors: thresholds between the four shapes' values
-STAR_MAX_SOLIDITY = 0.8  # star ~0.55, every other shape > 0.9
-TRIANGLE_MAX_FILL = 0.64  # triangle ~0.5, ball ~0.785
+# ---- shape descriptors: thresholds between the four shapes' values (measured on encoded clips)
+STAR_MAX_SOLIDITY = 0.8  # star ~0.65, every other shape > 0.8
+TRIANGLE_MAX_BALANCE = 0.68  # top-half / bottom-half area: triangle 0.32..0.55, ball/box >= 0.84
+STAR_MAX_FILL = 0.64  # a convex-looking blob below this fill is a blurred star (ball >= 0.69)
 BALL_MAX_FILL = 0.885  # ball ~0.785, box ~0.95+
 SHAPE_MIN_AREA_PX = 30  # smaller blobs are too few pixels to name a shape
 
@@ -115,13 +118,14 @@ class Blob:
     solidity: float  # area / convex hull area
     lab: tuple[float, float, float]  # mean CIELAB of its pixels
     contrast: float  # see blob_contrast
+    balance: float = 1.0  # area in the top half of its box / area in the bottom half
     crowded: bool = False  # close to another object's blob, which may hide part of it
 
     @property
     def shape(self) -> str | None:
         if self.cut:
             return None
-        return classify_shape(self.fill, self.solidity, self.area)
+        return classify_shape(self.fill, self.solidity, self.area, self.balance)
 
     @property
     def size(self) -> float:
@@ -129,20 +133,35 @@ class Blob:
         return float(np.sqrt(self.area))
 
 
-def classify_shape(fill: float, solidity: float, area: float) -> str | None:
-    """Name a blob's shape from its descriptors; None when it is too small to tell."""
+def classify_shape(fill: float, solidity: float, area: float, balance: float = 1.0) -> str | None:
+    """Name a blob's shape from its descriptors; None when it is too small to tell.
+
+    Stars are the only non-convex shape; the triangle (pointing up, as the world draws it) is the
+    only one with most of its area in the bottom half, which survives blur and 4:2:0 chroma far
+    better than its fill ratio does; a ball fills pi/4 of its box and a box all of it.
+    """
     if area < SHAPE_MIN_AREA_PX:
         return None
     if solidity < STAR_MAX_SOLIDITY:
         return "star"
-    if fill < TRIANGLE_MAX_FILL:
+    if balance < TRIANGLE_MAX_BALANCE:
         return "triangle"
+    if fill < STAR_MAX_FILL:  # not bottom-heavy, yet far from filling its box: a blurred star
+        return "star"
     if fill < BALL_MAX_FILL:
         return "ball"
     return "box"
 
 
 assert set(SHAPES) == {"ball", "box", "triangle", "star"}  # the descriptors above know these four
+
+
+def _balance(mask: np.ndarray) -> float:
+    rows = mask.sum(1).astype(np.float64)
+    n = len(rows)
+    top = rows[: n // 2].sum() + (rows[n // 2] / 2 if n % 2 else 0.0)
+    bottom = rows[(n + 1) // 2 :].sum() + (rows[n // 2] / 2 if n % 2 else 0.0)
+    return float(top / max(bottom, 1.0))
 
 
 def _solidity(mask: np.ndarray, area: float) -> float:
@@ -302,6 +321,7 @@ def find_blobs(labels: np.ndarray, lab: np.ndarray, paint: np.ndarray | None = N
                     touches_border=y0 <= 0 or x0 <= 0 or y1 >= h or x1 >= w,
                     cut=y0 <= 0 or x0 <= 0 or y1 >= h or x1 >= w or _near(pillar, x0, x1),
                     fill=area / float((y1 - y0) * (x1 - x0)),
+                    balance=_balance(mask),
                     solidity=_solidity(mask, area),
                     lab=(float(m[0]), float(m[1]), float(m[2])),
                     contrast=contrast,
@@ -309,7 +329,55 @@ def find_blobs(labels: np.ndarray, lab: np.ndarray, paint: np.ndarray | None = N
             )
     if pillar is not None:
         blobs = _merge_across(blobs, pillar)
-    return _mark_overlaps(blobs)
+    return _merge_split(_mark_overlaps(blobs))
+
+
+def _splits(a: Blob, b: Blob, o: Blob) -> bool:
+    """Does `o` (another colour) sit in the gap between `a` and `b`, side by side or one above the
+    other, so that a and b may be two visible parts of one object behind it?"""
+    for lo, hi in ((1, 3), (0, 2)):  # columns (side by side), then rows (stacked)
+        olo, ohi = (0, 2) if lo == 1 else (1, 3)  # the other axis
+        if min(a.bbox[ohi], b.bbox[ohi]) <= max(a.bbox[olo], b.bbox[olo]):
+            continue  # no overlap across the other axis: not side by side along this one
+        g0, g1 = min(a.bbox[hi], b.bbox[hi]), max(a.bbox[lo], b.bbox[lo])  # the gap along this axis
+        if g1 - g0 < -NEIGHBOUR_PX or g1 - g0 > (o.bbox[hi] - o.bbox[lo]) + 2 * NEIGHBOUR_PX:
+            continue
+        if o.bbox[lo] <= g0 + NEIGHBOUR_PX and o.bbox[hi] >= g1 - NEIGHBOUR_PX:
+            return True
+    return False
+
+
+def _merge_split(blobs: list[Blob]) -> list[Blob]:
+    """One object cut in two by another passing in front of it is one (cut) blob."""
+    out = list(blobs)
+    changed = True
+    while changed:
+        changed = False
+        for i, a in enumerate(out):
+            for j, b in enumerate(out):
+                if j <= i or a.color != b.color or not (a.crowded and b.crowded):
+                    continue
+                if not any(o.color != a.color and _splits(a, b, o) for o in out):
+                    continue
+                area = a.area + b.area
+                wa = a.area / area
+                merged = dataclasses.replace(
+                    a,
+                    area=area,
+                    cx=wa * a.cx + (1 - wa) * b.cx,
+                    cy=wa * a.cy + (1 - wa) * b.cy,
+                    bbox=(min(a.bbox[0], b.bbox[0]), min(a.bbox[1], b.bbox[1]), max(a.bbox[2], b.bbox[2]), max(a.bbox[3], b.bbox[3])),
+                    touches_border=a.touches_border or b.touches_border,
+                    cut=True,
+                    fill=float("nan"),
+                    solidity=float("nan"),
+                )
+                out = [o for k, o in enumerate(out) if k not in (i, j)] + [merged]
+                changed = True
+                break
+            if changed:
+                break
+    return out
 
 
 def _mark_overlaps(blobs: list[Blob]) -> list[Blob]:
@@ -338,5 +406,10 @@ def frame_blobs(frames: np.ndarray) -> tuple[list[list[Blob]], np.ndarray]:
     out = []
     for t in range(frames.shape[0]):
         lab = srgb_to_lab(frames[t])
+        if CHROMA_SIGMA > 0:
+            # 4:2:0 video carries colour at half resolution; the decoder's blocky 2x2 chroma makes
+            # small blobs square. A little smoothing of a*, b* rounds them again.
+            for c in (1, 2):
+                lab[..., c] = ndimage.gaussian_filter(lab[..., c], CHROMA_SIGMA)
         out.append(find_blobs(label_lab(lab), lab, covered[t]))
     return out, covered

@@ -59,10 +59,14 @@ class Track:
         return np.array([b.crowded for b in self.blobs], bool)
 
     def shape_votes(self) -> Counter[str]:
-        """Shape of each whole blob; if none is whole, of each blob the edge and pillar leave alone
-        (two objects that stay close all clip are only ever "crowded")."""
+        """Area-weighted votes for the shape of each whole blob (big blobs show their shape best:
+        a shrinking star is a star while it is big); if none is whole, of each blob the edge and
+        pillar leave alone (two objects that stay close all clip are only ever "crowded")."""
         for keep in (self.whole(), ~self.cut):
-            votes = Counter(s for b, k in zip(self.blobs, keep, strict=True) if k and (s := b.shape) is not None)
+            votes: Counter[str] = Counter()
+            for b, k in zip(self.blobs, keep, strict=True):
+                if k and (s := b.shape) is not None:
+                    votes[s] += int(round(b.area))
             if votes:
                 return votes
         return Counter()

@@ -117,9 +117,20 @@ def _moves(scene: SceneSpec) -> bool:
     return scene.camera != "static" or any(m != "still" for o in scene.objects for m in o.motions)
 
 
+_BACKWARDS = {**_OPPOSITE, "still": "still", "bounce": "bounce", "fall": "rise"}  # played backwards
+_CAMERA_BACKWARDS = {"static": "static", "pan_left": "pan_right", "pan_right": "pan_left", "zoom_in": "zoom_out", "zoom_out": "zoom_in"}
+
+
+def _palindrome(scene: SceneSpec) -> bool:
+    """Does the scene played backwards read the same ("up, then down"; a bounce; nothing moving)?"""
+    if _CAMERA_BACKWARDS[scene.camera] != scene.camera:
+        return False
+    return all(tuple(_BACKWARDS[m] for m in reversed(o.motions)) == o.motions for o in scene.objects)
+
+
 def reversed_frames(scene: SceneSpec, frames: np.ndarray, rng: random.Random) -> tuple[SceneSpec, np.ndarray] | None:
-    """The clip played backwards (only clips where something moves can tell)."""
-    return (scene, frames[::-1].copy()) if _moves(scene) else None
+    """The clip played backwards (only clips whose scene does not read the same backwards)."""
+    return None if _palindrome(scene) else (scene, frames[::-1].copy())
 
 
 def shuffled_frames(scene: SceneSpec, frames: np.ndarray, rng: random.Random) -> tuple[SceneSpec, np.ndarray] | None:
@@ -170,7 +181,7 @@ class Validation:
     def add_true(self, scene: SceneSpec, g: Grade) -> None:
         self.clips += 1
         self.passed += g.passed
-        for name, results in g.attribute_results().items():
+        for name, results in [*g.attribute_results().items(), ("temporal", [g.temporal_ok])]:
             acc = self.attributes.setdefault(name, [0, 0])
             acc[0] += sum(results)
             acc[1] += len(results)
