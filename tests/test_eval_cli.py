@@ -61,7 +61,7 @@ def test_analysis_without_prompt(clip: Path, capsys) -> None:
     ("make", "message"),
     [
         (lambda p, clip: p.write_bytes(b"not a video at all" * 50), "cannot read"),
-        (lambda p, clip: p.write_bytes(clip.read_bytes()[: len(clip.read_bytes()) // 3]), ""),
+        (lambda p, clip: p.write_bytes(clip.read_bytes()[: len(clip.read_bytes()) // 3]), "truncated MP4"),
         (lambda p, clip: p.write_bytes(b""), "empty"),
         (lambda p, clip: None, "no such video"),
     ],

@@ -45,11 +45,10 @@ def _eval(args: argparse.Namespace) -> int:
     if path.is_dir():
         raise CliError(f"{path} is a folder; give --prompts FILE to grade a folder, or a video file")
     from cinegen.eval.oracle import analyze
-    from cinegen.eval.report import grade_video
-    from cinegen.media import read_video
+    from cinegen.eval.report import grade_video, read_clip
 
     if args.prompt is None and args.scene is None:
-        frames, fps = read_video(path)
+        frames, fps = read_clip(path)
         out: dict[str, Any] = {"video": str(path), "analysis": analyze(frames, fps).to_dict()}
         passed = True
     else:

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from cinegen.backlot.scene import SceneError, SceneSpec
 from cinegen.backlot.vocab import MAX_SECONDS
 from cinegen.eval.oracle import Grade, grade
@@ -50,13 +52,49 @@ def grade_video(path: str | os.PathLike[str], *, prompt: str | None = None, scen
     PromptError or SceneError (all ValueErrors) with a one-line reason."""
     if (prompt is None) == (scene is None):
         raise ValueError("give exactly one of prompt or scene")
-    frames, fps = read_video(path)
-    if not fps > 0:
-        raise MediaError(f"{path} has no usable frame rate")
+    frames, fps = read_clip(path)
     if scene is None:
         assert prompt is not None
         scene = scene_for_prompt(prompt, len(frames), fps)
     return grade(frames, fps, scene)
+
+
+def read_clip(path: str | os.PathLike[str]) -> tuple[np.ndarray, float]:
+    """`media.read_video`, saying so when an unreadable file is a truncated MP4."""
+    try:
+        frames, fps = read_video(path)
+    except MediaError as e:
+        cut = mp4_truncation(path)
+        if cut is not None:
+            raise MediaError(f"{path} is a truncated MP4 ({cut}); it cannot be graded") from e
+        raise
+    if not fps > 0:
+        raise MediaError(f"{path} has no usable frame rate")
+    return frames, fps
+
+
+def mp4_truncation(path: str | os.PathLike[str]) -> str | None:
+    """If `path` is an MP4/MOV whose top-level boxes run past the end of the file, say where."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return None
+    if len(data) < 12 or data[4:8] != b"ftyp":
+        return None
+    pos = 0
+    while pos + 8 <= len(data):
+        size = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8].decode("latin-1")
+        if size == 1 and pos + 16 <= len(data):
+            size = int.from_bytes(data[pos + 8 : pos + 16], "big")
+        elif size == 0:  # the last box runs to the end of the file
+            return None
+        if size < 8:
+            return f"malformed box at byte {pos}"
+        if pos + size > len(data):
+            return f"its '{kind}' box needs {pos + size} bytes, the file has {len(data)}"
+        pos += size
+    return None
 
 
 def _load_scene(value: Any, base: Path) -> SceneSpec:
