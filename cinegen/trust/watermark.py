@@ -68,6 +68,8 @@ class WatermarkConfig:
             raise WatermarkError(f"tile {self.tile} must be a multiple of chip {self.chip} with >= 8 chips")
         if not 0 < self.strength <= 16:
             raise WatermarkError(f"strength must be in (0, 16] luma levels, got {self.strength}")
+        if self.residual not in ("median", "gauss"):
+            raise WatermarkError(f"residual must be 'median' or 'gauss', got {self.residual!r}")
         if not 0 < self.min_scale < 1 < self.max_scale:
             raise WatermarkError(f"scale range must bracket 1, got {self.min_scale}..{self.max_scale}")
 
