@@ -19,6 +19,7 @@ import random
 import time
 from multiprocessing import Pool
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -43,7 +44,7 @@ def h264(frames: np.ndarray, crf: int, fps: int = 16) -> np.ndarray:
         for p in s.encode():
             c.mux(p)
     buf.seek(0)
-    with av.open(buf) as c:
+    with av.open(buf, mode="r") as c:
         return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
 
 
@@ -82,10 +83,10 @@ def clip(i: int, *, null: bool) -> tuple[np.ndarray, int]:
     return render_scene(random_scene(rng, seconds=seconds, width=w, height=h)), rng.getrandbits(32)
 
 
-def run_marked(i: int) -> dict[str, object]:
+def run_marked(i: int) -> dict[str, Any]:
     frames, payload = clip(i, null=False)
     marked = wm.embed(frames, payload)
-    row: dict[str, object] = {"clip": i, "size": f"{frames.shape[2]}x{frames.shape[1]}", "frames": len(frames),
+    row: dict[str, Any] = {"clip": i, "size": f"{frames.shape[2]}x{frames.shape[1]}", "frames": len(frames),
                               "psnr": wm.psnr(frames, marked)}
     for a in ATTACKS:
         r = wm.detect(attack(marked, a), expected_payload=payload)
@@ -111,14 +112,14 @@ def main() -> None:
         rows = pool.map(run_marked, range(args.clips), chunksize=1)
         null = pool.map(run_null, range(args.null), chunksize=4)
     print(f"{args.clips} watermarked clips, {args.null} unwatermarked clips, {time.time() - t0:.0f} s")
-    psnrs = np.array([r["psnr"] for r in rows], dtype=float)
+    psnrs = np.array([r["psnr"] for r in rows], dtype=np.float64)
     print(f"PSNR (watermarked vs original, uint8): mean {psnrs.mean():.2f} dB, min {psnrs.min():.2f} dB")
     print(f"{'attack':8s} {'bit acc mean':>12s} {'p10':>6s} {'min':>6s} {'clips>=0.95':>11s} {'detected':>9s} {'crc ok':>7s}")
     summary: dict[str, object] = {"psnr_mean": psnrs.mean(), "psnr_min": psnrs.min(), "threshold": thr}
     for a in ATTACKS:
-        acc = np.array([r[a]["acc"] for r in rows], dtype=float)  # type: ignore[index]
-        det = np.mean([r[a]["detected"] for r in rows])  # type: ignore[index]
-        crc = np.mean([r[a]["crc_ok"] for r in rows])  # type: ignore[index]
+        acc = np.array([r[a]["acc"] for r in rows], dtype=np.float64)
+        det = np.mean([r[a]["detected"] for r in rows])
+        crc = np.mean([r[a]["crc_ok"] for r in rows])
         print(f"{a:8s} {acc.mean():12.4f} {np.percentile(acc, 10):6.3f} {acc.min():6.3f} {np.mean(acc >= 0.95):11.2f} {det:9.2f} {crc:7.2f}")
         summary[a] = {"bit_accuracy_mean": acc.mean(), "bit_accuracy_min": acc.min(), "share_ge_0.95": np.mean(acc >= 0.95),
                       "detection_rate": det, "crc_ok_rate": crc}

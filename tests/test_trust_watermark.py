@@ -30,7 +30,7 @@ def _h264(frames: np.ndarray, crf: int) -> np.ndarray:
         for p in s.encode():
             c.mux(p)
     buf.seek(0)
-    with av.open(buf) as c:
+    with av.open(buf, mode="r") as c:
         return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
 
 
