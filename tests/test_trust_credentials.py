@@ -156,3 +156,24 @@ def test_signing_callback_like_a_kms(signed: tuple[Path, Path], tmp_path: Path) 
     ident = cr.SigningIdentity.from_callback(creds / "signer-chain.pem", kms)
     cr.sign_mp4(d / "raw.mp4", tmp_path / "kms.mp4", _manifest(), ident)
     assert cr.read_credentials(tmp_path / "kms.mp4").valid
+
+
+def test_dev_identity_first_use_is_race_free_and_renews_an_expired_signer(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        ids = list(pool.map(lambda _: cr.ensure_dev_identity(tmp_path), range(4)))
+    assert len({i.cert_chain_pem for i in ids}) == 1  # one signer, made once
+    creds = tmp_path / "credentials"
+    ca_before = (creds / "dev-ca.pem").read_bytes()
+    ca = x509.load_pem_x509_certificate(ca_before)
+    ca_key = serialization.load_pem_private_key((creds / "dev-ca.key").read_bytes(), password=None)
+    leaf_key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    old = (x509.CertificateBuilder().subject_name(ca.subject).issuer_name(ca.subject).public_key(leaf_key.public_key())
+           .serial_number(2).not_valid_before(now - dt.timedelta(days=10)).not_valid_after(now - dt.timedelta(days=1))
+           .sign(ca_key, hashes.SHA256()))  # type: ignore[arg-type]
+    (creds / "signer-chain.pem").write_bytes(old.public_bytes(serialization.Encoding.PEM) + ca_before)
+    renewed = cr.ensure_dev_identity(tmp_path)
+    leaf = x509.load_pem_x509_certificates(renewed.cert_chain_pem)[0]
+    assert leaf.not_valid_after_utc > now and (creds / "dev-ca.pem").read_bytes() == ca_before

@@ -118,20 +118,50 @@ _ALGS = {a.name.lower(): a for a in c2pa.C2paSigningAlg}
 
 
 def ensure_dev_identity(data_dir: Path) -> SigningIdentity:
-    """The local development CA and signer under `data_dir/credentials`, made on first use."""
+    """The local development CA and signer under `data_dir/credentials`, made on first use.
+
+    Safe when several workers publish their first video at once (a file lock serialises the
+    first use; files are written whole and renamed into place). An expired dev signer is
+    re-issued from the same CA, so anyone who trusts `dev-ca.pem` keeps trusting new outputs.
+    """
+    import fcntl
+
     d = Path(data_dir) / "credentials"
-    chain, key = d / "signer-chain.pem", d / "signer.key"
-    if chain.is_file() and key.is_file():
-        ident = SigningIdentity.from_files(chain, key)
-        return ident
     d.mkdir(parents=True, exist_ok=True)
     os.chmod(d, 0o700)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    leaf_key = ec.generate_private_key(ec.SECP256R1())
+    chain, key = d / "signer-chain.pem", d / "signer.key"
+    with open(d / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if chain.is_file() and key.is_file():
+            leaf = x509.load_pem_x509_certificates(chain.read_bytes())[0]
+            if leaf.not_valid_after_utc > dt.datetime.now(dt.UTC) + dt.timedelta(days=1):
+                return SigningIdentity.from_files(chain, key)
+        pem = serialization.Encoding.PEM
+        ca_pem, ca_key_path = d / "dev-ca.pem", d / "dev-ca.key"
+        if ca_pem.is_file() and ca_key_path.is_file():
+            ca = x509.load_pem_x509_certificate(ca_pem.read_bytes())
+            loaded = serialization.load_pem_private_key(ca_key_path.read_bytes(), password=None)
+            if not isinstance(loaded, ec.EllipticCurvePrivateKey):
+                raise CredentialError(f"{ca_key_path} is not the EC key of a cinegen dev CA")
+            ca_key = loaded
+        else:
+            ca_key = ec.generate_private_key(ec.SECP256R1())
+            ca = _dev_ca(ca_key)
+            _write_private(ca_key_path, ca_key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                                             serialization.NoEncryption()))
+            _write_atomic(ca_pem, ca.public_bytes(pem), 0o644)
+        leaf_key = ec.generate_private_key(ec.SECP256R1())
+        leaf = _dev_leaf(leaf_key, ca, ca_key)
+        _write_private(key, leaf_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        _write_atomic(chain, leaf.public_bytes(pem) + ca.public_bytes(pem), 0o644)
+        return SigningIdentity.from_files(chain, key)
+
+
+def _dev_ca(ca_key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
     now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, DEV_CA_NAME),
                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, "cinegen (development)")])
-    ca = (
+    return (
         x509.CertificateBuilder()
         .subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
@@ -141,13 +171,21 @@ def ensure_dev_identity(data_dir: Path) -> SigningIdentity:
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    leaf = (
+
+
+def _dev_leaf(
+    leaf_key: ec.EllipticCurvePrivateKey, ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey
+) -> x509.Certificate:
+    """An end-entity signer C2PA accepts: digitalSignature, EKU emailProtection + documentSigning, SKI/AKI."""
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    end = min(now + dt.timedelta(days=825), ca.not_valid_after_utc)
+    return (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, DEV_SIGNER_NAME),
                                  x509.NameAttribute(NameOID.ORGANIZATION_NAME, "cinegen (development)")]))
-        .issuer_name(ca_name).public_key(leaf_key.public_key())
+        .issuer_name(ca.subject).public_key(leaf_key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now).not_valid_after(now + dt.timedelta(days=825))
+        .not_valid_before(now).not_valid_after(end)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
         .add_extension(
@@ -158,12 +196,17 @@ def ensure_dev_identity(data_dir: Path) -> SigningIdentity:
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    pem = serialization.Encoding.PEM
-    _write_private(d / "dev-ca.key", ca_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    (d / "dev-ca.pem").write_bytes(ca.public_bytes(pem))
-    _write_private(key, leaf_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    chain.write_bytes(leaf.public_bytes(pem) + ca.public_bytes(pem))
-    return SigningIdentity.from_files(chain, key)
+
+
+def _write_atomic(path: Path, data: bytes, mode: int) -> None:
+    tmp = path.with_name(f".{path.name}.part")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
 
 
 def dev_ca_path(data_dir: Path) -> Path:
@@ -172,12 +215,8 @@ def dev_ca_path(data_dir: Path) -> Path:
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-    os.chmod(path, 0o600)  # even if the file existed with wider permissions
+    """Owner-only (0600) from the first byte, written whole and renamed into place."""
+    _write_atomic(path, data, 0o600)
 
 
 def _load_chain(pem: bytes, what: str) -> list[x509.Certificate]:
