@@ -67,3 +67,13 @@ def test_report_reads_checkpoints_and_model_dirs(tmp_path: Path, capsys: pytest.
     (tmp_path / "x.json").write_text("{}")
     assert main(["data", "report", str(tmp_path / "x.json")]) == 2
     assert "no training-data ledger" in capsys.readouterr().err
+
+
+def test_declaration_for_a_model_with_and_without_a_ledger(tmp_path: Path) -> None:
+    from cinegen.trust.licences import declaration_for
+
+    led = TrainingDataLedger()
+    led.add(STUDIO, 7)
+    (tmp_path / "cinegen.json").write_text(json.dumps({"training_data": led.to_dict()}))
+    assert declaration_for(tmp_path)["sources"]["studio-archive"]["licensor"] == "Northlight Studios"
+    assert declaration_for(tmp_path / "nowhere")["declared"] is False

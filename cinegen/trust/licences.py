@@ -217,6 +217,17 @@ def load_ledger(path: str | Path) -> TrainingDataLedger:
     return TrainingDataLedger.from_dict(_find_ledger(data, p))
 
 
+def declaration_for(model_path: str | Path) -> dict[str, Any]:
+    """The training-data declaration for the manifest of a model's outputs (see `load_ledger`).
+
+    A model without a ledger is declared as such rather than left silent.
+    """
+    try:
+        return load_ledger(model_path).declaration()
+    except LicenceError as e:
+        return {"declared": False, "reason": str(e)}
+
+
 def _find_ledger(data: Any, p: Path) -> dict[str, Any]:
     if isinstance(data, dict):
         if "counts" in data and "records" in data:

@@ -45,7 +45,8 @@ class ProvenanceInfo:
     job_id: str
     settings: dict[str, Any] = field(default_factory=dict, hash=False)  # steps, guidance, seed, size, ...
     ingredients: tuple[Path, ...] = ()  # reference images / source videos given as inputs
-    training_data: dict[str, Any] = field(default_factory=dict, hash=False)  # the model's declaration
+    # the model's declaration: `licences.declaration_for(model_dir)` (from the checkpoint's ledger)
+    training_data: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         for name in ("model_name", "model_version", "mode", "job_id"):
@@ -156,7 +157,7 @@ def publish_video(
             model_version=info.model_version,
             mode=info.mode,
             settings=info.settings,
-            training_data=info.training_data,
+            training_data=info.training_data or {"declared": False, "reason": "the caller gave no training-data declaration"},
             job_id=info.job_id,
             watermark={"scheme": "cinegen-luma-ss-v1", "payload": f"{info.payload:08x}", "bits": watermark.PAYLOAD_BITS},
         )
