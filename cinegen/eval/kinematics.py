@@ -97,6 +97,18 @@ def _robust_velocity(t: np.ndarray, v: np.ndarray, fps: float) -> float:
     return float(np.median(np.concatenate(slopes)))
 
 
+def _jerkiness(t: np.ndarray, x: np.ndarray, y: np.ndarray, fps: float) -> float:
+    """Median |second difference| of position over runs of three consecutive frames."""
+    if len(t) < 3:
+        return 0.0
+    f = np.round(t * fps).astype(np.int64)
+    ok = (f[1:-1] - f[:-2] == 1) & (f[2:] - f[1:-1] == 1)
+    if ok.sum() < 3:
+        return 0.0
+    d2 = np.hypot(x[2:] - 2 * x[1:-1] + x[:-2], y[2:] - 2 * y[1:-1] + y[:-2])
+    return float(np.median(d2[ok]))
+
+
 def _continuous_prefix(t: np.ndarray, y: np.ndarray, fps: float) -> int:
     """Length of the leading run with no wrap-around jump."""
     steps = np.abs(np.diff(y)) / np.maximum(np.diff(t) * fps, 1)
@@ -143,8 +155,7 @@ def classify_motion(seg: Segment) -> MotionFit:
     size_change = slope * float(np.ptp(t))
     vx = _robust_velocity(t[w], x[w], seg.fps)
     vy = _robust_velocity(t[w], y[w], seg.fps)
-    d2 = np.hypot(np.diff(x[w], 2), np.diff(y[w], 2)) if w.sum() >= 3 else np.zeros(1)
-    jerk = float(np.median(d2))
+    jerk = _jerkiness(t[w], x[w], y[w], seg.fps)
     # vertical flight: up to the first ground contact, without wrap jumps
     n = _continuous_prefix(t, y, seg.fps)
     ty, yy = t[:n], y[:n]

@@ -182,11 +182,13 @@ def _color_distance(lab: np.ndarray, color: int) -> np.ndarray:
     return palette_distance(lab)[:, color]
 
 
-def blob_contrast(lab: np.ndarray, mask: np.ndarray, sl: tuple[slice, slice], color: int) -> float:
+def blob_contrast(
+    lab: np.ndarray, mask: np.ndarray, sl: tuple[slice, slice], color: int, labels: np.ndarray | None = None
+) -> float:
     """How much further from the blob's colour its surroundings are than the blob itself.
 
-    The lower quartile of the ring 2..5 px outside the blob (beyond the dark outline) against the
-    blob's mean: an object over a contrasting background scores high all round; a patch of
+    The lower quartile of the ring 2..5 px outside the blob (beyond the dark outline; background
+    pixels only, where `labels` are given) against the blob's mean: an object over a contrasting background scores high all round; a patch of
     background that crossed the colour threshold has similar pixels on at least one side.
     """
     h, w = lab.shape[:2]
@@ -196,6 +198,8 @@ def blob_contrast(lab: np.ndarray, mask: np.ndarray, sl: tuple[slice, slice], co
     big = np.zeros((y1 - y0, x1 - x0), bool)
     big[sl[0].start - y0 : sl[0].stop - y0, sl[1].start - x0 : sl[1].stop - x0] = mask
     ring = ndimage.binary_dilation(big, iterations=RING_OUTER) & ~ndimage.binary_dilation(big, iterations=RING_INNER)
+    if labels is not None:  # only background counts: a neighbouring object is no evidence either way
+        ring &= labels[y0:y1, x0:x1] < 0
     if not ring.any():
         return float("inf")
     sub = lab[y0:y1, x0:x1]
@@ -302,7 +306,7 @@ def find_blobs(labels: np.ndarray, lab: np.ndarray, paint: np.ndarray | None = N
             bh, bw = y1 - y0, x1 - x0
             if max(bh, bw) > MAX_ASPECT * min(bh, bw):
                 continue
-            contrast = blob_contrast(lab, mask, sl, int(c))
+            contrast = blob_contrast(lab, mask, sl, int(c), labels)
             if contrast < (MIN_CONTRAST_WHITE if c == WHITE else MIN_CONTRAST):
                 continue
             area = float(mask.sum())
