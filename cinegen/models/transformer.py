@@ -10,12 +10,15 @@ pipeline. `VelocityModel` adapts it to the sampler's contract `v = model(x, sigm
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 from diffusers import WanTransformer3DModel
 from einops import repeat
+from safetensors.torch import load_file
 from torch import nn
 
 
@@ -93,3 +96,30 @@ class VelocityModel(nn.Module):
         t = repeat(sigma * 1000.0, "b n -> b (n hw)", hw=(h // ph) * (w // pw))  # (B, tokens)
         out = self.transformer(hidden_states=x, timestep=t, encoder_hidden_states=text, return_dict=False)[0]
         return out
+
+
+def load_transformer(path: str | Path) -> WanTransformer3DModel:
+    """Load a diffusers-format WanTransformer3DModel directory (sharded or not) without accelerate."""
+    path = Path(path)
+    if not (path / "config.json").exists():
+        raise FileNotFoundError(f"no transformer at {path} (config.json missing)")
+    config = WanTransformer3DModel.load_config(str(path))
+    model = WanTransformer3DModel.from_config(config)
+    index = path / "diffusion_pytorch_model.safetensors.index.json"
+    files = (
+        sorted({path / f for f in json.loads(index.read_text())["weight_map"].values()})
+        if index.exists()
+        else [path / "diffusion_pytorch_model.safetensors"]
+    )
+    state: dict[str, torch.Tensor] = {}
+    for f in files:
+        if not f.exists():
+            raise FileNotFoundError(f"transformer weights missing: {f}")
+        try:
+            state.update(load_file(str(f)))
+        except Exception as e:  # safetensors raises several types for corrupt files
+            raise ValueError(f"corrupt transformer weights {f}: {e}") from e
+    missing, unexpected = model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"transformer weights at {path} do not match its config: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    return model.eval()

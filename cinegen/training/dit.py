@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from cinegen.models.text import TextEncoder
-from cinegen.models.transformer import DIT_PRESETS, DiTConfig, VelocityModel, build_transformer
+from cinegen.models.transformer import DIT_PRESETS, DiTConfig, VelocityModel, build_transformer, load_transformer
 from cinegen.models.vae import VideoVAE, frames_to_tensor
 from cinegen.training.data import Bucket, Clip, ClipSource
 from cinegen.training.schedule import cosine_lr
@@ -125,9 +125,7 @@ def main(cfg: DiTTrainConfig) -> Path:
         dit_cfg = dataclasses.replace(dit_cfg, in_channels=vae.config.latent_channels)
     transformer = build_transformer(dit_cfg)
     if cfg.init_from:
-        from diffusers import WanTransformer3DModel
-
-        transformer.load_state_dict(WanTransformer3DModel.from_pretrained(cfg.init_from).state_dict())
+        transformer.load_state_dict(load_transformer(cfg.init_from).state_dict())
         log.info("initialised weights from %s", cfg.init_from)
     model = VelocityModel(transformer).to(device).train()
     ema = copy.deepcopy(model).eval().requires_grad_(False)

@@ -1,0 +1,508 @@
+"""Prompt -> latents -> frames, for every generation mode. Reads like a diffusers pipeline.
+
+Every mode is one primitive, `_window`: denoise N latent frames from text, with some latent
+frames pinned clean (per-token timesteps) and optionally starting from a source video (SDEdit).
+Anchors are given in pixels and encoded by the causal VAE in the layout training used:
+  * a prefix of 1 + 4a frames  -> latents 0..a        (image-to-video, extend forward, windows)
+  * a suffix of 4b frames      -> the last b latents  (extend backward, connect)
+  * a keyframe image           -> one latent at its time
+Clips longer than one window are generated window by window, each conditioned on the last
+frames of the one before (pixel re-encoding keeps latent 0 a single-frame latent, as trained),
+so time grows linearly with duration and memory stays flat.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from cinegen.sampling import Conditioning, guided, make_sigmas, sample_euler, shift_for_tokens
+
+MAX_SECONDS = 60.0
+MIN_FPS, MAX_FPS = 1, 60
+MAX_PROMPT_CHARS = 2000
+MODEL_FPS = 16  # the built-in model's native frame rate
+WINDOW_LATENTS = 9  # 33 frames (about 2 s) per window
+OVERLAP_LATENTS = 2  # 5 frames of context carried into the next window
+
+ProgressFn = Callable[[int, int], None]
+
+
+class PipelineError(ValueError):
+    """Bad arguments to the pipeline: the message names the argument and its value."""
+
+
+# ----------------------------------------------------------------------------- components
+class VideoAutoencoder(Protocol):
+    """What the pipeline needs from a VAE: causal 4x time / 8x space, normalised latents."""
+
+    latent_channels: int
+
+    def encode_video(self, video: torch.Tensor) -> torch.Tensor: ...  # (B,3,1+4k,H,W) -> (B,C,1+k,h,w)
+
+    def decode_video(self, latents: torch.Tensor) -> torch.Tensor: ...  # inverse, in [-1, 1]
+
+
+class PromptEncoder(Protocol):
+    def __call__(self, prompts: list[str]) -> torch.Tensor: ...  # (B, L, D), padding zeroed
+
+
+@dataclass
+class VideoOutput:
+    """frames (T, H, W, 3) uint8 at `fps`; timings per stage in seconds."""
+
+    frames: np.ndarray
+    fps: int
+    seed: int
+    timings: dict[str, float] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScheduleEntry:
+    start: float  # seconds
+    prompt: str
+
+
+# ----------------------------------------------------------------------------- pixel helpers
+def frames_to_video(frames: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """(T, H, W, 3) uint8 -> (1, 3, T, H, W) in [-1, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(frames)).to(device)
+    return (x.permute(3, 0, 1, 2)[None].to(dtype) / 127.5 - 1.0)
+
+
+def video_to_frames(video: torch.Tensor) -> np.ndarray:
+    """(1, 3, T, H, W) in [-1, 1] -> (T, H, W, 3) uint8."""
+    x = ((video[0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x.permute(1, 2, 3, 0).cpu().numpy()
+
+
+def fit_image(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize-and-centre-crop an image to (height, width): scale so it covers the frame, crop the rest.
+
+    This is the documented rule for image inputs of any size: aspect is kept, nothing is stretched.
+    """
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise PipelineError(f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
+    h, w = image.shape[:2]
+    if (h, w) == (height, width):
+        return image
+    scale = max(width / w, height / h)
+    nh, nw = max(height, round(h * scale)), max(width, round(w * scale))
+    t = torch.from_numpy(image).permute(2, 0, 1)[None].float()
+    t = F.interpolate(t, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False)
+    y0, x0 = (nh - height) // 2, (nw - width) // 2
+    t = t[:, :, y0 : y0 + height, x0 : x0 + width]
+    return t[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+
+
+def fit_video(frames: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Apply `fit_image` to every frame (the rule for source videos of another size)."""
+    return np.stack([fit_image(f, width, height) for f in frames])
+
+
+def retime(frames: np.ndarray, src_fps: float, dst_fps: float) -> np.ndarray:
+    """Nearest-frame retiming from src_fps to dst_fps, keeping the duration."""
+    if abs(src_fps - dst_fps) < 1e-6:
+        return frames
+    n_out = max(1, round(len(frames) * dst_fps / src_fps))
+    idx = np.minimum((np.arange(n_out) * src_fps / dst_fps).round().astype(int), len(frames) - 1)
+    return frames[idx]
+
+
+def latents_for_frames(num_frames: int) -> int:
+    """Smallest latent count N whose 1 + 4(N - 1) frames cover num_frames."""
+    return 1 + max(0, math.ceil((num_frames - 1) / 4))
+
+
+# ----------------------------------------------------------------------------- the pipeline
+class CinegenPipeline:
+    """Text (and image/video) to video with a latent flow-matching transformer.
+
+    Components: `vae` (VideoAutoencoder), `transformer` (a diffusers WanTransformer3DModel),
+    `encode_prompt` (PromptEncoder). `sizes` are the (width, height) the model serves.
+    """
+
+    def __init__(
+        self,
+        vae: VideoAutoencoder,
+        transformer: torch.nn.Module,
+        encode_prompt: PromptEncoder,
+        *,
+        sizes: Sequence[tuple[int, int]] = ((128, 128), (176, 96), (96, 176)),
+        native_fps: int = MODEL_FPS,
+        window_latents: int = WINDOW_LATENTS,
+        default_steps: int = 12,
+        default_guidance: float = 5.0,
+        info: dict[str, Any] | None = None,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        from cinegen.models.transformer import VelocityModel
+
+        self.vae = vae
+        self.transformer = transformer
+        self.model = VelocityModel(transformer)  # type: ignore[arg-type]
+        self.encode_prompt = encode_prompt
+        self.sizes = tuple(sizes)
+        self.native_fps = native_fps
+        self.window_latents = window_latents
+        self.default_steps = default_steps
+        self.default_guidance = default_guidance
+        self.info = dict(info or {})
+        self.device = torch.device(device)
+        self.dtype = dtype
+
+    # -- loading -------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, path: str | Path, *, device: str = "cpu", dtype: str | torch.dtype = "float32") -> CinegenPipeline:
+        """Load a saved cinegen pipeline, or a diffusers-format Wan 2.1 text-to-video directory."""
+        from cinegen.models.loading import load_pipeline
+
+        return load_pipeline(Path(path), device=device, dtype=dtype)
+
+    def save_pretrained(self, path: str | Path) -> None:
+        from cinegen.models.loading import save_pipeline
+
+        save_pipeline(self, Path(path))
+
+    # -- checks ---------------------------------------------------------------------------------------
+    def check_inputs(self, prompt: str, seconds: float, fps: int, width: int, height: int, steps: int, guidance: float) -> None:
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise PipelineError("prompt must be a non-empty string")
+        if len(prompt) > MAX_PROMPT_CHARS:
+            raise PipelineError(f"prompt is {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}")
+        if not (isinstance(seconds, (int, float)) and 0 < seconds <= MAX_SECONDS):
+            raise PipelineError(f"seconds must be in (0, {MAX_SECONDS:g}], got {seconds!r}")
+        if not (isinstance(fps, int) and MIN_FPS <= fps <= MAX_FPS):
+            raise PipelineError(f"fps must be an integer in {MIN_FPS}..{MAX_FPS}, got {fps!r}")
+        if (width, height) not in self.sizes:
+            allowed = ", ".join(f"{w}x{h}" for w, h in self.sizes)
+            raise PipelineError(f"size {width}x{height} is not one this model serves ({allowed}); no silent resize")
+        if not (isinstance(steps, int) and 1 <= steps <= 200):
+            raise PipelineError(f"steps must be an integer in 1..200, got {steps!r}")
+        if not (0.0 <= guidance <= 30.0):
+            raise PipelineError(f"guidance must be in [0, 30], got {guidance!r}")
+
+    # -- text -------------------------------------------------------------------------------------------
+    def _text(self, prompt: str, negative: str) -> tuple[torch.Tensor, torch.Tensor]:
+        emb = self.encode_prompt([prompt, negative]).to(self.device, self.dtype)  # (2, L, D)
+        return emb[:1], emb[1:]
+
+    # -- the one denoising primitive ------------------------------------------------------------------
+    def _window(
+        self,
+        text: torch.Tensor,
+        uncond: torch.Tensor,
+        n: int,
+        width: int,
+        height: int,
+        generator: torch.Generator,
+        steps: int,
+        guidance: float,
+        *,
+        prefix: np.ndarray | None = None,
+        suffix: np.ndarray | None = None,
+        keyframes: dict[int, np.ndarray] | None = None,
+        init: np.ndarray | None = None,
+        strength: float = 1.0,
+        cond_sigma: float = 0.0,
+        progress: ProgressFn | None = None,
+    ) -> torch.Tensor:
+        """Denoise n latent frames. Returns latents (1, C, n, h, w)."""
+        c, h, w = self.vae.latent_channels, height // 8, width // 8
+        shape = (1, c, n, h, w)
+        noise = torch.randn(shape, generator=generator, dtype=torch.float32).to(self.device, self.dtype)
+        cond_lat = torch.zeros(shape, device=self.device, dtype=self.dtype)
+        mask = torch.zeros(n, dtype=torch.bool)
+        if prefix is not None:  # 1 + 4a frames -> latents 0..a
+            z = self._encode(prefix)
+            a = z.shape[2]
+            cond_lat[:, :, :a], mask[:a] = z, True
+        if suffix is not None:  # 4b frames -> the last b latents (a throwaway first frame keeps the layout)
+            z = self._encode(np.concatenate([suffix[:1], suffix]))[:, :, 1:]
+            b = z.shape[2]
+            cond_lat[:, :, n - b :], mask[n - b :] = z, True
+        for j, image in (keyframes or {}).items():
+            z = self._encode(np.repeat(image[None], 1 if j == 0 else 5, axis=0))
+            cond_lat[:, :, j] = z[:, :, 0 if j == 0 else 1]
+            mask[j] = True
+        init_lat = self._encode(init) if init is not None else None
+        tokens = n * (h // 2) * (w // 2)
+        sigmas = make_sigmas(steps, shift=shift_for_tokens(tokens), start=strength if init_lat is not None else 1.0)
+        cond = Conditioning(cond_lat, mask, cond_sigma) if mask.any() else None
+        velocity = guided(self.model, text, uncond, guidance)
+        with torch.no_grad(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.dtype == torch.bfloat16):
+            return sample_euler(velocity, noise, sigmas, init=init_lat, cond=cond, callback=progress)
+
+    def _encode(self, frames: np.ndarray) -> torch.Tensor:
+        with torch.no_grad():
+            return self.vae.encode_video(frames_to_video(frames, self.device, self.dtype))
+
+    def _decode(self, latents: torch.Tensor) -> np.ndarray:
+        with torch.no_grad():
+            return video_to_frames(self.vae.decode_video(latents))
+
+    # -- public entry ------------------------------------------------------------------------------------
+    def __call__(
+        self,
+        prompt: str,
+        *,
+        negative_prompt: str = "",
+        seconds: float = 4.0,
+        fps: int = 16,
+        width: int = 128,
+        height: int = 128,
+        seed: int = 0,
+        steps: int | None = None,
+        guidance: float | None = None,
+        image: np.ndarray | None = None,
+        keyframes: dict[float, np.ndarray] | None = None,
+        extend: np.ndarray | None = None,
+        extend_fps: float | None = None,
+        direction: str = "forward",
+        connect: tuple[np.ndarray, np.ndarray] | None = None,
+        loop: bool = False,
+        edit: np.ndarray | None = None,
+        strength: float = 0.6,
+        schedule: Sequence[ScheduleEntry] | None = None,
+        still: bool = False,
+        progress: ProgressFn | None = None,
+    ) -> VideoOutput:
+        """Generate a video. Exactly one of the mode inputs may be set (image and keyframes combine).
+
+        Returns frames at `fps` covering `seconds` (for extend: only the new frames; for connect:
+        the transition; for a loop: a clip whose last frame flows into its first).
+        """
+        # 1. check inputs
+        steps = self.default_steps if steps is None else steps
+        guidance = self.default_guidance if guidance is None else guidance
+        if still:
+            seconds = 1.0 / self.native_fps
+        self.check_inputs(prompt, seconds, fps, width, height, steps, guidance)
+        modes = [m for m, v in (("extend", extend), ("connect", connect), ("edit", edit), ("schedule", schedule)) if v is not None]
+        if loop:
+            modes.append("loop")
+        if len(modes) > 1:
+            raise PipelineError(f"choose one mode, got {', '.join(modes)}")
+        if not 0.0 <= strength <= 1.0:
+            raise PipelineError(f"strength must be in [0, 1], got {strength!r}")
+        if direction not in ("forward", "backward"):
+            raise PipelineError(f"direction must be 'forward' or 'backward', got {direction!r}")
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        generator = torch.Generator().manual_seed(int(seed))
+        total_frames = max(1, round(seconds * self.native_fps))
+
+        # 2. encode the prompt(s)
+        text, uncond = self._text(prompt, negative_prompt)
+        sched_text: list[tuple[float, torch.Tensor]] = []
+        if schedule is not None:
+            _check_schedule(schedule, seconds)
+            sched_text = [(e.start, self._text(e.prompt, negative_prompt)[0]) for e in schedule]
+        timings["text"] = time.perf_counter() - t0
+
+        # 3. fit inputs to the request (documented rules: fit_image, fit_video, retime)
+        def fit(v: np.ndarray, vfps: float | None) -> np.ndarray:
+            return retime(fit_video(v, width, height), vfps or self.native_fps, self.native_fps)
+
+        key_lat: dict[int, np.ndarray] = {}  # global frame index -> image
+        if image is not None:
+            key_lat[0] = fit_image(image, width, height)
+        for t, img in (keyframes or {}).items():
+            if not 0 <= t <= seconds:
+                raise PipelineError(f"keyframe at {t}s is outside the clip (0..{seconds:g}s)")
+            key_lat[min(round(t * self.native_fps), total_frames - 1)] = fit_image(img, width, height)
+
+        # 4. denoise (window by window) and 5. decode
+        t1 = time.perf_counter()
+        if edit is not None:
+            src = fit(edit, extend_fps)
+            frames = self._edit(src, text, uncond, width, height, generator, steps, guidance, strength, progress)
+        elif connect is not None:
+            a, b = fit(connect[0], extend_fps), fit(connect[1], extend_fps)
+            frames = self._connect(a, b, total_frames, text, uncond, width, height, generator, steps, guidance, progress)
+        elif loop:
+            frames = self._loop(total_frames, text, uncond, width, height, generator, steps, guidance, key_lat, progress)
+        elif extend is not None:
+            src = fit(extend, extend_fps)
+            if direction == "forward":
+                frames = self._long(total_frames, text, uncond, width, height, generator, steps, guidance, {}, progress, start=src)
+            else:
+                frames = self._backward(src, total_frames, text, uncond, width, height, generator, steps, guidance, progress)
+        else:
+            frames = self._long(
+                total_frames, text, uncond, width, height, generator, steps, guidance, key_lat, progress, schedule=sched_text
+            )
+        timings["denoise_and_decode"] = time.perf_counter() - t1
+        frames = retime(frames[:total_frames] if not loop else frames, self.native_fps, fps)
+        timings["total"] = time.perf_counter() - t0
+        settings = {
+            "prompt": prompt, "negative_prompt": negative_prompt, "seconds": seconds, "fps": fps, "size": f"{width}x{height}",
+            "seed": seed, "steps": steps, "guidance": guidance, "mode": modes[0] if modes else ("image" if image is not None else "text"),
+        }
+        return VideoOutput(frames=frames, fps=fps, seed=seed, timings=timings, settings=settings)
+
+    # -- modes -----------------------------------------------------------------------------------------------
+    def _long(
+        self,
+        total_frames: int,
+        text: torch.Tensor,
+        uncond: torch.Tensor,
+        width: int,
+        height: int,
+        generator: torch.Generator,
+        steps: int,
+        guidance: float,
+        keyframes: dict[int, np.ndarray],
+        progress: ProgressFn | None,
+        *,
+        start: np.ndarray | None = None,
+        schedule: list[tuple[float, torch.Tensor]] | None = None,
+    ) -> np.ndarray:
+        """Window-by-window generation of `total_frames` new frames.
+
+        Each window after the first is pinned to the last 1 + 4(O - 1) frames made so far (or of
+        `start`, the clip being extended, whose frames are not returned). `keyframes` maps global
+        frame indices to images. With `schedule`, each window uses the prompt active at its middle.
+        """
+        W, O = self.window_latents, OVERLAP_LATENTS
+        ctx_frames = 1 + 4 * (O - 1)
+        first_cover = 1 + 4 * (W - 1)
+        per_window = 4 * (W - O)
+        if start is None:
+            n_windows = 1 + math.ceil(max(0, total_frames - first_cover) / per_window)
+        else:
+            n_windows = math.ceil(total_frames / per_window)
+        total_steps, done = steps * n_windows, 0
+
+        def prog(i: int, n: int) -> None:
+            if progress is not None:
+                progress(done + i, total_steps)
+
+        out: list[np.ndarray] = []
+        produced = 0
+        tail = None if start is None else (start[-ctx_frames:] if len(start) >= ctx_frames else start[-1:])
+        while produced < total_frames:
+            need = total_frames - produced
+            if tail is None:
+                n, g0, a, prefix = min(W, latents_for_frames(need)), 0, 0, None
+            else:
+                prefix = tail
+                a = latents_for_frames(len(prefix))
+                n = a + min(W - a, math.ceil(need / 4))
+                g0 = produced - len(prefix)
+            txt = text
+            if schedule:
+                mid = (produced + 2 * (n - a)) / self.native_fps
+                for s_start, emb in schedule:
+                    if mid >= s_start:
+                        txt = emb
+            kf: dict[int, np.ndarray] = {}
+            for f, img in keyframes.items():
+                local = (f - g0 + 3) // 4 if f - g0 > 0 else (0 if f == g0 else -1)
+                if a <= local < n and (local > 0 or prefix is None):
+                    kf[local] = img
+            z = self._window(txt, uncond, n, width, height, generator, steps, guidance, prefix=prefix, keyframes=kf, progress=prog)
+            frames = self._decode(z)
+            new = frames if prefix is None else frames[len(prefix) :]
+            out.append(new)
+            produced += len(new)
+            tail = np.concatenate([tail, new])[-ctx_frames:] if tail is not None else new[-ctx_frames:]
+            done += steps
+        return np.concatenate(out)[:total_frames]
+
+    def _backward(self, src: np.ndarray, total_frames: int, text, uncond, width, height, generator, steps, guidance, progress) -> np.ndarray:  # type: ignore[no-untyped-def]
+        """Frames that lead into `src`: windows grow backwards from its first frames."""
+        W, O = self.window_latents, OVERLAP_LATENTS
+        ctx = 4 * O  # suffix frames pinned at the end of each window
+        out: list[np.ndarray] = []
+        head = src[:ctx] if len(src) >= ctx else np.concatenate([src[:1]] * (ctx - len(src)) + [src])
+        produced = 0
+        while produced < total_frames:
+            need = total_frames - produced
+            new_lat = min(W - O, latents_for_frames(need + 4) - 1)
+            n = new_lat + O
+            z = self._window(text, uncond, n, width, height, generator, steps, guidance, suffix=head, progress=progress)
+            frames = self._decode(z)[: -ctx]  # drop the reconstruction of the pinned suffix
+            out.insert(0, frames)
+            produced += len(frames)
+            head = np.concatenate(out)[:ctx]
+        return np.concatenate(out)[-total_frames:]
+
+    def _connect(self, a: np.ndarray, b: np.ndarray, total_frames: int, text, uncond, width, height, generator, steps, guidance, progress) -> np.ndarray:  # type: ignore[no-untyped-def]
+        """A transition that starts where clip a ends and arrives where clip b starts (one window)."""
+        O = OVERLAP_LATENTS
+        pre = a[-(1 + 4 * (O - 1)) :] if len(a) >= 1 + 4 * (O - 1) else a[-1:]
+        suf_len = 4 * O
+        suf = b[:suf_len] if len(b) >= suf_len else np.concatenate([b[:1]] * (suf_len - len(b)) + [b])
+        a_lat = latents_for_frames(len(pre))
+        new = max(1, min(self.window_latents - a_lat - O, math.ceil(total_frames / 4)))
+        n = a_lat + new + O
+        z = self._window(text, uncond, n, width, height, generator, steps, guidance, prefix=pre, suffix=suf, progress=progress)
+        frames = self._decode(z)
+        return frames[len(pre) : len(frames) - suf_len]
+
+    def _loop(self, total_frames: int, text, uncond, width, height, generator, steps, guidance, keyframes, progress) -> np.ndarray:  # type: ignore[no-untyped-def]
+        """A clip whose last frame flows into its first: generate, then connect its end to its start."""
+        body_frames = max(9, total_frames - 12)
+        body = self._long(body_frames, text, uncond, width, height, generator, steps, guidance, keyframes, progress)
+        bridge = self._connect(body, body, total_frames - len(body), text, uncond, width, height, generator, steps, guidance, progress)
+        return np.concatenate([body, bridge])
+
+    def _edit(self, src: np.ndarray, text, uncond, width, height, generator, steps, guidance, strength, progress) -> np.ndarray:  # type: ignore[no-untyped-def]
+        """SDEdit: noise the source to `strength` and denoise toward the new prompt, window by window."""
+        if strength == 0.0:
+            return src
+        T = len(src)
+        n_all = latents_for_frames(T)
+        padded = np.concatenate([src, np.repeat(src[-1:], 1 + 4 * (n_all - 1) - T, axis=0)])
+        out: list[np.ndarray] = []
+        W, O = self.window_latents, OVERLAP_LATENTS
+        ctx_frames = 1 + 4 * (O - 1)
+        pos = 0  # first frame of the current window in `padded`
+        while True:
+            remaining = len(padded) - pos
+            n = min(W, latents_for_frames(remaining))
+            seg = padded[pos : pos + 1 + 4 * (n - 1)]
+            prefix = np.concatenate(out)[-ctx_frames:] if out else None
+            z = self._window(text, uncond, n, width, height, generator, steps, guidance, prefix=prefix, init=seg, strength=strength, progress=progress)
+            frames = self._decode(z)
+            out.append(frames if not out else frames[ctx_frames:])
+            if pos + len(seg) >= len(padded):
+                break
+            pos += len(seg) - ctx_frames
+        return np.concatenate(out)[:T]
+
+
+def _check_schedule(schedule: Sequence[ScheduleEntry], seconds: float) -> None:
+    if not schedule:
+        raise PipelineError("schedule must have at least one entry")
+    last = -1.0
+    for e in schedule:
+        if not e.prompt.strip():
+            raise PipelineError(f"schedule entry at {e.start}s has an empty prompt")
+        if e.start <= last:
+            raise PipelineError(f"schedule times must increase without overlap; {e.start}s comes after {last}s")
+        if not 0 <= e.start < seconds:
+            raise PipelineError(f"schedule entry at {e.start}s is outside the clip (0..{seconds:g}s)")
+        last = e.start
+
+
+def pipeline_config(p: CinegenPipeline) -> dict[str, Any]:
+    return {
+        "sizes": [list(s) for s in p.sizes],
+        "native_fps": p.native_fps,
+        "window_latents": p.window_latents,
+        "default_steps": p.default_steps,
+        "default_guidance": p.default_guidance,
+        "info": p.info,
+    }
