@@ -68,15 +68,17 @@ class TextEncoder(nn.Module):
                 raise ValueError(f"prompt must be a string, got {type(p).__name__}")
             if len(p) > MAX_PROMPT_CHARS:
                 raise ValueError(f"prompt is {len(p)} characters, over the {MAX_PROMPT_CHARS} limit")
-        missing = [p for p in dict.fromkeys(prompts) if p not in self._cache]
+        found = {p: self._cache[p] for p in dict.fromkeys(prompts) if p in self._cache}
+        missing = [p for p in dict.fromkeys(prompts) if p not in found]
         if missing:
             hidden, mask = self.encode_uncached(missing)
             for i, p in enumerate(missing):
-                self._cache[p] = (hidden[i].cpu(), mask[i].cpu())
-                if len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
-        for p in prompts:
+                found[p] = (hidden[i].cpu(), mask[i].cpu())
+        for p, entry in found.items():  # refresh recency; a batch larger than the cache keeps its newest prompts
+            self._cache[p] = entry
             self._cache.move_to_end(p)
-        emb = torch.stack([self._cache[p][0] for p in prompts])
-        mask = torch.stack([self._cache[p][1] for p in prompts])
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        emb = torch.stack([found[p][0] for p in prompts])
+        mask = torch.stack([found[p][1] for p in prompts])
         return emb, mask

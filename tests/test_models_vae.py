@@ -1,0 +1,176 @@
+"""The causal video VAE on its tiny preset: shapes, causality, exact chunked decode, persistence."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from cinegen.models.vae import VAE_PRESETS, VAEConfig, VideoVAE, frames_to_tensor, tensor_to_frames
+
+H, W = 16, 24
+
+
+@pytest.fixture(scope="module")
+def vae() -> VideoVAE:
+    torch.manual_seed(0)
+    return VideoVAE(VAE_PRESETS["tiny"]).eval()
+
+
+def _video(frames: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand((1, 3, frames, H, W), generator=g) * 2 - 1  # (B, 3, T, H, W)
+
+
+@pytest.mark.parametrize(("frames", "latents"), [(1, 1), (5, 2), (9, 3)])
+def test_shapes(vae: VideoVAE, frames: int, latents: int) -> None:
+    with torch.no_grad():
+        z = vae.encode(_video(frames))
+        assert z.shape == (1, 4, latents, H // 8, W // 8)
+        assert vae.decode(z).shape == (1, 3, frames, H, W)
+        recon, mean, logvar = vae(_video(frames), generator=torch.Generator().manual_seed(0))
+    assert recon.shape == (1, 3, frames, H, W)
+    assert mean.shape == logvar.shape == z.shape
+
+
+def test_first_frame_is_encoded_on_its_own(vae: VideoVAE) -> None:
+    video = _video(9)
+    with torch.no_grad():
+        alone = vae.encode(video[:, :, :1])
+        full = vae.encode(video)
+        five = vae.encode(video[:, :, :5])
+    torch.testing.assert_close(alone[:, :, 0], full[:, :, 0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(five, full[:, :, :2], atol=1e-5, rtol=0)  # causal: later frames change nothing before them
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5])
+def test_chunked_decode_equals_full_decode(vae: VideoVAE, chunk: int) -> None:
+    z = torch.randn((1, 4, 6, H // 8, W // 8), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        full = vae.decode(z)
+        chunked = vae.decode(z, chunk=chunk)
+        pieces = list(vae.iter_decode(z, chunk))
+    assert full.shape == (1, 3, 21, H, W)
+    torch.testing.assert_close(chunked, full, atol=1e-5, rtol=0)
+    assert sum(p.shape[2] for p in pieces) == 21
+
+
+def test_iter_decode_rejects_bad_chunk(vae: VideoVAE) -> None:
+    with pytest.raises(ValueError, match="chunk"):
+        next(vae.iter_decode(torch.zeros(1, 4, 2, 2, 3), 0))
+
+
+@pytest.mark.parametrize("frames", [0, 4, 8, 6])
+def test_latent_frames_rejects_non_causal_lengths(frames: int) -> None:
+    with pytest.raises(ValueError, match="1 \\+ 4k"):
+        VideoVAE.latent_frames(frames)
+
+
+def test_latent_pixel_frame_round_trip() -> None:
+    for k in range(5):
+        assert VideoVAE.latent_frames(VideoVAE.pixel_frames(k + 1)) == k + 1
+
+
+def test_encode_rejects_bad_shapes(vae: VideoVAE) -> None:
+    with pytest.raises(ValueError, match="multiples of 8"):
+        vae.encode(torch.zeros(1, 3, 1, 12, 16))
+    with pytest.raises(ValueError, match="1 \\+ 4k"):
+        vae.encode(torch.zeros(1, 3, 4, 16, 16))
+
+
+def test_latent_normalisation_round_trip() -> None:
+    cfg = VAEConfig(latent_channels=4, channels=(0, 8, 16), temporal_channels=16, latent_mean=(0.1, -0.2, 0.3, 0.0), latent_std=(2.0, 0.5, 1.0, 3.0))
+    torch.manual_seed(0)
+    a = VideoVAE(cfg).eval()
+    b = VideoVAE(VAE_PRESETS["tiny"]).eval()
+    b.load_state_dict(a.state_dict())
+    v = _video(5)
+    with torch.no_grad():
+        raw = b.encode(v)
+        norm = a.encode(v)
+        torch.testing.assert_close(norm * a.latent_std + a.latent_mean, raw, atol=1e-5, rtol=0)
+        torch.testing.assert_close(a.decode(norm), b.decode(raw), atol=1e-5, rtol=0)
+
+
+def test_save_load_round_trip(vae: VideoVAE, tmp_path: Path) -> None:
+    vae.save_pretrained(tmp_path, dtype=torch.float32)
+    loaded = VideoVAE.from_pretrained(tmp_path)
+    assert loaded.config == vae.config
+    v = _video(5)
+    with torch.no_grad():
+        assert torch.equal(loaded.encode(v), vae.encode(v))
+        z = vae.encode(v)
+        assert torch.equal(loaded.decode(z), vae.decode(z))
+
+
+def test_save_default_fp16_is_close(vae: VideoVAE, tmp_path: Path) -> None:
+    vae.save_pretrained(tmp_path)  # shipped weights are fp16
+    loaded = VideoVAE.from_pretrained(tmp_path)
+    v = _video(5)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.encode(v), vae.encode(v), atol=2e-2, rtol=0)
+
+
+def test_missing_weights_raise(vae: VideoVAE, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="VideoVAE"):
+        VideoVAE.from_pretrained(tmp_path)
+    vae.save_pretrained(tmp_path)
+    (tmp_path / "model.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="model.safetensors"):
+        VideoVAE.from_pretrained(tmp_path)
+
+
+def test_corrupt_weights_raise(vae: VideoVAE, tmp_path: Path) -> None:
+    vae.save_pretrained(tmp_path)
+    (tmp_path / "model.safetensors").write_bytes(b"not a safetensors file at all")
+    with pytest.raises(ValueError, match="corrupt VAE weights"):
+        VideoVAE.from_pretrained(tmp_path)
+
+
+def test_weights_for_another_config_raise(vae: VideoVAE, tmp_path: Path) -> None:
+    vae.save_pretrained(tmp_path)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    cfg["latent_channels"] = 8
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises((RuntimeError, ValueError)):
+        VideoVAE.from_pretrained(tmp_path)
+
+
+def test_unknown_config_keys_raise(vae: VideoVAE, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown VAE config keys"):
+        VAEConfig.from_dict({"latent_channels": 4, "depth": 3})
+    vae.save_pretrained(tmp_path)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    cfg["depth"] = 3
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match="depth"):
+        VideoVAE.from_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"_class": "Other"}))
+    with pytest.raises(ValueError, match="not a VideoVAE"):
+        VideoVAE.from_pretrained(tmp_path)
+
+
+def test_config_validation() -> None:
+    with pytest.raises(ValueError, match="channels"):
+        VAEConfig(channels=(8, 16))
+    with pytest.raises(ValueError, match="latent_mean"):
+        VAEConfig(latent_channels=4, latent_mean=(0.0, 0.0))
+
+
+def test_frames_tensor_round_trip() -> None:
+    frames = torch.randint(0, 256, (5, H, W, 3), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    x = frames_to_tensor(frames)
+    assert x.shape == (1, 3, 5, H, W) and x.min() >= -1 and x.max() <= 1
+    assert torch.equal(tensor_to_frames(x)[0], frames)
+
+
+def test_deterministic_golden_slice() -> None:
+    torch.manual_seed(0)
+    a = VideoVAE(VAE_PRESETS["tiny"]).eval()
+    torch.manual_seed(0)
+    b = VideoVAE(VAE_PRESETS["tiny"]).eval()
+    v = _video(5)
+    with torch.no_grad():
+        assert torch.equal(a.encode(v), b.encode(v))
