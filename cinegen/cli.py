@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 # Modules that contribute subcommands, in the order `cinegen --help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
+    "cinegen.generate_command",
+    "cinegen.training.commands",
     "cinegen.backlot.commands",
     "cinegen.trust.commands",
     "cinegen.service.commands",

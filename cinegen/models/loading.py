@@ -105,11 +105,11 @@ def load_pipeline(path: Path, *, device: str = "cpu", dtype: str | torch.dtype =
         vae = VideoVAE.from_pretrained(path / "vae")
         transformer = load_transformer(path / "transformer")
         prompts = MiniLMPrompts(TextEncoder())
-        vae_adapter: Any = BuiltinVAE(vae.to(dev, dtype))
+        vae_adapter: Any = BuiltinVAE(vae.to(dev, dtype) if dtype != torch.float32 else vae.to(dev))
         prompts.encoder.model.to(dev)
         cfg = {k: meta[k] for k in ("native_fps", "window_latents", "default_steps", "default_guidance", "info") if k in meta}
         return CinegenPipeline(
-            vae_adapter, transformer.to(dev, dtype), prompts, sizes=[tuple(s) for s in meta["sizes"]], device=dev, dtype=dtype, **cfg
+            vae_adapter, transformer.to(dev, dtype) if dtype != torch.float32 else transformer.to(dev), prompts, sizes=[tuple(s) for s in meta["sizes"]], device=dev, dtype=dtype, **cfg
         )
     if kind == "WanPipeline":
         from diffusers import AutoencoderKLWan
