@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -19,7 +20,7 @@ from cinegen.models.transformer import (
 SHAPE = (1, 4, 3, 4, 6)  # (B, C, N, h, w) latents
 
 
-def _randomise(model: torch.nn.Module, seed: int = 0) -> None:
+def _randomise(model: Any, seed: int = 0) -> None:
     """Give the zero-initialised output layer weights, so the output depends on the input."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -98,7 +99,8 @@ def test_config_from_dict() -> None:
 
 
 def test_save_sharded_load_round_trip(model: VelocityModel, tmp_path: Path) -> None:
-    model.transformer.save_pretrained(tmp_path, max_shard_size="20KB", safe_serialization=True)
+    transformer: Any = model.transformer
+    transformer.save_pretrained(tmp_path, max_shard_size="20KB", safe_serialization=True)
     assert (tmp_path / "diffusion_pytorch_model.safetensors.index.json").exists()
     loaded = VelocityModel(load_transformer(tmp_path))
     x, sigma, text = _inputs()
@@ -107,7 +109,8 @@ def test_save_sharded_load_round_trip(model: VelocityModel, tmp_path: Path) -> N
 
 
 def test_unsharded_round_trip(model: VelocityModel, tmp_path: Path) -> None:
-    model.transformer.save_pretrained(tmp_path, safe_serialization=True)
+    transformer: Any = model.transformer
+    transformer.save_pretrained(tmp_path, safe_serialization=True)
     assert (tmp_path / "diffusion_pytorch_model.safetensors").exists()
     loaded = VelocityModel(load_transformer(tmp_path))
     x, sigma, text = _inputs()
@@ -121,7 +124,8 @@ def test_missing_transformer_raises(tmp_path: Path) -> None:
 
 
 def test_mismatched_weights_raise(model: VelocityModel, tmp_path: Path) -> None:
-    model.transformer.save_pretrained(tmp_path, safe_serialization=True)
+    transformer: Any = model.transformer
+    transformer.save_pretrained(tmp_path, safe_serialization=True)
     cfg = json.loads((tmp_path / "config.json").read_text())
     cfg["num_layers"] = 3
     (tmp_path / "config.json").write_text(json.dumps(cfg))
@@ -135,7 +139,8 @@ def test_mismatched_weights_raise(model: VelocityModel, tmp_path: Path) -> None:
 
 
 def test_corrupt_or_missing_shard_raises(model: VelocityModel, tmp_path: Path) -> None:
-    model.transformer.save_pretrained(tmp_path, max_shard_size="20KB", safe_serialization=True)
+    transformer: Any = model.transformer
+    transformer.save_pretrained(tmp_path, max_shard_size="20KB", safe_serialization=True)
     shards = sorted(tmp_path.glob("*-of-*.safetensors"))
     shards[0].write_bytes(b"garbage")
     with pytest.raises(ValueError, match="corrupt"):
