@@ -1,0 +1,175 @@
+"""Flow-matching samplers against analytic velocities: schedules, Euler, conditioning, guidance."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cinegen.sampling import Conditioning, guided, make_sigmas, sample_euler, shift_for_tokens, shift_sigmas
+
+SHAPE = (2, 3, 4, 2, 2)  # (B, C, N, h, w)
+
+
+def _noise(seed: int = 0) -> torch.Tensor:
+    return torch.randn(SHAPE, generator=torch.Generator().manual_seed(seed))
+
+
+# ----------------------------------------------------------------------------- schedules
+@pytest.mark.parametrize("shift", [1.0, 3.0, 0.5])
+def test_make_sigmas_endpoints_and_monotonic(shift: float) -> None:
+    s = make_sigmas(10, shift=shift)
+    assert s.shape == (11,) and s.dtype == torch.float32
+    assert s[0] == 1.0 and s[-1] == 0.0
+    assert torch.all(s[1:] < s[:-1])
+
+
+def test_shift_spends_more_steps_at_high_noise() -> None:
+    plain, shifted = make_sigmas(8), make_sigmas(8, shift=3.0)
+    assert torch.all(shifted[1:-1] > plain[1:-1])
+    torch.testing.assert_close(shift_sigmas(torch.tensor([0.0, 0.5, 1.0]), 3.0), torch.tensor([0.0, 0.75, 1.0]))
+
+
+def test_make_sigmas_start_below_one() -> None:
+    s = make_sigmas(4, start=0.6)
+    assert s[0] == pytest.approx(0.6) and s[-1] == 0.0
+    assert torch.all(s[1:] < s[:-1])
+
+
+@pytest.mark.parametrize(("steps", "start"), [(0, 1.0), (4, 0.0), (4, 1.5), (4, -0.1)])
+def test_make_sigmas_rejects_bad_arguments(steps: int, start: float) -> None:
+    with pytest.raises(ValueError):
+        make_sigmas(steps, start=start)
+
+
+def test_shift_for_tokens_monotonic_and_clamped() -> None:
+    values = [shift_for_tokens(n) for n in (1, 256, 512, 1024, 4096, 100_000)]
+    assert values[0] == values[1] == 1.5
+    assert values[-1] == values[-2] == 4.0
+    assert all(a < b for a, b in zip(values[1:-1], values[2:-1], strict=False))
+
+
+# ----------------------------------------------------------------------------- Euler
+def _point_mass(c: torch.Tensor):  # type: ignore[no-untyped-def]
+    """Exact velocity for data = the point c: x_s = (1-s)c + s*eps, v = eps - c = (x_s - c)/s."""
+
+    def v(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        s = sigma[:, None, :, None, None]
+        return (x - c) / s.clamp_min(1e-12)
+
+    return v
+
+
+@pytest.mark.parametrize("shift", [1.0, 4.0])
+def test_euler_reaches_point_mass(shift: float) -> None:
+    c = torch.full(SHAPE, 0.3)
+    x = sample_euler(_point_mass(c), _noise(), make_sigmas(3, shift=shift))
+    torch.testing.assert_close(x, c, atol=1e-5, rtol=0)
+
+
+def test_euler_linear_path_is_exact_in_one_step() -> None:
+    c, noise = torch.linspace(-1, 1, 96).view(SHAPE), _noise()
+    x = sample_euler(lambda x, s: noise - c, noise, make_sigmas(1))
+    torch.testing.assert_close(x, c)
+
+
+def test_euler_sdedit_starts_from_init() -> None:
+    c, init, noise = torch.full(SHAPE, -0.5), torch.full(SHAPE, 0.7), _noise()
+    seen: list[torch.Tensor] = []
+
+    def v(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        seen.append(x.clone())
+        return _point_mass(c)(x, sigma)
+
+    sigmas = make_sigmas(3, start=0.4)
+    x = sample_euler(v, noise, sigmas, init=init)
+    torch.testing.assert_close(seen[0], 0.6 * init + 0.4 * noise)
+    torch.testing.assert_close(x, c, atol=1e-5, rtol=0)
+
+
+def test_euler_callback_and_sigma_shape() -> None:
+    calls: list[tuple[int, int]] = []
+    sig: list[torch.Tensor] = []
+
+    def v(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        sig.append(sigma)
+        return torch.zeros_like(x)
+
+    sample_euler(v, _noise(), make_sigmas(4), callback=lambda i, n: calls.append((i, n)))
+    assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert all(s.shape == (2, 4) for s in sig)
+    assert sig[0].eq(1.0).all()
+
+
+def test_euler_is_deterministic() -> None:
+    c = torch.zeros(SHAPE)
+    v = _point_mass(c)
+    a = sample_euler(lambda x, s: v(x, s) * 0.5, _noise(3), make_sigmas(5))
+    b = sample_euler(lambda x, s: v(x, s) * 0.5, _noise(3), make_sigmas(5))
+    assert torch.equal(a, b)
+
+
+# ----------------------------------------------------------------------------- conditioning
+def test_conditioning_keeps_pinned_frames_exactly() -> None:
+    latents = torch.randn(SHAPE, generator=torch.Generator().manual_seed(9))
+    mask = torch.tensor([True, False, False, True])
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def v(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        seen.append((x.clone(), sigma.clone()))
+        return torch.ones_like(x)  # drifts every frame
+
+    for cs in (0.0, 0.05):
+        seen.clear()
+        cond = Conditioning(latents, mask, sigma=cs)
+        noise = _noise()
+        x = sample_euler(v, noise, make_sigmas(3), cond=cond)
+        assert torch.equal(x[:, :, mask], latents[:, :, mask])
+        assert not torch.equal(x[:, :, ~mask], latents[:, :, ~mask])
+        for xi, si in seen:  # the model sees pinned frames at their own (small) sigma
+            assert torch.all(si[:, mask] == cs)
+            torch.testing.assert_close(xi[:, :, mask], ((1 - cs) * latents + cs * noise)[:, :, mask])
+        assert torch.all(seen[0][1][:, ~mask] == 1.0)
+
+
+def test_conditioning_frame_sigmas() -> None:
+    cond = Conditioning(torch.zeros(SHAPE), torch.tensor([False, True, False, False]), sigma=0.02)
+    s = cond.frame_sigmas(0.7, 2, 4, torch.device("cpu"))
+    assert s.shape == (2, 4)
+    torch.testing.assert_close(s, torch.tensor([[0.7, 0.02, 0.7, 0.7]] * 2))
+
+
+def test_pinned_point_mass_still_reaches_target_elsewhere() -> None:
+    c = torch.full(SHAPE, 0.25)
+    cond = Conditioning(c.clone(), torch.tensor([True, False, False, False]))
+    x = sample_euler(_point_mass(c), _noise(), make_sigmas(4), cond=cond)
+    torch.testing.assert_close(x, c, atol=1e-5, rtol=0)
+
+
+# ----------------------------------------------------------------------------- guidance
+def _model(calls: list[int]):  # type: ignore[no-untyped-def]
+    def m(x: torch.Tensor, sigma: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        calls.append(x.shape[0])
+        return x * 0.1 + text.mean(dim=(1, 2)).view(-1, 1, 1, 1, 1) + sigma.mean(dim=1).view(-1, 1, 1, 1, 1)
+
+    return m
+
+
+def test_guided_scale_one_is_the_conditional_model() -> None:
+    calls: list[int] = []
+    m = _model(calls)
+    text, uncond = torch.full((2, 5, 8), 2.0), torch.zeros((2, 5, 8))
+    x, s = _noise(), torch.full((2, 4), 0.5)
+    assert torch.equal(guided(m, text, uncond, 1.0)(x, s), m(x, s, text))
+    assert calls == [2, 2]  # no unconditional pass
+
+
+@pytest.mark.parametrize("scale", [0.0, 3.0, 7.5])
+def test_guided_cfg_formula(scale: float) -> None:
+    calls: list[int] = []
+    m = _model(calls)
+    text, uncond = torch.full((2, 5, 8), 2.0), torch.full((2, 5, 8), -1.0)
+    x, s = _noise(), torch.full((2, 4), 0.5)
+    v = guided(m, text, uncond, scale)(x, s)
+    vc, vu = m(x, s, text), m(x, s, uncond)
+    torch.testing.assert_close(v, vu + scale * (vc - vu))
+    assert calls[0] == 4  # one batched call for both branches
