@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
@@ -38,6 +39,7 @@ from cinegen.service.auth import AuthError, Principal, authenticate
 from cinegen.service.backends import backend_class, backend_sizes
 from cinegen.service.jobs import Conflict, JobStore, NotFound, new_id
 from cinegen.service.metrics import Metrics
+from cinegen.service.moderation import ModerationGate, ModerationUnavailable, Refused
 from cinegen.service.quotas import QuotaExceeded, RateLimiter
 from cinegen.service.settings import LARGE_SIZES, Settings, parse_size
 from cinegen.service.webhooks import WebhookDeliverer
@@ -71,6 +73,7 @@ class Service:
     metrics: Metrics
     limiter: RateLimiter
     sizes: tuple[str, ...]
+    gate: ModerationGate
     dispatcher: Dispatcher | None = None
     deliverer: WebhookDeliverer | None = None
 
@@ -93,11 +96,13 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
         settings = settings.replace(sizes=sizes, default_size=sizes[0])
     metrics = Metrics()
     store = JobStore(settings.db_path, max_attempts=settings.max_attempts, lease_seconds=settings.lease_seconds)
-    svc = Service(settings, store, metrics, RateLimiter(), sizes)
+    gate = ModerationGate(settings)  # loads the policy now: a bad policy file fails the start, naming the key
+    svc = Service(settings, store, metrics, RateLimiter(), sizes, gate)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
+        gate.start_warming()  # the sentence encoder loads in the background; creates wait for it
         if start_workers:
             from cinegen.service.executors import make_runner_factory
 
@@ -456,8 +461,24 @@ def _add_routes(app: FastAPI, svc: Service) -> None:
             raise ApiError(404, "video_expired", f"video {video_id} has expired", "video_id")
         return row
 
+    def moderated(p: Principal, route: str, prompt: str, mode: str, v: Any, image: Any = None) -> dict[str, Any]:
+        """Run the moderation policy (CPU work: call from the threadpool). A refusal is logged and
+        answered 400 with the decision's `safety.*` code; nothing is queued, no quota is spent."""
+        try:
+            return svc.gate.check(prompt, mode=mode, image=None if image is None else np.asarray(image),
+                                  consent_grant_id=getattr(v, "consent_grant_id", None),
+                                  project=getattr(v, "project", None))
+        except ModerationUnavailable as e:
+            raise ApiError(503, "moderation_unavailable", f"moderation is not available: {e}") from None
+        except Refused as e:
+            store.record_refusal(owner=p.key_id, route=route, mode=mode, prompt=prompt, decision=e.record)
+            svc.metrics.refused(e.code)
+            param = "input_reference" if "reference image" in e.message else "prompt"
+            raise ApiError(400, e.code, f"the request was refused by this deployment's content policy "
+                           f"({e.record['category']}): {e.message}", param) from None
+
     def submit(p: Principal, request: Request, *, prompt: str, seconds: int, size: str, spec: dict[str, Any],
-               upload: Any = None, remixed_from: str | None = None) -> JSONResponse:
+               moderation: dict[str, Any], upload: Any = None, remixed_from: str | None = None) -> JSONResponse:
         """Accept one job: write its input, then one transaction (quota + insert)."""
         idem = request.headers.get("idempotency-key")
         if idem is not None and not 1 <= len(idem) <= 200:
@@ -479,7 +500,7 @@ def _add_routes(app: FastAPI, svc: Service) -> None:
             row, created = store.create_video(
                 video_id=video_id, owner=p.key_id, model=s.model_name, prompt=prompt, seconds=seconds, size=size,
                 spec=spec, limits=p.limits, remixed_from=remixed_from, idempotency_key=idem,
-                request_hash=h.hexdigest() if idem else None,
+                request_hash=h.hexdigest() if idem else None, moderation=moderation,
             )
         except QuotaExceeded as e:
             raise ApiError(429, e.code, e.message, headers={"Retry-After": str(e.retry_after)}) from None
@@ -551,7 +572,9 @@ def _add_routes(app: FastAPI, svc: Service) -> None:
             for vid in sources:
                 completed_source(p, vid)
             spec["source_video_ids"] = sources
-            return submit(p, request, prompt=prompt, seconds=seconds, size=size, spec=spec, upload=upload)
+            verdict = moderated(p, "create", prompt, mode, v, upload)
+            return submit(p, request, prompt=prompt, seconds=seconds, size=size, spec=spec, upload=upload,
+                          moderation=verdict)
 
         return await run_in_threadpool(go)
 
@@ -575,7 +598,8 @@ def _add_routes(app: FastAPI, svc: Service) -> None:
             spec = base_spec(v, prompt, seconds, src["size"], "extend")
             spec["fps"] = json.loads(src["spec"])["fps"]
             spec["source_video_ids"] = [v.video.id]
-            return submit(p, request, prompt=prompt, seconds=total, size=src["size"], spec=spec)
+            verdict = moderated(p, "extend", prompt, "extend", v)
+            return submit(p, request, prompt=prompt, seconds=total, size=src["size"], spec=spec, moderation=verdict)
 
         return await run_in_threadpool(go)
 
@@ -595,7 +619,9 @@ def _add_routes(app: FastAPI, svc: Service) -> None:
             spec = base_spec(v, prompt, int(src["seconds"]), src["size"], "edit")
             spec["fps"] = json.loads(src["spec"])["fps"]
             spec["source_video_ids"] = [v.video.id]
-            return submit(p, request, prompt=prompt, seconds=int(src["seconds"]), size=src["size"], spec=spec)
+            verdict = moderated(p, "edit", prompt, "edit", v)
+            return submit(p, request, prompt=prompt, seconds=int(src["seconds"]), size=src["size"], spec=spec,
+                          moderation=verdict)
 
         return await run_in_threadpool(go)
 
@@ -617,8 +643,9 @@ def _add_routes(app: FastAPI, svc: Service) -> None:
                 spec["seed"] = src_spec["seed"]
             spec["source_video_ids"] = [video_id]
             spec["remix_of"] = video_id
+            verdict = moderated(p, "remix", prompt, "remix", v)
             return submit(p, request, prompt=prompt, seconds=int(src["seconds"]), size=src["size"], spec=spec,
-                          remixed_from=video_id)
+                          moderation=verdict, remixed_from=video_id)
 
         return await run_in_threadpool(go)
 
@@ -652,8 +679,11 @@ def _add_routes(app: FastAPI, svc: Service) -> None:
     def download_content(
         video_id: str, request: Request, variant: str = Query(default="video", pattern="^(video|thumbnail|spritesheet)$")
     ) -> Response:
-        """The MP4 (or `thumbnail` WebP / `spritesheet` JPEG) of a completed video."""
-        p = principal(request)
+        """The MP4 (or `thumbnail` WebP / `spritesheet` JPEG) of a completed video.
+
+        Authenticate with the Authorization header, or `?key=` where a `<video src>` cannot set headers.
+        """
+        p = principal(request, allow_query_key=True)
         row = get_row(p, video_id)
         if row["status"] != "completed":
             raise ApiError(409, "video_not_ready", f"video {video_id} is {row['status']}", "video_id")
@@ -749,6 +779,9 @@ def _add_routes(app: FastAPI, svc: Service) -> None:
             store.counts()
         except Exception as e:
             return JSONResponse(schemas.error_json(503, "store_unavailable", str(e)), 503)
+        if not svc.gate.ready():
+            return JSONResponse(schemas.error_json(503, "moderation_not_ready", "the moderation policy is loading"),
+                                503)
         if svc.dispatcher is not None and not svc.dispatcher.ready():
             return JSONResponse(schemas.error_json(503, "workers_not_ready", "no worker has loaded its backend"), 503)
         return JSONResponse({"status": "ready"})

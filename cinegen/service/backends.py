@@ -129,8 +129,10 @@ def publish_frames(
 
     The single place outputs are finished. With the service's `publish = "trust"` setting
     (`job.extra["publish"]`), frames go through the trust layer's `publish_video` (luma watermark,
-    then C2PA signature, keys under the data directory's `trust/`); otherwise a plain H.264 MP4.
-    `info` may name `model_name` and `model_version` for the manifest.
+    then C2PA signature, keys under the data directory's `trust/`; the service's default); with
+    `publish = "plain"` (an explicit opt-out) a plain H.264 MP4. `info` may name `model_name`,
+    `model_version` and `training_data` (the model's `licences.declaration_for(model_dir)`) for the
+    manifest; without a declaration the manifest says `declared: false`.
     """
     if job.extra.get("publish", "plain") == "trust":
         from cinegen.trust.publish import ProvenanceInfo, TrustSettings, publish_video
@@ -143,6 +145,7 @@ def publish_frames(
             settings={"seed": job.seed, "size": f"{job.size[0]}x{job.size[1]}", "fps": job.fps,
                       "steps": job.steps, "guidance": job.guidance, "seconds": job.seconds},
             ingredients=tuple(p for p in (job.input_reference, *job.source_videos) if p is not None),
+            training_data=dict(info.get("training_data") or {}),
         )
         trust_dir = job.extra.get("trust_dir")
         ts = TrustSettings(data_dir=Path(trust_dir)) if trust_dir else TrustSettings()

@@ -22,8 +22,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                    help="passed to the backend's constructor (JSON values, else strings); repeatable")
     p.add_argument("--ray-address", help="join this Ray cluster (default: start a local one)")
     p.add_argument("--gpus-per-worker", type=float, help="GPUs each Ray actor requests")
-    p.add_argument("--publish", choices=("plain", "trust"),
-                   help="plain H.264, or trust: watermark + C2PA-sign every video (default plain)")
+    p.add_argument("--publish", choices=("trust", "plain"),
+                   help="trust: watermark + C2PA-sign every video (the default); plain: unsigned H.264, an opt-out")
+    p.add_argument("--moderation-policy", metavar="YAML",
+                   help="the content policy every request is checked against (default: the packaged policy.yaml)")
+    p.add_argument("--no-moderation", action="store_true",
+                   help="turn moderation off (explicit opt-out; prompts are then not checked at all)")
     p.add_argument("--no-auth", action="store_true", help="single-user mode: no API keys needed")
     p.add_argument("--webhook-allow-host", action="append", default=None,
                    help="a host (or host:port) webhooks may be delivered to; repeatable")
@@ -79,9 +83,12 @@ def _serve(args: argparse.Namespace) -> int:
     s = _settings(args, host=args.host, port=args.port, executor=args.executor, workers=args.workers,
                   backend=args.backend, ray_address=args.ray_address, gpus_per_worker=args.gpus_per_worker,
                   auth=False if args.no_auth else None, webhook_allow_hosts=allow, publish=args.publish,
-                  backend_options=options)
+                  backend_options=options, moderation=False if args.no_moderation else None,
+                  moderation_policy=args.moderation_policy)
+    moderation = f"policy={s.moderation_policy or 'packaged'}" if s.moderation else "OFF"
     print(f"cinegen serve: http://{s.host}:{s.port}/v1  data={s.data_dir}  executor={s.executor}  "
-          f"workers={s.workers}  backend={s.backend}", flush=True)
+          f"workers={s.workers}  backend={s.backend}  publish={s.publish}  moderation: {moderation}", flush=True)
+    print(f"studio: http://{s.host}:{s.port}/studio/", flush=True)
     serve(s)
     return 0
 

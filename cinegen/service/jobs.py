@@ -82,7 +82,8 @@ CREATE TABLE IF NOT EXISTS videos (
     spritesheet_path TEXT,
     sha256 TEXT,
     bytes INTEGER,
-    completions INTEGER NOT NULL DEFAULT 0
+    completions INTEGER NOT NULL DEFAULT 0,
+    moderation TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS videos_idem ON videos(owner, idempotency_key)
     WHERE idempotency_key IS NOT NULL;
@@ -103,6 +104,19 @@ CREATE TABLE IF NOT EXISTS webhook_events (
     last_error TEXT
 );
 CREATE INDEX IF NOT EXISTS webhook_due ON webhook_events(next_at) WHERE delivered_at IS NULL AND dead_at IS NULL;
+CREATE TABLE IF NOT EXISTS moderation_refusals (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    route TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    category TEXT,
+    code TEXT NOT NULL,
+    message TEXT NOT NULL,
+    decision TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS moderation_refusals_owner ON moderation_refusals(owner, created_at);
 """
 
 
@@ -144,7 +158,11 @@ class JobStore:
         self.lease_seconds = lease_seconds
         self._local = threading.local()
         self._write_lock = threading.Lock()
-        self._conn().executescript(_SCHEMA)
+        c = self._conn()
+        c.executescript(_SCHEMA)
+        columns = {r["name"] for r in c.execute("PRAGMA table_info(videos)")}
+        if "moderation" not in columns:  # a store created before moderation was wired in
+            c.execute("ALTER TABLE videos ADD COLUMN moderation TEXT")
 
     # ------------------------------------------------------------------ connections
     def _conn(self) -> sqlite3.Connection:
@@ -235,8 +253,12 @@ class JobStore:
         remixed_from: str | None = None,
         idempotency_key: str | None = None,
         request_hash: str | None = None,
+        moderation: dict[str, Any] | None = None,
     ) -> tuple[sqlite3.Row, bool]:
         """Accept a job. Returns (row, created); an idempotent replay returns the first row, False.
+
+        `moderation` is the policy decision that let it through (`Decision.to_dict()` plus the
+        consent the request carried), stored with the job.
 
         Raises QuotaExceeded (nothing is written) or Conflict (an idempotency key reused with a
         different request).
@@ -257,12 +279,33 @@ class JobStore:
             check_job_quota(c, owner, limits, seconds, now)
             c.execute(
                 "INSERT INTO videos (id,owner,status,model,prompt,seconds,size,spec,remixed_from,created_at,"
-                "idempotency_key,request_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "idempotency_key,request_hash,moderation) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (video_id, owner, "queued", model, prompt, seconds, size, json.dumps(spec), remixed_from, now,
-                 idempotency_key, request_hash),
+                 idempotency_key, request_hash, json.dumps(moderation) if moderation is not None else None),
             )
             row = c.execute("SELECT * FROM videos WHERE id=?", (video_id,)).fetchone()
         return row, True
+
+    def record_refusal(self, *, owner: str, route: str, mode: str, prompt: str, decision: dict[str, Any]) -> str:
+        """Log a request moderation refused. No job is created and no quota is spent; the log keeps
+        the decision (category, `safety.*` code, scores) for audit. Returns the log entry's id."""
+        rid = new_id("modr")
+        with self._tx() as c:
+            c.execute(
+                "INSERT INTO moderation_refusals (id,owner,created_at,route,mode,prompt,category,code,message,decision) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (rid, owner, time.time(), route, mode, prompt, decision.get("category"), decision.get("code") or "",
+                 decision.get("message") or "", json.dumps(decision)),
+            )
+        return rid
+
+    def refusals(self, owner: str | None = None, limit: int = 100) -> list[sqlite3.Row]:
+        """The most recent moderation refusals (of `owner`, or of everyone), newest first."""
+        if owner is None:
+            return self._read("SELECT * FROM moderation_refusals ORDER BY created_at DESC LIMIT ?", (limit,))
+        return self._read(
+            "SELECT * FROM moderation_refusals WHERE owner=? ORDER BY created_at DESC LIMIT ?", (owner, limit)
+        )
 
     def get(self, owner: str | None, video_id: str) -> sqlite3.Row:
         """A live (not deleted) video of `owner` (any owner when None), else NotFound."""

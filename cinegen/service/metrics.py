@@ -47,12 +47,17 @@ class Metrics:
         self.http = _Histogram(LATENCY_BUCKETS)
         self.http_status: dict[str, int] = defaultdict(int)
         self.webhooks: dict[str, int] = defaultdict(int)
+        self.refusals: dict[str, int] = defaultdict(int)
 
     def job_finished(self, status: str, seconds: float, code: str | None) -> None:
         with self._lock:
             self.durations.setdefault(status, _Histogram(DURATION_BUCKETS)).observe(seconds)
             if code:
                 self.failures[code] += 1
+
+    def refused(self, code: str) -> None:
+        with self._lock:
+            self.refusals[code] += 1
 
     def worker_lost(self) -> None:
         with self._lock:
@@ -94,6 +99,9 @@ class Metrics:
             lines += self.http.lines("cinegen_http_request_duration_seconds")
             lines += ["# TYPE cinegen_http_responses_total counter"]
             lines += [f'cinegen_http_responses_total{{class="{k}"}} {n}' for k, n in sorted(self.http_status.items())]
+            lines += ["# HELP cinegen_moderation_refusals_total Requests refused by the content policy, by code.",
+                      "# TYPE cinegen_moderation_refusals_total counter"]
+            lines += [f'cinegen_moderation_refusals_total{{code="{c}"}} {n}' for c, n in sorted(self.refusals.items())]
             lines += ["# TYPE cinegen_webhook_deliveries_total counter"]
             lines += [f'cinegen_webhook_deliveries_total{{outcome="{k}"}} {n}' for k, n in sorted(self.webhooks.items())]
         return "\n".join(lines) + "\n"

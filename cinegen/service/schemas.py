@@ -28,11 +28,33 @@ Seconds = Annotated[
 ]
 
 
+ConsentGrantId = Annotated[
+    str,
+    Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$",
+          description="A likeness consent grant (`cinegen consent grant` prints it); needed when the prompt names a "
+                      "registered performer. Re-checked against the registry on every request.",
+          examples=["cg_5f2c0a9e1b7d3c44"]),
+]
+Project = Annotated[
+    str,
+    Field(min_length=1, max_length=200,
+          description="The project this video is for; a consent grant covers only the projects it names "
+                      "(default: the grant's only project)."),
+]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class VideoCreate(_Strict):
+class _Consent(_Strict):
+    """Fields every generating request takes: the likeness consent it carries."""
+
+    consent_grant_id: ConsentGrantId | None = None
+    project: Project | None = None
+
+
+class VideoCreate(_Consent):
     """`POST /v1/videos` body (JSON, or multipart/form-data with an `input_reference` image)."""
 
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT, description="What the video shows.")
@@ -52,7 +74,7 @@ class VideoCreate(_Strict):
     strength: float | None = Field(default=None, ge=0.0, le=1.0)
 
 
-class VideoRemix(_Strict):
+class VideoRemix(_Consent):
     """`POST /v1/videos/{id}/remix` body: a new prompt for a completed video."""
 
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT)
@@ -65,7 +87,7 @@ class VideoRef(_Strict):
     id: VideoId
 
 
-class VideoExtend(_Strict):
+class VideoExtend(_Consent):
     """`POST /v1/videos/extensions` (the SDK's `videos.extend`): continue a completed video."""
 
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT)
@@ -74,7 +96,7 @@ class VideoExtend(_Strict):
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
 
 
-class VideoEdit(_Strict):
+class VideoEdit(_Consent):
     """`POST /v1/videos/edits` (the SDK's `videos.edit`): re-render a completed video."""
 
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT)

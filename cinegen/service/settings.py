@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DEFAULT_SIZES: tuple[str, ...] = ("128x128", "192x112", "112x192")
+# The union of what the built-in backends render; each backend narrows it to its own `SIZES`
+# (the fake backend: 128x128, 192x112, 112x192; the shipped model: 128x128, 176x96, 96x176).
+DEFAULT_SIZES: tuple[str, ...] = ("128x128", "192x112", "112x192", "176x96", "96x176")
 # Accepted only when the backend declares it can render them (the built-in model cannot).
 LARGE_SIZES: tuple[str, ...] = ("1280x720", "720x1280")
 
@@ -43,7 +45,7 @@ class Settings:
     ray_address: str | None = None  # None: start or join a local Ray head
     backend: str = "fake"  # "fake" or "pipeline"; loaded lazily once per worker
     backend_options: dict[str, Any] = field(default_factory=dict)
-    publish: str = "plain"  # "plain" H.264, or "trust": watermark + C2PA signature (cinegen.trust)
+    publish: str = "trust"  # "trust": watermark + C2PA signature (cinegen.trust); "plain" H.264 only by opt-out
     max_attempts: int = 3  # tries per job before it fails with `max_attempts_exceeded`
     lease_seconds: float = 30.0  # a running job's lease; a worker that stops heartbeating loses it
     node_id: str = "node0"  # names this API node's leases (several nodes share a PostgreSQL store)
@@ -61,6 +63,9 @@ class Settings:
     max_upload_pixels: int = 4096 * 4096
     poll_after_ms: int = 1000
     retention_seconds: int = 7 * 24 * 3600  # expires_at = completed_at + this
+    # --- moderation (cinegen.trust.moderation), before any job is queued
+    moderation: bool = True  # False only by an explicit opt-out (`--no-moderation`, CINEGEN_MODERATION=off)
+    moderation_policy: str | None = None  # a policy YAML; None: the one shipped in the package
     # --- keys and quotas
     auth: bool = True  # False: single-user mode, every request acts as the key "local"
     max_concurrent_jobs: int = 4  # defaults for keys created without their own limits
@@ -104,6 +109,11 @@ class Settings:
     def inputs_dir(self) -> Path:
         return self.data_dir / "inputs"
 
+    @property
+    def trust_dir(self) -> Path:
+        """Signing keys (`credentials/`) and the likeness consent registry (`consent.sqlite`)."""
+        return self.data_dir / "trust"
+
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
@@ -137,6 +147,8 @@ class Settings:
             "CINEGEN_MAX_ATTEMPTS": ("max_attempts", int),
             "CINEGEN_PUBLISH": ("publish", str),
             "CINEGEN_LEASE_SECONDS": ("lease_seconds", float),
+            "CINEGEN_MODERATION": ("moderation", lambda v: v.lower() not in ("0", "off", "false", "no")),
+            "CINEGEN_MODERATION_POLICY": ("moderation_policy", str),
         }
         for var, (name, cast) in casts.items():
             if var in env:

@@ -17,6 +17,7 @@ import os
 import re
 import secrets
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any, Literal
 
@@ -649,7 +650,7 @@ async def video_credentials(video_id: str, request: Request) -> Response:
 
     try:
         async with _api(request) as api:
-            r = await api.get(f"/v1/videos/{video_id}/content", params={"variant": "video"})
+            r = await api.get(f"/v1/videos/{urllib.parse.quote(video_id, safe='')}/content", params={"variant": "video"})
             if r.status_code != 200:
                 raise StudioError(r.status_code if r.status_code in (401, 404, 409) else 502, "content_unavailable",
                                   _message(r))

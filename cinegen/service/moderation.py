@@ -1,0 +1,142 @@
+"""The moderation gate: every create, remix, extension and edit passes `trust.moderation.moderate`
+before a job is queued.
+
+The gate holds the deployment's policy (`moderation_policy`, default the packaged `policy.yaml`)
+and the likeness consent registry (`<data dir>/trust/consent.sqlite`, the same file `cinegen
+consent ... --data-dir <data dir>/trust` edits). The policy, and its sentence encoder, load once
+per process: the encoder takes seconds to load, so `warm()` runs in a background thread at start
+and requests wait for it (`/readyz` answers 503 until it is done). `check` is CPU work (one
+MiniLM forward pass): the routes call it from the threadpool, never on the event loop.
+
+A refusal raises `Refused`; the route answers 400 with the decision's `safety.*` code, logs it in
+the store's `moderation_refusals` table and creates no job (so no quota is spent). An allowed
+request's record (`Decision.to_dict()` plus the consent it carried and the policy's source) is
+stored with the job in the `moderation` column.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cinegen.service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Which consent use (trust.consent.USES) a generation mode needs.
+USE_FOR_MODE = {
+    "text": "text-to-video",
+    "image": "image-to-video",
+    "keyframes": "image-to-video",
+    "extend": "extend",
+    "remix": "remix",
+    "edit": "video-to-video",
+    "connect": "video-to-video",
+    "loop": "video-to-video",
+}
+WARM_TIMEOUT_SECONDS = 300.0
+
+_policies: dict[tuple[str, float], Any] = {}  # (path, mtime) -> Policy: loaded (and warmed) once per process
+_policies_lock = threading.Lock()
+
+
+def load_policy_once(path: str | None) -> Any:
+    """The policy at `path` (None: the packaged one), loaded once per process and file version.
+
+    Several apps in one process (tests, a studio beside the API) share it, and with it the
+    sentence encoder it loads on first use.
+    """
+    from cinegen.trust.moderation import load_policy
+
+    key = (str(Path(path).resolve()), Path(path).stat().st_mtime) if path and Path(path).is_file() else (path or "", 0.0)
+    with _policies_lock:
+        if key not in _policies:
+            _policies[key] = load_policy(path)  # raises PolicyError (a ValueError) naming the file and key
+        return _policies[key]
+
+
+class Refused(Exception):
+    """Moderation refused the request; `record` is what was logged."""
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        super().__init__(record["message"])
+        self.record = record
+        self.code: str = record["code"]
+        self.message: str = record["message"]
+
+
+class ModerationUnavailable(Exception):
+    """The policy's encoder could not be loaded: requests are refused (503) rather than let through."""
+
+
+class ModerationGate:
+    """One per app: the policy, the consent registry, and the warm-up state."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.enabled = settings.moderation
+        self.policy: Any = None
+        self.registry: Any = None
+        self._ready = threading.Event()
+        self._error: str | None = None
+        if not self.enabled:
+            log.warning("moderation is OFF for this deployment (explicit opt-out): prompts are not checked")
+            self._ready.set()
+            return
+        from cinegen.trust.consent import ConsentRegistry
+
+        self.policy = load_policy_once(settings.moderation_policy)
+        self.registry = ConsentRegistry.in_data_dir(settings.trust_dir)
+
+    # ------------------------------------------------------------------ warm-up
+    def start_warming(self) -> None:
+        if self._ready.is_set():
+            return
+        threading.Thread(target=self.warm, name="cinegen-moderation-warm", daemon=True).start()
+
+    def warm(self) -> None:
+        """Load the sentence encoder and embed the category descriptions (seconds, once per process)."""
+        t0 = time.monotonic()
+        try:
+            with _policies_lock:  # one load per process, even with several apps warming at once
+                if self.policy.embedding:
+                    self.policy.description_embeddings()
+                    self.policy.embed(["warm-up"])
+            log.info("moderation policy %s ready in %.1f s", self.policy.source, time.monotonic() - t0)
+        except Exception as e:  # an unloadable encoder: refuse requests rather than skip the check
+            log.exception("moderation encoder failed to load")
+            self._error = f"{type(e).__name__}: {e}"
+        finally:
+            self._ready.set()
+
+    def ready(self) -> bool:
+        return self._ready.is_set() and self._error is None
+
+    # ------------------------------------------------------------------ the check
+    def check(self, prompt: str, *, mode: str, image: np.ndarray | None = None,
+              consent_grant_id: str | None = None, project: str | None = None) -> dict[str, Any]:
+        """The record to store with an allowed job; raises Refused (or ModerationUnavailable)."""
+        if not self.enabled:
+            return {"checked": False, "reason": "moderation is disabled for this deployment"}
+        if not self._ready.wait(WARM_TIMEOUT_SECONDS) or self._error is not None:
+            raise ModerationUnavailable(self._error or "the moderation encoder is still loading")
+        from cinegen.trust.consent import ConsentGrant
+        from cinegen.trust.moderation import moderate
+
+        grant = None
+        if consent_grant_id is not None:
+            # moderate() re-reads the grant from the registry by id (a revocation applies at once);
+            # an unknown id is passed on so the refusal can say so.
+            grant = self.registry.get_grant(consent_grant_id) or ConsentGrant(
+                consent_grant_id, performer="", uses=(), projects=(), expires_at=0.0)
+        decision = moderate(prompt, self.policy, image=image, consent=grant, registry=self.registry,
+                            use=USE_FOR_MODE.get(mode, "text-to-video"), project=project)
+        record = {**decision.to_dict(), "checked": True, "use": USE_FOR_MODE.get(mode, "text-to-video"),
+                  "consent_grant_id": consent_grant_id, "project": project, "policy": self.policy.source}
+        if not decision.allowed:
+            raise Refused(record)
+        return record
