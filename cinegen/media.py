@@ -12,9 +12,11 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import av
 import numpy as np
+from av.video.stream import VideoStream
 from PIL import Image, UnidentifiedImageError
 
 MAX_IMAGE_PIXELS = 64_000_000  # refuse decompression bombs beyond this
@@ -59,7 +61,7 @@ def write_video(
     count = 0
     try:
         with av.open(str(tmp), mode="w", format="mp4") as container:
-            stream = None
+            stream: VideoStream | None = None
             for frame in frames:
                 if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
                     raise MediaError(f"frames must be (H, W, 3) uint8, got {frame.shape} {frame.dtype}")
@@ -67,7 +69,7 @@ def write_video(
                     h, w = frame.shape[:2]
                     if h % 2 or w % 2:
                         raise MediaError(f"width and height must be even for yuv420p, got {w}x{h}")
-                    stream = container.add_stream(codec, rate=fps)
+                    stream = cast(VideoStream, container.add_stream(codec, rate=fps))
                     stream.width, stream.height = w, h
                     stream.pix_fmt = "yuv420p"
                     if codec == "libx264":

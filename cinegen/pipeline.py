@@ -370,14 +370,14 @@ class CinegenPipeline:
     ) -> np.ndarray:
         """Window-by-window generation of `total_frames` new frames.
 
-        Each window after the first is pinned to the last 1 + 4(O - 1) frames made so far (or of
+        Each window after the first is pinned to the last 1 + 4(ov - 1) frames made so far (or of
         `start`, the clip being extended, whose frames are not returned). `keyframes` maps global
         frame indices to images. With `schedule`, each window uses the prompt active at its middle.
         """
-        W, O = self.window_latents, OVERLAP_LATENTS
-        ctx_frames = 1 + 4 * (O - 1)
-        first_cover = 1 + 4 * (W - 1)
-        per_window = 4 * (W - O)
+        win, ov = self.window_latents, OVERLAP_LATENTS
+        ctx_frames = 1 + 4 * (ov - 1)
+        first_cover = 1 + 4 * (win - 1)
+        per_window = 4 * (win - ov)
         if start is None:
             n_windows = 1 + math.ceil(max(0, total_frames - first_cover) / per_window)
         else:
@@ -394,11 +394,11 @@ class CinegenPipeline:
         while produced < total_frames:
             need = total_frames - produced
             if tail is None:
-                n, g0, a, prefix = min(W, latents_for_frames(need)), 0, 0, None
+                n, g0, a, prefix = min(win, latents_for_frames(need)), 0, 0, None
             else:
                 prefix = tail
                 a = latents_for_frames(len(prefix))
-                n = a + min(W - a, math.ceil(need / 4))
+                n = a + min(win - a, math.ceil(need / 4))
                 g0 = produced - len(prefix)
             txt = text
             if schedule:
@@ -422,34 +422,44 @@ class CinegenPipeline:
 
     def _backward(self, src: np.ndarray, total_frames: int, text, uncond, width, height, generator, steps, guidance, progress) -> np.ndarray:  # type: ignore[no-untyped-def]
         """Frames that lead into `src`: windows grow backwards from its first frames."""
-        W, O = self.window_latents, OVERLAP_LATENTS
-        ctx = 4 * O  # suffix frames pinned at the end of each window
+        win, ov = self.window_latents, OVERLAP_LATENTS
+        ctx = 4 * ov  # suffix frames pinned at the end of each window
         out: list[np.ndarray] = []
         head = src[:ctx] if len(src) >= ctx else np.concatenate([src[:1]] * (ctx - len(src)) + [src])
         produced = 0
         while produced < total_frames:
             need = total_frames - produced
-            new_lat = min(W - O, latents_for_frames(need + 4) - 1)
-            n = new_lat + O
+            new_lat = min(win - ov, latents_for_frames(need + 4) - 1)
+            n = new_lat + ov
             z = self._window(text, uncond, n, width, height, generator, steps, guidance, suffix=head, progress=progress)
             frames = self._decode(z)[: -ctx]  # drop the reconstruction of the pinned suffix
             out.insert(0, frames)
             produced += len(frames)
-            head = np.concatenate(out)[:ctx]
+            head = np.concatenate([*out, head])[:ctx]  # the first frames of what exists so far
         return np.concatenate(out)[-total_frames:]
 
     def _connect(self, a: np.ndarray, b: np.ndarray, total_frames: int, text, uncond, width, height, generator, steps, guidance, progress) -> np.ndarray:  # type: ignore[no-untyped-def]
-        """A transition that starts where clip a ends and arrives where clip b starts (one window)."""
-        O = OVERLAP_LATENTS
-        pre = a[-(1 + 4 * (O - 1)) :] if len(a) >= 1 + 4 * (O - 1) else a[-1:]
-        suf_len = 4 * O
+        """A transition that starts where clip a ends and arrives where clip b starts.
+
+        The last window is pinned at both ends; a transition longer than one window's free middle
+        first extends clip a forward, window by window, and then lands on clip b.
+        """
+        ov = OVERLAP_LATENTS
+        ctx_frames = 1 + 4 * (ov - 1)
+        a_lat = latents_for_frames(min(len(a), ctx_frames))
+        cap = 4 * max(1, self.window_latents - a_lat - ov)  # frames the landing window can add
+        lead = np.zeros((0, *a.shape[1:]), np.uint8)
+        if total_frames > cap:
+            lead = self._long(total_frames - cap, text, uncond, width, height, generator, steps, guidance, {}, progress, start=a)
+            a = np.concatenate([a[-ctx_frames:], lead])
+        pre = a[-ctx_frames:] if len(a) >= ctx_frames else a[-1:]
+        suf_len = 4 * ov
         suf = b[:suf_len] if len(b) >= suf_len else np.concatenate([b[:1]] * (suf_len - len(b)) + [b])
-        a_lat = latents_for_frames(len(pre))
-        new = max(1, min(self.window_latents - a_lat - O, math.ceil(total_frames / 4)))
-        n = a_lat + new + O
+        new = max(1, min(cap // 4, math.ceil((total_frames - len(lead)) / 4)))
+        n = a_lat + new + ov
         z = self._window(text, uncond, n, width, height, generator, steps, guidance, prefix=pre, suffix=suf, progress=progress)
         frames = self._decode(z)
-        return frames[len(pre) : len(frames) - suf_len]
+        return np.concatenate([lead, frames[len(pre) : len(frames) - suf_len]])
 
     def _loop(self, total_frames: int, text, uncond, width, height, generator, steps, guidance, keyframes, progress) -> np.ndarray:  # type: ignore[no-untyped-def]
         """A clip whose last frame flows into its first: generate, then connect its end to its start."""
@@ -466,12 +476,12 @@ class CinegenPipeline:
         n_all = latents_for_frames(T)
         padded = np.concatenate([src, np.repeat(src[-1:], 1 + 4 * (n_all - 1) - T, axis=0)])
         out: list[np.ndarray] = []
-        W, O = self.window_latents, OVERLAP_LATENTS
-        ctx_frames = 1 + 4 * (O - 1)
+        win, ov = self.window_latents, OVERLAP_LATENTS
+        ctx_frames = 1 + 4 * (ov - 1)
         pos = 0  # first frame of the current window in `padded`
         while True:
             remaining = len(padded) - pos
-            n = min(W, latents_for_frames(remaining))
+            n = min(win, latents_for_frames(remaining))
             seg = padded[pos : pos + 1 + 4 * (n - 1)]
             prefix = np.concatenate(out)[-ctx_frames:] if out else None
             z = self._window(text, uncond, n, width, height, generator, steps, guidance, prefix=prefix, init=seg, strength=strength, progress=progress)

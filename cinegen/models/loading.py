@@ -108,8 +108,9 @@ def load_pipeline(path: Path, *, device: str = "cpu", dtype: str | torch.dtype =
         vae_adapter: Any = BuiltinVAE(vae.to(dev, dtype) if dtype != torch.float32 else vae.to(dev))
         prompts.encoder.model.to(dev)
         cfg = {k: meta[k] for k in ("native_fps", "window_latents", "default_steps", "default_guidance", "info") if k in meta}
+        moved: Any = transformer.to(dev, dtype) if dtype != torch.float32 else transformer.to(dev)  # type: ignore[arg-type]
         return CinegenPipeline(
-            vae_adapter, transformer.to(dev, dtype) if dtype != torch.float32 else transformer.to(dev), prompts, sizes=[tuple(s) for s in meta["sizes"]], device=dev, dtype=dtype, **cfg
+            vae_adapter, moved, prompts, sizes=[tuple(s) for s in meta["sizes"]], device=dev, dtype=dtype, **cfg
         )
     if kind == "WanPipeline":
         from diffusers import AutoencoderKLWan
@@ -118,7 +119,7 @@ def load_pipeline(path: Path, *, device: str = "cpu", dtype: str | torch.dtype =
         tok = AutoTokenizer.from_pretrained(str(path / "tokenizer"), local_files_only=True)
         enc = UMT5EncoderModel.from_pretrained(str(path / "text_encoder"), local_files_only=True).eval().to(dev)
         wan_vae = AutoencoderKLWan.from_pretrained(str(path / "vae")).eval().to(dev)
-        transformer = load_transformer(path / "transformer").to(dev, dtype)
+        transformer = load_transformer(path / "transformer").to(dev, dtype)  # type: ignore[arg-type]
         sizes = [tuple(s) for s in meta.get("cinegen_sizes", [[832, 480], [480, 832], [1280, 720], [720, 1280]])]
         max_len = int(meta.get("cinegen_max_sequence_length", 512))
         return CinegenPipeline(

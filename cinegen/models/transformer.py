@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from diffusers import WanTransformer3DModel
+from diffusers.models.transformers.transformer_wan import WanTransformer3DModel
 from einops import repeat
 from safetensors.torch import load_file
 from torch import nn
@@ -88,7 +88,7 @@ class VelocityModel(nn.Module):
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         b, c, n, h, w = x.shape
-        pt, ph, pw = self.transformer.config.patch_size
+        pt, ph, pw = self.transformer.config["patch_size"]
         if h % ph or w % pw or n % pt:
             raise ValueError(f"latent size {(n, h, w)} is not divisible by the patch size {(pt, ph, pw)}")
         if sigma.shape != (b, n):

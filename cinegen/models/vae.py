@@ -99,6 +99,9 @@ def _receptive_context(n_convs: int, kt: int = 3) -> int:
 
 # ----------------------------------------------------------------------------- model
 class VideoVAE(nn.Module):
+    latent_mean: torch.Tensor
+    latent_std: torch.Tensor
+
     def __init__(self, config: VAEConfig) -> None:
         super().__init__()
         self.config = config

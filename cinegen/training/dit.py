@@ -22,7 +22,13 @@ import numpy as np
 import torch
 
 from cinegen.models.text import TextEncoder
-from cinegen.models.transformer import DIT_PRESETS, DiTConfig, VelocityModel, build_transformer, load_transformer
+from cinegen.models.transformer import (
+    DIT_PRESETS,
+    DiTConfig,
+    VelocityModel,
+    build_transformer,
+    load_transformer,
+)
 from cinegen.models.vae import VideoVAE, frames_to_tensor
 from cinegen.training.data import Bucket, Clip, ClipSource
 from cinegen.training.schedule import cosine_lr

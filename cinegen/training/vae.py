@@ -126,7 +126,8 @@ def main(cfg: VAETrainConfig) -> Path:
 
     # 4. latent statistics -----------------------------------------------------------------------------
     model.eval()
-    sums, sq, count = 0.0, 0.0, 0
+    cz = model.config.latent_channels
+    sums, sq, count = torch.zeros(cz, device=device), torch.zeros(cz, device=device), 0
     with torch.no_grad(), autocast:
         for _ in range(cfg.stats_batches):
             mean, _ = model.encode_moments(next_batch())
