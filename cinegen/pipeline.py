@@ -463,7 +463,8 @@ class CinegenPipeline:
 
     def _loop(self, total_frames: int, text, uncond, width, height, generator, steps, guidance, keyframes, progress) -> np.ndarray:  # type: ignore[no-untyped-def]
         """A clip whose last frame flows into its first: generate, then connect its end to its start."""
-        body_frames = max(9, total_frames - 12)
+        k = max(1, min(3, (total_frames - 5) // 4))  # the bridge is 4k frames, so body + bridge == total_frames
+        body_frames = max(1, total_frames - 4 * k)
         body = self._long(body_frames, text, uncond, width, height, generator, steps, guidance, keyframes, progress)
         bridge = self._connect(body, body, total_frames - len(body), text, uncond, width, height, generator, steps, guidance, progress)
         return np.concatenate([body, bridge])
