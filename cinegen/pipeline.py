@@ -160,6 +160,7 @@ class CinegenPipeline:
         self.info = dict(info or {})
         self.device = torch.device(device)
         self.dtype = dtype
+        self._timings: dict[str, float] = {}
 
     # -- loading -------------------------------------------------------------------------------
     @classmethod
@@ -244,12 +245,18 @@ class CinegenPipeline:
             return sample_euler(velocity, noise, sigmas, init=init_lat, cond=cond, callback=progress)
 
     def _encode(self, frames: np.ndarray) -> torch.Tensor:
+        t = time.perf_counter()
         with torch.no_grad():
-            return self.vae.encode_video(frames_to_video(frames, self.device, self.dtype))
+            z = self.vae.encode_video(frames_to_video(frames, self.device, self.dtype))
+        self._timings["vae_encode"] = self._timings.get("vae_encode", 0.0) + time.perf_counter() - t
+        return z
 
     def _decode(self, latents: torch.Tensor) -> np.ndarray:
+        t = time.perf_counter()
         with torch.no_grad():
-            return video_to_frames(self.vae.decode_video(latents))
+            frames = video_to_frames(self.vae.decode_video(latents))
+        self._timings["vae_decode"] = self._timings.get("vae_decode", 0.0) + time.perf_counter() - t
+        return frames
 
     # -- public entry ------------------------------------------------------------------------------------
     def __call__(
@@ -298,6 +305,7 @@ class CinegenPipeline:
         if direction not in ("forward", "backward"):
             raise PipelineError(f"direction must be 'forward' or 'backward', got {direction!r}")
         timings: dict[str, float] = {}
+        self._timings = timings  # per-call stage timings; _encode/_decode add to it
         t0 = time.perf_counter()
         generator = torch.Generator().manual_seed(int(seed))
         total_frames = max(1, round(seconds * self.native_fps))
@@ -343,6 +351,7 @@ class CinegenPipeline:
                 total_frames, text, uncond, width, height, generator, steps, guidance, key_lat, progress, schedule=sched_text
             )
         timings["denoise_and_decode"] = time.perf_counter() - t1
+        timings["denoise"] = timings["denoise_and_decode"] - timings.get("vae_decode", 0.0) - timings.get("vae_encode", 0.0)
         frames = retime(frames[:total_frames] if not loop else frames, self.native_fps, fps)
         timings["total"] = time.perf_counter() - t0
         settings = {
