@@ -1,0 +1,279 @@
+"""CinegenPipeline on tiny random components: every mode's frame count, determinism, pinning,
+argument errors, persistence and the pixel helpers."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from cinegen.models.loading import BuiltinVAE, MiniLMPrompts
+from cinegen.models.text import TextEncoder
+from cinegen.models.transformer import DIT_PRESETS, build_transformer
+from cinegen.models.vae import VAE_PRESETS, VideoVAE
+from cinegen.pipeline import (
+    CinegenPipeline,
+    PipelineError,
+    ScheduleEntry,
+    fit_image,
+    latents_for_frames,
+    retime,
+)
+
+SIZE: dict[str, Any] = {"width": 64, "height": 64}
+
+
+@pytest.fixture(scope="module")
+def pipe() -> CinegenPipeline:
+    torch.manual_seed(0)
+    vae = VideoVAE(VAE_PRESETS["tiny"]).eval()
+    with torch.no_grad():  # fp16-representable weights, so the (fp16) saved VAE reloads bit-identical
+        for p in vae.parameters():
+            p.copy_(p.half().float())
+    transformer: Any = build_transformer(DIT_PRESETS["tiny"]).eval()
+    with torch.no_grad():  # a non-zero output layer, so text and conditioning change the velocity
+        transformer.proj_out.weight.normal_(0.0, 0.05, generator=torch.Generator().manual_seed(1))
+    return CinegenPipeline(
+        BuiltinVAE(vae), transformer, MiniLMPrompts(TextEncoder()), sizes=[(64, 64), (80, 48)], window_latents=3, default_steps=2
+    )
+
+
+@pytest.fixture(scope="module")
+def wide(pipe: CinegenPipeline) -> CinegenPipeline:
+    """The same components with room in one window for a prefix, a suffix and new latents (connect, loop)."""
+    return CinegenPipeline(pipe.vae, pipe.transformer, pipe.encode_prompt, sizes=pipe.sizes, window_latents=6, default_steps=2)
+
+
+def _frames(n: int, h: int = 64, w: int = 64, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, h, w, 3), dtype=np.uint8)
+
+
+def _shape(out: Any, frames: int, h: int = 64, w: int = 64) -> None:
+    assert out.frames.shape == (frames, h, w, 3) and out.frames.dtype == np.uint8
+
+
+# ----------------------------------------------------------------------------- modes
+@pytest.mark.parametrize(("seconds", "fps", "frames"), [(0.5, 16, 8), (0.5, 8, 4), (0.25, 24, 6), (1 / 16, 16, 1)])
+def test_text_to_video_frames_at_fps(pipe: CinegenPipeline, seconds: float, fps: int, frames: int) -> None:
+    out = pipe("a red ball rolls", seconds=seconds, fps=fps, **SIZE)
+    _shape(out, frames)
+    assert out.fps == fps and out.settings["mode"] == "text" and out.seed == 0
+
+
+def test_other_aspect(pipe: CinegenPipeline) -> None:
+    _shape(pipe("a red ball", seconds=0.25, width=80, height=48), 4, 48, 80)
+
+
+def test_several_windows(pipe: CinegenPipeline) -> None:
+    seen: list[tuple[int, int]] = []
+    out = pipe("a red ball", seconds=1.5, progress=lambda i, n: seen.append((i, n)), **SIZE)
+    _shape(out, 24)  # window 1 covers 9 frames, each later one 4 more: 5 windows
+    assert [i for i, _ in seen] == list(range(1, 11)) and {n for _, n in seen} == {10}
+
+
+def test_still(pipe: CinegenPipeline) -> None:
+    out = pipe("a blue square", still=True, seconds=30, **SIZE)
+    _shape(out, 1)
+
+
+def test_image_to_video_pins_first_frame(pipe: CinegenPipeline) -> None:
+    image = _frames(1, 40, 100, seed=3)[0]  # another size and aspect: fit_image covers and crops
+    out = pipe("a ball", seconds=0.5, image=image, **SIZE)
+    _shape(out, 8)
+    assert out.settings["mode"] == "image"
+    fitted = fit_image(image, 64, 64)
+    vae: Any = pipe.vae
+    with torch.no_grad():
+        x = torch.from_numpy(fitted).permute(2, 0, 1)[None, :, None].float() / 127.5 - 1.0  # (1, 3, 1, H, W)
+        recon = vae.vae.decode(vae.vae.encode(x))
+    expected = ((recon[0, :, 0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    assert np.abs(out.frames[0].astype(int) - expected.astype(int)).max() <= 1
+    free = pipe("a ball", seconds=0.5, **SIZE)
+    assert np.abs(free.frames[0].astype(int) - expected.astype(int)).max() > 1
+
+
+def test_keyframes(pipe: CinegenPipeline) -> None:
+    out = pipe("a ball", seconds=1.0, keyframes={0.0: _frames(1, seed=1)[0], 0.5: _frames(1, seed=2)[0], 1.0: _frames(1, seed=4)[0]}, **SIZE)
+    _shape(out, 16)
+
+
+def test_extend_forward(pipe: CinegenPipeline) -> None:
+    out = pipe("a ball", seconds=0.5, extend=_frames(9), **SIZE)
+    _shape(out, 8)
+    assert out.settings["mode"] == "extend"
+    # a source of another size and frame rate is fitted and retimed first
+    _shape(pipe("a ball", seconds=0.5, extend=_frames(5, 40, 90), extend_fps=8, **SIZE), 8)
+
+
+def test_extend_backward(pipe: CinegenPipeline) -> None:
+    _shape(pipe("a ball", seconds=0.5, extend=_frames(9), direction="backward", **SIZE), 8)
+
+
+def test_extend_backward_short_source(pipe: CinegenPipeline) -> None:
+    _shape(pipe("a ball", seconds=0.25, extend=_frames(2), direction="backward", **SIZE), 4)
+
+
+def test_connect(wide: CinegenPipeline) -> None:
+    out = wide("a ball", seconds=0.5, connect=(_frames(9, seed=1), _frames(9, seed=2)), **SIZE)
+    _shape(out, 8)
+    assert out.settings["mode"] == "connect"
+
+
+def test_connect_longer_than_a_window(pipe: CinegenPipeline) -> None:
+    _shape(pipe("a ball", seconds=1.0, connect=(_frames(9, seed=1), _frames(3, seed=2)), **SIZE), 16)
+
+
+@pytest.mark.parametrize(("which", "seconds"), [("wide", 0.75), ("wide", 1.0), ("wide", 1.5), ("pipe", 1.0)])
+def test_loop_length(request: pytest.FixtureRequest, which: str, seconds: float) -> None:
+    p: CinegenPipeline = request.getfixturevalue(which)
+    out = p("a ball", seconds=seconds, loop=True, **SIZE)
+    _shape(out, round(seconds * 16))
+    assert out.settings["mode"] == "loop"
+
+
+def test_edit_strength_zero_returns_source(pipe: CinegenPipeline) -> None:
+    src = _frames(9)
+    out = pipe("a ball", seconds=0.5, edit=src, strength=0.0, **SIZE)
+    assert np.array_equal(out.frames, src[:8])
+
+
+def test_edit(pipe: CinegenPipeline) -> None:
+    src = _frames(17)
+    out = pipe("a green ball", seconds=1.0, edit=src, strength=0.5, **SIZE)
+    _shape(out, 16)
+    assert out.settings["mode"] == "edit"
+
+
+def test_schedule(pipe: CinegenPipeline) -> None:
+    out = pipe("a ball", seconds=1.0, schedule=[ScheduleEntry(0.0, "a red ball"), ScheduleEntry(0.5, "a blue ball")], **SIZE)
+    _shape(out, 16)
+    assert out.settings["mode"] == "schedule"
+
+
+# ----------------------------------------------------------------------------- determinism
+def test_same_seed_same_frames_other_seed_differs(pipe: CinegenPipeline) -> None:
+    a = pipe("a red ball rolls", seconds=0.5, seed=7, **SIZE)
+    b = pipe("a red ball rolls", seconds=0.5, seed=7, **SIZE)
+    c = pipe("a red ball rolls", seconds=0.5, seed=8, **SIZE)
+    assert np.array_equal(a.frames, b.frames)
+    assert not np.array_equal(a.frames, c.frames)
+
+
+def test_prompt_changes_frames(pipe: CinegenPipeline) -> None:
+    a = pipe("a red ball rolls", seconds=0.25, **SIZE)
+    b = pipe("a blue square jumps", seconds=0.25, **SIZE)
+    assert not np.array_equal(a.frames, b.frames)
+
+
+# ----------------------------------------------------------------------------- errors
+@pytest.mark.parametrize(
+    ("kwargs", "names"),
+    [
+        ({"prompt": ""}, "prompt"),
+        ({"prompt": "   "}, "prompt"),
+        ({"prompt": "x" * 2001}, "prompt"),
+        ({"seconds": 0}, "seconds"),
+        ({"seconds": 61}, "seconds"),
+        ({"seconds": -1.0}, "seconds"),
+        ({"width": 100, "height": 100}, "size"),
+        ({"width": 48, "height": 80}, "size"),
+        ({"fps": 0}, "fps"),
+        ({"fps": 61}, "fps"),
+        ({"fps": 12.5}, "fps"),
+        ({"steps": 0}, "steps"),
+        ({"guidance": -1.0}, "guidance"),
+        ({"strength": 1.5, "edit": "clip"}, "strength"),
+        ({"strength": -0.1}, "strength"),
+        ({"direction": "sideways", "extend": "clip"}, "direction"),
+        ({"keyframes": {2.0: "img"}}, "keyframe"),
+        ({"keyframes": {-0.5: "img"}}, "keyframe"),
+        ({"schedule": []}, "schedule"),
+        ({"schedule": [("0.5", "a"), ("0.2", "b")]}, "schedule"),
+        ({"schedule": [("0.0", "a"), ("0.0", "b")]}, "schedule"),
+        ({"schedule": [("0.0", "a"), ("1.5", "b")]}, "schedule"),
+        ({"schedule": [("0.0", " ")]}, "schedule"),
+        ({"edit": "clip", "extend": "clip"}, "edit|extend"),
+        ({"loop": True, "connect": "pair"}, "loop|connect"),
+    ],
+)
+def test_bad_arguments_raise_pipeline_error(pipe: CinegenPipeline, kwargs: dict[str, Any], names: str) -> None:
+    args: dict[str, Any] = {"prompt": "a ball", "seconds": 1.0, **SIZE}
+    for k, v in kwargs.items():
+        if v == "clip":
+            v = _frames(9)
+        elif v == "pair":
+            v = (_frames(9), _frames(9))
+        elif k == "keyframes":
+            v = {t: _frames(1)[0] for t in v}
+        elif k == "schedule":
+            v = [ScheduleEntry(float(s), p) for s, p in v]
+        args[k] = v
+    prompt = args.pop("prompt")
+    with pytest.raises(PipelineError, match=re.compile(names, re.IGNORECASE)):
+        pipe(prompt, **args)
+
+
+def test_pipeline_error_is_a_value_error() -> None:
+    assert issubclass(PipelineError, ValueError)
+
+
+# ----------------------------------------------------------------------------- persistence
+def test_save_load_round_trip(pipe: CinegenPipeline, tmp_path: Path) -> None:
+    pipe.info["name"] = "tiny-test"
+    pipe.save_pretrained(tmp_path)
+    assert {p.name for p in tmp_path.iterdir()} >= {"model_index.json", "vae", "transformer"}
+    loaded = CinegenPipeline.from_pretrained(tmp_path)
+    assert loaded.sizes == pipe.sizes and loaded.window_latents == 3 and loaded.default_steps == 2
+    assert loaded.info["name"] == "tiny-test"
+    a = pipe("a red ball rolls", seconds=0.75, seed=3, **SIZE)
+    b = loaded("a red ball rolls", seconds=0.75, seed=3, **SIZE)
+    assert np.array_equal(a.frames, b.frames)
+
+
+def test_load_errors(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="model_index.json"):
+        CinegenPipeline.from_pretrained(tmp_path)
+    (tmp_path / "model_index.json").write_text("{not json")
+    with pytest.raises(PipelineError, match="JSON"):
+        CinegenPipeline.from_pretrained(tmp_path)
+    (tmp_path / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline"}')
+    with pytest.raises(PipelineError, match="StableDiffusionPipeline"):
+        CinegenPipeline.from_pretrained(tmp_path)
+    with pytest.raises(PipelineError, match="dtype"):
+        CinegenPipeline.from_pretrained(tmp_path, dtype="float8")
+
+
+# ----------------------------------------------------------------------------- pixel helpers
+def test_fit_image_covers_and_centre_crops() -> None:
+    same = _frames(1, 64, 64)[0]
+    assert fit_image(same, 64, 64) is same
+    wide_img = np.zeros((32, 128, 3), dtype=np.uint8)
+    wide_img[:, :32] = 255  # a white band at the far left is cropped away
+    wide_img[:, 48:80] = (0, 0, 255)  # the centre survives
+    out = fit_image(wide_img, 64, 64)
+    assert out.shape == (64, 64, 3) and out.dtype == np.uint8
+    assert out[:, 0].max() < 255 and np.all(out[:, 20:44] == (0, 0, 255))
+    assert fit_image(_frames(1, 30, 50)[0], 80, 48).shape == (48, 80, 3)
+    with pytest.raises(PipelineError, match="image"):
+        fit_image(np.zeros((8, 8), dtype=np.uint8), 64, 64)
+    with pytest.raises(PipelineError, match="image"):
+        fit_image(np.zeros((8, 8, 3), dtype=np.float32), 64, 64)
+
+
+def test_retime() -> None:
+    frames = np.arange(16)[:, None, None, None] * np.ones((1, 2, 2, 3), dtype=np.uint8)
+    assert retime(frames, 16, 16) is frames
+    half = retime(frames, 16, 8)
+    assert len(half) == 8 and list(half[:, 0, 0, 0]) == [0, 2, 4, 6, 8, 10, 12, 14]
+    double = retime(frames, 16, 32)
+    assert len(double) == 32 and double[-1, 0, 0, 0] == 15
+    assert len(retime(frames[:1], 16, 1)) == 1
+
+
+@pytest.mark.parametrize(("frames", "latents"), [(1, 1), (2, 2), (5, 2), (6, 3), (9, 3), (33, 9), (0, 1)])
+def test_latents_for_frames(frames: int, latents: int) -> None:
+    assert latents_for_frames(frames) == latents
