@@ -28,6 +28,8 @@ RISE_MIN_SPEED = 0.15  # initial upward speed (frame heights/s) that makes a bou
 MAX_FIT_POINTS = 240  # points per run used by the robust velocity (pairs grow as the square)
 JUMP_MAX = 0.2  # frame heights per frame; a larger step is a wrap-around or a tracking swap
 REBOUND_MIN = 0.015  # frame heights an object must rise after a ground contact to count as a bounce
+SIZE_ERRATIC_MIN = 0.12  # the same for log size of a changing size (true clips < 0.08)
+MIN_CONSECUTIVE = 0.5  # a track with fewer consecutive-frame steps than this is scraps of shuffled frames
 ERRATIC_MIN = 0.015  # median |second difference| of position (frame heights); true motions stay < 0.008
 # physics tolerances
 GRAVITY_RATIO_RANGE = (0.75, 1.33)
@@ -156,6 +158,7 @@ def classify_motion(seg: Segment) -> MotionFit:
     vx = _robust_velocity(t[w], x[w], seg.fps)
     vy = _robust_velocity(t[w], y[w], seg.fps)
     jerk = _jerkiness(t[w], x[w], y[w], seg.fps)
+    size_jerk = _jerkiness(t[w], np.log(np.maximum(size[w], 1e-6)), np.zeros(int(w.sum())), seg.fps)
     # vertical flight: up to the first ground contact, without wrap jumps
     n = _continuous_prefix(t, y, seg.fps)
     ty, yy = t[:n], y[:n]
@@ -167,7 +170,10 @@ def classify_motion(seg: Segment) -> MotionFit:
         accel, v0 = float(2 * c[0]), float(c[1])
     contact_t = tuple(float(ty[i]) for i in contacts)
     fit = dict(vx=vx, vy=vy, size_log_change=size_change, accel=accel, v0=v0, contacts=contact_t, jerkiness=jerk)
-    if jerk > ERRATIC_MIN:
+    sizes_erratic = sizes_known and abs(size_change) >= SIZE_CHANGE_MIN_LOG / 2 and size_jerk > SIZE_ERRATIC_MIN
+    f = np.round(t * seg.fps)
+    scattered = len(f) >= 5 and float(np.mean(np.diff(f) == 1)) < MIN_CONSECUTIVE  # seen in scraps
+    if jerk > ERRATIC_MIN or sizes_erratic or scattered:
         return MotionFit("erratic", **fit)  # type: ignore[arg-type]
     if size_change >= SIZE_CHANGE_MIN_LOG:
         return MotionFit("grow", **fit)  # type: ignore[arg-type]
