@@ -37,11 +37,13 @@ def wan_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     text_encoder = UMT5EncoderModel(
         UMT5Config(vocab_size=tokenizer.vocab_size, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4, relative_attention_num_buckets=8)
     ).eval()
-    vae: Any = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True]).eval()
+    vae: Any = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True])
+    vae.eval()
     transformer: Any = WanTransformer3DModel(
         patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16, text_dim=32,
         freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads", rope_max_seq_len=32,
-    ).eval()
+    )
+    transformer.eval()
     pipe: Any = WanPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler())
     path = tmp_path_factory.mktemp("wan") / "tiny-wan2.1"
     pipe.save_pretrained(str(path))
