@@ -105,7 +105,7 @@ def test_a_skin_toned_reference_image_is_refused(server: ThreadServer) -> None:
 
 def test_likeness_needs_a_covering_grant_and_revocation_stops_new_jobs(server: ThreadServer,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    trust = str(server.settings.trust_dir)  # the registry the service reads: <data dir>/trust/consent.sqlite
+    trust = str(server.settings.data_dir)  # the registry the service reads: <data dir>/consent.sqlite
     assert cli_main(["consent", "--data-dir", trust, "register", "Ada Quill"]) == 0
     assert cli_main(["consent", "--data-dir", trust, "grant", "Ada Quill", "--use", "text-to-video",
                      "--project", "harbour-film", "--expires", "2099-01-01"]) == 0

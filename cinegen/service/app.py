@@ -96,6 +96,8 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
         settings = settings.replace(sizes=sizes, default_size=sizes[0])
     metrics = Metrics()
     store = JobStore(settings.db_path, max_attempts=settings.max_attempts, lease_seconds=settings.lease_seconds)
+    if start_workers and settings.publish == "trust":
+        check_signer(settings)  # a bad certificate (or a missing c2pa) fails the start, not every job
     gate = ModerationGate(settings)  # loads the policy now: a bad policy file fails the start, naming the key
     svc = Service(settings, store, metrics, RateLimiter(), sizes, gate)
 
@@ -138,6 +140,18 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
     if callable(mount):
         mount(app)
     return app
+
+
+def check_signer(settings: Settings) -> None:
+    """Resolve the signing identity the workers will use (creating the development CA under
+    `<data dir>/trust` on first start, before any worker could race to make it)."""
+    from cinegen.service.backends import trust_settings
+
+    try:
+        ts = trust_settings(settings.trust_dir)
+    except ImportError as e:
+        raise ValueError(f"publish 'trust' needs the trust layer (c2pa): {e}; --publish plain opts out") from e
+    ts.identity()
 
 
 def offered_sizes(configured: tuple[str, ...], declared: tuple[str, ...]) -> tuple[str, ...]:

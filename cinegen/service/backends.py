@@ -17,6 +17,7 @@ validate requests without loading a model.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import os
@@ -135,7 +136,7 @@ def publish_frames(
     manifest; without a declaration the manifest says `declared: false`.
     """
     if job.extra.get("publish", "plain") == "trust":
-        from cinegen.trust.publish import ProvenanceInfo, TrustSettings, publish_video
+        from cinegen.trust.publish import ProvenanceInfo, publish_video
 
         prov = ProvenanceInfo(
             model_name=str(info.get("model_name", "cinegen")),
@@ -148,12 +149,24 @@ def publish_frames(
             training_data=dict(info.get("training_data") or {}),
         )
         trust_dir = job.extra.get("trust_dir")
-        ts = TrustSettings(data_dir=Path(trust_dir)) if trust_dir else TrustSettings()
+        ts = trust_settings(Path(trust_dir) if trust_dir else None)
         arr = frames if isinstance(frames, np.ndarray) else np.stack(list(frames))
         return Path(publish_video(arr, fps, out_path, info=prov, settings=ts))
     from cinegen.media import write_video
 
     return write_video(out_path, frames, fps)
+
+
+def trust_settings(trust_dir: Path | None) -> Any:
+    """The service's `TrustSettings`: a studio's signer (`CINEGEN_SIGN_*`) or key directory
+    (`CINEGEN_DATA_DIR`) wins, as for the CLI; otherwise the development CA under `trust_dir`
+    (the service's `<data dir>/trust`)."""
+    from cinegen.trust.publish import TrustSettings
+
+    ts = TrustSettings.from_env()
+    if trust_dir is not None and not os.environ.get("CINEGEN_DATA_DIR"):
+        ts = dataclasses.replace(ts, data_dir=trust_dir)
+    return ts
 
 
 # ----------------------------------------------------------------------------- the fake backend

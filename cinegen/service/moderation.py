@@ -2,8 +2,8 @@
 before a job is queued.
 
 The gate holds the deployment's policy (`moderation_policy`, default the packaged `policy.yaml`)
-and the likeness consent registry (`<data dir>/trust/consent.sqlite`, the same file `cinegen
-consent ... --data-dir <data dir>/trust` edits). The policy, and its sentence encoder, load once
+and the likeness consent registry (`<data dir>/consent.sqlite`, the file `cinegen consent
+--data-dir <data dir> ...` edits and `cinegen generate` reads). The policy, and its sentence encoder, load once
 per process: the encoder takes seconds to load, so `warm()` runs in a background thread at start
 and requests wait for it (`/readyz` answers 503 until it is done). `check` is CPU work (one
 MiniLM forward pass): the routes call it from the threadpool, never on the event loop.
@@ -90,7 +90,7 @@ class ModerationGate:
         from cinegen.trust.consent import ConsentRegistry
 
         self.policy = load_policy_once(settings.moderation_policy)
-        self.registry = ConsentRegistry.in_data_dir(settings.trust_dir)
+        self.registry = ConsentRegistry.in_data_dir(settings.data_dir)
 
     # ------------------------------------------------------------------ warm-up
     def start_warming(self) -> None:

@@ -111,7 +111,7 @@ class Settings:
 
     @property
     def trust_dir(self) -> Path:
-        """Signing keys (`credentials/`) and the likeness consent registry (`consent.sqlite`)."""
+        """The development signing keys (unless `CINEGEN_SIGN_*` names a studio's signer)."""
         return self.data_dir / "trust"
 
     def replace(self, **changes: Any) -> Settings:

@@ -269,7 +269,7 @@ class Dispatcher:
             strength=s.get("strength"),
             remix_of=s.get("remix_of"),
             extra={"attempt": claim.attempt, "publish": self.settings.publish,
-                   "trust_dir": str(self.settings.data_dir / "trust")},
+                   "trust_dir": str(self.settings.trust_dir)},
         )
 
 
