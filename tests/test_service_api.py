@@ -230,7 +230,8 @@ def test_data_dir_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_publish_trust_watermarks_and_signs(tmp_path: Path) -> None:
     publish = pytest.importorskip("cinegen.trust.publish")
-    s = Settings(data_dir=tmp_path, workers=1, default_fps=8, publish="trust")
+    s = Settings(data_dir=tmp_path, workers=1, default_fps=8)
+    assert s.publish == "trust"  # the default: plain MP4s only by an explicit opt-out
     key = make_key(s, "signed")
     with ThreadServer(s) as srv:
         c = openai.OpenAI(base_url=srv.base_url + "/v1", api_key=key, max_retries=0)
@@ -241,3 +242,21 @@ def test_publish_trust_watermarks_and_signs(tmp_path: Path) -> None:
     report = publish.verify_video(out)
     assert report.c2pa.valid and report.c2pa.claims["job_id"] == v.id and report.watermark.detected
     assert (tmp_path / "trust").is_dir()  # keys stay under the data directory
+
+
+def test_publish_plain_is_an_explicit_opt_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cinegen.service.backends import JobSpec, publish_frames
+    from cinegen.service.commands import register
+    from cinegen.trust.publish import verify_video
+
+    frames = np.zeros((8, 64, 64, 3), np.uint8)
+    out = publish_frames(frames, 8, tmp_path / "plain.mp4", job=JobSpec(id="v", prompt="p", extra={"publish": "plain"}),
+                         info={})
+    assert verify_video(out).c2pa.present is False
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["serve"])
+    assert args.publish is None and args.no_moderation is False  # the flags only opt out when given
+    assert Settings.from_env(tmp_path, publish=args.publish).publish == "trust"
