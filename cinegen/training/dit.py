@@ -56,6 +56,7 @@ class DiTTrainConfig:
     frames: tuple[int, ...] = (1, 17, 33, 65)
     frame_weights: tuple[float, ...] = (0.1, 0.25, 0.4, 0.25)
     aspect_weights: tuple[float, ...] = (0.7, 0.15, 0.15)
+    sizes: tuple[str, ...] = tuple(f"{w}x{h}" for w, h in SIZES)  # "WxH", one per aspect weight (tiny runs: "64x64")
     bank_size: int = 4096  # clips kept per bucket
     fill_seconds: float = 60.0  # render before the first step
     refresh_per_step: int = 64  # new clips taken into the banks per step
@@ -67,6 +68,16 @@ class DiTTrainConfig:
     ckpt_every: int = 1000
     resume: bool = False
     max_minutes: float = 0.0
+
+
+def _parse_sizes(sizes: tuple[str, ...]) -> list[tuple[int, int]]:
+    out = []
+    for s in sizes:
+        w, _, h = s.partition("x")
+        if not (w.isdigit() and h.isdigit() and int(w) % 16 == 0 and int(h) % 16 == 0):
+            raise ValueError(f"sizes entries must be 'WxH' with multiples of 16, got {s!r}")
+        out.append((int(w), int(h)))
+    return out
 
 
 # ----------------------------------------------------------------------------- conditioning masks
@@ -155,7 +166,7 @@ def main(cfg: DiTTrainConfig) -> Path:
     buckets: list[Bucket] = []
     weights: list[float] = []
     for f, fw in zip(cfg.frames, cfg.frame_weights, strict=True):
-        for (w, h), aw in zip(SIZES, cfg.aspect_weights, strict=True):
+        for (w, h), aw in zip(_parse_sizes(cfg.sizes), cfg.aspect_weights, strict=True):
             if aw > 0:
                 buckets.append(Bucket(f, w, h))
                 weights.append(fw * aw)
@@ -182,8 +193,9 @@ def main(cfg: DiTTrainConfig) -> Path:
                 banks[b].add(z.to(torch.bfloat16), [c.captions for c in part])
 
     t_fill = time.time()
-    while time.time() - t_fill < cfg.fill_seconds or any(banks[b].count < 8 for b in buckets):
-        ingest(source.drain(256) or [source.get()])
+    fill_min = min(8, cfg.bank_size)  # a bank never holds more than bank_size
+    while time.time() - t_fill < cfg.fill_seconds or any(banks[b].count < fill_min for b in buckets):
+        ingest((source.drain(256) if cfg.workers else []) or [source.get()])  # inline (workers=0): one clip at a time
     log.info("banks filled in %.0fs: %s", time.time() - t_fill, {f"{b.frames}f{b.width}x{b.height}": banks[b].count for b in buckets})
 
     # 3. train ------------------------------------------------------------------------------------------

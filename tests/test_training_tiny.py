@@ -1,0 +1,207 @@
+"""Training on tiny presets: VAE then DiT end to end, sampling from the result, resume, the licence
+gate and the data ledger, the conditioning-mask curriculum, the LR schedule and flag parsing."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cinegen.models.loading import BuiltinVAE, MiniLMPrompts
+from cinegen.models.text import TextEncoder
+from cinegen.models.transformer import load_transformer
+from cinegen.models.vae import VideoVAE
+from cinegen.pipeline import CinegenPipeline
+from cinegen.training import data as training_data
+from cinegen.training import dit as dit_train
+from cinegen.training import vae as vae_train
+from cinegen.training.dit import DiTTrainConfig, random_condition_mask
+from cinegen.training.schedule import config_from_argv, cosine_lr
+from cinegen.training.vae import VAETrainConfig
+from cinegen.trust.licences import BACKLOT_LICENCE, LicenceError, TrainingDataLedger
+
+
+def _dit_cfg(out: Path, vae: Path, **kw: object) -> DiTTrainConfig:
+    base = DiTTrainConfig(
+        out=str(out), vae=str(vae), preset="tiny", steps=3, tokens_per_batch=256, max_batch=4, warmup=1, frames=(1, 9),
+        frame_weights=(0.5, 0.5), aspect_weights=(1.0,), sizes=("64x64",), bank_size=8, fill_seconds=0.0, refresh_per_step=1,
+        workers=0, bf16=False, log_every=1, ckpt_every=100,
+    )
+    return dataclasses.replace(base, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("train")
+    vae_dir = vae_train.main(
+        VAETrainConfig(
+            out=str(root / "vae"), preset="tiny", steps=3, batch=2, warmup=1, frames=(1, 9), size=(64, 64), workers=0,
+            bf16=False, log_every=1, ckpt_every=100, stats_batches=1,
+        )
+    )
+    dit_dir = dit_train.main(_dit_cfg(root / "dit", vae_dir))
+    return {"root": root, "vae": vae_dir, "dit": dit_dir}
+
+
+# ----------------------------------------------------------------------------- end to end
+def test_vae_training_writes_a_loadable_vae_with_latent_stats(trained: dict[str, Path]) -> None:
+    vae = VideoVAE.from_pretrained(trained["vae"])
+    assert vae.config.latent_channels == 4
+    assert len(vae.config.latent_std) == 4 and all(s > 0 for s in vae.config.latent_std)
+    history = json.loads((trained["root"] / "vae" / "history.json").read_text())
+    assert [h["step"] for h in history] == [1, 2, 3] and all(np.isfinite(h["loss"]) for h in history)
+    assert torch.load(trained["root"] / "vae" / "checkpoint.pt", weights_only=False)["step"] == 3
+
+
+def test_dit_training_writes_transformer_and_ledger(trained: dict[str, Path]) -> None:
+    meta = json.loads((trained["dit"] / "cinegen.json").read_text())
+    assert meta["steps"] == 3 and meta["dit"]["in_channels"] == 4
+    ledger = TrainingDataLedger.from_dict(meta["training_data"])
+    assert ledger.total_samples > 0
+    assert set(ledger.declaration()["sources"]) == {"cinegen-backlot"}
+    assert ledger.declaration()["all_sources_licensed_for_training"]
+    ckpt = torch.load(trained["root"] / "dit" / "checkpoint.pt", weights_only=False)
+    assert ckpt["step"] == 3 and TrainingDataLedger.from_dict(ckpt["ledger"]).total_samples == ledger.total_samples
+    loaded = load_transformer(trained["dit"])
+    assert loaded.config["in_channels"] == 4
+    assert any(p.abs().sum() > 0 for p in loaded.proj_out.parameters())  # trained away from the zero init
+
+
+def test_sample_from_the_trained_models(trained: dict[str, Path], tmp_path: Path) -> None:
+    vae = VideoVAE.from_pretrained(trained["vae"])
+    pipe = CinegenPipeline(
+        BuiltinVAE(vae), load_transformer(trained["dit"]), MiniLMPrompts(TextEncoder()), sizes=[(64, 64)], window_latents=3, default_steps=2
+    )
+    out = pipe("a red ball rolls to the left", seconds=0.5, seed=0, width=64, height=64)
+    assert out.frames.shape == (8, 64, 64, 3)
+    again = pipe("a red ball rolls to the left", seconds=0.5, seed=0, width=64, height=64)
+    assert np.array_equal(out.frames, again.frames)
+    pipe.save_pretrained(tmp_path)
+    assert CinegenPipeline.from_pretrained(tmp_path)("a red ball", seconds=0.25, width=64, height=64).frames.shape == (4, 64, 64, 3)
+
+
+def test_dit_resume_continues_the_step_count(trained: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "dit"
+    dit_train.main(_dit_cfg(out, trained["vae"], steps=1))
+    first = TrainingDataLedger.from_dict(torch.load(out / "checkpoint.pt", weights_only=False)["ledger"]).total_samples
+    final = dit_train.main(_dit_cfg(out, trained["vae"], steps=2, resume=True))
+    meta = json.loads((final / "cinegen.json").read_text())
+    assert meta["steps"] == 2
+    assert TrainingDataLedger.from_dict(meta["training_data"]).total_samples > first  # the ledger carries over
+    assert [h["step"] for h in json.loads((out / "history.json").read_text())] == [1, 2]
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 2
+
+
+def test_vae_resume_continues_the_step_count(trained: dict[str, Path], tmp_path: Path) -> None:
+    cfg = VAETrainConfig(
+        out=str(tmp_path), preset="tiny", steps=1, batch=1, warmup=1, frames=(1,), size=(64, 64), bf16=False, log_every=1, stats_batches=1
+    )
+    vae_train.main(cfg)
+    vae_train.main(dataclasses.replace(cfg, steps=2, resume=True))
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["step"] == 2
+
+
+def test_dit_rejects_bad_sizes(trained: dict[str, Path], tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="sizes"):
+        dit_train.main(_dit_cfg(tmp_path, trained["vae"], sizes=("60x60",)))
+    with pytest.raises(ValueError):  # one size per aspect weight
+        dit_train.main(_dit_cfg(tmp_path, trained["vae"], sizes=("64x64", "80x48")))
+
+
+# ----------------------------------------------------------------------------- licences
+def test_licence_gate_refuses_clips_without_a_grant(trained: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    no_grant = dataclasses.replace(BACKLOT_LICENCE, source="scraped-web", training_allowed=False)
+    monkeypatch.setattr(training_data, "BACKLOT_LICENCE", no_grant)
+    source = training_data.ClipSource([training_data.Bucket(1, 64, 64)], [1.0], seed=0, workers=0, with_captions=False)
+    with pytest.raises(LicenceError, match="no training grant"):
+        source.get()
+    with pytest.raises(LicenceError, match="no training grant"):
+        dit_train.main(_dit_cfg(tmp_path, trained["vae"]))
+    assert not (tmp_path / "checkpoint.pt").exists() and not (tmp_path / "pretrained").exists()
+    with pytest.raises(LicenceError):
+        vae_train.main(VAETrainConfig(out=str(tmp_path / "vae"), preset="tiny", steps=1, batch=1, frames=(1,), size=(64, 64), bf16=False))
+
+
+# ----------------------------------------------------------------------------- conditioning masks
+def _kind(m: torch.Tensor) -> str:
+    bits = "".join("1" if v else "0" for v in m.tolist())
+    return {"00000": "none", "10000": "first", "11000": "prefix2", "00001": "last", "00011": "suffix2", "10001": "both"}.get(bits, "keyframes")
+
+
+def test_condition_mask_curriculum_frequencies() -> None:
+    rng = random.Random(0)
+    draws = 20000
+    counts = Counter(_kind(random_condition_mask(5, rng)) for _ in range(draws))
+    freq = {k: v / draws for k, v in counts.items()}
+    # n = 5: prefix/suffix lengths are 1 or 2; a single keyframe lands on each frame with p = 1/5
+    expected = {
+        "none": 0.35,
+        "first": 0.20 + 0.12 / 2 + 0.05 / 5,
+        "prefix2": 0.12 / 2,
+        "last": 0.08 + 0.08 / 2 + 0.05 / 5,
+        "suffix2": 0.08 / 2,
+        "both": 0.12,
+        "keyframes": 0.05 * 3 / 5,
+    }
+    for k, p in expected.items():
+        assert freq.get(k, 0.0) == pytest.approx(p, abs=0.015), k
+
+
+def test_condition_mask_shapes_and_single_frame() -> None:
+    rng = random.Random(1)
+    assert not random_condition_mask(1, rng).any()
+    for n in (2, 3, 9, 17):
+        for _ in range(200):
+            m = random_condition_mask(n, rng)
+            assert m.shape == (n,) and m.dtype == torch.bool
+            assert m.sum() < n or n == 2  # never the whole clip, except both ends of a 2-frame clip
+
+
+# ----------------------------------------------------------------------------- schedule and flags
+def test_cosine_lr_warmup_and_floor() -> None:
+    base = 1e-3
+    assert cosine_lr(base, 0, 10, 100) == pytest.approx(base / 10)
+    assert cosine_lr(base, 9, 10, 100) == pytest.approx(base)
+    assert cosine_lr(base, 10, 10, 100) == pytest.approx(base)
+    mid = cosine_lr(base, 55, 10, 100)
+    assert mid == pytest.approx(base * (0.1 + 0.9 * 0.5))
+    assert cosine_lr(base, 100, 10, 100) == pytest.approx(0.1 * base)
+    assert cosine_lr(base, 500, 10, 100) == pytest.approx(0.1 * base)  # floor, never below
+    lrs = [cosine_lr(base, s, 10, 100) for s in range(10, 101)]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:], strict=False))
+
+
+def test_cosine_lr_anneals_by_wall_time() -> None:
+    base = 1e-3
+    assert cosine_lr(base, 20, 10, 10_000, elapsed_s=60.0, max_minutes=1.0) == pytest.approx(0.1 * base)
+    assert cosine_lr(base, 20, 10, 10_000, elapsed_s=30.0, max_minutes=1.0) == pytest.approx(base * 0.55, rel=1e-2)
+
+
+def test_config_from_argv_parses_tuples_bools_and_numbers() -> None:
+    cfg = config_from_argv(
+        DiTTrainConfig,
+        ["--frames", "1,9", "--frame-weights", "0.5,0.5", "--aspect-weights", "1,0,0", "--bf16", "false", "--resume", "yes",
+         "--steps", "7", "--lr", "0.01", "--preset", "tiny", "--max-minutes", "1.5"],
+    )
+    assert cfg.frames == (1, 9) and cfg.frame_weights == (0.5, 0.5) and cfg.aspect_weights == (1.0, 0.0, 0.0)
+    assert cfg.bf16 is False and cfg.resume is True
+    assert cfg.steps == 7 and cfg.lr == 0.01 and cfg.preset == "tiny" and cfg.max_minutes == 1.5
+    assert config_from_argv(DiTTrainConfig, ["--sizes", "64x64,80x48"]).sizes == ("64x64", "80x48")
+    vcfg = config_from_argv(VAETrainConfig, ["--size", "64,64", "--frames", "1,9"])
+    assert vcfg.size == (64, 64) and vcfg.frames == (1, 9)
+    assert config_from_argv(VAETrainConfig, []) == VAETrainConfig()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--bf16", "maybe"], ["--frames", "1,x"], ["--steps", "3.5"], ["--steps", "abc"], ["--lr", "fast"], ["--no-such-flag", "1"]],
+)
+def test_config_from_argv_rejects_bad_values(argv: list[str]) -> None:
+    with pytest.raises(SystemExit):
+        config_from_argv(DiTTrainConfig, argv)
