@@ -13,6 +13,7 @@ import copy
 import dataclasses
 import json
 import logging
+import os
 import random
 import time
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 from cinegen.models.text import TextEncoder
 from cinegen.models.transformer import (
@@ -131,9 +134,13 @@ def main(cfg: DiTTrainConfig) -> Path:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device(cfg.device)
-    torch.manual_seed(cfg.seed)
-    rng = random.Random(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
+    rank, world = _distributed_setup(device)  # torchrun sets WORLD_SIZE/RANK; 1 process otherwise
+    if world > 1 and device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    main_rank = rank == 0
+    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+    rng = random.Random(cfg.seed + 1000 * rank)  # different data, masks and noise per rank
+    gen = torch.Generator().manual_seed(cfg.seed + 1000 * rank)
     vae = VideoVAE.from_pretrained(cfg.vae).to(device).eval().requires_grad_(False)
     text = TextEncoder(path=cfg.text_encoder or None)
     text.model.to(device)
@@ -158,9 +165,12 @@ def main(cfg: DiTTrainConfig) -> Path:
         step = state["step"]
         ledger = TrainingDataLedger.from_dict(state.get("ledger", {}))
         log.info("resumed from %s at step %d", ckpt, step)
-    (out / "train_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
-    (out / "dit_config.json").write_text(json.dumps(dataclasses.asdict(dit_cfg), indent=2))
-    log.info("DiT %s: %.2fM parameters on %s", cfg.preset, sum(p.numel() for p in model.parameters()) / 1e6, device)
+    if main_rank:
+        (out / "train_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
+        (out / "dit_config.json").write_text(json.dumps(dataclasses.asdict(dit_cfg), indent=2))
+        log.info("DiT %s: %.2fM parameters on %s, world size %d", cfg.preset, sum(p.numel() for p in model.parameters()) / 1e6, device, world)
+    # DDP averages gradients across ranks; EMA, checkpoints and logs use the unwrapped model
+    train_model: torch.nn.Module = DistributedDataParallel(model) if world > 1 else model
 
     # 2. data: latent banks per bucket -----------------------------------------------------------------
     buckets: list[Bucket] = []
@@ -175,7 +185,7 @@ def main(cfg: DiTTrainConfig) -> Path:
         b: LatentBank(cfg.bank_size, (cz, VideoVAE.latent_frames(b.frames), b.height // 8, b.width // 8), device)
         for b in buckets
     }
-    source = ClipSource(buckets, weights, seed=cfg.seed * 7919 + step, workers=cfg.workers, with_captions=True)
+    source = ClipSource(buckets, weights, seed=cfg.seed * 7919 + step + 104729 * rank, workers=cfg.workers, with_captions=True)
 
     @torch.no_grad()
     def ingest(clips: list[Clip]) -> None:
@@ -196,7 +206,8 @@ def main(cfg: DiTTrainConfig) -> Path:
     fill_min = min(8, cfg.bank_size)  # a bank never holds more than bank_size
     while time.time() - t_fill < cfg.fill_seconds or any(banks[b].count < fill_min for b in buckets):
         ingest((source.drain(256) if cfg.workers else []) or [source.get()])  # inline (workers=0): one clip at a time
-    log.info("banks filled in %.0fs: %s", time.time() - t_fill, {f"{b.frames}f{b.width}x{b.height}": banks[b].count for b in buckets})
+    if main_rank:
+        log.info("banks filled in %.0fs: %s", time.time() - t_fill, {f"{b.frames}f{b.width}x{b.height}": banks[b].count for b in buckets})
 
     # 3. train ------------------------------------------------------------------------------------------
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16)
@@ -229,7 +240,7 @@ def main(cfg: DiTTrainConfig) -> Path:
         for g in opt.param_groups:
             g["lr"] = cosine_lr(cfg.lr, step, cfg.warmup, cfg.steps, time.time() - started, cfg.max_minutes)
         with autocast:
-            v = model(xt, frame_sigma, emb)
+            v = train_model(xt, frame_sigma, emb)
         err = (v.float() - target).pow(2).mean(dim=(1, 3, 4))  # (B, N)
         keep = (~mask).float()
         loss = (err * keep).sum() / keep.sum().clamp_min(1.0)
@@ -244,7 +255,7 @@ def main(cfg: DiTTrainConfig) -> Path:
         step += 1
         n_tok += bs * tokens
         run_loss, run_n = run_loss + loss.item(), run_n + 1
-        if step % cfg.log_every == 0 or step == 1:
+        if main_rank and (step % cfg.log_every == 0 or step == 1):
             dt = time.time() - t0
             log.info(
                 "step %d loss %.4f lr %.2e | %.0f tokens/s, data %.0f%% | banks %s",
@@ -254,11 +265,27 @@ def main(cfg: DiTTrainConfig) -> Path:
             loss_hist.append({"step": step, "loss": run_loss / run_n, "minutes": (time.time() - started) / 60})
             t0, n_tok, t_data, run_loss, run_n = time.time(), 0, 0.0, 0.0, 0
         if step % cfg.ckpt_every == 0:
-            _save_checkpoint(ckpt, model, ema, opt, step, ledger)
-        if cfg.max_minutes and time.time() - started > cfg.max_minutes * 60:
-            log.info("time limit reached at step %d", step)
+            total = _global_ledger(ledger, world)  # collective: every rank takes part
+            if main_rank:
+                _save_checkpoint(ckpt, model, ema, opt, step, total)
+        stop = bool(cfg.max_minutes) and time.time() - started > cfg.max_minutes * 60
+        if world > 1:  # every rank stops at the same step, or the others would wait forever
+            flag = torch.tensor([float(stop)])
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            stop = bool(flag.item() > 0)
+        if stop:
+            if main_rank:
+                log.info("time limit reached at step %d", step)
             break
     source.close()
+    checksum = sum(float(p.detach().double().sum()) for p in model.parameters())
+    log.info("rank %d finished at step %d, samples %d, parameter checksum %.8e", rank, step, ledger.total_samples, checksum)
+    ledger = _global_ledger(ledger, world)
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    if not main_rank:
+        return out / "pretrained"
     _save_checkpoint(ckpt, model, ema, opt, step, ledger)
     prev = json.loads((out / "history.json").read_text()) if (cfg.resume and (out / "history.json").exists()) else []
     (out / "history.json").write_text(json.dumps(prev + loss_hist))
@@ -271,6 +298,29 @@ def main(cfg: DiTTrainConfig) -> Path:
     )
     log.info("saved EMA transformer to %s after %d steps", final, step)
     return final
+
+
+def _distributed_setup(device: torch.device) -> tuple[int, int]:
+    """Join the process group torchrun describes (gloo on CPU, NCCL on GPU). Returns (rank, world)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), world
+
+
+def _global_ledger(ledger: TrainingDataLedger, world: int) -> TrainingDataLedger:
+    """The ledger summed over all ranks (each rank counts the samples it drew)."""
+    if world <= 1:
+        return ledger
+    parts: list[dict | None] = [None] * world
+    dist.all_gather_object(parts, ledger.to_dict())
+    total = TrainingDataLedger()
+    for p in parts:
+        assert p is not None
+        total.merge(TrainingDataLedger.from_dict(p))
+    return total
 
 
 def _save_checkpoint(path: Path, model: torch.nn.Module, ema: torch.nn.Module, opt: torch.optim.Optimizer, step: int, ledger: TrainingDataLedger) -> None:
