@@ -304,6 +304,8 @@ class CinegenPipeline:
             raise PipelineError(f"strength must be in [0, 1], got {strength!r}")
         if direction not in ("forward", "backward"):
             raise PipelineError(f"direction must be 'forward' or 'backward', got {direction!r}")
+        if not isinstance(negative_prompt, str) or len(negative_prompt) > MAX_PROMPT_CHARS:
+            raise PipelineError(f"negative_prompt must be a string of at most {MAX_PROMPT_CHARS} characters")
         timings: dict[str, float] = {}
         self._timings = timings  # per-call stage timings; _encode/_decode add to it
         t0 = time.perf_counter()
@@ -353,6 +355,8 @@ class CinegenPipeline:
         timings["denoise_and_decode"] = time.perf_counter() - t1
         timings["denoise"] = timings["denoise_and_decode"] - timings.get("vae_decode", 0.0) - timings.get("vae_encode", 0.0)
         frames = retime(frames[:total_frames] if not loop else frames, self.native_fps, fps)
+        if still:  # one frame at any fps (retiming a 1-frame clip to 24 fps would repeat it)
+            frames = frames[:1]
         timings["total"] = time.perf_counter() - t0
         settings = {
             "prompt": prompt, "negative_prompt": negative_prompt, "seconds": seconds, "fps": fps, "size": f"{width}x{height}",

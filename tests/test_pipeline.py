@@ -75,8 +75,9 @@ def test_several_windows(pipe: CinegenPipeline) -> None:
     assert [i for i, _ in seen] == list(range(1, 11)) and {n for _, n in seen} == {10}
 
 
-def test_still(pipe: CinegenPipeline) -> None:
-    out = pipe("a blue square", still=True, seconds=30, **SIZE)
+@pytest.mark.parametrize("fps", [8, 16, 24, 30])
+def test_still(pipe: CinegenPipeline, fps: int) -> None:
+    out = pipe("a blue square", still=True, seconds=30, fps=fps, **SIZE)
     _shape(out, 1)
 
 
@@ -184,6 +185,7 @@ def test_prompt_changes_frames(pipe: CinegenPipeline) -> None:
         ({"fps": 0}, "fps"),
         ({"fps": 61}, "fps"),
         ({"fps": 12.5}, "fps"),
+        ({"negative_prompt": "x" * 2001}, "negative_prompt"),
         ({"steps": 0}, "steps"),
         ({"guidance": -1.0}, "guidance"),
         ({"strength": 1.5, "edit": "clip"}, "strength"),
