@@ -148,3 +148,12 @@ def test_corrupt_or_missing_shard_raises(model: VelocityModel, tmp_path: Path) -
     shards[0].unlink()
     with pytest.raises(FileNotFoundError, match="missing"):
         load_transformer(tmp_path)
+
+
+def test_uniform_per_token_sigma_equals_scalar_timestep(model: VelocityModel) -> None:
+    x, sigma, text = _inputs()
+    transformer: Any = model.transformer
+    with torch.no_grad():
+        ours = model(x, sigma, text)
+        scalar = transformer(hidden_states=x, timestep=torch.tensor([500.0]), encoder_hidden_states=text, return_dict=False)[0]
+    torch.testing.assert_close(ours, scalar, atol=1e-5, rtol=1e-5)
