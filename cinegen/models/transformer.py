@@ -9,7 +9,6 @@ pipeline. `VelocityModel` adapts it to the sampler's contract `v = model(x, sigm
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,8 @@ from diffusers.models.transformers.transformer_wan import WanTransformer3DModel
 from einops import repeat
 from safetensors.torch import load_file
 from torch import nn
+
+from cinegen.config import config_from_dict
 
 
 @dataclass(frozen=True)
@@ -36,12 +37,7 @@ class DiTConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DiTConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown DiT config keys: {sorted(unknown)}")
-        d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
-        return cls(**d)
+        return config_from_dict(cls, d, "DiT")
 
 
 DIT_PRESETS: dict[str, DiTConfig] = {

@@ -27,6 +27,8 @@ from einops import rearrange
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from cinegen.config import config_from_dict
+
 TIME_FOLD = 4  # frames per latent frame (after the first)
 SPATIAL_DOWN = 8
 
@@ -49,12 +51,7 @@ class VAEConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> VAEConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown VAE config keys: {sorted(unknown)}")
-        d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
-        return cls(**d)
+        return config_from_dict(cls, d, "VAE")
 
 
 VAE_PRESETS: dict[str, VAEConfig] = {
