@@ -41,17 +41,24 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("-o", "--out", type=Path, required=True, help="output folder (created if missing)")
     p.add_argument(
         "--generator",
-        default="cinegen.studio.storyboard:backlot_shot",
-        help="module:function that generates one shot from a ShotRequest (default: the backlot renderer)",
+        default="model",
+        help="'model' (the model pipeline, signed outputs; default), 'backlot' (the procedural renderer, "
+        "a fast stand-in), or module:function taking a ShotRequest",
     )
+    p.add_argument("--model", type=Path, default=None, help="model directory for --generator model (default: the shipped model)")
+    p.add_argument("--device", default="cpu", help="device for --generator model")
     p.add_argument("--only", nargs="+", metavar="SHOT_ID", help="regenerate only these shots (others reuse out/shots/)")
     p.add_argument("--check", action="store_true", help="validate the file and print the shots; generate nothing")
     p.set_defaults(func=run)
 
 
-def load_generator(spec: str) -> ShotGenerator:
-    """Resolve `module:function` to a shot generator."""
-    if spec == "cinegen.studio.storyboard:backlot_shot":
+def load_generator(spec: str, model: Path | None = None, device: str = "cpu") -> ShotGenerator:
+    """Resolve 'model', 'backlot' or `module:function` to a shot generator."""
+    if spec == "model":
+        from cinegen.studio.model_shots import ModelShots
+
+        return ModelShots(model, device=device)
+    if spec in ("backlot", "cinegen.studio.storyboard:backlot_shot"):
         return backlot_shot
     module, _, name = spec.partition(":")
     if not module or not name:
@@ -90,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {mark} {shot.id}: {shot.path or shot.error}", file=sys.stderr)
 
     print(f"generating {len(args.only) if args.only else len(board.shots)} shot(s) into {shots_dir}", file=sys.stderr)
-    board = generate_shots(board, load_generator(args.generator), shots_dir, only=args.only, on_shot=report)
+    board = generate_shots(board, load_generator(args.generator, args.model, args.device), shots_dir, only=args.only, on_shot=report)
     save_storyboard(board, out / "storyboard.yaml")
     failed = [s for s in board.shots if s.status == "failed"]
     if failed:
