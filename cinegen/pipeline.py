@@ -472,7 +472,10 @@ class CinegenPipeline:
         n = a_lat + new + ov
         z = self._window(text, uncond, n, width, height, generator, steps, guidance, prefix=pre, suffix=suf, progress=progress)
         frames = self._decode(z)
-        return np.concatenate([lead, frames[len(pre) : len(frames) - suf_len]])
+        out = np.concatenate([lead, frames[len(pre) : len(frames) - suf_len]])
+        if len(out) != total_frames:  # windows add 4 frames at a time: resample, keeping both ends
+            out = out[np.round(np.linspace(0, len(out) - 1, total_frames)).astype(int)]
+        return out
 
     def _loop(self, total_frames: int, text, uncond, width, height, generator, steps, guidance, keyframes, progress) -> np.ndarray:  # type: ignore[no-untyped-def]
         """A clip whose last frame flows into its first: generate, then connect its end to its start."""
