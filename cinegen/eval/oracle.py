@@ -42,6 +42,7 @@ STAR_REACH = 1.3  # an object's extent in units of sqrt(area)-radius, generously
 
 # Matching costs: a wrong colour outweighs a wrong shape outweighs a wrong motion.
 _COST_COLOR, _COST_SHAPE, _COST_MOTION, _COST_MISSING = 4.0, 2.0, 1.0, 10.0
+_COST_PRESENCE = 1.5  # per fraction of the clip seen: a long track beats a scrap whose motion happens to fit
 
 
 # ----------------------------------------------------------------------------- analysis
@@ -334,7 +335,7 @@ def _match(scene: SceneSpec, found: tuple[DetectedObject, ...]) -> list[Detected
             c += 0.0 if d.color == o.color else _COST_COLOR
             c += 0.0 if d.shape == o.shape else _COST_SHAPE
             c += 0.0 if d.motion.motion == o.motion or o.then is not None else _COST_MOTION
-            c -= 0.1 * d.presence  # prefer the object seen longest among equals
+            c -= _COST_PRESENCE * d.presence  # among equals, the object seen longest (not a scrap)
             cost[i, j] = c
     rows, cols = linear_sum_assignment(cost)
     out: list[DetectedObject | None] = [None] * n
