@@ -175,3 +175,33 @@ def test_custom_policy_and_explicit_opt_out(tmp_path: Path) -> None:
         row = c.app.state.service.store.get(None, r.json()["id"])  # type: ignore[attr-defined]
         assert json.loads(row["moderation"])["checked"] is False
     assert Settings().moderation is True and Settings().publish == "trust"
+
+
+def test_embed_batcher_coalesces_concurrent_prompts_and_shares_errors() -> None:
+    import threading
+
+    from cinegen.service.moderation import EmbedBatcher
+
+    class SlowPolicy:
+        def __init__(self) -> None:
+            self.batches: list[list[str]] = []
+
+        def embed(self, texts: list[str]) -> None:
+            time.sleep(0.05)
+            if "boom" in texts:
+                raise RuntimeError("encoder failed")
+            self.batches.append(list(texts))
+
+    policy = SlowPolicy()
+    batcher = EmbedBatcher(policy, max_batch=8)
+    threads = [threading.Thread(target=batcher.embed, args=(f"p{i}",)) for i in range(20)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(10)
+    assert sorted(t for b in policy.batches for t in b) == sorted(f"p{i}" for i in range(20))  # each once
+    assert len(policy.batches) < 20 and max(len(b) for b in policy.batches) <= 8
+    with pytest.raises(RuntimeError, match="encoder failed"):
+        batcher.embed("boom")
+    batcher.embed("after")  # the lead was handed back: the batcher still works
+    assert policy.batches[-1] == ["after"]

@@ -6,7 +6,8 @@ and the likeness consent registry (`<data dir>/consent.sqlite`, the file `cinege
 --data-dir <data dir> ...` edits and `cinegen generate` reads). The policy, and its sentence encoder, load once
 per process: the encoder takes seconds to load, so `warm()` runs in a background thread at start
 and requests wait for it (`/readyz` answers 503 until it is done). `check` is CPU work (one
-MiniLM forward pass): the routes call it from the threadpool, never on the event loop.
+MiniLM forward pass): the routes call it from the threadpool, never on the event loop, and
+concurrent requests embed their prompts in one batch (`EmbedBatcher`).
 
 A refusal raises `Refused`; the route answers 400 with the decision's `safety.*` code, logs it in
 the store's `moderation_refusals` table and creates no job (so no quota is spent). An allowed
@@ -60,6 +61,66 @@ def load_policy_once(path: str | None) -> Any:
         return _policies[key]
 
 
+class _Waiter:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.event = threading.Event()
+        self.lead = False
+        self.error: BaseException | None = None
+
+
+class EmbedBatcher:
+    """Coalesces the prompt embeddings of concurrent requests into one encoder call.
+
+    One MiniLM forward pass over 16 prompts costs about as much as three single ones on a busy
+    CPU, so under load requests embed together: the first caller leads one batch of whatever is
+    pending (its own prompt first), then hands the lead to the oldest waiter still pending. The
+    vectors land in the policy's memo, where `moderate` finds them.
+    """
+
+    def __init__(self, policy: Any, max_batch: int = 32) -> None:
+        self.policy = policy
+        self.max_batch = max_batch
+        self._lock = threading.Lock()
+        self._pending: list[_Waiter] = []
+        self._busy = False
+
+    def embed(self, text: str) -> None:
+        me = _Waiter(text)
+        with self._lock:
+            self._pending.append(me)
+            if not self._busy:  # nobody is encoding: lead now (the pending list was empty)
+                self._busy = me.lead = True
+                me.event.set()
+        me.event.wait()
+        if not me.lead:
+            if me.error is not None:
+                raise me.error
+            return
+        with self._lock:  # the leader is always the oldest pending waiter, so it is in its batch
+            batch = self._pending[: self.max_batch]
+            del self._pending[: len(batch)]
+        error: BaseException | None = None
+        try:
+            self.policy.embed([w.text for w in batch])
+        except Exception as e:  # every waiter of the batch sees the failure
+            error = e
+        with self._lock:
+            nxt = self._pending[0] if self._pending else None
+            if nxt is None:
+                self._busy = False
+            else:
+                nxt.lead = True
+        for w in batch:
+            if w is not me:
+                w.error = error
+                w.event.set()
+        if nxt is not None:
+            nxt.event.set()
+        if error is not None:
+            raise error
+
+
 class Refused(Exception):
     """Moderation refused the request; `record` is what was logged."""
 
@@ -81,6 +142,7 @@ class ModerationGate:
         self.enabled = settings.moderation
         self.policy: Any = None
         self.registry: Any = None
+        self.batcher: EmbedBatcher | None = None
         self._ready = threading.Event()
         self._error: str | None = None
         if not self.enabled:
@@ -91,6 +153,7 @@ class ModerationGate:
 
         self.policy = load_policy_once(settings.moderation_policy)
         self.registry = ConsentRegistry.in_data_dir(settings.data_dir)
+        self.batcher = EmbedBatcher(self.policy)
 
     # ------------------------------------------------------------------ warm-up
     def start_warming(self) -> None:
@@ -125,7 +188,7 @@ class ModerationGate:
         if not self._ready.wait(WARM_TIMEOUT_SECONDS) or self._error is not None:
             raise ModerationUnavailable(self._error or "the moderation encoder is still loading")
         from cinegen.trust.consent import ConsentGrant
-        from cinegen.trust.moderation import moderate
+        from cinegen.trust.moderation import moderate, strip_allowed
 
         grant = None
         if consent_grant_id is not None:
@@ -133,9 +196,16 @@ class ModerationGate:
             # an unknown id is passed on so the refusal can say so.
             grant = self.registry.get_grant(consent_grant_id) or ConsentGrant(
                 consent_grant_id, performer="", uses=(), projects=(), expires_at=0.0)
-        decision = moderate(prompt, self.policy, image=image, consent=grant, registry=self.registry,
-                            use=USE_FOR_MODE.get(mode, "text-to-video"), project=project)
-        record = {**decision.to_dict(), "checked": True, "use": USE_FOR_MODE.get(mode, "text-to-video"),
+        if self.batcher is not None and self.policy.embedding and prompt.strip():
+            self.batcher.embed(strip_allowed(prompt, self.policy.allow_terms))  # the text moderate() embeds
+        use = USE_FOR_MODE.get(mode, "text-to-video")
+        try:
+            decision = moderate(prompt, self.policy, image=image, consent=grant, registry=self.registry, use=use,
+                                project=project)
+        except KeyError:  # the policy's embedding memo was bounded (cleared) mid-call by another thread
+            decision = moderate(prompt, self.policy, image=image, consent=grant, registry=self.registry, use=use,
+                                project=project)
+        record = {**decision.to_dict(), "checked": True, "use": use,
                   "consent_grant_id": consent_grant_id, "project": project, "policy": self.policy.source}
         if not decision.allowed:
             raise Refused(record)
