@@ -76,6 +76,19 @@ def test_modes_frame_counts_progress_and_determinism(backend, tmp_path: Path) ->
     assert probe_video(i2v.path).num_frames == 8
 
 
+def test_connect_loop_edit_and_keyframes_modes(backend, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    a = backend.generate(_job(seed=1), tmp_path / "a.mp4", lambda f: None, lambda: False).path
+    b = backend.generate(_job(seed=2), tmp_path / "b.mp4", lambda f: None, lambda: False).path
+    for mode, sources, extra in [("connect", (a, b), {}), ("loop", (a,), {}), ("edit", (a,), {"strength": 0.3}),
+                                 ("keyframes", (a, b), {})]:
+        r = backend.generate(_job(mode=mode, source_videos=sources, **extra), tmp_path / f"{mode}.mp4",
+                             lambda f: None, lambda: False)
+        n = probe_video(r.path).num_frames
+        assert n == r.num_frames and n >= 1, mode
+        if mode in ("edit", "keyframes", "loop"):
+            assert n == 8, mode  # 1 s at 8 fps
+
+
 def test_cancel_in_the_denoising_loop_and_bad_size(backend, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from cinegen.service.backends import BackendError
 
