@@ -113,8 +113,9 @@ def test_end_to_end_through_the_server_signed(model_dir: Path, tmp_path: Path) -
         assert srv.service.sizes == ("128x128", "176x96", "96x176")
         srv.wait_ready(timeout=120)
         c = openai.OpenAI(base_url=srv.base_url + "/v1", api_key=key, max_retries=0)
-        v = c.videos.create_and_poll(prompt="a red ball bounces on grass", seconds="1", size="128x128",
-                                     poll_interval_ms=100)
+        # the SDK's types name only OpenAI's sizes and seconds
+        v = c.videos.create_and_poll(prompt="a red ball bounces on grass", seconds="1",  # type: ignore[arg-type]
+                                     size="128x128", poll_interval_ms=100)  # type: ignore[arg-type]
         assert v.status == "completed", v.error
         out = tmp_path / "pipe.mp4"
         c.videos.download_content(v.id).write_to_file(out)
