@@ -16,6 +16,7 @@ Steps of `analyze`:
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -348,8 +349,8 @@ def _match(scene: SceneSpec, found: tuple[DetectedObject, ...]) -> list[Detected
 def _grade_object(i: int, o: ObjectSpec, d: DetectedObject | None, duration: float, height: int) -> ObjectGrade:
     expected = {"shape": o.shape, "color": o.color, "motion": o.motion, "then": o.then}
     if d is None:
-        return ObjectGrade(i, expected, False, False, False, False, False if o.then else None,
-                           None, None, None, None, (), 0.0)
+        missing_then = False if o.then else None
+        return ObjectGrade(i, expected, False, False, False, False, missing_then, None, None, None, None, (), 0.0)
     physics: list[Physics] = []
     margin = CHANGE_MARGIN_FRAMES / d.fps
     if o.then is None:
@@ -478,4 +479,4 @@ def grade(frames: np.ndarray, fps: float, scene: SceneSpec, analysis: Analysis |
     )
     checks = list(g.checks.values())
     adherence = float(np.mean(checks)) if checks else 0.0
-    return Grade(**{**g.__dict__, "adherence": adherence})
+    return dataclasses.replace(g, adherence=adherence)
