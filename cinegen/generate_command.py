@@ -232,7 +232,7 @@ def _publish(
         job_id=job_id,
         settings=settings,
         ingredients=tuple(ingredients),
-        training_data=declaration_for(model_dir / "transformer"),
+        training_data=declaration_for(model_dir),
     )
     ts = TrustSettings.from_env()
     if not os.environ.get("CINEGEN_DATA_DIR"):  # keys live in the same data dir as everything else

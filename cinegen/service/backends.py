@@ -182,7 +182,7 @@ class FakeBackend:
     Option `delay` sets the default seconds per job.
     """
 
-    SIZES: ClassVar[tuple[str, ...]] = ("128x128", "192x112", "112x192", "160x96", "96x160")
+    SIZES: ClassVar[tuple[str, ...]] = ("128x128", "176x96", "96x176", "192x112", "112x192", "160x96", "96x160")
     MODES: ClassVar[tuple[str, ...]] = MODES
 
     def __init__(self, delay: float = 0.0, attempt_dir: str | None = None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 from typing import Any
 
 from cinegen.service.settings import Settings
@@ -17,7 +18,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--data-dir", help="all service state lives here (default: $CINEGEN_HOME or a per-user dir)")
     p.add_argument("--executor", choices=("local", "ray"), help="where workers run (default local processes)")
     p.add_argument("--workers", type=int, help="worker processes / Ray actors, one per device (default 1)")
-    p.add_argument("--backend", help="generation backend: fake or pipeline (default fake)")
+    p.add_argument("--backend", help="generation backend: pipeline (the model; default) or fake (a fast stand-in)")
     p.add_argument("--backend-option", action="append", default=None, metavar="KEY=VALUE",
                    help="passed to the backend's constructor (JSON values, else strings); repeatable")
     p.add_argument("--ray-address", help="join this Ray cluster (default: start a local one)")
@@ -80,8 +81,10 @@ def _serve(args: argparse.Namespace) -> int:
                 options[k] = json.loads(v)
             except json.JSONDecodeError:
                 options[k] = v
+    # `cinegen serve` serves the shipped model unless told otherwise (flag or CINEGEN_BACKEND)
+    backend = args.backend or (None if os.environ.get("CINEGEN_BACKEND") else "pipeline")
     s = _settings(args, host=args.host, port=args.port, executor=args.executor, workers=args.workers,
-                  backend=args.backend, ray_address=args.ray_address, gpus_per_worker=args.gpus_per_worker,
+                  backend=backend, ray_address=args.ray_address, gpus_per_worker=args.gpus_per_worker,
                   auth=False if args.no_auth else None, webhook_allow_hosts=allow, publish=args.publish,
                   backend_options=options, moderation=False if args.no_moderation else None,
                   moderation_policy=args.moderation_policy)

@@ -109,7 +109,7 @@ class ProcessServer:
         logf = open(self.log, "ab")  # noqa: SIM115 - the child owns it
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "cinegen.cli", "serve", "--port", str(self.port), "--data-dir",
-             str(self.data_dir), *self.args],
+             str(self.data_dir), *(() if "--backend" in self.args else ("--backend", "fake")), *self.args],
             env=self.env, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True,
         )
         logf.close()

@@ -67,8 +67,8 @@ class StoryboardBody(BaseModel):
     characters: list[str] = Field(default_factory=list, description='"Name: description" each', max_length=50)
     shots: list[ShotBody] = Field(default_factory=list, max_length=200)
     fps: Literal[24, 25, 30, 48, 50, 60] = 24
-    width: int = Field(default=192, ge=16, le=2048, multiple_of=2)
-    height: int = Field(default=112, ge=16, le=2048, multiple_of=2)
+    width: int = Field(default=176, ge=16, le=2048, multiple_of=2)
+    height: int = Field(default=96, ge=16, le=2048, multiple_of=2)
     negative_prompt: str = Field(default="", max_length=2000)
 
 

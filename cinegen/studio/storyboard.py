@@ -197,8 +197,8 @@ class Storyboard:
     characters: tuple[Character, ...] = ()
     shots: tuple[Shot, ...] = ()
     fps: int = 24
-    width: int = 192
-    height: int = 112
+    width: int = 176  # the shipped model's ~16:9 size
+    height: int = 96
     negative_prompt: str = ""
 
     def __post_init__(self) -> None:

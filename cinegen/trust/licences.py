@@ -180,7 +180,7 @@ def load_ledger(path: str | Path) -> TrainingDataLedger:
 
     p = Path(path)
     if p.is_dir():
-        for name in ("cinegen.json", "pretrained/cinegen.json", "training_data.json", "checkpoint.pt"):
+        for name in ("cinegen.json", "transformer/cinegen.json", "pretrained/cinegen.json", "training_data.json", "checkpoint.pt"):
             if (p / name).is_file():
                 return load_ledger(p / name)
         raise LicenceError(f"{p} holds no training-data ledger (looked for cinegen.json, checkpoint.pt, ...)")

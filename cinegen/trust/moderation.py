@@ -92,12 +92,15 @@ class Policy:
         """(N, 384) unit-norm sentence embeddings, memoised per text (batch many prompts in one call)."""
         memo: dict[str, np.ndarray] = self._cache.setdefault("memo", {})
         todo = list(dict.fromkeys(t for t in texts if t not in memo))
+        fresh: dict[str, np.ndarray] = {}
         if todo:
             vecs = np.asarray(self.encoder().encode(todo, normalize_embeddings=True, batch_size=64))
+            fresh = dict(zip(todo, vecs, strict=True))
             if len(memo) > 50_000:  # bound the memory of a long-running service
                 memo.clear()
-            memo.update(zip(todo, vecs, strict=True))
-        return np.stack([memo[t] for t in texts])
+            memo.update(fresh)
+        # read this call's own results first: another thread may clear the memo meanwhile
+        return np.stack([fresh[t] if t in fresh else memo[t] for t in texts])
 
     def description_embeddings(self) -> dict[str, np.ndarray]:
         if "descriptions" not in self._cache:
