@@ -164,8 +164,11 @@ class CinegenPipeline:
 
     # -- loading -------------------------------------------------------------------------------
     @classmethod
-    def from_pretrained(cls, path: str | Path, *, device: str = "cpu", dtype: str | torch.dtype = "float32") -> CinegenPipeline:
-        """Load a saved cinegen pipeline, or a diffusers-format Wan 2.1 text-to-video directory."""
+    def from_pretrained(cls, path: str | Path, *, device: str = "cpu", dtype: str | torch.dtype = "auto") -> CinegenPipeline:
+        """Load a saved cinegen pipeline, or a diffusers-format Wan 2.1 text-to-video directory.
+
+        dtype 'auto' picks bfloat16 where the hardware runs it fast (AMX / AVX512-BF16, CUDA), else float32.
+        """
         from cinegen.models.loading import load_pipeline
 
         return load_pipeline(Path(path), device=device, dtype=dtype)

@@ -228,7 +228,7 @@ def test_save_load_round_trip(pipe: CinegenPipeline, tmp_path: Path) -> None:
     pipe.info["name"] = "tiny-test"
     pipe.save_pretrained(tmp_path)
     assert {p.name for p in tmp_path.iterdir()} >= {"model_index.json", "vae", "transformer"}
-    loaded = CinegenPipeline.from_pretrained(tmp_path)
+    loaded = CinegenPipeline.from_pretrained(tmp_path, dtype="float32")  # "auto" may pick bf16
     assert loaded.sizes == pipe.sizes and loaded.window_latents == 3 and loaded.default_steps == 2
     assert loaded.info["name"] == "tiny-test"
     a = pipe("a red ball rolls", seconds=0.75, seed=3, **SIZE)
@@ -279,3 +279,16 @@ def test_retime() -> None:
 @pytest.mark.parametrize(("frames", "latents"), [(1, 1), (2, 2), (5, 2), (6, 3), (9, 3), (33, 9), (0, 1)])
 def test_latents_for_frames(frames: int, latents: int) -> None:
     assert latents_for_frames(frames) == latents
+
+
+def test_auto_dtype_follows_the_hardware(pipe: CinegenPipeline, tmp_path: Path) -> None:
+    import torch
+
+    from cinegen.models.loading import cpu_has_fast_bf16, resolve_dtype
+
+    pipe.save_pretrained(tmp_path)
+    loaded = CinegenPipeline.from_pretrained(tmp_path)
+    assert loaded.dtype == (torch.bfloat16 if cpu_has_fast_bf16() else torch.float32)
+    assert resolve_dtype("float32", torch.device("cpu")) == torch.float32
+    out = loaded("a red ball rolls", seconds=0.75, seed=3, **SIZE)
+    assert out.frames.shape == (12, 64, 64, 3)

@@ -51,7 +51,7 @@ class PipelineBackend:
     SIZES: ClassVar[tuple[str, ...]] = ("128x128", "176x96", "96x176")  # the shipped model's sizes
     MODES: ClassVar[tuple[str, ...]] = ("text", "image", "extend", "connect", "loop", "edit", "remix", "keyframes")
 
-    def __init__(self, model_dir: str | None = None, device: str = "cpu", dtype: str = "float32") -> None:
+    def __init__(self, model_dir: str | None = None, device: str = "cpu", dtype: str = "auto") -> None:
         from cinegen.pipeline import CinegenPipeline
         from cinegen.trust.licences import declaration_for
 

@@ -13,7 +13,7 @@ from cinegen.studio.storyboard import ShotRequest
 class ModelShots:
     """Callable `ShotRequest -> Path`; loads the pipeline once for the whole board."""
 
-    def __init__(self, model_dir: Path | None = None, *, device: str = "cpu", dtype: str = "float32", data_dir: Path | None = None) -> None:
+    def __init__(self, model_dir: Path | None = None, *, device: str = "cpu", dtype: str = "auto", data_dir: Path | None = None) -> None:
         from cinegen.generate_command import _data_dir, default_model_dir
         from cinegen.pipeline import CinegenPipeline
 
