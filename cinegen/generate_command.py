@@ -62,7 +62,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--model", type=Path, default=None, help="a saved cinegen pipeline or a diffusers Wan 2.1 directory")
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"],
-                   help="auto: bfloat16 where the CPU/GPU runs it fast (about 10x here), else float32")
+                   help="auto: bfloat16 where the CPU/GPU runs it fast (1.5x here), else float32")
     p.add_argument("--frames-dir", type=Path, default=None, help="also write every frame as PNG here")
     p.add_argument("--image", type=Path, default=None, help="image-to-video: animate this still as frame 0")
     p.add_argument("--keyframe", type=_keyframe, action="append", default=[], metavar="T=PATH", help="pin an image at T seconds")

@@ -93,8 +93,8 @@ def cpu_has_fast_bf16() -> bool:
 
 
 def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
-    """'auto' is bfloat16 where the hardware runs it fast (measured ~10x faster here, see
-    docs/benchmarks.md), float32 elsewhere; names and torch dtypes pass through."""
+    """'auto' is bfloat16 where the hardware runs it fast (1.5x faster here on a quiet machine, more
+    under load, see docs/benchmarks.md), float32 elsewhere; names and torch dtypes pass through."""
     if isinstance(dtype, torch.dtype):
         return dtype
     if dtype == "auto":
