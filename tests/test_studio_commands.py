@@ -22,7 +22,8 @@ shots:
 """
 
 
-def test_storyboard_command_writes_shots_reel_timelines_and_sheet(tmp_path: Path) -> None:
+def test_storyboard_command_writes_shots_reel_timelines_and_sheet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CINEGEN_HOME", str(tmp_path / "home"))  # signing keys stay in the test's folder
     (tmp_path / "shots.yaml").write_text(SHOTS)
     assert main(["storyboard", str(tmp_path / "shots.yaml"), "-o", str(tmp_path / "reel"), "--generator", "backlot"]) == 0
     out = tmp_path / "reel"
@@ -31,6 +32,12 @@ def test_storyboard_command_writes_shots_reel_timelines_and_sheet(tmp_path: Path
         assert (out / name).is_file(), name
     tl = otio.adapters.read_from_file(str(out / "storyboard.otio"))
     assert [c.media_reference.target_url.rsplit("/", 1)[-1] for c in tl.find_clips()] == ["s1.mp4", "s2.mp4"]
+    # the reel is signed, naming the shots it was cut from
+    from cinegen.trust.publish import verify_video
+
+    c2pa = verify_video(out / "reel.mp4").to_dict()["c2pa"]
+    assert c2pa["valid"] is True
+    assert len(c2pa["claims"]["ingredients"]) == 2
     # regenerate one shot only
     assert main(["storyboard", str(tmp_path / "shots.yaml"), "-o", str(out), "--only", "s2", "--generator", "backlot"]) == 0
 

@@ -15,6 +15,12 @@ from cinegen.studio.storyboard import Shot, Storyboard, StoryboardError, backlot
 FPS = 24
 
 
+
+@pytest.fixture(autouse=True)
+def _keys_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reel is signed: keep the dev signing keys in the test's own folder."""
+    monkeypatch.setenv("CINEGEN_HOME", str(tmp_path / "home"))
+
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> Storyboard:
     board = Storyboard(

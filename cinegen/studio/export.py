@@ -19,6 +19,7 @@ import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import opentimelineio as otio
@@ -236,9 +237,33 @@ def iter_reel(board: Storyboard) -> Iterator[np.ndarray]:
             tail = tail[len(tail) - d_out:] if d_out else []
 
 
-def write_reel(board: Storyboard, path: str | Path) -> Path:
-    """The whole cut as one H.264 MP4 that browsers and editors play."""
-    return write_video(path, iter_reel(board), fps=board.fps)
+def write_reel(board: Storyboard, path: str | Path, *, sign: bool = True, trust: Any = None) -> Path:
+    """The whole cut as one H.264 MP4 that browsers and editors play, signed with C2PA naming every
+    shot file as an ingredient (the shots' own watermarks survive in its frames)."""
+    path = Path(path)
+    if not sign:
+        return write_video(path, iter_reel(board), fps=board.fps)
+    import dataclasses
+    import os
+    import tempfile
+
+    from cinegen.trust.publish import TrustSettings, sign_composite
+
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".unsigned.mp4", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write_video(tmp, iter_reel(board), fps=board.fps)
+        ts = trust  # the service passes its own signer settings
+        if ts is None:
+            ts = TrustSettings.from_env()
+            if not os.environ.get("CINEGEN_DATA_DIR") and os.environ.get("CINEGEN_HOME"):
+                ts = dataclasses.replace(ts, data_dir=Path(os.environ["CINEGEN_HOME"]) / "trust")
+        shots = tuple(Path(s.path) for s in board.shots if s.path)
+        return sign_composite(tmp, path, title=board.title, ingredients=shots, settings=ts,
+                              details={"shots": [s.id for s in board.shots], "fps": board.fps})
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 # ----------------------------------------------------------------------------- sheet
@@ -398,14 +423,14 @@ def write_bundle(board: Storyboard, path: str | Path, *, stem: str = "storyboard
 
 
 # ----------------------------------------------------------------------------- everything
-def export_all(board: Storyboard, out_dir: str | Path, *, stem: str = "storyboard") -> Exports:
+def export_all(board: Storyboard, out_dir: str | Path, *, stem: str = "storyboard", trust: Any = None) -> Exports:
     """Write the reel, the three timelines, the sheet and the bundle into `out_dir`; raise before
     writing anything if a shot is unfinished."""
     board.require_rendered()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     return Exports(
-        reel=write_reel(board, out / "reel.mp4"),
+        reel=write_reel(board, out / "reel.mp4", trust=trust),
         otio=write_otio(board, out / f"{stem}.otio"),
         fcp7=write_fcp7(board, out / f"{stem}.xml"),
         edl=write_edl(board, out / f"{stem}.edl"),

@@ -607,7 +607,11 @@ async def export_storyboard(board_id: str, request: Request) -> Response:
                         os.replace(tmp, target)
                     board = board.with_shot(s.replace(path=str(target.resolve())))
                 out = folder / "export"
-                exports = await asyncio.to_thread(export_all, board, out)
+                from cinegen.service.backends import trust_settings
+
+                svc_settings = _settings(request)
+                trust = trust_settings(svc_settings.trust_dir) if svc_settings is not None else None
+                exports = await asyncio.to_thread(export_all, board, out, trust=trust)
                 files = []
                 for path in exports.as_dict().values():
                     kind, _ = EXPORT_FILES[path.name]

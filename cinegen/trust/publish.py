@@ -11,6 +11,7 @@ these same functions.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable
@@ -221,3 +222,23 @@ def verify_video(path: Path, *, trust_anchors: tuple[Path, ...] = ()) -> VerifyR
             raise
         return VerifyReport(path, cred, None, str(e))
     return VerifyReport(path, cred, watermark.detect(frames, expected_payload=expected))
+
+
+def sign_composite(
+    video: Path, out_path: Path, *, title: str, ingredients: tuple[Path, ...], settings: TrustSettings | None = None,
+    details: dict[str, Any] | None = None,
+) -> Path:
+    """Sign an edit made of generated clips (a storyboard reel) with those clips as ingredients.
+
+    The frames are not watermarked again: each shot already carries its own watermark, which
+    survives the reel's re-encode. Like `publish_video`, signing is the last step and atomic.
+    """
+    settings = settings or TrustSettings.from_env()
+    identity = settings.identity()
+    manifest = build_manifest(
+        title=Path(out_path).name, model_name="cinegen-storyboard", model_version="1", mode="storyboard-reel",
+        settings={"title": title, **(details or {})}, training_data={"see": "ingredients"},
+        job_id=hashlib.sha256(str(sorted(map(str, ingredients))).encode()).hexdigest()[:16],
+        watermark={"scheme": "per-ingredient"},
+    )
+    return sign_mp4(Path(video), Path(out_path), manifest, identity, ingredients=ingredients)
