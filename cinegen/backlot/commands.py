@@ -34,9 +34,39 @@ def _output_dir_exists(path: Path, flag: str) -> None:
 
 
 # ----------------------------------------------------------------------------- handlers
+def _write_signed(out: Path, frames: Any, scene: Any) -> None:
+    """Encode, then sign with C2PA as procedural (algorithmicMedia, no training data), last and atomically."""
+    import dataclasses
+    import os
+    import tempfile
+
+    from cinegen.media import write_video
+    from cinegen.trust.credentials import ALGORITHMIC_MEDIA, build_manifest, sign_mp4
+    from cinegen.trust.publish import TrustSettings
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".unsigned.mp4", dir=out.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write_video(tmp, frames, fps=scene.fps)
+        ts = TrustSettings.from_env()
+        if not os.environ.get("CINEGEN_DATA_DIR"):
+            home = os.environ.get("CINEGEN_HOME")
+            ts = dataclasses.replace(ts, data_dir=(Path(home) if home else Path.home() / ".local/share/cinegen") / "trust")
+        manifest = build_manifest(
+            title=out.name, model_name="cinegen-backlot-renderer", model_version="1", mode="render",
+            settings={"scene": scene.to_dict()}, training_data={"none": "procedural render"}, job_id=f"seed-{scene.seed}",
+            watermark={"scheme": "none"}, digital_source_type=ALGORITHMIC_MEDIA,
+        )
+        sign_mp4(tmp, out, manifest, ts.identity())
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _render(args: argparse.Namespace) -> int:
     from cinegen.backlot.render import iter_frames
-    from cinegen.media import write_image, write_video
+    from cinegen.media import write_image
 
     width, height = parse_size(args.size)
     if args.seed < 0:
@@ -53,7 +83,7 @@ def _render(args: argparse.Namespace) -> int:
         frames_dir.mkdir(parents=True, exist_ok=True)
         for i, frame in enumerate(iter_frames(scene)):
             write_image(frames_dir / f"frame-{i:05d}.png", frame)
-    write_video(out, iter_frames(scene), fps=scene.fps)
+    _write_signed(out, iter_frames(scene), scene)
     print(
         f"wrote {out} ({scene.num_frames} frames, {scene.width}x{scene.height} at {scene.fps} fps): "
         f"{describe(scene)}"

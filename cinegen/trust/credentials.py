@@ -31,6 +31,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+# pure algorithm, no training data: the backlot's procedural renders
+ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/algorithmicMedia"
 CINEGEN_ASSERTION = "org.cinegen.generation"  # our own assertion: model, mode, settings, training data
 DEV_CA_NAME = "cinegen local development CA"
 DEV_SIGNER_NAME = "cinegen local development signer"
@@ -245,6 +247,7 @@ def build_manifest(
     training_data: dict[str, Any],
     job_id: str,
     watermark: dict[str, Any],
+    digital_source_type: str = TRAINED_ALGORITHMIC_MEDIA,
 ) -> dict[str, Any]:
     """The manifest definition: a c2pa.created action (trainedAlgorithmicMedia) and our assertion."""
     agent = {"name": "cinegen", "version": model_version, "model": model_name}
@@ -259,7 +262,7 @@ def build_manifest(
                     "actions": [
                         {
                             "action": "c2pa.created",
-                            "digitalSourceType": TRAINED_ALGORITHMIC_MEDIA,
+                            "digitalSourceType": digital_source_type,
                             "softwareAgent": agent,
                             "parameters": {"model": model_name, "model_version": model_version, "mode": mode},
                         }
