@@ -23,7 +23,7 @@ PROMPTS = (
     "a yellow star moving left at sunset",
     "a green triangle moving up at night",
     "a white ball growing in a studio",
-    "a purple box left of an orange star on black",
+    "a purple box left of an orange star on a plain black background",
 )
 
 
