@@ -436,7 +436,10 @@ class CinegenPipeline:
             done += steps
         return np.concatenate(out)[:total_frames]
 
-    def _backward(self, src: np.ndarray, total_frames: int, text, uncond, width, height, generator, steps, guidance, progress) -> np.ndarray:  # type: ignore[no-untyped-def]
+    def _backward(
+        self, src: np.ndarray, total_frames: int, text: torch.Tensor, uncond: torch.Tensor, width: int, height: int, generator: torch.Generator, steps: int, guidance: float,
+        progress: ProgressFn | None,
+    ) -> np.ndarray:
         """Frames that lead into `src`: windows grow backwards from its first frames."""
         win, ov = self.window_latents, OVERLAP_LATENTS
         ctx = 4 * ov  # suffix frames pinned at the end of each window
@@ -454,7 +457,10 @@ class CinegenPipeline:
             head = np.concatenate([*out, head])[:ctx]  # the first frames of what exists so far
         return np.concatenate(out)[-total_frames:]
 
-    def _connect(self, a: np.ndarray, b: np.ndarray, total_frames: int, text, uncond, width, height, generator, steps, guidance, progress) -> np.ndarray:  # type: ignore[no-untyped-def]
+    def _connect(
+        self, a: np.ndarray, b: np.ndarray, total_frames: int, text: torch.Tensor, uncond: torch.Tensor, width: int, height: int, generator: torch.Generator, steps: int, guidance: float,
+        progress: ProgressFn | None,
+    ) -> np.ndarray:
         """A transition that starts where clip a ends and arrives where clip b starts.
 
         The last window is pinned at both ends; a transition longer than one window's free middle
@@ -480,7 +486,10 @@ class CinegenPipeline:
             out = out[np.round(np.linspace(0, len(out) - 1, total_frames)).astype(int)]
         return out
 
-    def _loop(self, total_frames: int, text, uncond, width, height, generator, steps, guidance, keyframes, progress) -> np.ndarray:  # type: ignore[no-untyped-def]
+    def _loop(
+        self, total_frames: int, text: torch.Tensor, uncond: torch.Tensor, width: int, height: int, generator: torch.Generator, steps: int, guidance: float,
+        keyframes: dict[int, np.ndarray], progress: ProgressFn | None,
+    ) -> np.ndarray:
         """A clip whose last frame flows into its first: generate, then connect its end to its start."""
         k = max(1, min(3, (total_frames - 5) // 4))  # the bridge is 4k frames, so body + bridge == total_frames
         body_frames = max(1, total_frames - 4 * k)
@@ -488,7 +497,10 @@ class CinegenPipeline:
         bridge = self._connect(body, body, total_frames - len(body), text, uncond, width, height, generator, steps, guidance, progress)
         return np.concatenate([body, bridge])
 
-    def _edit(self, src: np.ndarray, text, uncond, width, height, generator, steps, guidance, strength, progress) -> np.ndarray:  # type: ignore[no-untyped-def]
+    def _edit(
+        self, src: np.ndarray, text: torch.Tensor, uncond: torch.Tensor, width: int, height: int, generator: torch.Generator, steps: int, guidance: float,
+        strength: float, progress: ProgressFn | None,
+    ) -> np.ndarray:
         """SDEdit: noise the source to `strength` and denoise toward the new prompt, window by window."""
         if strength == 0.0:
             return src
