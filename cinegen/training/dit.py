@@ -35,7 +35,7 @@ from cinegen.models.transformer import (
 from cinegen.models.vae import VideoVAE, frames_to_tensor
 from cinegen.training.data import Bucket, Clip, ClipSource
 from cinegen.training.schedule import cosine_lr
-from cinegen.trust.licences import TrainingDataLedger
+from cinegen.trust.licences import LicenceError, TrainingDataLedger, load_ledger
 
 log = logging.getLogger("cinegen.train.dit")
 
@@ -155,6 +155,11 @@ def main(cfg: DiTTrainConfig) -> Path:
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.01)
     ledger = TrainingDataLedger()
+    if cfg.init_from:  # the weights we start from carry what they learned from: keep counting it
+        try:
+            ledger = load_ledger(cfg.init_from)
+        except LicenceError:
+            log.warning("%s has no training-data ledger; counting from zero", cfg.init_from)
     step = 0
     ckpt = out / "checkpoint.pt"
     if cfg.resume and ckpt.exists():
