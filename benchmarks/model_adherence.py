@@ -30,14 +30,14 @@ from cinegen.pipeline import CinegenPipeline
 MODEL = Path(__file__).resolve().parent.parent / "weights" / "backlot-v1"
 
 
-def prompt_sets(n: int, seconds: float, seed: int) -> dict[str, list[tuple[str, SceneSpec]]]:
+def prompt_sets(n: int, seconds: float, seed: int, heldout: int | None = None) -> dict[str, list[tuple[str, SceneSpec]]]:
     rng = random.Random(seed)
     held = sorted(heldout_compositions())
     sets: dict[str, list[tuple[str, SceneSpec]]] = defaultdict(list)
     while len(sets["seen_single"]) < n:
         s = random_scene(rng, seconds=seconds, max_objects=1, exclude=frozenset(held))
         sets["seen_single"].append((describe(s, "short"), s))
-    for i in range(n):
+    for i in range(n if heldout is None else heldout):
         s = random_scene(rng, seconds=seconds, max_objects=1, only=held[i % len(held)])
         sets["heldout_single"].append((describe(s, "short"), s))
     while len(sets["two_objects_relation"]) < n:
@@ -59,13 +59,22 @@ def main() -> None:
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--model", type=Path, default=MODEL)
+    ap.add_argument("--sets", default="", help="comma-separated sets to run (default: all four)")
+    ap.add_argument("--heldout-per-set", type=int, default=0, help="prompts in heldout_single (default: --per-set)")
     ap.add_argument("--json", type=Path, default=None)
     a = ap.parse_args()
+    chosen = [x for x in a.sets.split(",") if x]
     pipe = CinegenPipeline.from_pretrained(a.model, dtype=a.dtype)
     report: dict[str, dict] = {}
     gen_temporal, real_temporal = defaultdict(list), defaultdict(list)
     falls: list[float] = []
-    for name, items in prompt_sets(a.per_set, a.seconds, a.seed).items():
+    sets = prompt_sets(a.per_set, a.seconds, a.seed, heldout=a.heldout_per_set or a.per_set)
+    unknown = sorted(set(chosen) - set(sets))
+    if unknown:
+        raise SystemExit(f"unknown set(s) {unknown}; choose from {sorted(sets)}")
+    for name, items in sets.items():
+        if chosen and name not in chosen:
+            continue
         acc: dict[str, list[bool]] = defaultdict(list)
         for i, (prompt, scene) in enumerate(items):
             out = pipe(prompt, seconds=a.seconds, steps=a.steps, guidance=a.guidance, seed=i, width=scene.width, height=scene.height)
@@ -89,6 +98,7 @@ def main() -> None:
         k: {"generated_median": round(statistics.median(gen_temporal[k]), 4), "real_median": round(statistics.median(real_temporal[k]), 4)}
         for k in gen_temporal
     }
+    report["settings"] = {"model": str(a.model), "steps": a.steps, "guidance": a.guidance, "seconds": a.seconds, "dtype": a.dtype}
     print("physics", report["physics"])
     print("temporal (generated vs real backlot)", report["temporal"])
     if a.json:

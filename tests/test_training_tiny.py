@@ -45,7 +45,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             bf16=False, log_every=1, ckpt_every=100, stats_batches=1,
         )
     )
-    dit_dir = dit_train.main(_dit_cfg(root / "dit", vae_dir))
+    dit_dir = dit_train.main(_dit_cfg(root / "dit", vae_dir, snapshot_every=2))
     return {"root": root, "vae": vae_dir, "dit": dit_dir}
 
 
@@ -71,6 +71,17 @@ def test_dit_training_writes_transformer_and_ledger(trained: dict[str, Path]) ->
     loaded = load_transformer(trained["dit"])
     assert loaded.config["in_channels"] == 4
     assert any(p.abs().sum() > 0 for p in loaded.proj_out.parameters())  # trained away from the zero init
+
+
+def test_dit_snapshots_are_loadable_transformers_with_their_step(trained: dict[str, Path]) -> None:
+    snaps = sorted((trained["root"] / "dit" / "snapshots").iterdir())
+    assert [p.name for p in snaps] == ["step-000002"]  # every 2 steps in a 3-step run
+    assert json.loads((snaps[0] / "cinegen.json").read_text())["steps"] == 2
+    final = load_transformer(trained["dit"])
+    snap = load_transformer(snaps[0])
+    assert snap.config["in_channels"] == 4
+    differs = [not torch.equal(a, b) for a, b in zip(snap.parameters(), final.parameters(), strict=True)]
+    assert any(differs)  # the EMA moved on after the snapshot
 
 
 def test_sample_from_the_trained_models(trained: dict[str, Path], tmp_path: Path) -> None:
