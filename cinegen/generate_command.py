@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser("generate", help="generate a video (or a still) from a prompt with the model")
     p.add_argument("prompt")
     p.add_argument("-o", "--output", type=Path, required=True, help="output .mp4 (or .png with --still)")
-    p.add_argument("--seconds", type=float, default=4.0, help="duration, 1/16 to 60 s (default 4)")
+    p.add_argument("--seconds", type=float, default=4.0, help="duration, 1/16 to 60 s (default 4); with --edit, how much of the source is edited")
     p.add_argument("--size", type=_size, default=(128, 128), help="WxH the model serves, e.g. 128x128, 176x96, 96x176")
     p.add_argument("--fps", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)

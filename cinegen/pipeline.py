@@ -97,7 +97,7 @@ def fit_image(image: np.ndarray, width: int, height: int) -> np.ndarray:
         return image
     scale = max(width / w, height / h)
     nh, nw = max(height, round(h * scale)), max(width, round(w * scale))
-    t = torch.from_numpy(image).permute(2, 0, 1)[None].float()
+    t = torch.tensor(image).permute(2, 0, 1)[None].float()  # a copy: decoded images may be read-only
     t = F.interpolate(t, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False)
     y0, x0 = (nh - height) // 2, (nw - width) // 2
     t = t[:, :, y0 : y0 + height, x0 : x0 + width]
@@ -338,7 +338,7 @@ class CinegenPipeline:
         # 4. denoise (window by window) and 5. decode
         t1 = time.perf_counter()
         if edit is not None:
-            src = fit(edit, extend_fps)
+            src = fit(edit, extend_fps)[:total_frames]  # the first `seconds` of the source are edited
             frames = self._edit(src, text, uncond, width, height, generator, steps, guidance, strength, progress)
         elif connect is not None:
             a, b = fit(connect[0], extend_fps), fit(connect[1], extend_fps)
