@@ -27,7 +27,7 @@ def main() -> None:
     axes[0].axhline(32, ls="--", c="gray", label="target 32 dB")
     axes[0].set(title="VAE: training-batch PSNR (H100)", xlabel="step", ylabel="dB")
     axes[0].legend()
-    for name in sorted(LOGS.glob("dit-*.json")):
+    for name in sorted(LOGS.glob("dit-*run*.json")):
         dit = json.loads(name.read_text())
         axes[1].plot([h["step"] for h in dit], [h["loss"] for h in dit], marker="o", label=name.stem)
     axes[1].set(title="DiT: velocity loss", xlabel="step", ylabel="MSE")
@@ -36,7 +36,7 @@ def main() -> None:
         for k in ("color", "shape", "motion"):
             axes[2].plot([r["step"] for r in oracle], [r[k] for r in oracle], marker="o", label=k)
         axes[2].axhline(0.9, ls="--", c="gray", label="target 0.90")
-        axes[2].set(title=f"DiT: oracle accuracy, held-out single objects ({oracle[-1]['prompts']} prompts)",
+        axes[2].set(title=f"DiT: oracle accuracy, held-out ({oracle[-1]['prompts']} prompts)",
                     xlabel="step (CPU steps after the 422 H100 steps)", ylabel="accuracy", ylim=(0, 1))
         axes[2].legend()
     fig.tight_layout()

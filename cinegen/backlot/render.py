@@ -19,6 +19,7 @@ from cinegen.backlot.vocab import COLORS
 HORIZON = 0.62  # world Y where the ground begins in settings that have one
 PILLAR_HALF_WIDTH = 0.045
 PILLAR_RGB = (92, 64, 46)
+VIGNETTE_STRENGTH = 0.12  # brightness lost per squared frame-height from the view centre (textured worlds only)
 
 
 def render_scene(scene: SceneSpec) -> np.ndarray:
@@ -137,7 +138,7 @@ def _background(scene: SceneSpec, p: dict[str, np.ndarray], cam: CameraPath, i: 
     else:  # pragma: no cover - SceneSpec validates settings
         raise ValueError(s)
     # gentle lighting: a per-clip exposure, a tint and a vignette
-    vig = 1 - 0.12 * tex * ((X - cam.cx[i]) ** 2 + (Y - 0.5) ** 2)
+    vig = 1 - VIGNETTE_STRENGTH * tex * ((X - cam.cx[i]) ** 2 + (Y - 0.5) ** 2)
     img = img * (p["light"] if tex else 1.0) * vig[..., None] + p["tint"] * tex
     return img.astype(np.float32)
 

@@ -209,8 +209,11 @@ def main(cfg: DiTTrainConfig) -> Path:
                 banks[b].add(z.to(torch.bfloat16), [c.captions for c in part])
 
     t_fill = time.time()
-    fill_min = min(8, cfg.bank_size)  # a bank never holds more than bank_size
-    while time.time() - t_fill < cfg.fill_seconds or any(banks[b].count < fill_min for b in buckets):
+    # every bank needs a few clips before the first step; rare buckets (< 5% of draws) need one, or the
+    # fill waits minutes for them (4.6 min on 2 cores with two 0.5% buckets)
+    total_w = sum(weights)
+    fill_min = {b: min(8 if w / total_w >= 0.05 else 1, cfg.bank_size) for b, w in zip(buckets, weights, strict=True)}
+    while time.time() - t_fill < cfg.fill_seconds or any(banks[b].count < fill_min[b] for b in buckets):
         ingest((source.drain(256) if cfg.workers else []) or [source.get()])  # inline (workers=0): one clip at a time
     if main_rank:
         log.info("banks filled in %.0fs: %s", time.time() - t_fill, {f"{b.frames}f{b.width}x{b.height}": banks[b].count for b in buckets})
