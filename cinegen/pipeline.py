@@ -32,6 +32,7 @@ MAX_PROMPT_CHARS = 2000
 MODEL_FPS = 16  # the built-in model's native frame rate
 WINDOW_LATENTS = 9  # 33 frames (about 2 s) per window
 OVERLAP_LATENTS = 2  # 5 frames of context carried into the next window
+SEAM_FADE_FRAMES = 8  # frames after a joint over which the context's decode error fades out
 
 ProgressFn = Callable[[int, int], None]
 
@@ -83,6 +84,27 @@ def video_to_frames(video: torch.Tensor) -> np.ndarray:
     """(1, 3, T, H, W) in [-1, 1] -> (T, H, W, 3) uint8."""
     x = ((video[0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     return x.permute(1, 2, 3, 0).cpu().numpy()
+
+
+def carry_residual(new: np.ndarray, given: np.ndarray, decoded: np.ndarray, *, at_end: bool = False) -> np.ndarray:
+    """Hide a joint: fade the difference between a pinned frame and its VAE reconstruction into the new frames.
+
+    `new` (T, H, W, 3) uint8 follows the pinned frame `given` (H, W, 3) (or, with at_end, precedes
+    it); `decoded` is the window's reconstruction of that same frame. The VAE redraws pinned frames
+    (31.5 dB), so without this every joint shows a jump in texture and sharpness; the difference is
+    added at full weight next to the joint and fades to zero over SEAM_FADE_FRAMES frames.
+    """
+    k = min(SEAM_FADE_FRAMES, len(new))
+    if k == 0:
+        return new
+    w = 1.0 - np.arange(1, k + 1, dtype=np.float32) / (SEAM_FADE_FRAMES + 1)  # (k,) near 1 at the joint
+    if at_end:
+        w = w[::-1]
+    residual = given.astype(np.float32) - decoded.astype(np.float32)  # (H, W, 3)
+    out = new.copy()
+    part = out[-k:] if at_end else out[:k]
+    part[...] = np.clip(part.astype(np.float32) + w[:, None, None, None] * residual, 0, 255).round().astype(np.uint8)
+    return out
 
 
 def fit_image(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -429,7 +451,10 @@ class CinegenPipeline:
                     kf[local] = img
             z = self._window(txt, uncond, n, width, height, generator, steps, guidance, prefix=prefix, keyframes=kf, progress=prog)
             frames = self._decode(z)
-            new = frames if prefix is None else frames[len(prefix) :]
+            if prefix is None:
+                new = frames
+            else:
+                new = carry_residual(frames[len(prefix) :], prefix[-1], frames[len(prefix) - 1])
             out.append(new)
             produced += len(new)
             tail = np.concatenate([tail, new])[-ctx_frames:] if tail is not None else new[-ctx_frames:]
@@ -451,7 +476,8 @@ class CinegenPipeline:
             new_lat = min(win - ov, latents_for_frames(need + 4) - 1)
             n = new_lat + ov
             z = self._window(text, uncond, n, width, height, generator, steps, guidance, suffix=head, progress=progress)
-            frames = self._decode(z)[: -ctx]  # drop the reconstruction of the pinned suffix
+            decoded = self._decode(z)
+            frames = carry_residual(decoded[:-ctx], head[0], decoded[-ctx], at_end=True)  # drop the pinned suffix's reconstruction
             out.insert(0, frames)
             produced += len(frames)
             head = np.concatenate([*out, head])[:ctx]  # the first frames of what exists so far
@@ -481,7 +507,9 @@ class CinegenPipeline:
         n = a_lat + new + ov
         z = self._window(text, uncond, n, width, height, generator, steps, guidance, prefix=pre, suffix=suf, progress=progress)
         frames = self._decode(z)
-        out = np.concatenate([lead, frames[len(pre) : len(frames) - suf_len]])
+        mid = carry_residual(frames[len(pre) : len(frames) - suf_len], pre[-1], frames[len(pre) - 1])
+        mid = carry_residual(mid, suf[0], frames[len(frames) - suf_len], at_end=True)
+        out = np.concatenate([lead, mid])
         if len(out) != total_frames:  # windows add 4 frames at a time: resample, keeping both ends
             out = out[np.round(np.linspace(0, len(out) - 1, total_frames)).astype(int)]
         return out
@@ -518,7 +546,7 @@ class CinegenPipeline:
             prefix = np.concatenate(out)[-ctx_frames:] if out else None
             z = self._window(text, uncond, n, width, height, generator, steps, guidance, prefix=prefix, init=seg, strength=strength, progress=progress)
             frames = self._decode(z)
-            out.append(frames if not out else frames[ctx_frames:])
+            out.append(frames if prefix is None else carry_residual(frames[ctx_frames:], prefix[-1], frames[ctx_frames - 1]))
             if pos + len(seg) >= len(padded):
                 break
             pos += len(seg) - ctx_frames

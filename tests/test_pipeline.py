@@ -16,9 +16,11 @@ from cinegen.models.text import TextEncoder
 from cinegen.models.transformer import DIT_PRESETS, build_transformer
 from cinegen.models.vae import VAE_PRESETS, VideoVAE
 from cinegen.pipeline import (
+    SEAM_FADE_FRAMES,
     CinegenPipeline,
     PipelineError,
     ScheduleEntry,
+    carry_residual,
     fit_image,
     latents_for_frames,
     retime,
@@ -292,3 +294,17 @@ def test_auto_dtype_follows_the_hardware(pipe: CinegenPipeline, tmp_path: Path) 
     assert resolve_dtype("float32", torch.device("cpu")) == torch.float32
     out = loaded("a red ball rolls", seconds=0.75, seed=3, **SIZE)
     assert out.frames.shape == (12, 64, 64, 3)
+
+
+def test_carry_residual_fades_the_pinned_frames_decode_error_into_the_new_frames() -> None:
+    new = np.full((12, 4, 4, 3), 100, np.uint8)
+    given = np.full((4, 4, 3), 140, np.uint8)  # the user's frame at the joint
+    decoded = np.full((4, 4, 3), 120, np.uint8)  # the VAE's redraw of it: 20 levels darker
+    out = carry_residual(new, given, decoded)
+    levels = out[:, 0, 0, 0].astype(int)
+    assert levels[0] > 115 and list(levels[:SEAM_FADE_FRAMES]) == sorted(levels[:SEAM_FADE_FRAMES], reverse=True)
+    assert (levels[SEAM_FADE_FRAMES:] == 100).all()  # beyond the fade the frames are untouched
+    back = carry_residual(new, given, decoded, at_end=True)[:, 0, 0, 0].astype(int)
+    assert list(back) == list(levels[::-1])  # the same fade, toward a joint after the new frames
+    assert np.array_equal(carry_residual(new, given, given), new)  # a perfect redraw changes nothing
+    assert carry_residual(new[:0], given, decoded).shape == (0, 4, 4, 3)
