@@ -46,7 +46,7 @@ from cinegen.backlot.render import render_scene
 from cinegen.backlot.scene import SceneSpec, random_scene
 from cinegen.backlot.vocab import COLORS
 from cinegen.eval.metrics import color_drift, psnr, seam_score
-from cinegen.eval.oracle import analyze, grade
+from cinegen.eval.oracle import DetectedObject, analyze, grade
 from cinegen.eval.segment import srgb_to_lab
 from cinegen.pipeline import OVERLAP_LATENTS, CinegenPipeline, ScheduleEntry, fit_image
 
@@ -87,13 +87,16 @@ def _shows(scene: SceneSpec) -> bool:
     return g.objects[0].found and g.objects[0].color_ok
 
 
+def main_object(frames: np.ndarray) -> DetectedObject | None:
+    """The longest-seen object the oracle finds, or None."""
+    objs = analyze(frames, FPS).objects
+    return max(objs, key=lambda d: len(d.frames)) if objs else None
+
+
 def identity(frames: np.ndarray) -> tuple[str | None, str | None]:
     """(colour, shape) of the longest-seen object, or (None, None)."""
-    objs = analyze(frames, FPS).objects
-    if not objs:
-        return None, None
-    o = max(objs, key=lambda d: len(d.frames))
-    return o.color, o.shape
+    o = main_object(frames)
+    return (o.color, o.shape) if o is not None else (None, None)
 
 
 def mean_lab(frames: np.ndarray) -> np.ndarray:
@@ -148,7 +151,8 @@ def bench_extend(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int, directi
         seams.append(seam_score(full, joint))
         whole = render_scene(dataclasses.replace(s, seconds=2 * s.seconds))  # the world's own continuation
         real_seams.append(seam_score(whole, len(src)))
-        same.append(identity(src) == identity(new) and identity(src) != (None, None))
+        before = identity(src)
+        same.append(before == identity(new) and before != (None, None))
         if i == 0:
             ex = (f"extend {direction}: {describe(s)!r}", [("source", src), ("new frames", new)])
     return {"seam_score_median": med(seams), "seam_score_real_continuation_median": med(real_seams),
@@ -233,9 +237,8 @@ def bench_remix(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int) -> tuple
         changed.append(og.color_ok)
         shape_kept.append(og.shape_ok)
         motion_kept.append(og.motion_ok)
-        a, b = analyze(src, FPS).objects, analyze(out, FPS).objects
-        if a and b:  # composition: where the main object starts, in frame heights
-            oa, ob = max(a, key=lambda d: len(d.frames)), max(b, key=lambda d: len(d.frames))
+        oa, ob = main_object(src), main_object(out)
+        if oa is not None and ob is not None:  # composition: where the main object starts, in frame heights
             start_moved.append(float(np.hypot(oa.x[0] - ob.x[0], oa.y[0] - ob.y[0])))
         if i == 0:
             ex = (f"remix to {describe(t)!r}", [("generated source", src), ("remix", out)])

@@ -284,6 +284,22 @@ class CinegenPipeline:
         return frames
 
     # -- public entry ------------------------------------------------------------------------------------
+    def _decode_new(self, latents: torch.Tensor, *, prefix: np.ndarray | None = None, suffix: np.ndarray | None = None) -> np.ndarray:
+        """Decode a window and return only the frames it adds, with its joints hidden.
+
+        The window's reconstructions of the pinned `prefix` / `suffix` frames are dropped, and each
+        pinned frame's decode error is faded into the new frames beside it (`carry_residual`).
+        """
+        frames = self._decode(latents)
+        a = 0 if prefix is None else len(prefix)
+        b = len(frames) if suffix is None else len(frames) - len(suffix)
+        new = frames[a:b]
+        if prefix is not None:
+            new = carry_residual(new, prefix[-1], frames[a - 1])
+        if suffix is not None:
+            new = carry_residual(new, suffix[0], frames[b], at_end=True)
+        return new
+
     def __call__(
         self,
         prompt: str,
@@ -450,11 +466,7 @@ class CinegenPipeline:
                 if a <= local < n and (local > 0 or prefix is None):
                     kf[local] = img
             z = self._window(txt, uncond, n, width, height, generator, steps, guidance, prefix=prefix, keyframes=kf, progress=prog)
-            frames = self._decode(z)
-            if prefix is None:
-                new = frames
-            else:
-                new = carry_residual(frames[len(prefix) :], prefix[-1], frames[len(prefix) - 1])
+            new = self._decode_new(z, prefix=prefix)
             out.append(new)
             produced += len(new)
             tail = np.concatenate([tail, new])[-ctx_frames:] if tail is not None else new[-ctx_frames:]
@@ -476,8 +488,7 @@ class CinegenPipeline:
             new_lat = min(win - ov, latents_for_frames(need + 4) - 1)
             n = new_lat + ov
             z = self._window(text, uncond, n, width, height, generator, steps, guidance, suffix=head, progress=progress)
-            decoded = self._decode(z)
-            frames = carry_residual(decoded[:-ctx], head[0], decoded[-ctx], at_end=True)  # drop the pinned suffix's reconstruction
+            frames = self._decode_new(z, suffix=head)
             out.insert(0, frames)
             produced += len(frames)
             head = np.concatenate([*out, head])[:ctx]  # the first frames of what exists so far
@@ -506,10 +517,7 @@ class CinegenPipeline:
         new = max(1, min(cap // 4, math.ceil((total_frames - len(lead)) / 4)))
         n = a_lat + new + ov
         z = self._window(text, uncond, n, width, height, generator, steps, guidance, prefix=pre, suffix=suf, progress=progress)
-        frames = self._decode(z)
-        mid = carry_residual(frames[len(pre) : len(frames) - suf_len], pre[-1], frames[len(pre) - 1])
-        mid = carry_residual(mid, suf[0], frames[len(frames) - suf_len], at_end=True)
-        out = np.concatenate([lead, mid])
+        out = np.concatenate([lead, self._decode_new(z, prefix=pre, suffix=suf)])
         if len(out) != total_frames:  # windows add 4 frames at a time: resample, keeping both ends
             out = out[np.round(np.linspace(0, len(out) - 1, total_frames)).astype(int)]
         return out
@@ -545,8 +553,7 @@ class CinegenPipeline:
             seg = padded[pos : pos + 1 + 4 * (n - 1)]
             prefix = np.concatenate(out)[-ctx_frames:] if out else None
             z = self._window(text, uncond, n, width, height, generator, steps, guidance, prefix=prefix, init=seg, strength=strength, progress=progress)
-            frames = self._decode(z)
-            out.append(frames if prefix is None else carry_residual(frames[ctx_frames:], prefix[-1], frames[ctx_frames - 1]))
+            out.append(self._decode_new(z, prefix=prefix))
             if pos + len(seg) >= len(padded):
                 break
             pos += len(seg) - ctx_frames
