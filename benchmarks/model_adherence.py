@@ -6,7 +6,7 @@ was written from: single objects of seen compositions, single objects of held-ou
 training captions). Prints per-attribute accuracy per set, fall physics, and temporal quality of
 generated vs real backlot clips; writes everything to --json.
 
-    .venv/bin/python benchmarks/model_adherence.py [--per-set 50] [--seconds 2] [--steps 12]
+    .venv/bin/python benchmarks/model_adherence.py [--per-set 50] [--seconds 2] [--steps 12] [--sampler unipc]
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--steps", type=int, default=12)
     ap.add_argument("--guidance", type=float, default=5.0)
+    ap.add_argument("--sampler", default=None, help="euler or unipc (default: the model's)")
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--model", type=Path, default=MODEL)
@@ -77,7 +78,7 @@ def main() -> None:
             continue
         acc: dict[str, list[bool]] = defaultdict(list)
         for i, (prompt, scene) in enumerate(items):
-            out = pipe(prompt, seconds=a.seconds, steps=a.steps, guidance=a.guidance, seed=i, width=scene.width, height=scene.height)
+            out = pipe(prompt, seconds=a.seconds, steps=a.steps, guidance=a.guidance, sampler=a.sampler, seed=i, width=scene.width, height=scene.height)
             g = grade(out.frames, out.fps, scene)
             for k, v in g.attribute_results().items():
                 acc[k] += v
@@ -98,7 +99,7 @@ def main() -> None:
         k: {"generated_median": round(statistics.median(gen_temporal[k]), 4), "real_median": round(statistics.median(real_temporal[k]), 4)}
         for k in gen_temporal
     }
-    report["settings"] = {"model": str(a.model), "steps": a.steps, "guidance": a.guidance, "seconds": a.seconds, "dtype": a.dtype}
+    report["settings"] = {"model": str(a.model), "steps": a.steps, "guidance": a.guidance, "sampler": a.sampler or pipe.default_sampler, "seconds": a.seconds, "dtype": a.dtype}
     print("physics", report["physics"])
     print("temporal (generated vs real backlot)", report["temporal"])
     if a.json:

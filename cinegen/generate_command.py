@@ -58,6 +58,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
     p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale")
+    p.add_argument("--sampler", choices=["euler", "unipc"], default=None, help="ODE solver (default: the model's)")  # cinegen.sampling.SAMPLERS
     p.add_argument("--negative-prompt", default="")
     p.add_argument("--model", type=Path, default=None, help="a saved cinegen pipeline or a diffusers Wan 2.1 directory")
     p.add_argument("--device", default="cpu")
@@ -161,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = pipe(
             args.prompt, negative_prompt=args.negative_prompt, seconds=args.seconds, fps=args.fps, width=w, height=h,
-            seed=args.seed, steps=args.steps, guidance=args.guidance, direction=args.direction, loop=args.loop,
+            seed=args.seed, steps=args.steps, guidance=args.guidance, sampler=args.sampler, direction=args.direction, loop=args.loop,
             strength=args.strength, still=args.still, progress=progress, **kwargs,
         )
     except PipelineError as e:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cinegen.sampling import Conditioning, guided, make_sigmas, sample_euler, shift_for_tokens
+from cinegen.sampling import SAMPLERS, Conditioning, guided, make_sigmas, shift_for_tokens
 
 MAX_SECONDS = 60.0
 MIN_FPS, MAX_FPS = 1, 60
@@ -65,6 +65,15 @@ class VideoOutput:
     seed: int
     timings: dict[str, float] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How one call denoises: steps per window, guidance scale, and the ODE solver (a key of SAMPLERS)."""
+
+    steps: int
+    guidance: float
+    solver: str = "euler"
 
 
 @dataclass(frozen=True)
@@ -164,6 +173,7 @@ class CinegenPipeline:
         window_latents: int = WINDOW_LATENTS,
         default_steps: int = 12,
         default_guidance: float = 5.0,
+        default_sampler: str = "euler",
         info: dict[str, Any] | None = None,
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
@@ -179,6 +189,9 @@ class CinegenPipeline:
         self.window_latents = window_latents
         self.default_steps = default_steps
         self.default_guidance = default_guidance
+        if default_sampler not in SAMPLERS:
+            raise PipelineError(f"unknown default sampler {default_sampler!r}; choose from {', '.join(sorted(SAMPLERS))}")
+        self.default_sampler = default_sampler
         self.info = dict(info or {})
         self.device = torch.device(device)
         self.dtype = dtype
@@ -232,8 +245,7 @@ class CinegenPipeline:
         width: int,
         height: int,
         generator: torch.Generator,
-        steps: int,
-        guidance: float,
+        sampling: Sampling,
         *,
         prefix: np.ndarray | None = None,
         suffix: np.ndarray | None = None,
@@ -263,11 +275,12 @@ class CinegenPipeline:
             mask[j] = True
         init_lat = self._encode(init) if init is not None else None
         tokens = n * (h // 2) * (w // 2)
-        sigmas = make_sigmas(steps, shift=shift_for_tokens(tokens), start=strength if init_lat is not None else 1.0)
+        sigmas = make_sigmas(sampling.steps, shift=shift_for_tokens(tokens), start=strength if init_lat is not None else 1.0)
         cond = Conditioning(cond_lat, mask, cond_sigma) if mask.any() else None
-        velocity = guided(self.model, text, uncond, guidance)
+        velocity = guided(self.model, text, uncond, sampling.guidance)
+        solve = SAMPLERS[sampling.solver]
         with torch.no_grad(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.dtype == torch.bfloat16):
-            return sample_euler(velocity, noise, sigmas, init=init_lat, cond=cond, callback=progress)
+            return solve(velocity, noise, sigmas, init=init_lat, cond=cond, callback=progress)
 
     def _encode(self, frames: np.ndarray) -> torch.Tensor:
         t = time.perf_counter()
@@ -312,6 +325,7 @@ class CinegenPipeline:
         seed: int = 0,
         steps: int | None = None,
         guidance: float | None = None,
+        sampler: str | None = None,
         image: np.ndarray | None = None,
         keyframes: dict[float, np.ndarray] | None = None,
         extend: np.ndarray | None = None,
@@ -333,6 +347,10 @@ class CinegenPipeline:
         # 1. check inputs
         steps = self.default_steps if steps is None else steps
         guidance = self.default_guidance if guidance is None else guidance
+        sampler = self.default_sampler if sampler is None else sampler
+        if sampler not in SAMPLERS:
+            raise PipelineError(f"unknown sampler {sampler!r}; choose from {', '.join(sorted(SAMPLERS))}")
+        sampling = Sampling(steps, guidance, sampler)
         if still:
             seconds = 1.0 / self.native_fps
         self.check_inputs(prompt, seconds, fps, width, height, steps, guidance)
@@ -377,21 +395,21 @@ class CinegenPipeline:
         t1 = time.perf_counter()
         if edit is not None:
             src = fit(edit, extend_fps)[:total_frames]  # the first `seconds` of the source are edited
-            frames = self._edit(src, text, uncond, width, height, generator, steps, guidance, strength, progress)
+            frames = self._edit(src, text, uncond, width, height, generator, sampling, strength, progress)
         elif connect is not None:
             a, b = fit(connect[0], extend_fps), fit(connect[1], extend_fps)
-            frames = self._connect(a, b, total_frames, text, uncond, width, height, generator, steps, guidance, progress)
+            frames = self._connect(a, b, total_frames, text, uncond, width, height, generator, sampling, progress)
         elif loop:
-            frames = self._loop(total_frames, text, uncond, width, height, generator, steps, guidance, key_lat, progress)
+            frames = self._loop(total_frames, text, uncond, width, height, generator, sampling, key_lat, progress)
         elif extend is not None:
             src = fit(extend, extend_fps)
             if direction == "forward":
-                frames = self._long(total_frames, text, uncond, width, height, generator, steps, guidance, {}, progress, start=src)
+                frames = self._long(total_frames, text, uncond, width, height, generator, sampling, {}, progress, start=src)
             else:
-                frames = self._backward(src, total_frames, text, uncond, width, height, generator, steps, guidance, progress)
+                frames = self._backward(src, total_frames, text, uncond, width, height, generator, sampling, progress)
         else:
             frames = self._long(
-                total_frames, text, uncond, width, height, generator, steps, guidance, key_lat, progress, schedule=sched_text
+                total_frames, text, uncond, width, height, generator, sampling, key_lat, progress, schedule=sched_text
             )
         timings["denoise_and_decode"] = time.perf_counter() - t1
         timings["denoise"] = timings["denoise_and_decode"] - timings.get("vae_decode", 0.0) - timings.get("vae_encode", 0.0)
@@ -401,7 +419,7 @@ class CinegenPipeline:
         timings["total"] = time.perf_counter() - t0
         settings = {
             "prompt": prompt, "negative_prompt": negative_prompt, "seconds": seconds, "fps": fps, "size": f"{width}x{height}",
-            "seed": seed, "steps": steps, "guidance": guidance, "mode": modes[0] if modes else ("image" if image is not None else "text"),
+            "seed": seed, "steps": steps, "guidance": guidance, "sampler": sampler, "mode": modes[0] if modes else ("image" if image is not None else "text"),
         }
         return VideoOutput(frames=frames, fps=fps, seed=seed, timings=timings, settings=settings)
 
@@ -414,8 +432,7 @@ class CinegenPipeline:
         width: int,
         height: int,
         generator: torch.Generator,
-        steps: int,
-        guidance: float,
+        sampling: Sampling,
         keyframes: dict[int, np.ndarray],
         progress: ProgressFn | None,
         *,
@@ -436,7 +453,7 @@ class CinegenPipeline:
             n_windows = 1 + math.ceil(max(0, total_frames - first_cover) / per_window)
         else:
             n_windows = math.ceil(total_frames / per_window)
-        total_steps, done = steps * n_windows, 0
+        total_steps, done = sampling.steps * n_windows, 0
 
         def prog(i: int, n: int) -> None:
             if progress is not None:
@@ -465,16 +482,16 @@ class CinegenPipeline:
                 local = (f - g0 + 3) // 4 if f - g0 > 0 else (0 if f == g0 else -1)
                 if a <= local < n and (local > 0 or prefix is None):
                     kf[local] = img
-            z = self._window(txt, uncond, n, width, height, generator, steps, guidance, prefix=prefix, keyframes=kf, progress=prog)
+            z = self._window(txt, uncond, n, width, height, generator, sampling, prefix=prefix, keyframes=kf, progress=prog)
             new = self._decode_new(z, prefix=prefix)
             out.append(new)
             produced += len(new)
             tail = np.concatenate([tail, new])[-ctx_frames:] if tail is not None else new[-ctx_frames:]
-            done += steps
+            done += sampling.steps
         return np.concatenate(out)[:total_frames]
 
     def _backward(
-        self, src: np.ndarray, total_frames: int, text: torch.Tensor, uncond: torch.Tensor, width: int, height: int, generator: torch.Generator, steps: int, guidance: float,
+        self, src: np.ndarray, total_frames: int, text: torch.Tensor, uncond: torch.Tensor, width: int, height: int, generator: torch.Generator, sampling: Sampling,
         progress: ProgressFn | None,
     ) -> np.ndarray:
         """Frames that lead into `src`: windows grow backwards from its first frames."""
@@ -487,7 +504,7 @@ class CinegenPipeline:
             need = total_frames - produced
             new_lat = min(win - ov, latents_for_frames(need + 4) - 1)
             n = new_lat + ov
-            z = self._window(text, uncond, n, width, height, generator, steps, guidance, suffix=head, progress=progress)
+            z = self._window(text, uncond, n, width, height, generator, sampling, suffix=head, progress=progress)
             frames = self._decode_new(z, suffix=head)
             out.insert(0, frames)
             produced += len(frames)
@@ -495,7 +512,7 @@ class CinegenPipeline:
         return np.concatenate(out)[-total_frames:]
 
     def _connect(
-        self, a: np.ndarray, b: np.ndarray, total_frames: int, text: torch.Tensor, uncond: torch.Tensor, width: int, height: int, generator: torch.Generator, steps: int, guidance: float,
+        self, a: np.ndarray, b: np.ndarray, total_frames: int, text: torch.Tensor, uncond: torch.Tensor, width: int, height: int, generator: torch.Generator, sampling: Sampling,
         progress: ProgressFn | None,
     ) -> np.ndarray:
         """A transition that starts where clip a ends and arrives where clip b starts.
@@ -509,32 +526,32 @@ class CinegenPipeline:
         cap = 4 * max(1, self.window_latents - a_lat - ov)  # frames the landing window can add
         lead = np.zeros((0, *a.shape[1:]), np.uint8)
         if total_frames > cap:
-            lead = self._long(total_frames - cap, text, uncond, width, height, generator, steps, guidance, {}, progress, start=a)
+            lead = self._long(total_frames - cap, text, uncond, width, height, generator, sampling, {}, progress, start=a)
             a = np.concatenate([a[-ctx_frames:], lead])
         pre = a[-ctx_frames:] if len(a) >= ctx_frames else a[-1:]
         suf_len = 4 * ov
         suf = b[:suf_len] if len(b) >= suf_len else np.concatenate([b[:1]] * (suf_len - len(b)) + [b])
         new = max(1, min(cap // 4, math.ceil((total_frames - len(lead)) / 4)))
         n = a_lat + new + ov
-        z = self._window(text, uncond, n, width, height, generator, steps, guidance, prefix=pre, suffix=suf, progress=progress)
+        z = self._window(text, uncond, n, width, height, generator, sampling, prefix=pre, suffix=suf, progress=progress)
         out = np.concatenate([lead, self._decode_new(z, prefix=pre, suffix=suf)])
         if len(out) != total_frames:  # windows add 4 frames at a time: resample, keeping both ends
             out = out[np.round(np.linspace(0, len(out) - 1, total_frames)).astype(int)]
         return out
 
     def _loop(
-        self, total_frames: int, text: torch.Tensor, uncond: torch.Tensor, width: int, height: int, generator: torch.Generator, steps: int, guidance: float,
+        self, total_frames: int, text: torch.Tensor, uncond: torch.Tensor, width: int, height: int, generator: torch.Generator, sampling: Sampling,
         keyframes: dict[int, np.ndarray], progress: ProgressFn | None,
     ) -> np.ndarray:
         """A clip whose last frame flows into its first: generate, then connect its end to its start."""
         k = max(1, min(3, (total_frames - 5) // 4))  # the bridge is 4k frames, so body + bridge == total_frames
         body_frames = max(1, total_frames - 4 * k)
-        body = self._long(body_frames, text, uncond, width, height, generator, steps, guidance, keyframes, progress)
-        bridge = self._connect(body, body, total_frames - len(body), text, uncond, width, height, generator, steps, guidance, progress)
+        body = self._long(body_frames, text, uncond, width, height, generator, sampling, keyframes, progress)
+        bridge = self._connect(body, body, total_frames - len(body), text, uncond, width, height, generator, sampling, progress)
         return np.concatenate([body, bridge])
 
     def _edit(
-        self, src: np.ndarray, text: torch.Tensor, uncond: torch.Tensor, width: int, height: int, generator: torch.Generator, steps: int, guidance: float,
+        self, src: np.ndarray, text: torch.Tensor, uncond: torch.Tensor, width: int, height: int, generator: torch.Generator, sampling: Sampling,
         strength: float, progress: ProgressFn | None,
     ) -> np.ndarray:
         """SDEdit: noise the source to `strength` and denoise toward the new prompt, window by window."""
@@ -552,7 +569,7 @@ class CinegenPipeline:
             n = min(win, latents_for_frames(remaining))
             seg = padded[pos : pos + 1 + 4 * (n - 1)]
             prefix = np.concatenate(out)[-ctx_frames:] if out else None
-            z = self._window(text, uncond, n, width, height, generator, steps, guidance, prefix=prefix, init=seg, strength=strength, progress=progress)
+            z = self._window(text, uncond, n, width, height, generator, sampling, prefix=prefix, init=seg, strength=strength, progress=progress)
             out.append(self._decode_new(z, prefix=prefix))
             if pos + len(seg) >= len(padded):
                 break
@@ -581,5 +598,6 @@ def pipeline_config(p: CinegenPipeline) -> dict[str, Any]:
         "window_latents": p.window_latents,
         "default_steps": p.default_steps,
         "default_guidance": p.default_guidance,
+        "default_sampler": p.default_sampler,
         "info": p.info,
     }

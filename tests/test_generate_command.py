@@ -87,8 +87,9 @@ def test_same_seed_same_frames_other_seed_differs(model: Path, tmp_path: Path) -
         (["--loop"], 8),
         (["--edit", "{clip}", "--strength", "0.5"], 8),  # the first --seconds of the edited source
         (["--schedule", "{schedule}"], 8),
+        (["--sampler", "unipc", "--steps", "3"], 8),
     ],
-    ids=["image", "keyframes", "extend", "extend-backward", "connect", "loop", "edit", "schedule"],
+    ids=["image", "keyframes", "extend", "extend-backward", "connect", "loop", "edit", "schedule", "unipc-sampler"],
 )
 def test_every_mode_from_the_command_line(model: Path, media: dict[str, Path], tmp_path: Path, args: list[str], frames: int) -> None:
     out = tmp_path / "out.mp4"
@@ -132,6 +133,13 @@ def test_bad_input_exits_2_naming_the_problem_and_leaves_no_file(
     assert gen(model, out, "--seconds", "1", *[a.format(**paths) for a in args]) == 2
     err = capsys.readouterr().err
     assert "error" in err and message in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_sampler_is_refused_by_the_parser(model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        gen(model, tmp_path / "out.mp4", "--sampler", "rk45")
+    assert e.value.code == 2 and "rk45" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
 

@@ -166,6 +166,17 @@ def test_same_seed_same_frames_other_seed_differs(pipe: CinegenPipeline) -> None
     assert not np.array_equal(a.frames, c.frames)
 
 
+@pytest.mark.parametrize("mode", [{}, {"image": "img"}, {"extend": "clip"}])
+def test_unipc_sampler_is_deterministic_and_differs_from_euler(pipe: CinegenPipeline, mode: dict[str, str]) -> None:
+    kw: dict[str, Any] = {k: (_frames(1)[0] if v == "img" else _frames(9)) for k, v in mode.items()}
+    a = pipe("a red ball rolls", seconds=0.5, seed=7, sampler="unipc", steps=3, **kw, **SIZE)
+    b = pipe("a red ball rolls", seconds=0.5, seed=7, sampler="unipc", steps=3, **kw, **SIZE)
+    e = pipe("a red ball rolls", seconds=0.5, seed=7, sampler="euler", steps=3, **kw, **SIZE)
+    assert np.array_equal(a.frames, b.frames) and a.settings["sampler"] == "unipc"
+    assert not np.array_equal(a.frames, e.frames)
+    assert e.settings["sampler"] == pipe.default_sampler == "euler"
+
+
 def test_prompt_changes_frames(pipe: CinegenPipeline) -> None:
     a = pipe("a red ball rolls", seconds=0.25, **SIZE)
     b = pipe("a blue square jumps", seconds=0.25, **SIZE)
@@ -190,6 +201,7 @@ def test_prompt_changes_frames(pipe: CinegenPipeline) -> None:
         ({"negative_prompt": "x" * 2001}, "negative_prompt"),
         ({"steps": 0}, "steps"),
         ({"guidance": -1.0}, "guidance"),
+        ({"sampler": "rk45"}, "sampler.*rk45.*euler, unipc"),
         ({"strength": 1.5, "edit": "clip"}, "strength"),
         ({"strength": -0.1}, "strength"),
         ({"direction": "sideways", "extend": "clip"}, "direction"),
@@ -232,7 +244,12 @@ def test_save_load_round_trip(pipe: CinegenPipeline, tmp_path: Path) -> None:
     assert {p.name for p in tmp_path.iterdir()} >= {"model_index.json", "vae", "transformer"}
     loaded = CinegenPipeline.from_pretrained(tmp_path, dtype="float32")  # "auto" may pick bf16
     assert loaded.sizes == pipe.sizes and loaded.window_latents == 3 and loaded.default_steps == 2
-    assert loaded.info["name"] == "tiny-test"
+    assert loaded.info["name"] == "tiny-test" and loaded.default_sampler == "euler"
+    unipc = CinegenPipeline(pipe.vae, pipe.transformer, pipe.encode_prompt, sizes=pipe.sizes, window_latents=3, default_sampler="unipc")
+    unipc.save_pretrained(tmp_path / "unipc")
+    assert CinegenPipeline.from_pretrained(tmp_path / "unipc", dtype="float32").default_sampler == "unipc"
+    with pytest.raises(PipelineError, match="default sampler 'rk45'"):
+        CinegenPipeline(pipe.vae, pipe.transformer, pipe.encode_prompt, default_sampler="rk45")
     a = pipe("a red ball rolls", seconds=0.75, seed=3, **SIZE)
     b = loaded("a red ball rolls", seconds=0.75, seed=3, **SIZE)
     assert np.array_equal(a.frames, b.frames)

@@ -21,7 +21,7 @@ from cinegen.pipeline import CinegenPipeline
 from cinegen.training import data as training_data
 from cinegen.training import dit as dit_train
 from cinegen.training import vae as vae_train
-from cinegen.training.dit import DiTTrainConfig, random_condition_mask
+from cinegen.training.dit import DiTTrainConfig, random_condition_mask, training_sigmas
 from cinegen.training.schedule import config_from_argv, cosine_lr
 from cinegen.training.vae import VAETrainConfig
 from cinegen.trust.licences import BACKLOT_LICENCE, LicenceError, TrainingDataLedger
@@ -162,6 +162,18 @@ def test_condition_mask_curriculum_frequencies() -> None:
     }
     for k, p in expected.items():
         assert freq.get(k, 0.0) == pytest.approx(p, abs=0.015), k
+
+
+def test_training_sigmas_are_shifted_towards_noise_like_the_sampler() -> None:
+    plain = training_sigmas(20000, 1.0, torch.Generator().manual_seed(0))
+    shifted = training_sigmas(20000, 2.2, torch.Generator().manual_seed(0))
+    assert plain.min() >= 0 and shifted.max() <= 1
+    assert abs(float(plain.median()) - 0.5) < 0.02  # logit-normal around 0.5
+    assert float(shifted.median()) > 0.65  # shift 2.2 moves the median to about 0.69
+    # the share of draws above 0.8 (where a clip's layout is decided) grows several-fold
+    assert float((shifted > 0.8).float().mean()) > 2.5 * float((plain > 0.8).float().mean())
+    # the uniform tenth still reaches low noise
+    assert float((shifted < 0.1).float().mean()) > 0.01
 
 
 def test_condition_mask_shapes_and_single_frame() -> None:

@@ -127,7 +127,7 @@ def load_pipeline(path: Path, *, device: str = "cpu", dtype: str | torch.dtype =
         prompts = MiniLMPrompts(TextEncoder())
         vae_adapter: Any = BuiltinVAE(vae.to(dev, dtype) if dtype != torch.float32 else vae.to(dev))
         prompts.encoder.model.to(dev)
-        cfg = {k: meta[k] for k in ("native_fps", "window_latents", "default_steps", "default_guidance", "info") if k in meta}
+        cfg = {k: meta[k] for k in ("native_fps", "window_latents", "default_steps", "default_guidance", "default_sampler", "info") if k in meta}
         moved: Any = transformer.to(dev, dtype) if dtype != torch.float32 else transformer.to(dev)  # type: ignore[arg-type]
         return CinegenPipeline(
             vae_adapter, moved, prompts, sizes=[tuple(s) for s in meta["sizes"]], device=dev, dtype=dtype, **cfg
@@ -145,6 +145,7 @@ def load_pipeline(path: Path, *, device: str = "cpu", dtype: str | torch.dtype =
         return CinegenPipeline(
             WanVAE(wan_vae), transformer, T5Prompts(tok, enc, max_len), sizes=sizes, native_fps=16,
             window_latents=int(meta.get("cinegen_window_latents", 21)), default_steps=30, default_guidance=5.0,
+            default_sampler="unipc",  # Wan's own default solver
             info={"name": path.name, "version": "wan2.1-diffusers", "family": "wan"}, device=dev, dtype=dtype,
         )
     raise PipelineError(f"{index} names {kind!r}; expected CinegenPipeline or WanPipeline")

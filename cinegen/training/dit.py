@@ -33,6 +33,7 @@ from cinegen.models.transformer import (
     load_transformer,
 )
 from cinegen.models.vae import VideoVAE, frames_to_tensor
+from cinegen.sampling import shift_for_tokens, shift_sigmas
 from cinegen.training.data import Bucket, Clip, ClipSource
 from cinegen.training.schedule import cosine_lr
 from cinegen.trust.licences import LicenceError, TrainingDataLedger, load_ledger
@@ -56,6 +57,7 @@ class DiTTrainConfig:
     warmup: int = 300
     ema: float = 0.999
     text_dropout: float = 0.1
+    timestep_shift: bool = True  # shift training sigmas by the sampler's token-count shift (both see the same noise levels)
     frames: tuple[int, ...] = (1, 17, 33, 65)
     frame_weights: tuple[float, ...] = (0.1, 0.25, 0.4, 0.25)
     aspect_weights: tuple[float, ...] = (0.7, 0.15, 0.15)
@@ -107,6 +109,17 @@ def random_condition_mask(n: int, rng: random.Random) -> torch.Tensor:
         k = rng.randint(1, max(1, n // 3))
         m[torch.tensor(rng.sample(range(n), k))] = True  # keyframes
     return m
+
+
+def training_sigmas(batch: int, shift: float, gen: torch.Generator) -> torch.Tensor:
+    """Noise levels for a batch (B,): logit-normal (SD3), time-shifted like the sampler's steps, 10% uniform.
+
+    The shift moves training towards high noise, where the sampler spends its steps and where a
+    clip's layout and motion are decided; the uniform tenth keeps every level trained.
+    """
+    sigma = shift_sigmas(torch.sigmoid(torch.randn(batch, generator=gen)), shift)
+    uniform = torch.rand(batch, generator=gen)
+    return torch.where(torch.rand(batch, generator=gen) < 0.1, uniform, sigma)
 
 
 class LatentBank:
@@ -237,9 +250,7 @@ def main(cfg: DiTTrainConfig) -> Path:
         prompts = ["" if rng.random() < cfg.text_dropout else rng.choice(c) for c in caps]
         emb, _ = text.encode_uncached(prompts)  # (B, L, 384)
         mask = torch.stack([random_condition_mask(n, rng) for _ in range(bs)]).to(device)  # (B, N)
-        sigma = torch.sigmoid(torch.randn(bs, generator=gen)).to(device)
-        uni = torch.rand(bs, generator=gen).to(device)
-        sigma = torch.where(torch.rand(bs, generator=gen).to(device) < 0.1, uni, sigma)  # (B,)
+        sigma = training_sigmas(bs, shift_for_tokens(tokens) if cfg.timestep_shift else 1.0, gen).to(device)  # (B,)
         cond_sigma = torch.where(torch.rand(bs, generator=gen) < 0.5, 0.0, torch.rand(bs, generator=gen) * 0.1).to(device)
         frame_sigma = torch.where(mask, cond_sigma[:, None], sigma[:, None].expand(bs, n))  # (B, N)
         noise = torch.randn(x0.shape, generator=gen).to(device)
