@@ -117,7 +117,8 @@ def sample_unipc(
     Euler, but it reuses the previous call's prediction, so the path bends with the flow instead
     of overshooting it. noise (B, C, N, h, w) -> x0 estimate (B, C, N, h, w).
     """
-    from diffusers.schedulers.scheduling_unipc_multistep import UniPCMultistepScheduler  # the Euler path needs no diffusers
+    # imported here: the Euler path needs no diffusers
+    from diffusers.schedulers.scheduling_unipc_multistep import UniPCMultistepScheduler
 
     sched = UniPCMultistepScheduler(
         prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=1.0, solver_order=2, final_sigmas_type="zero"

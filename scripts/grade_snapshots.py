@@ -24,7 +24,7 @@ SHIPPED = ROOT / "weights" / "backlot-v1"
 OUT = ROOT / "docs" / "training-logs" / "dit-oracle.json"
 
 
-def grade(step: int, transformer: Path, per_set: int, steps: int) -> dict:
+def grade(step: int, transformer: Path, per_set: int, steps: int, sampler: str) -> dict:
     if not (transformer / "config.json").exists():
         raise SystemExit(f"{transformer} is not a saved transformer (config.json is missing)")
     with tempfile.TemporaryDirectory() as tmp:
@@ -35,7 +35,7 @@ def grade(step: int, transformer: Path, per_set: int, steps: int) -> dict:
         (pipe_dir / "transformer").symlink_to(transformer.resolve())
         report = Path(tmp) / "report.json"
         cmd = [sys.executable, str(ROOT / "benchmarks" / "model_adherence.py"), "--model", str(pipe_dir), "--sets", "heldout_single",
-               "--per-set", str(per_set), "--steps", str(steps), "--dtype", "auto", "--json", str(report)]
+               "--per-set", str(per_set), "--steps", str(steps), "--sampler", sampler, "--dtype", "auto", "--json", str(report)]
         subprocess.run(cmd, check=True)
         res = json.loads(report.read_text())
     held = res["heldout_single"]
@@ -49,13 +49,14 @@ def main() -> None:
     ap.add_argument("snapshots", nargs="+", help="STEP=DIR pairs")
     ap.add_argument("--per-set", type=int, default=40)
     ap.add_argument("--steps", type=int, default=12)
+    ap.add_argument("--sampler", default="euler", help="euler (every row so far) or unipc; rows compare only at one sampler")
     a = ap.parse_args()
     rows = json.loads(OUT.read_text()) if OUT.exists() else []
     for item in a.snapshots:
         step, sep, d = item.partition("=")
         if not sep or not step.isdigit():
             raise SystemExit(f"expected STEP=DIR, got {item!r}")
-        row = grade(int(step), Path(d), a.per_set, a.steps)
+        row = grade(int(step), Path(d), a.per_set, a.steps, a.sampler)
         print(json.dumps(row), flush=True)
         rows = [r for r in rows if r["step"] != row["step"]] + [row]
         OUT.write_text(json.dumps(sorted(rows, key=lambda r: r["step"]), indent=2))
