@@ -67,6 +67,43 @@ class Conditioning:
         return s
 
 
+def _integrate(
+    model: VelocityFn,
+    noise: torch.Tensor,
+    sigmas: torch.Tensor,
+    step: Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor],
+    *,
+    init: torch.Tensor | None,
+    cond: Conditioning | None,
+    callback: Callable[[int, int], None] | None,
+    state_dtype: torch.dtype,
+) -> torch.Tensor:
+    """The loop every solver shares: start (noise or SDEdit), pin conditioning frames at their own
+    sigma before each model call, `x = step(i, x, v)`, report progress, return pinned frames exactly.
+
+    The trajectory is kept in `state_dtype`; the model sees x in the noise's dtype.
+    """
+    b, _, n = noise.shape[:3]
+    s0 = float(sigmas[0])
+    x = (noise if init is None else (1 - s0) * init + s0 * noise).to(state_dtype)
+    total = len(sigmas) - 1
+    for i in range(total):
+        s = float(sigmas[i])
+        if cond is not None:
+            x = cond.apply(x, noise.to(state_dtype))
+            frame_sigma = cond.frame_sigmas(s, b, n, x.device)
+        else:
+            frame_sigma = torch.full((b, n), s, device=x.device)
+        v = model(x.to(noise.dtype), frame_sigma).to(state_dtype)
+        x = step(i, x, v)
+        if callback is not None:
+            callback(i + 1, total)
+    x = x.to(noise.dtype)
+    if cond is not None:  # pinned frames come back exactly as given
+        x = torch.where(cond.mask.view(1, 1, -1, 1, 1).to(x.device), cond.latents.to(x.dtype), x)
+    return x
+
+
 def sample_euler(
     model: VelocityFn,
     noise: torch.Tensor,
@@ -81,24 +118,11 @@ def sample_euler(
     With `init` (SDEdit, Meng et al. 2021) the trajectory starts from init noised to sigmas[0].
     `callback(step, total)` reports progress after each step.
     """
-    b, _, n = noise.shape[:3]
-    s0 = float(sigmas[0])
-    x = noise if init is None else (1 - s0) * init + s0 * noise
-    total = len(sigmas) - 1
-    for i in range(total):
-        s, s_next = float(sigmas[i]), float(sigmas[i + 1])
-        if cond is not None:
-            x = cond.apply(x, noise)
-            frame_sigma = cond.frame_sigmas(s, b, n, x.device)
-        else:
-            frame_sigma = torch.full((b, n), s, device=x.device)
-        v = model(x, frame_sigma)
-        x = x + (s_next - s) * v
-        if callback is not None:
-            callback(i + 1, total)
-    if cond is not None:  # pinned frames come back exactly as given
-        x = torch.where(cond.mask.view(1, 1, -1, 1, 1).to(x.device), cond.latents.to(x.dtype), x)
-    return x
+
+    def step(i: int, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return x + (float(sigmas[i + 1]) - float(sigmas[i])) * v
+
+    return _integrate(model, noise, sigmas, step, init=init, cond=cond, callback=callback, state_dtype=noise.dtype)
 
 
 def sample_unipc(
@@ -113,9 +137,8 @@ def sample_unipc(
     """UniPC (Zhao et al. 2023), second order, over the same sigmas and model calls as `sample_euler`.
 
     diffusers' `UniPCMultistepScheduler` in flow-matching mode (Wan's default sampler) does the
-    stepping; this adds per-frame conditioning and SDEdit starts. One model call per step, like
-    Euler, but it reuses the previous call's prediction, so the path bends with the flow instead
-    of overshooting it. noise (B, C, N, h, w) -> x0 estimate (B, C, N, h, w).
+    stepping, in float32. One model call per step, like Euler, but it reuses the previous call's
+    prediction, so the path bends with the flow instead of overshooting it.
     """
     # imported here: the Euler path needs no diffusers
     from diffusers.schedulers.scheduling_unipc_multistep import UniPCMultistepScheduler
@@ -124,25 +147,11 @@ def sample_unipc(
         prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=1.0, solver_order=2, final_sigmas_type="zero"
     )
     sched.set_timesteps(sigmas=sigmas[:-1].double().numpy(), device=noise.device)  # flow_shift 1: sigmas as given
-    b, _, n = noise.shape[:3]
-    s0 = float(sigmas[0])
-    x = (noise if init is None else (1 - s0) * init + s0 * noise).float()
-    total = len(sched.timesteps)
-    for i, t in enumerate(sched.timesteps):
-        s = float(sigmas[i])
-        if cond is not None:
-            x = cond.apply(x, noise.float())
-            frame_sigma = cond.frame_sigmas(s, b, n, x.device)
-        else:
-            frame_sigma = torch.full((b, n), s, device=x.device)
-        v = model(x.to(noise.dtype), frame_sigma).float()
-        x = sched.step(v, t, x, return_dict=False)[0]
-        if callback is not None:
-            callback(i + 1, total)
-    x = x.to(noise.dtype)
-    if cond is not None:
-        x = torch.where(cond.mask.view(1, 1, -1, 1, 1).to(x.device), cond.latents.to(x.dtype), x)
-    return x
+
+    def step(i: int, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return sched.step(v, sched.timesteps[i], x, return_dict=False)[0]
+
+    return _integrate(model, noise, sigmas, step, init=init, cond=cond, callback=callback, state_dtype=torch.float32)
 
 
 SAMPLERS: dict[str, Callable[..., torch.Tensor]] = {"euler": sample_euler, "unipc": sample_unipc}
