@@ -62,8 +62,11 @@ def main() -> None:
     ap.add_argument("--model", type=Path, default=MODEL)
     ap.add_argument("--sets", default="", help="comma-separated sets to run (default: all four)")
     ap.add_argument("--heldout-per-set", type=int, default=0, help="prompts in heldout_single (default: --per-set)")
+    ap.add_argument("--extend-prompt", choices=("true", "false"), default="true",
+                    help="let the model's prompt extender rewrite prompts (a no-op for models without one)")
     ap.add_argument("--json", type=Path, default=None)
     a = ap.parse_args()
+    extend = a.extend_prompt == "true"
     chosen = [x for x in a.sets.split(",") if x]
     pipe = CinegenPipeline.from_pretrained(a.model, dtype=a.dtype)
     report: dict[str, dict] = {}
@@ -78,7 +81,8 @@ def main() -> None:
             continue
         acc: dict[str, list[bool]] = defaultdict(list)
         for i, (prompt, scene) in enumerate(items):
-            out = pipe(prompt, seconds=a.seconds, steps=a.steps, guidance=a.guidance, sampler=a.sampler, seed=i, width=scene.width, height=scene.height)
+            out = pipe(prompt, seconds=a.seconds, steps=a.steps, guidance=a.guidance, sampler=a.sampler, seed=i, width=scene.width, height=scene.height,
+                       extend_prompt=extend)
             g = grade(out.frames, out.fps, scene)
             for k, v in g.attribute_results().items():
                 acc[k] += v
@@ -99,7 +103,8 @@ def main() -> None:
         k: {"generated_median": round(statistics.median(gen_temporal[k]), 4), "real_median": round(statistics.median(real_temporal[k]), 4)}
         for k in gen_temporal
     }
-    report["settings"] = {"model": str(a.model), "steps": a.steps, "guidance": a.guidance, "sampler": a.sampler or pipe.default_sampler, "seconds": a.seconds, "dtype": a.dtype}
+    report["settings"] = {"model": str(a.model), "steps": a.steps, "guidance": a.guidance, "sampler": a.sampler or pipe.default_sampler, "seconds": a.seconds, "dtype": a.dtype,
+                          "prompt_extender": pipe.prompt_extender.name if (extend and pipe.prompt_extender) else None}
     print("physics", report["physics"])
     print("temporal (generated vs real backlot)", report["temporal"])
     if a.json:

@@ -60,6 +60,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale")
     p.add_argument("--sampler", choices=["euler", "unipc"], default=None, help="ODE solver (default: the model's)")  # cinegen.sampling.SAMPLERS
     p.add_argument("--negative-prompt", default="")
+    p.add_argument("--no-extend-prompt", dest="extend_prompt", action="store_false",
+                   help="give the model the prompt as written (default: the model's prompt extender rewrites it "
+                        "into the caption language it learned, when it has one)")
     p.add_argument("--model", type=Path, default=None, help="a saved cinegen pipeline or a diffusers Wan 2.1 directory")
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"],
@@ -163,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
         result = pipe(
             args.prompt, negative_prompt=args.negative_prompt, seconds=args.seconds, fps=args.fps, width=w, height=h,
             seed=args.seed, steps=args.steps, guidance=args.guidance, sampler=args.sampler, direction=args.direction, loop=args.loop,
-            strength=args.strength, still=args.still, progress=progress, **kwargs,
+            strength=args.strength, still=args.still, extend_prompt=args.extend_prompt, progress=progress, **kwargs,
         )
     except PipelineError as e:
         raise CliError(str(e)) from e
@@ -180,6 +183,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         _publish(result.frames, result.fps, out, pipe, model_dir, mode, result.settings, ingredients, data_dir)
     t = result.timings
+    if result.settings.get("model_prompt") not in (None, args.prompt):
+        print(f"prompt extended to: {result.settings['model_prompt']!r} (--no-extend-prompt to give it as written)")
     print(
         f"wrote {out} ({len(result.frames)} frames at {result.fps} fps, {w}x{h}, seed {args.seed}) "
         f"in {t['total']:.1f}s (text {t['text']:.2f}s, denoise+decode {t['denoise_and_decode']:.1f}s)"

@@ -56,6 +56,15 @@ class PromptEncoder(Protocol):
     def __call__(self, prompts: list[str]) -> torch.Tensor: ...  # (B, L, D), padding zeroed
 
 
+class PromptExtender(Protocol):
+    """Rewrites a user's prompt into the caption language the model was trained on (Sora's
+    recaptioning, Wan's prompt extension); returns the prompt unchanged when it cannot."""
+
+    name: str
+
+    def __call__(self, prompt: str, seed: int) -> str: ...
+
+
 @dataclass
 class VideoOutput:
     """frames (T, H, W, 3) uint8 at `fps`; timings per stage in seconds."""
@@ -159,7 +168,8 @@ class CinegenPipeline:
     """Text (and image/video) to video with a latent flow-matching transformer.
 
     Components: `vae` (VideoAutoencoder), `transformer` (a diffusers WanTransformer3DModel),
-    `encode_prompt` (PromptEncoder). `sizes` are the (width, height) the model serves.
+    `encode_prompt` (PromptEncoder), optionally `prompt_extender` (PromptExtender). `sizes` are
+    the (width, height) the model serves.
     """
 
     def __init__(
@@ -175,6 +185,7 @@ class CinegenPipeline:
         default_guidance: float = 5.0,
         default_sampler: str = "euler",
         info: dict[str, Any] | None = None,
+        prompt_extender: PromptExtender | None = None,
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
     ) -> None:
@@ -193,6 +204,7 @@ class CinegenPipeline:
             raise PipelineError(f"unknown default sampler {default_sampler!r}; choose from {', '.join(sorted(SAMPLERS))}")
         self.default_sampler = default_sampler
         self.info = dict(info or {})
+        self.prompt_extender = prompt_extender
         self.device = torch.device(device)
         self.dtype = dtype
         self._timings: dict[str, float] = {}
@@ -337,12 +349,15 @@ class CinegenPipeline:
         strength: float = 0.6,
         schedule: Sequence[ScheduleEntry] | None = None,
         still: bool = False,
+        extend_prompt: bool = True,
         progress: ProgressFn | None = None,
     ) -> VideoOutput:
         """Generate a video. Exactly one of the mode inputs may be set (image and keyframes combine).
 
         Returns frames at `fps` covering `seconds` (for extend: only the new frames; for connect:
-        the transition; for a loop: a clip whose last frame flows into its first).
+        the transition; for a loop: a clip whose last frame flows into its first). With
+        `extend_prompt` (the default) a model that has a prompt extender sees its rewrite of the
+        prompt (and of each schedule entry); `settings["model_prompt"]` records what it saw.
         """
         # 1. check inputs
         steps = self.default_steps if steps is None else steps
@@ -371,12 +386,17 @@ class CinegenPipeline:
         generator = torch.Generator().manual_seed(int(seed))
         total_frames = max(1, round(seconds * self.native_fps))
 
-        # 2. encode the prompt(s)
-        text, uncond = self._text(prompt, negative_prompt)
+        # 2. extend and encode the prompt(s)
+        extender = self.prompt_extender if extend_prompt else None
+        model_prompt = extender(prompt, int(seed)) if extender is not None else prompt
+        text, uncond = self._text(model_prompt, negative_prompt)
         sched_text: list[tuple[float, torch.Tensor]] = []
         if schedule is not None:
             _check_schedule(schedule, seconds)
-            sched_text = [(e.start, self._text(e.prompt, negative_prompt)[0]) for e in schedule]
+            sched_text = [
+                (e.start, self._text(extender(e.prompt, int(seed)) if extender is not None else e.prompt, negative_prompt)[0])
+                for e in schedule
+            ]
         timings["text"] = time.perf_counter() - t0
 
         # 3. fit inputs to the request (documented rules: fit_image, fit_video, retime)
@@ -420,6 +440,7 @@ class CinegenPipeline:
         settings = {
             "prompt": prompt, "negative_prompt": negative_prompt, "seconds": seconds, "fps": fps, "size": f"{width}x{height}",
             "seed": seed, "steps": steps, "guidance": guidance, "sampler": sampler, "mode": modes[0] if modes else ("image" if image is not None else "text"),
+            "model_prompt": model_prompt, "prompt_extender": extender.name if extender is not None else None,
         }
         return VideoOutput(frames=frames, fps=fps, seed=seed, timings=timings, settings=settings)
 
@@ -599,5 +620,6 @@ def pipeline_config(p: CinegenPipeline) -> dict[str, Any]:
         "default_steps": p.default_steps,
         "default_guidance": p.default_guidance,
         "default_sampler": p.default_sampler,
+        "prompt_extender": p.prompt_extender.name if p.prompt_extender is not None else None,
         "info": p.info,
     }

@@ -65,6 +65,25 @@ def test_text_to_video_writes_a_signed_watermarked_mp4(model: Path, tmp_path: Pa
     assert [p.name for p in tmp_path.iterdir()] == ["shot.mp4"]  # no temporary files left
 
 
+def test_prompt_extension_is_reported_and_can_be_turned_off(
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cinegen.backlot.extend import PROMPT_EXTENDERS
+
+    pipe = CinegenPipeline.from_pretrained(model, dtype="float32")
+    pipe.prompt_extender = PROMPT_EXTENDERS["backlot-detailed"]
+    pipe.save_pretrained(tmp_path / "ext")
+    para = "a crimson orb plummeting at dusk"
+    assert gen(tmp_path / "ext", tmp_path / "a.mp4", "--seconds", "0.5", prompt=para) == 0
+    assert "prompt extended to: 'A red ball falling and bouncing" in capsys.readouterr().out
+    settings = verify_video(tmp_path / "a.mp4").c2pa.claims["settings"]
+    assert settings["prompt"] == para and settings["model_prompt"].startswith("A red ball falling")
+    assert gen(tmp_path / "ext", tmp_path / "b.mp4", "--seconds", "0.5", "--no-extend-prompt", prompt=para) == 0
+    assert "extended" not in capsys.readouterr().out
+    assert verify_video(tmp_path / "b.mp4").c2pa.claims["settings"]["model_prompt"] == para
+    assert not np.array_equal(read_video(tmp_path / "a.mp4")[0], read_video(tmp_path / "b.mp4")[0])
+
+
 def test_same_seed_same_frames_other_seed_differs(model: Path, tmp_path: Path) -> None:
     def frames(seed: int, name: str) -> np.ndarray:
         d = tmp_path / name

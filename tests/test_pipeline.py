@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from cinegen.backlot.extend import PROMPT_EXTENDERS
 from cinegen.models.loading import BuiltinVAE, MiniLMPrompts
 from cinegen.models.text import TextEncoder
 from cinegen.models.transformer import DIT_PRESETS, build_transformer
@@ -253,6 +254,33 @@ def test_save_load_round_trip(pipe: CinegenPipeline, tmp_path: Path) -> None:
     a = pipe("a red ball rolls", seconds=0.75, seed=3, **SIZE)
     b = loaded("a red ball rolls", seconds=0.75, seed=3, **SIZE)
     assert np.array_equal(a.frames, b.frames)
+
+
+# ----------------------------------------------------------------------------- prompt extension
+def test_prompt_extender_rewrites_what_the_model_sees(pipe: CinegenPipeline, tmp_path: Path) -> None:
+    ext = CinegenPipeline(pipe.vae, pipe.transformer, pipe.encode_prompt, sizes=pipe.sizes, window_latents=3,
+                          default_steps=2, prompt_extender=PROMPT_EXTENDERS["backlot-short"])
+    para = "a crimson orb plummeting at dusk"
+    out = ext(para, seconds=0.25, seed=2, **SIZE)
+    assert out.settings["prompt"] == para and out.settings["model_prompt"] == "a red ball falling, at sunset"
+    assert out.settings["prompt_extender"] == "backlot-short"
+    canonical = pipe("a red ball falling, at sunset", seconds=0.25, seed=2, **SIZE)
+    raw = ext(para, seconds=0.25, seed=2, extend_prompt=False, **SIZE)
+    assert np.array_equal(out.frames, canonical.frames)  # the text encoder got the rewrite
+    assert raw.settings["model_prompt"] == para and raw.settings["prompt_extender"] is None
+    assert not np.array_equal(out.frames, raw.frames)
+    sched = ext(para, seconds=0.5, seed=2, schedule=[ScheduleEntry(0.0, para)], **SIZE)
+    same = pipe("x", seconds=0.5, seed=2, schedule=[ScheduleEntry(0.0, "a red ball falling, at sunset")], **SIZE)
+    assert np.array_equal(sched.frames, same.frames)  # schedule entries are extended too
+    ext.save_pretrained(tmp_path)
+    loaded = CinegenPipeline.from_pretrained(tmp_path, dtype="float32")
+    assert loaded.prompt_extender is not None and loaded.prompt_extender.name == "backlot-short"
+    pipe.save_pretrained(tmp_path / "plain")
+    assert CinegenPipeline.from_pretrained(tmp_path / "plain", dtype="float32").prompt_extender is None
+    index = tmp_path / "model_index.json"
+    index.write_text(index.read_text().replace("backlot-short", "gpt-9"))
+    with pytest.raises(PipelineError, match="prompt_extender 'gpt-9'"):
+        CinegenPipeline.from_pretrained(tmp_path, dtype="float32")
 
 
 def test_load_errors(tmp_path: Path) -> None:

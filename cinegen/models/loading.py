@@ -128,6 +128,7 @@ def load_pipeline(path: Path, *, device: str = "cpu", dtype: str | torch.dtype =
         vae_adapter: Any = BuiltinVAE(vae.to(dev, dtype) if dtype != torch.float32 else vae.to(dev))
         prompts.encoder.model.to(dev)
         cfg = {k: meta[k] for k in ("native_fps", "window_latents", "default_steps", "default_guidance", "default_sampler", "info") if k in meta}
+        cfg["prompt_extender"] = _prompt_extender(meta.get("prompt_extender"), index)
         moved: Any = transformer.to(dev, dtype) if dtype != torch.float32 else transformer.to(dev)  # type: ignore[arg-type]
         return CinegenPipeline(
             vae_adapter, moved, prompts, sizes=[tuple(s) for s in meta["sizes"]], device=dev, dtype=dtype, **cfg
@@ -149,6 +150,17 @@ def load_pipeline(path: Path, *, device: str = "cpu", dtype: str | torch.dtype =
             info={"name": path.name, "version": "wan2.1-diffusers", "family": "wan"}, device=dev, dtype=dtype,
         )
     raise PipelineError(f"{index} names {kind!r}; expected CinegenPipeline or WanPipeline")
+
+
+def _prompt_extender(name: Any, index: Path) -> Any:
+    """The extender model_index.json names (None: prompts go to the text encoder as written)."""
+    if name is None:
+        return None
+    from cinegen.backlot.extend import PROMPT_EXTENDERS
+
+    if name not in PROMPT_EXTENDERS:
+        raise PipelineError(f"{index} names prompt_extender {name!r}; known: {', '.join(sorted(PROMPT_EXTENDERS))}")
+    return PROMPT_EXTENDERS[name]
 
 
 def save_pipeline(p: CinegenPipeline, path: Path) -> None:

@@ -19,17 +19,22 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cinegen.models.vae import VAE_PRESETS, VideoVAE, frames_to_tensor
+from cinegen.models.vae import TIME_FOLD, VAE_PRESETS, VideoVAE, frames_to_tensor
 from cinegen.training.data import Bucket, clip_stream
 from cinegen.training.schedule import cosine_lr
 
 log = logging.getLogger("cinegen.train.vae")
+
+TRAIN_PARTS = ("all", "decoder")
 
 
 @dataclass(frozen=True)
 class VAETrainConfig:
     out: str = "runs/vae"
     preset: str = "base"
+    init_from: str = ""  # a saved VideoVAE directory to start from (its config replaces the preset)
+    train_part: str = "all"  # "all", or "decoder": the encoder and latent statistics stay frozen, so a
+    # transformer trained on this VAE's latents stays valid while the decoder sharpens
     steps: int = 4000
     batch: int = 16  # clips per step
     lr: float = 1e-3
@@ -59,8 +64,16 @@ def main(cfg: VAETrainConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device(cfg.device)
     torch.manual_seed(cfg.seed)
-    model = VideoVAE(VAE_PRESETS[cfg.preset]).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0, betas=(0.9, 0.99))
+    if cfg.train_part not in TRAIN_PARTS:
+        raise ValueError(f"train_part must be one of {TRAIN_PARTS}, got {cfg.train_part!r}")
+    if cfg.train_part == "decoder" and not cfg.init_from:
+        raise ValueError("train_part 'decoder' needs init_from: a trained VAE whose encoder stays frozen")
+    model = (VideoVAE.from_pretrained(cfg.init_from) if cfg.init_from else VideoVAE(VAE_PRESETS[cfg.preset])).to(device)
+    decoder_only = cfg.train_part == "decoder"
+    for name, p in model.named_parameters():
+        p.requires_grad_(not decoder_only or name.startswith("dec"))
+    trained = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trained, lr=cfg.lr, weight_decay=0.0, betas=(0.9, 0.99))
     step = 0
     ckpt = out / "checkpoint.pt"
     if cfg.resume and ckpt.exists():
@@ -71,7 +84,8 @@ def main(cfg: VAETrainConfig) -> Path:
         log.info("resumed from %s at step %d", ckpt, step)
     (out / "train_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
     n_params = sum(p.numel() for p in model.parameters())
-    log.info("VAE %s: %.2fM parameters on %s", cfg.preset, n_params / 1e6, device)
+    log.info("VAE %s: %.2fM parameters (%.2fM trained) on %s", cfg.init_from or cfg.preset, n_params / 1e6,
+             sum(p.numel() for p in trained) / 1e6, device)
 
     # 2. data --------------------------------------------------------------------------------------
     buckets = [Bucket(f, cfg.size[0], cfg.size[1]) for f in cfg.frames]
@@ -98,7 +112,12 @@ def main(cfg: VAETrainConfig) -> Path:
         for g in opt.param_groups:
             g["lr"] = _lr(cfg, step, time.time() - started)
         with autocast:
-            recon, mean, logvar = model(x)
+            if decoder_only:  # the latents the transformer sees: the frozen encoder's means
+                with torch.no_grad():
+                    mean, logvar = model.encode_moments(x)
+                recon = model._decode_raw(mean)[:, :, TIME_FOLD - 1 :]
+            else:
+                recon, mean, logvar = model(x)
         recon = recon.float()
         mse = F.mse_loss(recon, x)
         l1 = (recon - x).abs().mean()
@@ -106,7 +125,7 @@ def main(cfg: VAETrainConfig) -> Path:
         loss = mse + cfg.l1_weight * l1 + cfg.kl_weight * kl
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(trained, 1.0)
         opt.step()
         step += 1
         seen += x.shape[0] * x.shape[2]
@@ -124,8 +143,12 @@ def main(cfg: VAETrainConfig) -> Path:
             break
     (out / "history.json").write_text(json.dumps(history))
 
-    # 4. latent statistics -----------------------------------------------------------------------------
+    # 4. latent statistics (kept as they are when the encoder was frozen) ------------------------------
     model.eval()
+    if decoder_only:
+        model.save_pretrained(out / "pretrained")
+        log.info("saved VAE (decoder trained, encoder and latent statistics unchanged) to %s", out / "pretrained")
+        return out / "pretrained"
     cz = model.config.latent_channels
     sums, sq, count = torch.zeros(cz, device=device), torch.zeros(cz, device=device), 0
     with torch.no_grad(), autocast:
