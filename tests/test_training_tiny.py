@@ -118,6 +118,22 @@ def test_vae_resume_continues_the_step_count(trained: dict[str, Path], tmp_path:
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["step"] == 2
 
 
+def test_vae_decoder_only_keeps_the_encoder_and_latent_space(trained: dict[str, Path], tmp_path: Path) -> None:
+    cfg = VAETrainConfig(
+        out=str(tmp_path), init_from=str(trained["vae"]), train_part="decoder", steps=2, batch=2, warmup=1, lr=1e-2,
+        frames=(1, 9), size=(64, 64), bf16=False, log_every=1,
+    )
+    before, after = VideoVAE.from_pretrained(trained["vae"]), VideoVAE.from_pretrained(vae_train.main(cfg))
+    assert after.config == before.config  # latent statistics unchanged: a transformer's latents stay valid
+    b, a = before.state_dict(), after.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in b if not k.startswith("dec"))
+    assert any(not torch.equal(a[k], b[k]) for k in b if k.startswith("dec"))
+    with pytest.raises(ValueError, match="init_from"):
+        vae_train.main(dataclasses.replace(cfg, init_from=""))
+    with pytest.raises(ValueError, match="train_part"):
+        vae_train.main(dataclasses.replace(cfg, train_part="encoder"))
+
+
 def test_dit_rejects_bad_sizes(trained: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="sizes"):
         dit_train.main(_dit_cfg(tmp_path, trained["vae"], sizes=("60x60",)))
