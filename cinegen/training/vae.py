@@ -136,10 +136,10 @@ def main(cfg: VAETrainConfig) -> Path:
             history.append({"step": step, "loss": loss.item(), "psnr": psnr, "frames_per_s": seen / dt})
             t0, seen = time.time(), 0
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step}, ckpt)
+            _save_checkpoint(ckpt, model, opt, step)
         if cfg.max_minutes and time.time() - started > cfg.max_minutes * 60:
             log.info("time limit reached at step %d", step)
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step}, ckpt)
+            _save_checkpoint(ckpt, model, opt, step)
             break
     (out / "history.json").write_text(json.dumps(history))
 
@@ -170,6 +170,13 @@ def main(cfg: VAETrainConfig) -> Path:
     final.save_pretrained(out / "pretrained")
     log.info("saved VAE to %s (latent std %s)", out / "pretrained", [round(float(v), 3) for v in std])
     return out / "pretrained"
+
+
+def _save_checkpoint(path: Path, model: VideoVAE, opt: torch.optim.Optimizer, step: int) -> None:
+    """Write then rename, so a run killed mid-save keeps its previous checkpoint."""
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step}, tmp)
+    tmp.replace(path)
 
 
 if __name__ == "__main__":  # python -m cinegen.training.vae --steps 100 ...
