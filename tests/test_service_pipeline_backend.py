@@ -135,3 +135,21 @@ def test_missing_model_dir_names_the_option(tmp_path: Path) -> None:
 
     with pytest.raises(FileNotFoundError, match="model_dir"):
         PipelineBackend(model_dir=str(tmp_path / "nope"))
+
+
+def test_prompt_extension_follows_the_job(model_dir: Path, tmp_path: Path) -> None:
+    from cinegen.backlot.extend import PROMPT_EXTENDERS
+    from cinegen.pipeline import CinegenPipeline
+    from cinegen.service.pipeline_backend import PipelineBackend
+
+    pipe = CinegenPipeline.from_pretrained(model_dir, dtype="float32")
+    pipe.prompt_extender = PROMPT_EXTENDERS["backlot-detailed"]
+    pipe.save_pretrained(tmp_path / "ext")
+    backend = PipelineBackend(model_dir=str(tmp_path / "ext"))
+    para = "a crimson orb plummeting at dusk"
+    on = backend.generate(_job(prompt=para), tmp_path / "on.mp4", lambda f: None, lambda: False)
+    off = backend.generate(_job(prompt=para, extend_prompt=False), tmp_path / "off.mp4", lambda f: None, lambda: False)
+    assert on.info["prompt"] == para and on.info["model_prompt"].startswith("A red ball falling and bouncing")
+    assert off.info["model_prompt"] == para
+    spec = _job(extend_prompt=False)
+    assert JobSpec.from_dict(spec.to_dict()) == spec

@@ -72,6 +72,7 @@ JSON_CASES = [
     ({"prompt": "x", "video_ids": ["video_nope"]}, "video_not_found"),
     ({"prompt": "x", "input_reference": {"image_url": "http://169.254.169.254/"}}, "unsupported_input_reference"),
     ({"prompt": "x", "bogus": 1}, "unknown_parameter"),
+    ({"prompt": "x", "extend_prompt": "maybe"}, "invalid_extend_prompt"),
 ]
 
 

@@ -546,6 +546,7 @@ def _add_routes(app: FastAPI, svc: Service) -> None:
             "seed": seed if seed is not None else secrets.randbelow(2**31), "seed_requested": seed,
             "steps": getattr(v, "steps", None), "guidance": getattr(v, "guidance", None), "mode": mode,
             "strength": getattr(v, "strength", None), "source_video_ids": [], "input_reference": None,
+            "extend_prompt": getattr(v, "extend_prompt", None) is not False,
         }
 
     # ---------------------------------------------------------------- create

@@ -65,6 +65,7 @@ class JobSpec:
     source_videos: tuple[Path, ...] = ()  # their MP4 files, same order
     strength: float | None = None  # edit/remix: how far to move from the source (0..1)
     remix_of: str | None = None
+    extend_prompt: bool = True  # let the model's prompt extender rewrite the prompt (a no-op without one)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -84,6 +85,7 @@ class JobSpec:
             "source_videos": [str(p) for p in self.source_videos],
             "strength": self.strength,
             "remix_of": self.remix_of,
+            "extend_prompt": self.extend_prompt,
             "extra": dict(self.extra),
         }
 

@@ -96,7 +96,8 @@ class PipelineBackend:
         try:
             out = self.pipe(
                 job.prompt, negative_prompt=job.negative_prompt, seconds=float(job.seconds), fps=job.fps,
-                width=w, height=h, seed=job.seed, steps=job.steps, guidance=job.guidance, progress=on_step, **kwargs,
+                width=w, height=h, seed=job.seed, steps=job.steps, guidance=job.guidance,
+                extend_prompt=job.extend_prompt, progress=on_step, **kwargs,
             )
         except PipelineError as e:  # bad arguments for this model: permanent, not retried
             raise BackendError("invalid_request", str(e)) from None
@@ -104,7 +105,7 @@ class PipelineBackend:
         if should_cancel():
             raise JobCancelled(job.id)
         # 4. publish (watermark + C2PA under the service's default)
-        info = {**self.info, "prompt": job.prompt}
+        info = {**self.info, "prompt": job.prompt, "model_prompt": out.settings.get("model_prompt", job.prompt)}
         publish_frames(frames, job.fps, out_path, job=job, info=info)
         progress(1.0)
         return VideoResult(out_path, len(frames), job.fps, w, h, {k: v for k, v in info.items() if k != "training_data"})

@@ -72,6 +72,11 @@ class VideoCreate(_Consent):
         default=None, max_length=8, description="Source videos for extend/connect/loop/edit/keyframes."
     )
     strength: float | None = Field(default=None, ge=0.0, le=1.0)
+    extend_prompt: bool | None = Field(
+        default=None,
+        description="Let the model's prompt extender rewrite the prompt into its caption language (default true; "
+        "false gives the model the words as written).",
+    )
 
 
 class VideoRemix(_Consent):

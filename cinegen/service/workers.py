@@ -268,6 +268,7 @@ class Dispatcher:
             source_videos=tuple(sources),
             strength=s.get("strength"),
             remix_of=s.get("remix_of"),
+            extend_prompt=s.get("extend_prompt", True) is not False,  # stores older than the field: the default
             extra={"attempt": claim.attempt, "publish": self.settings.publish,
                    "trust_dir": str(self.settings.trust_dir)},
         )
