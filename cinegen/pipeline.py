@@ -60,7 +60,8 @@ class PromptExtender(Protocol):
     """Rewrites a user's prompt into the caption language the model was trained on (Sora's
     recaptioning, Wan's prompt extension); returns the prompt unchanged when it cannot."""
 
-    name: str
+    @property
+    def name(self) -> str: ...  # what model_index.json records
 
     def __call__(self, prompt: str, seed: int) -> str: ...
 
@@ -388,15 +389,16 @@ class CinegenPipeline:
 
         # 2. extend and encode the prompt(s)
         extender = self.prompt_extender if extend_prompt else None
-        model_prompt = extender(prompt, int(seed)) if extender is not None else prompt
+
+        def as_seen(p: str) -> str:  # what the model is given for prompt p
+            return extender(p, int(seed)) if extender is not None else p
+
+        model_prompt = as_seen(prompt)
         text, uncond = self._text(model_prompt, negative_prompt)
         sched_text: list[tuple[float, torch.Tensor]] = []
         if schedule is not None:
             _check_schedule(schedule, seconds)
-            sched_text = [
-                (e.start, self._text(extender(e.prompt, int(seed)) if extender is not None else e.prompt, negative_prompt)[0])
-                for e in schedule
-            ]
+            sched_text = [(e.start, self._text(as_seen(e.prompt), negative_prompt)[0]) for e in schedule]
         timings["text"] = time.perf_counter() - t0
 
         # 3. fit inputs to the request (documented rules: fit_image, fit_video, retime)

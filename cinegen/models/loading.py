@@ -22,7 +22,7 @@ import torch
 from cinegen.models.text import TextEncoder
 from cinegen.models.transformer import load_transformer
 from cinegen.models.vae import VideoVAE
-from cinegen.pipeline import CinegenPipeline, PipelineError, pipeline_config
+from cinegen.pipeline import CinegenPipeline, PipelineError, PromptExtender, pipeline_config
 
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
 
@@ -152,7 +152,7 @@ def load_pipeline(path: Path, *, device: str = "cpu", dtype: str | torch.dtype =
     raise PipelineError(f"{index} names {kind!r}; expected CinegenPipeline or WanPipeline")
 
 
-def _prompt_extender(name: Any, index: Path) -> Any:
+def _prompt_extender(name: Any, index: Path) -> PromptExtender | None:
     """The extender model_index.json names (None: prompts go to the text encoder as written)."""
     if name is None:
         return None

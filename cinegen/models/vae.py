@@ -216,10 +216,18 @@ class VideoVAE(nn.Module):
                 out = out[:, :, TIME_FOLD - 1 :]
             yield out
 
-    def forward(self, video: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Reconstruction for training: returns (recon, mean, logvar)."""
+    def forward(
+        self, video: torch.Tensor, generator: torch.Generator | None = None, sample: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Reconstruction for training: returns (recon, mean, logvar).
+
+        `sample` draws z from the posterior (whole-VAE training); without it the decoder gets the
+        means, the latents `encode` gives the transformer (decoder-only training).
+        """
         mean, logvar = self.encode_moments(video)
-        z = mean + torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype) * (0.5 * logvar).exp()
+        z = mean
+        if sample:
+            z = mean + torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype) * (0.5 * logvar).exp()
         recon = self._decode_raw(z)[:, :, TIME_FOLD - 1 :]
         return recon, mean, logvar
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cinegen.models.vae import TIME_FOLD, VAE_PRESETS, VideoVAE, frames_to_tensor
+from cinegen.models.vae import VAE_PRESETS, VideoVAE, frames_to_tensor
 from cinegen.training.data import Bucket, clip_stream
 from cinegen.training.schedule import cosine_lr
 
@@ -111,13 +111,8 @@ def main(cfg: VAETrainConfig) -> Path:
         x = next_batch()  # (B, 3, T, H, W)
         for g in opt.param_groups:
             g["lr"] = _lr(cfg, step, time.time() - started)
-        with autocast:
-            if decoder_only:  # the latents the transformer sees: the frozen encoder's means
-                with torch.no_grad():
-                    mean, logvar = model.encode_moments(x)
-                recon = model._decode_raw(mean)[:, :, TIME_FOLD - 1 :]
-            else:
-                recon, mean, logvar = model(x)
+        with autocast:  # decoder only: the frozen encoder's means, the latents the transformer sees
+            recon, mean, logvar = model(x, sample=not decoder_only)
         recon = recon.float()
         mse = F.mse_loss(recon, x)
         l1 = (recon - x).abs().mean()
