@@ -70,10 +70,9 @@ class TextEncoder(nn.Module):
                 raise ValueError(f"prompt is {len(p)} characters, over the {MAX_PROMPT_CHARS} limit")
         found = {p: self._cache[p] for p in dict.fromkeys(prompts) if p in self._cache}
         missing = [p for p in dict.fromkeys(prompts) if p not in found]
-        if missing:
-            hidden, mask = self.encode_uncached(missing)
-            for i, p in enumerate(missing):
-                found[p] = (hidden[i].cpu(), mask[i].cpu())
+        for p in missing:  # one at a time: a prompt's embedding must not depend on what it was batched with
+            hidden, mask = self.encode_uncached([p])  # (batch sizes pick different matmul kernels: last-bit changes)
+            found[p] = (hidden[0].cpu(), mask[0].cpu())
         for p, entry in found.items():  # refresh recency; a batch larger than the cache keeps its newest prompts
             self._cache[p] = entry
             self._cache.move_to_end(p)
