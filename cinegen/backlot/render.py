@@ -144,7 +144,7 @@ def _background(scene: SceneSpec, p: dict[str, np.ndarray], cam: CameraPath, i: 
 
 
 # ----------------------------------------------------------------------------- objects
-def _sdf(shape: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np.ndarray:
+def shape_sdf(shape: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np.ndarray:
     """Signed distance (pixels, negative inside) of a shape of radius r centred at the origin."""
     if shape == "ball":
         return np.sqrt(dx * dx + dy * dy) - r
@@ -193,7 +193,7 @@ def _compose(scene: SceneSpec, img: np.ndarray, tracks: list[Track], cam: Camera
             continue
         xs = np.arange(x0, x1, dtype=np.float32) + 0.5 - px
         ys = np.arange(y0, y1, dtype=np.float32) + 0.5 - py
-        d = _sdf(o.shape, xs[None, :], ys[:, None], pr)
+        d = shape_sdf(o.shape, xs[None, :], ys[:, None], pr)
         edge = max(0.6, pr * 0.07)  # outline width in pixels
         alpha = np.clip(0.5 - d, 0, 1)[..., None]
         inner = np.clip(0.5 - (d + edge), 0, 1)[..., None]

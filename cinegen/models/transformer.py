@@ -34,6 +34,7 @@ class DiTConfig:
     text_dim: int = 384
     freq_dim: int = 256
     rope_max_seq_len: int = 1024
+    layout_channels: int = 0  # extra input channels of plan conditioning (0: text-only model)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DiTConfig:
@@ -51,7 +52,7 @@ def build_transformer(cfg: DiTConfig) -> WanTransformer3DModel:
         patch_size=cfg.patch_size,
         num_attention_heads=cfg.num_heads,
         attention_head_dim=cfg.head_dim,
-        in_channels=cfg.in_channels,
+        in_channels=cfg.in_channels + cfg.layout_channels,
         out_channels=cfg.in_channels,
         text_dim=cfg.text_dim,
         freq_dim=cfg.freq_dim,
@@ -71,24 +72,60 @@ def _initialize_weights(model: WanTransformer3DModel) -> None:
     nn.init.zeros_(model.proj_out.bias)
 
 
+def layout_channels_of(transformer: nn.Module) -> int:
+    """Plan-conditioning input channels of a transformer: inputs beyond its outputs (0 for Wan 2.1 T2V)."""
+    cfg = transformer.config  # type: ignore[union-attr]
+    return int(cfg["in_channels"]) - int(cfg["out_channels"] or cfg["in_channels"])
+
+
+def add_layout_channels(transformer: WanTransformer3DModel, layout_channels: int) -> WanTransformer3DModel:
+    """A copy of a text-only transformer that also takes `layout_channels` plan channels.
+
+    The patch embedding gains input channels whose weights are zero, so the new model computes
+    exactly what the old one did until training moves them (ControlNet's zero convolution idea).
+    """
+    if layout_channels_of(transformer) != 0:
+        raise ValueError(f"transformer already takes {layout_channels_of(transformer)} layout channels")
+    cfg = dict(transformer.config)
+    c = int(cfg["in_channels"])
+    cfg["in_channels"], cfg["out_channels"] = c + layout_channels, c
+    new = WanTransformer3DModel.from_config(cfg)
+    state = transformer.state_dict()
+    w = state["patch_embedding.weight"]  # (D, C, pt, ph, pw)
+    state["patch_embedding.weight"] = torch.cat([w, w.new_zeros((w.shape[0], layout_channels, *w.shape[2:]))], dim=1)
+    new.load_state_dict(state)
+    return new
+
+
 class VelocityModel(nn.Module):
     """Adapter to the sampler contract: velocity = model(x (B,C,N,h,w), sigma (B,N)).
 
     `sigma` is the noise level per latent frame in [0, 1] (0 = clean conditioning); it is spread
-    to every spatial token of that frame and scaled to Wan's 0..1000 timestep range.
+    to every spatial token of that frame and scaled to Wan's 0..1000 timestep range. A
+    plan-conditioned transformer also takes `layout` (B or 1, Cl, N, h, w), concatenated to the
+    latents as extra channels; None gives zeros, the "no plan" input the model was trained with.
     """
 
     def __init__(self, transformer: WanTransformer3DModel) -> None:
         super().__init__()
         self.transformer = transformer
+        self.layout_channels = layout_channels_of(transformer)
 
-    def forward(self, x: torch.Tensor, sigma: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor, text: torch.Tensor, layout: torch.Tensor | None = None) -> torch.Tensor:
         b, c, n, h, w = x.shape
         pt, ph, pw = self.transformer.config["patch_size"]
         if h % ph or w % pw or n % pt:
             raise ValueError(f"latent size {(n, h, w)} is not divisible by the patch size {(pt, ph, pw)}")
         if sigma.shape != (b, n):
             raise ValueError(f"sigma must be (B, N) = {(b, n)}, got {tuple(sigma.shape)}")
+        if self.layout_channels:
+            if layout is None:
+                layout = x.new_zeros((b, self.layout_channels, n, h, w))
+            if layout.shape[1:] != (self.layout_channels, n, h, w) or layout.shape[0] not in (1, b):
+                raise ValueError(f"layout must be (B, {self.layout_channels}, {n}, {h}, {w}), got {tuple(layout.shape)}")
+            x = torch.cat([x, layout.to(x.dtype).expand(b, -1, -1, -1, -1)], dim=1)  # (B, C + Cl, N, h, w)
+        elif layout is not None:
+            raise ValueError("this transformer takes no plan (layout) input")
         t = repeat(sigma * 1000.0, "b n -> b (n hw)", hw=(h // ph) * (w // pw))  # (B, tokens)
         out = self.transformer(hidden_states=x, timestep=t, encoder_hidden_states=text, return_dict=False)[0]
         return out

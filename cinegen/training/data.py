@@ -45,11 +45,23 @@ class Clip:
     scene: SceneSpec
     licence: LicenceRecord
     bucket: Bucket
+    layout: np.ndarray | None = None  # (LAYOUT_CHANNELS, N, h, w) uint8: the clip's exact plan, rasterised
 
 
-def render_clip(args: tuple[int, Bucket, bool]) -> Clip:
-    """Render one random clip (module-level so a process pool can pickle it)."""
-    seed, bucket, with_captions = args
+def clip_layout(scene: SceneSpec, num_frames: int) -> np.ndarray:
+    """The scene's exact per-frame layout at latent resolution, as uint8 (x255): what the renderer conditions on."""
+    from cinegen.planning.planner import plan_from_scene
+    from cinegen.planning.raster import latent_layout
+
+    n = 1 + (num_frames - 1) // 4
+    lay = latent_layout(plan_from_scene(scene), 0, n, scene.width, scene.height).numpy()
+    return np.round(lay * 255.0).astype(np.uint8)
+
+
+def render_clip(args: tuple[int, Bucket, bool] | tuple[int, Bucket, bool, bool]) -> Clip:
+    """Render one random clip (module-level so a process pool can pickle it); optionally with its layout."""
+    seed, bucket, with_captions = args[:3]
+    with_layout = bool(args[3]) if len(args) > 3 else False
     rng = random.Random(seed)
     scene = random_scene(
         rng,
@@ -67,7 +79,8 @@ def render_clip(args: tuple[int, Bucket, bool]) -> Clip:
         from cinegen.backlot.captions import captions_for
 
         captions = captions_for(scene, rng, n=4)
-    return Clip(f"backlot-{seed}", frames, captions, scene, BACKLOT_LICENCE, bucket)
+    layout = clip_layout(scene, bucket.frames) if with_layout else None
+    return Clip(f"backlot-{seed}", frames, captions, scene, BACKLOT_LICENCE, bucket, layout)
 
 
 class ClipSource:
@@ -85,10 +98,12 @@ class ClipSource:
         seed: int,
         workers: int,
         with_captions: bool,
+        with_layout: bool = False,
         prefetch: int = 512,
     ) -> None:
         self._rng = random.Random(seed)
         self._buckets, self._weights, self._captions = buckets, weights, with_captions
+        self._layout = with_layout
         self._workers = workers
         self._q: queue.Queue[Clip] = queue.Queue(maxsize=prefetch)
         self._stop = threading.Event()
@@ -97,10 +112,10 @@ class ClipSource:
             self._pool = mp.get_context("spawn").Pool(workers)
             threading.Thread(target=self._feed, daemon=True).start()
 
-    def _jobs(self) -> Iterator[tuple[int, Bucket, bool]]:
+    def _jobs(self) -> Iterator[tuple[int, Bucket, bool, bool]]:
         while True:
             b = self._rng.choices(self._buckets, weights=self._weights)[0]
-            yield (self._rng.randrange(2**62), b, self._captions)
+            yield (self._rng.randrange(2**62), b, self._captions, self._layout)
 
     def _feed(self) -> None:
         """Keep at most `2 * workers` renders in flight; block while the queue is full.

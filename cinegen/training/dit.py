@@ -29,10 +29,13 @@ from cinegen.models.transformer import (
     DIT_PRESETS,
     DiTConfig,
     VelocityModel,
+    add_layout_channels,
     build_transformer,
+    layout_channels_of,
     load_transformer,
 )
 from cinegen.models.vae import VideoVAE, frames_to_tensor
+from cinegen.planning.raster import LAYOUT_CHANNELS
 from cinegen.sampling import shift_for_tokens, shift_sigmas
 from cinegen.training.data import Bucket, Clip, ClipSource
 from cinegen.training.schedule import cosine_lr
@@ -57,6 +60,8 @@ class DiTTrainConfig:
     warmup: int = 300
     ema: float = 0.999
     text_dropout: float = 0.1
+    plan: bool = True  # condition on the clip's exact layout (plan-then-render); False trains a text-only model
+    plan_dropout: float = 0.2  # share of samples trained without their plan, so text-only generation keeps working
     timestep_shift: bool = True  # shift training sigmas by the sampler's token-count shift (both see the same noise levels)
     frames: tuple[int, ...] = (1, 17, 33, 65)
     frame_weights: tuple[float, ...] = (0.1, 0.25, 0.4, 0.25)
@@ -123,24 +128,28 @@ def training_sigmas(batch: int, shift: float, gen: torch.Generator) -> torch.Ten
 
 
 class LatentBank:
-    """A ring buffer of latents (and their captions) for one bucket, on the training device."""
+    """A ring buffer of latents, their layouts (uint8) and captions for one bucket, on the training device."""
 
-    def __init__(self, capacity: int, shape: tuple[int, ...], device: torch.device) -> None:
+    def __init__(self, capacity: int, shape: tuple[int, ...], device: torch.device, layout_channels: int = 0) -> None:
         self.latents = torch.zeros((capacity, *shape), dtype=torch.bfloat16, device=device)
+        self.layouts = torch.zeros((capacity, layout_channels, *shape[1:]), dtype=torch.uint8, device=device)
         self.captions: list[list[str]] = [[] for _ in range(capacity)]
         self.count = 0
         self.pos = 0
 
-    def add(self, latents: torch.Tensor, captions: list[list[str]]) -> None:
+    def add(self, latents: torch.Tensor, captions: list[list[str]], layouts: torch.Tensor | None = None) -> None:
         for i in range(latents.shape[0]):
             self.latents[self.pos] = latents[i]
+            if layouts is not None:
+                self.layouts[self.pos] = layouts[i]
             self.captions[self.pos] = captions[i]
             self.pos = (self.pos + 1) % self.latents.shape[0]
             self.count = min(self.count + 1, self.latents.shape[0])
 
-    def sample(self, k: int, g: torch.Generator) -> tuple[torch.Tensor, list[list[str]]]:
-        idx = torch.randint(0, self.count, (k,), generator=g)
-        return self.latents[idx.to(self.latents.device)], [self.captions[int(i)] for i in idx]
+    def sample(self, k: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, list[list[str]]]:
+        """k random entries: latents (k, C, N, h, w) bf16, layouts (k, Cl, N, h, w) uint8, captions."""
+        idx = torch.randint(0, self.count, (k,), generator=g).to(self.latents.device)
+        return self.latents[idx], self.layouts[idx], [self.captions[int(i)] for i in idx]
 
 
 def main(cfg: DiTTrainConfig) -> Path:
@@ -161,9 +170,13 @@ def main(cfg: DiTTrainConfig) -> Path:
     dit_cfg: DiTConfig = DIT_PRESETS[cfg.preset]
     if dit_cfg.in_channels != vae.config.latent_channels:
         dit_cfg = dataclasses.replace(dit_cfg, in_channels=vae.config.latent_channels)
+    dit_cfg = dataclasses.replace(dit_cfg, layout_channels=LAYOUT_CHANNELS if cfg.plan else 0)
     transformer = build_transformer(dit_cfg)
     if cfg.init_from:
-        transformer.load_state_dict(load_transformer(cfg.init_from).state_dict())
+        init = load_transformer(cfg.init_from)
+        if cfg.plan and layout_channels_of(init) == 0:  # a text-only model gains zero-initialised plan inputs
+            init = add_layout_channels(init, LAYOUT_CHANNELS)
+        transformer.load_state_dict(init.state_dict())
         log.info("initialised weights from %s", cfg.init_from)
     model = VelocityModel(transformer).to(device).train()
     ema = copy.deepcopy(model).eval().requires_grad_(False)
@@ -201,10 +214,12 @@ def main(cfg: DiTTrainConfig) -> Path:
                 weights.append(fw * aw)
     cz = vae.config.latent_channels
     banks = {
-        b: LatentBank(cfg.bank_size, (cz, VideoVAE.latent_frames(b.frames), b.height // 8, b.width // 8), device)
+        b: LatentBank(cfg.bank_size, (cz, VideoVAE.latent_frames(b.frames), b.height // 8, b.width // 8), device, dit_cfg.layout_channels)
         for b in buckets
     }
-    source = ClipSource(buckets, weights, seed=cfg.seed * 7919 + step + 104729 * rank, workers=cfg.workers, with_captions=True)
+    source = ClipSource(
+        buckets, weights, seed=cfg.seed * 7919 + step + 104729 * rank, workers=cfg.workers, with_captions=True, with_layout=cfg.plan
+    )
 
     @torch.no_grad()
     def ingest(clips: list[Clip]) -> None:
@@ -219,7 +234,8 @@ def main(cfg: DiTTrainConfig) -> Path:
                 x = frames_to_tensor(torch.from_numpy(np.stack([c.frames for c in part])).to(device))
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
                     z = vae.encode(x)
-                banks[b].add(z.to(torch.bfloat16), [c.captions for c in part])
+                lay = torch.from_numpy(np.stack([c.layout for c in part])).to(device) if cfg.plan else None  # type: ignore[misc]
+                banks[b].add(z.to(torch.bfloat16), [c.captions for c in part], lay)
 
     t_fill = time.time()
     # every bank needs a few clips before the first step; rare buckets (< 5% of draws) need one, or the
@@ -245,8 +261,12 @@ def main(cfg: DiTTrainConfig) -> Path:
         n, h, w = VideoVAE.latent_frames(b.frames), b.height // 8, b.width // 8
         tokens = n * (h // 2) * (w // 2)
         bs = max(1, min(cfg.max_batch, cfg.tokens_per_batch // tokens))
-        x0, caps = bank.sample(bs, gen)
+        x0, lay, caps = bank.sample(bs, gen)
         x0 = x0.float()  # (B, C, N, h, w)
+        layout = None
+        if cfg.plan:  # (B, Cl, N, h, w) in [0, 1]; dropped plans are all zeros ("no plan")
+            keep_plan = (torch.rand(bs, generator=gen) >= cfg.plan_dropout).to(device)
+            layout = lay.float().div(255.0) * keep_plan[:, None, None, None, None]
         prompts = ["" if rng.random() < cfg.text_dropout else rng.choice(c) for c in caps]
         emb, _ = text.encode_uncached(prompts)  # (B, L, 384)
         mask = torch.stack([random_condition_mask(n, rng) for _ in range(bs)]).to(device)  # (B, N)
@@ -260,7 +280,7 @@ def main(cfg: DiTTrainConfig) -> Path:
         for g in opt.param_groups:
             g["lr"] = cosine_lr(cfg.lr, step, cfg.warmup, cfg.steps, time.time() - started, cfg.max_minutes)
         with autocast:
-            v = train_model(xt, frame_sigma, emb)
+            v = train_model(xt, frame_sigma, emb, layout)
         err = (v.float() - target).pow(2).mean(dim=(1, 3, 4))  # (B, N)
         keep = (~mask).float()
         loss = (err * keep).sum() / keep.sum().clamp_min(1.0)

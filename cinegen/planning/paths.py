@@ -1,0 +1,61 @@
+"""User-drawn paths: a polyline the object's centre travels at constant speed over the clip.
+
+`--path "0.1,0.5 0.5,0.2 0.9,0.5"`: points `x,y` separated by spaces, x in frame widths from the
+left edge, y in frame heights from the top edge. Speed is constant along the polyline's length,
+so the object reaches the last point at the clip's last frame.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from cinegen.planning.plan import Box, PlanError, ShotPlan
+
+
+def parse_path(text: str) -> list[tuple[float, float]]:
+    """'x,y x,y ...' -> points; each coordinate must lie in [0, 1]."""
+    if not isinstance(text, str) or not text.strip():
+        raise PlanError("path must be points 'x,y' separated by spaces, e.g. '0.1,0.5 0.9,0.5'")
+    points = []
+    for tok in text.split():
+        parts = tok.split(",")
+        if len(parts) != 2:
+            raise PlanError(f"path point {tok!r} must be 'x,y'")
+        try:
+            x, y = float(parts[0]), float(parts[1])
+        except ValueError:
+            raise PlanError(f"path point {tok!r} must be two numbers 'x,y'") from None
+        if not (math.isfinite(x) and math.isfinite(y) and 0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+            raise PlanError(f"path point {tok!r} is outside the frame: x and y must be in [0, 1]")
+        points.append((x, y))
+    if len(points) < 2:
+        raise PlanError(f"path needs at least two points, got {len(points)}")
+    return points
+
+
+def polyline_positions(points: list[tuple[float, float]], num_frames: int) -> np.ndarray:
+    """Centres (num_frames, 2) at constant speed along the polyline, first point at frame 0."""
+    p = np.asarray(points, dtype=np.float64)  # (K, 2)
+    seg = np.linalg.norm(np.diff(p, axis=0), axis=1)  # (K-1,)
+    cum = np.concatenate([[0.0], np.cumsum(seg)])
+    if cum[-1] == 0:
+        return np.repeat(p[:1], num_frames, axis=0)
+    s = np.linspace(0.0, cum[-1], num_frames) if num_frames > 1 else np.zeros(1)
+    x = np.interp(s, cum, p[:, 0])
+    y = np.interp(s, cum, p[:, 1])
+    return np.stack([x, y], axis=1)
+
+
+def apply_path(plan: ShotPlan, points: list[tuple[float, float]], index: int = 0) -> ShotPlan:
+    """The plan with object `index` moved along the path (its size per frame is kept)."""
+    if not 0 <= index < len(plan.objects):
+        raise PlanError(f"path names object {index}; the plan has {len(plan.objects)}")
+    obj = plan.objects[index]
+    xy = polyline_positions(points, plan.num_frames)
+    boxes = tuple(Box(float(x), float(y), b.size) for (x, y), b in zip(xy, obj.boxes, strict=True))
+    objects = list(plan.objects)
+    objects[index] = dataclasses.replace(obj, boxes=boxes)
+    return dataclasses.replace(plan, objects=tuple(objects))

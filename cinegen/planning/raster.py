@@ -1,0 +1,72 @@
+"""Plan -> layout channels at latent resolution: the renderer's extra input.
+
+Each object is rasterised as its silhouette (the backlot's shape at the box's size) with soft
+coverage on a grid 4x finer than the latent grid, pooled to latent cells, and averaged over the
+pixel frames each latent frame stands for (latent 0 is frame 0; latent k is frames 4k-3..4k, the
+causal VAE's layout), so a latent frame also sees where its object moved within it. Channels:
+    0      occupancy (how much of the cell some object covers)
+    1..4   shape one-hot (ball, box, triangle, star) times that object's coverage
+    5..11  colour one-hot (the backlot's seven colours) times that object's coverage
+Objects lower in the frame are composited over higher ones, as the renderer draws them. All zeros
+means "no plan": text-only generation and plan dropout in training.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from cinegen.backlot.render import shape_sdf
+from cinegen.backlot.vocab import COLORS, SHAPES
+from cinegen.planning.plan import ShotPlan
+
+LAYOUT_CHANNELS = 1 + len(SHAPES) + len(COLORS)  # 12
+SPATIAL_DOWN = 8  # the VAE's spatial factor
+TEMPORAL_DOWN = 4  # the VAE's temporal factor
+_SUPER = 4  # coverage samples per latent cell side
+
+_COLOR_INDEX = {c: i for i, c in enumerate(COLORS)}
+_SHAPE_INDEX = {s: i for i, s in enumerate(SHAPES)}
+
+
+def frame_layout(plan: ShotPlan, frame: int, width: int, height: int) -> np.ndarray:
+    """Layout of one pixel frame: (LAYOUT_CHANNELS, height // 8, width // 8) float32 in [0, 1]."""
+    h, w = height // SPATIAL_DOWN, width // SPATIAL_DOWN
+    out = np.zeros((LAYOUT_CHANNELS, h, w), np.float32)
+    frame = min(max(frame, 0), plan.num_frames - 1)
+    step = SPATIAL_DOWN / _SUPER  # pixels between samples
+    xs = (np.arange(w * _SUPER, dtype=np.float32) + 0.5) * step  # sample centres, pixels
+    ys = (np.arange(h * _SUPER, dtype=np.float32) + 0.5) * step
+    order = sorted(range(len(plan.objects)), key=lambda k: plan.objects[k].boxes[frame].cy)
+    for k in order:
+        o = plan.objects[k]
+        b = o.boxes[frame]
+        px, py, pr = b.cx * width, b.cy * height, b.size * height
+        d = shape_sdf(o.shape, xs[None, :] - px, ys[:, None] - py, pr)  # (H*, W*) pixels, < 0 inside
+        alpha = np.clip(0.5 - d / step, 0.0, 1.0)
+        cov = alpha.reshape(h, _SUPER, w, _SUPER).mean(axis=(1, 3)).astype(np.float32)  # (h, w)
+        if not cov.any():
+            continue
+        feat = np.zeros(LAYOUT_CHANNELS, np.float32)
+        feat[0] = 1.0
+        feat[1 + _SHAPE_INDEX[o.shape]] = 1.0
+        feat[1 + len(SHAPES) + _COLOR_INDEX[o.color]] = 1.0
+        out = out * (1.0 - cov[None]) + feat[:, None, None] * cov[None]
+    return out
+
+
+def latent_frames_of(k: int) -> range:
+    """Pixel frames (relative to a window's first frame) that latent frame k stands for."""
+    return range(0, 1) if k == 0 else range(TEMPORAL_DOWN * k - (TEMPORAL_DOWN - 1), TEMPORAL_DOWN * k + 1)
+
+
+def latent_layout(plan: ShotPlan, start_frame: int, num_latents: int, width: int, height: int) -> torch.Tensor:
+    """Layout for a window whose latent 0 is pixel frame `start_frame`: (LAYOUT_CHANNELS, N, h, w).
+
+    Frames past the plan's end hold its last frame (a window may cover a few padding frames).
+    """
+    maps = []
+    for k in range(num_latents):
+        frames = [frame_layout(plan, start_frame + f, width, height) for f in latent_frames_of(k)]
+        maps.append(np.mean(frames, axis=0))
+    return torch.from_numpy(np.stack(maps, axis=1))  # (C, N, h, w)
