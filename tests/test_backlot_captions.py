@@ -13,11 +13,9 @@ from cinegen.backlot.captions import (
     MAX_CAPTION_WORDS,
     captions_for,
     describe,
-    expand_prompt,
     paraphrase_prompt,
-    shorten_prompt,
 )
-from cinegen.backlot.parse import parse_prompt, scene_semantics
+from cinegen.backlot.parse import expand_prompt, parse_prompt, scene_semantics, shorten_prompt
 from cinegen.backlot.scene import ObjectSpec, Relation, SceneSpec, random_scene
 from cinegen.backlot.vocab import CAMERAS, COLORS, MOTIONS, SETTINGS, SHAPES
 

@@ -9,7 +9,7 @@ from scipy import ndimage
 from cinegen.backlot.render import render_scene
 from cinegen.backlot.scene import ObjectSpec, SceneSpec
 from cinegen.backlot.vocab import GRAVITY
-from cinegen.eval import metrics
+from cinegen.eval import metrics, oracle
 from cinegen.eval.camera import estimate_camera
 from cinegen.eval.kinematics import Segment, classify_motion
 from cinegen.eval.segment import classify_shape, find_blobs, label_lab, srgb_to_lab
@@ -64,7 +64,7 @@ def test_psnr_and_ssim() -> None:
 
 def test_identity_consistency_of_a_clean_clip() -> None:
     scene = SceneSpec(objects=(ObjectSpec("star", "yellow", "right", x=0.3),), setting="night", seconds=1.0)
-    assert metrics.identity_consistency(render_scene(scene), 16.0) > 0.95
+    assert oracle.identity_consistency(render_scene(scene), 16.0) > 0.95
 
 
 def _disk_image(shape: str, r: float = 12.0) -> np.ndarray:

@@ -13,11 +13,11 @@ from PIL import Image
 
 from cinegen.cli import main
 from cinegen.media import read_video, write_video
-from cinegen.models.loading import BuiltinVAE, MiniLMPrompts
 from cinegen.models.text import TextEncoder
 from cinegen.models.transformer import DIT_PRESETS, build_transformer
 from cinegen.models.vae import VAE_PRESETS, VideoVAE
 from cinegen.pipeline import CinegenPipeline
+from cinegen.pipeline.adapters import BuiltinVAE, MiniLMPrompts
 from cinegen.trust.publish import verify_video
 
 

@@ -18,11 +18,11 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
 
-    from cinegen.models.loading import BuiltinVAE, MiniLMPrompts
     from cinegen.models.text import TextEncoder
     from cinegen.models.transformer import DIT_PRESETS, build_transformer
     from cinegen.models.vae import VAE_PRESETS, VideoVAE
     from cinegen.pipeline import CinegenPipeline
+    from cinegen.pipeline.adapters import BuiltinVAE, MiniLMPrompts
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("tiny-model")

@@ -69,11 +69,11 @@ def test_storyboard_check_and_bad_generator(tmp_path: Path, capsys: pytest.Captu
 
 def test_storyboard_with_the_model_generator_writes_signed_shots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The default generator is the model pipeline (here a tiny random one saved to disk)."""
-    from cinegen.models.loading import BuiltinVAE, MiniLMPrompts
     from cinegen.models.text import TextEncoder
     from cinegen.models.transformer import DIT_PRESETS, build_transformer
     from cinegen.models.vae import VAE_PRESETS, VideoVAE
     from cinegen.pipeline import CinegenPipeline
+    from cinegen.pipeline.adapters import BuiltinVAE, MiniLMPrompts
     from cinegen.trust.publish import verify_video
 
     model = tmp_path / "model"

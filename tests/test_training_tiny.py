@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from cinegen.models.loading import BuiltinVAE, MiniLMPrompts
 from cinegen.models.text import TextEncoder
 from cinegen.models.transformer import load_transformer
 from cinegen.models.vae import VideoVAE
 from cinegen.pipeline import CinegenPipeline
+from cinegen.pipeline.adapters import BuiltinVAE, MiniLMPrompts
 from cinegen.training import data as training_data
 from cinegen.training import dit as dit_train
 from cinegen.training import vae as vae_train

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-from cinegen.models.loading import T5Prompts, WanVAE
 from cinegen.models.text import minilm_path
 from cinegen.pipeline import CinegenPipeline, PipelineError
+from cinegen.pipeline.adapters import T5Prompts, WanVAE
 
 SIZE: dict[str, Any] = {"width": 32, "height": 32}
 

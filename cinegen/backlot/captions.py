@@ -13,8 +13,8 @@ change), the spatial relation, and every non-default setting, camera and occlude
 ("studio" setting, "static" camera, no pillar) may be left unsaid, which is exactly what the parser
 assumes, so `parse.parse_prompt(c)` recovers the scene's meaning from any caption `c`.
 
-`describe` gives deterministic canonical captions in a short and a detailed style; `expand_prompt`
-and `shorten_prompt` convert between them through the parser (Sora's recaptioning idea: train on
+`describe` gives deterministic canonical captions in a short and a detailed style; `parse.expand_prompt`
+and `parse.shorten_prompt` convert between them through the parser (Sora's recaptioning idea: train on
 detailed captions, expand short user prompts before sampling).
 """
 
@@ -433,16 +433,3 @@ def paraphrase_prompt(scene: SceneSpec, rng: random.Random) -> str:
     """A prompt for `scene` in the paraphrase tier: wording the model never saw in training."""
     return _compose(scene, _Words(rng, "para"))
 
-
-def expand_prompt(text: str) -> str:
-    """Short prompt → detailed caption (parse, then describe in the detailed style)."""
-    from cinegen.backlot.parse import parse_prompt
-
-    return describe(parse_prompt(text), "detailed")
-
-
-def shorten_prompt(text: str) -> str:
-    """Any prompt in the backlot's language → its short canonical caption."""
-    from cinegen.backlot.parse import parse_prompt
-
-    return describe(parse_prompt(text), "short")

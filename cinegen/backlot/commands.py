@@ -12,8 +12,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from cinegen.backlot.captions import describe, expand_prompt, shorten_prompt
-from cinegen.backlot.parse import parse_prompt
+from cinegen.backlot.captions import describe
+from cinegen.backlot.parse import expand_prompt, parse_prompt, shorten_prompt
 from cinegen.cli import CliError
 
 

@@ -553,3 +553,13 @@ def scene_semantics(scene: SceneSpec) -> dict[str, Any]:
         "camera": scene.camera,
         "occluder": scene.occluder,
     }
+
+
+def expand_prompt(text: str) -> str:
+    """Short prompt → detailed caption (parse, then describe in the detailed style)."""
+    return C.describe(parse_prompt(text), "detailed")
+
+
+def shorten_prompt(text: str) -> str:
+    """Any prompt in the backlot's language → its short canonical caption."""
+    return C.describe(parse_prompt(text), "short")

@@ -1,8 +1,8 @@
-"""Reusable video metrics: flicker, identity consistency, colour drift, seams, PSNR and SSIM.
+"""Reusable video metrics: flicker, colour drift, seams, PSNR and SSIM.
 
 All take uint8 RGB frames `(T, H, W, 3)` (or images `(H, W, 3)` for psnr/ssim) and return plain
 floats, so the model, sampling and modes work can use them without the oracle's object model
-(except `identity_consistency`, which is defined by it).
+(identity consistency needs that model: it is `oracle.identity_consistency`).
 """
 
 from __future__ import annotations
@@ -110,16 +110,3 @@ def ssim(a: np.ndarray, b: np.ndarray, sigma: float = 1.5) -> float:
     sxy = ndimage.gaussian_filter(x * y, sig) - mx * my
     s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
     return float(s.mean())
-
-
-def identity_consistency(frames: np.ndarray, fps: float = 16.0) -> float:
-    """How stable the objects' identities are through a clip, in [0, 1] (1 = perfectly stable).
-
-    For every tracked object (see `oracle.analyze`): the fraction of its whole, nameable blobs
-    whose shape is the object's majority shape, times the fraction of its blobs whose colour stays
-    within ΔE 12 of its median colour; averaged over objects weighted by how long each is seen.
-    A clip with no objects scores 1 (nothing to be inconsistent); use the oracle for presence.
-    """
-    from cinegen.eval.oracle import analyze  # the oracle's object model defines identity
-
-    return analyze(frames, fps).identity_consistency

@@ -480,3 +480,14 @@ def grade(frames: np.ndarray, fps: float, scene: SceneSpec, analysis: Analysis |
     checks = list(g.checks.values())
     adherence = float(np.mean(checks)) if checks else 0.0
     return dataclasses.replace(g, adherence=adherence)
+
+
+def identity_consistency(frames: np.ndarray, fps: float = 16.0) -> float:
+    """How stable the objects' identities are through a clip, in [0, 1] (1 = perfectly stable).
+
+    For every tracked object (see `oracle.analyze`): the fraction of its whole, nameable blobs
+    whose shape is the object's majority shape, times the fraction of its blobs whose colour stays
+    within ΔE 12 of its median colour; averaged over objects weighted by how long each is seen.
+    A clip with no objects scores 1 (nothing to be inconsistent); use the oracle for presence.
+    """
+    return analyze(frames, fps).identity_consistency

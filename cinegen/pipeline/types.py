@@ -1,0 +1,74 @@
+"""What the pipeline takes and gives: its component protocols, its error, its output and options.
+
+Kept apart from the pipeline class so the loaders and adapters can name these without importing
+the pipeline itself (the class imports its loader lazily; nothing imports back).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+ProgressFn = Callable[[int, int], None]
+
+
+class PipelineError(ValueError):
+    """Bad arguments to the pipeline: the message names the argument and its value."""
+
+
+class VideoAutoencoder(Protocol):
+    """What the pipeline needs from a VAE: causal 4x time / 8x space, normalised latents."""
+
+    latent_channels: int
+
+    def encode_video(self, video: torch.Tensor) -> torch.Tensor: ...  # (B,3,1+4k,H,W) -> (B,C,1+k,h,w)
+
+    def decode_video(self, latents: torch.Tensor) -> torch.Tensor: ...  # inverse, in [-1, 1]
+
+
+class PromptEncoder(Protocol):
+    def __call__(self, prompts: list[str]) -> torch.Tensor: ...  # (B, L, D), padding zeroed
+
+
+class PromptExtender(Protocol):
+    """Rewrites a user's prompt into the caption language the model was trained on (Sora's
+    recaptioning, Wan's prompt extension); returns the prompt unchanged when it cannot.
+
+    The model declares its extender in model_index.json as "module:name"; the loader imports that
+    module and takes `PROMPT_EXTENDERS[name]` from it, so the pipeline never imports a world.
+    """
+
+    @property
+    def name(self) -> str: ...  # the key in its module's PROMPT_EXTENDERS
+
+    def __call__(self, prompt: str, seed: int) -> str: ...
+
+
+@dataclass
+class VideoOutput:
+    """frames (T, H, W, 3) uint8 at `fps`; timings per stage in seconds."""
+
+    frames: np.ndarray
+    fps: int
+    seed: int
+    timings: dict[str, float] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How one call denoises: steps per window, guidance scale, and the ODE solver (a key of SAMPLERS)."""
+
+    steps: int
+    guidance: float
+    solver: str = "euler"
+
+
+@dataclass(frozen=True)
+class ScheduleEntry:
+    start: float  # seconds
+    prompt: str
