@@ -18,7 +18,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from cinegen.pipeline.frames import (
     retime,
     video_to_frames,
 )
+from cinegen.pipeline.plans import PlanRequest, choose_plan
 from cinegen.pipeline.types import (
     PipelineError,
     ProgressFn,
@@ -42,6 +44,7 @@ from cinegen.pipeline.types import (
     PromptExtender,
     Sampling,
     ScheduleEntry,
+    ShotPlanner,
     VideoAutoencoder,
     VideoOutput,
 )
@@ -64,6 +67,8 @@ class _Call:
     generator: torch.Generator
     sampling: Sampling
     progress: ProgressFn | None = None
+    plan: Any = None  # the planner's plan over this call's output frames (None: text only)
+    plan_origin: int = 0  # the plan frame of this part's frame 0 (a loop's bridge starts after its body)
 
 
 # ----------------------------------------------------------------------------- the pipeline
@@ -89,6 +94,7 @@ class CinegenPipeline:
         default_sampler: str = "euler",
         info: dict[str, Any] | None = None,
         prompt_extender: PromptExtender | None = None,
+        planner: ShotPlanner | None = None,
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
     ) -> None:
@@ -108,6 +114,7 @@ class CinegenPipeline:
         self.default_sampler = default_sampler
         self.info = dict(info or {})
         self.prompt_extender = prompt_extender
+        self.planner = planner
         self.device = torch.device(device)
         self.dtype = dtype
         self._timings: dict[str, float] = {}
@@ -139,6 +146,7 @@ class CinegenPipeline:
             "default_guidance": self.default_guidance,
             "default_sampler": self.default_sampler,
             "prompt_extender": f"{type(ext).__module__}:{ext.name}" if ext is not None else None,
+            "planner": f"{type(self.planner).__module__}:{self.planner.name}" if self.planner is not None else None,
             "info": self.info,
         }
 
@@ -182,6 +190,7 @@ class CinegenPipeline:
         call: _Call,
         n: int,
         *,
+        first_frame: int = 0,
         text: torch.Tensor | None = None,
         prefix: np.ndarray | None = None,
         suffix: np.ndarray | None = None,
@@ -193,7 +202,9 @@ class CinegenPipeline:
     ) -> torch.Tensor:
         """Denoise n latent frames. Returns latents (1, C, n, h, w).
 
-        `text` overrides the call's prompt embedding (a schedule's entry); `progress` the call's callback.
+        `first_frame` is the frame of this call's output that latent 0 stands for (negative for pinned context
+        before it): the plan's layout is taken from there. `text` overrides the call's prompt
+        embedding (a schedule's entry); `progress` the call's callback.
         """
         c, h, w = self.vae.latent_channels, call.height // 8, call.width // 8
         shape = (1, c, n, h, w)
@@ -217,7 +228,11 @@ class CinegenPipeline:
         start = strength if init_lat is not None else 1.0
         sigmas = make_sigmas(call.sampling.steps, shift=shift_for_tokens(tokens), start=start)
         cond = Conditioning(cond_lat, mask, cond_sigma) if mask.any() else None
-        velocity = guided(self.model, call.text if text is None else text, call.uncond, call.sampling.guidance)
+        model: Any = self.model
+        if call.plan is not None and self.planner is not None:
+            layout = self.planner.layout(call.plan, call.plan_origin + first_frame, n, call.width, call.height)
+            model = partial(self.model, layout=layout[None].to(self.device, self.dtype))  # (1, Cl, n, h, w)
+        velocity = guided(model, call.text if text is None else text, call.uncond, call.sampling.guidance)
         solve = SAMPLERS[call.sampling.solver]
         bf16 = self.dtype == torch.bfloat16
         with torch.no_grad(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
@@ -279,6 +294,9 @@ class CinegenPipeline:
         schedule: Sequence[ScheduleEntry] | None = None,
         still: bool = False,
         extend_prompt: bool = True,
+        plan: Any = None,
+        use_plan: bool = True,
+        path: Sequence[tuple[float, float]] | None = None,
         progress: ProgressFn | None = None,
     ) -> VideoOutput:
         """Generate a video. Exactly one of the mode inputs may be set (image and keyframes combine).
@@ -288,7 +306,9 @@ class CinegenPipeline:
         `extend_prompt` (the default) a model that has a prompt extender sees its rewrite of the
         prompt (and of each schedule entry); `settings["model_prompt"]` records what it saw. The
         mode is the caller's to name (`cinegen.generate` records it); the pipeline only refuses
-        two at once.
+        two at once. A model with a planner renders a plan (`plan`, else the planner's, moved along
+        `path` if given; `use_plan=False` for text only; rules in pipeline/plans.py);
+        `settings["plan"]` records the plan rendered.
         """
         # 1. check inputs
         steps = self.default_steps if steps is None else steps
@@ -320,26 +340,40 @@ class CinegenPipeline:
             _check_schedule(schedule, seconds)
             sched_text = [(e.start, self._text(as_seen(e.prompt), negative_prompt)[0]) for e in schedule]
         timings["text"] = time.perf_counter() - t0
-        call = _Call(text, uncond, width, height, generator, Sampling(steps, guidance, sampler), progress)
 
         # 3. fit inputs to the request (documented rules: fit_image, fit_video, retime)
         def fit(v: np.ndarray) -> np.ndarray:
             return retime(fit_video(v, width, height), extend_fps or self.native_fps, self.native_fps)
 
         pinned = self._pinned_images(image, keyframes, seconds, total_frames, width, height)
+        source = extend if extend is not None else edit
+        src = fit(source) if source is not None else None
+        pair = (fit(connect[0]), fit(connect[1])) if connect is not None else None
 
-        # 4. denoise (window by window) and 5. decode
+        # 4. plan: where each object goes, frame by frame
+        shot_plan = choose_plan(
+            self.planner, self.model.layout_channels > 0, PlanRequest(plan, use_plan, path), prompt=prompt,
+            seconds=total_frames / self.native_fps, fps=self.native_fps, seed=int(seed), width=width, height=height,
+            mode_inputs={
+                "image": pinned.get(0), "extend": src if extend is not None else None, "direction": direction,
+                "connect": pair, "edit": edit, "loop_bridge": _loop_bridge(total_frames) if loop else 0,
+            },
+        )
+        call = _Call(text, uncond, width, height, generator, Sampling(steps, guidance, sampler), progress, shot_plan)
+
+        # 5. denoise (window by window) and 6. decode
         t1 = time.perf_counter()
         if edit is not None:  # the first `seconds` of the source are edited
-            frames = self._edit(call, fit(edit)[:total_frames], strength)
-        elif connect is not None:
-            frames = self._connect(call, fit(connect[0]), fit(connect[1]), total_frames)
+            assert src is not None
+            frames = self._edit(call, src[:total_frames], strength)
+        elif pair is not None:
+            frames = self._connect(call, pair[0], pair[1], total_frames)
         elif loop:
             frames = self._loop(call, total_frames, pinned)
-        elif extend is not None and direction == "forward":
-            frames = self._forward(call, total_frames, {}, start=fit(extend))
-        elif extend is not None:
-            frames = self._backward(call, fit(extend), total_frames)
+        elif src is not None and direction == "forward":
+            frames = self._forward(call, total_frames, {}, start=src)
+        elif src is not None:
+            frames = self._backward(call, src, total_frames)
         else:
             frames = self._forward(call, total_frames, pinned, schedule=sched_text)
         timings["denoise_and_decode"] = time.perf_counter() - t1
@@ -353,6 +387,7 @@ class CinegenPipeline:
             "prompt": prompt, "negative_prompt": negative_prompt, "seconds": seconds, "fps": fps,
             "size": f"{width}x{height}", "seed": seed, "steps": steps, "guidance": guidance, "sampler": sampler,
             "model_prompt": model_prompt, "prompt_extender": extender.name if extender is not None else None,
+            "plan": self.planner.to_dict(shot_plan) if shot_plan is not None and self.planner is not None else None,
         }
         return VideoOutput(frames=frames, fps=fps, seed=seed, timings=timings, settings=settings)
 
@@ -423,7 +458,7 @@ class CinegenPipeline:
                 local = (f - g0 + 3) // 4 if f - g0 > 0 else (0 if f == g0 else -1)
                 if a <= local < n and (local > 0 or prefix is None):
                     kf[local] = img
-            z = self._window(call, n, text=txt, prefix=prefix, keyframes=kf, progress=prog)
+            z = self._window(call, n, first_frame=g0, text=txt, prefix=prefix, keyframes=kf, progress=prog)
             new = self._decode_new(z, prefix=prefix)
             out.append(new)
             produced += len(new)
@@ -442,7 +477,7 @@ class CinegenPipeline:
             need = total_frames - produced
             new_lat = min(win - ov, latents_for_frames(need + 4) - 1)
             n = new_lat + ov
-            z = self._window(call, n, suffix=head)
+            z = self._window(call, n, first_frame=total_frames - produced - (4 * new_lat - 3), suffix=head)
             frames = self._decode_new(z, suffix=head)
             out.insert(0, frames)
             produced += len(frames)
@@ -468,7 +503,7 @@ class CinegenPipeline:
         suf = b[:suf_len] if len(b) >= suf_len else np.concatenate([b[:1]] * (suf_len - len(b)) + [b])
         new = max(1, min(cap // 4, math.ceil((total_frames - len(lead)) / 4)))
         n = a_lat + new + ov
-        z = self._window(call, n, prefix=pre, suffix=suf)
+        z = self._window(call, n, first_frame=len(lead) - len(pre), prefix=pre, suffix=suf)
         out = np.concatenate([lead, self._decode_new(z, prefix=pre, suffix=suf)])
         if len(out) != total_frames:  # windows add 4 frames at a time: resample, keeping both ends
             out = out[np.round(np.linspace(0, len(out) - 1, total_frames)).astype(int)]
@@ -476,10 +511,9 @@ class CinegenPipeline:
 
     def _loop(self, call: _Call, total_frames: int, keyframes: dict[int, np.ndarray]) -> np.ndarray:
         """A clip whose last frame flows into its first: generate, then connect its end to its start."""
-        k = max(1, min(3, (total_frames - 5) // 4))  # the bridge is 4k frames, so body + bridge == total_frames
-        body_frames = max(1, total_frames - 4 * k)
+        body_frames = max(1, total_frames - _loop_bridge(total_frames))
         body = self._forward(call, body_frames, keyframes)
-        bridge = self._connect(call, body, body, total_frames - len(body))
+        bridge = self._connect(replace(call, plan_origin=len(body)), body, body, total_frames - len(body))
         return np.concatenate([body, bridge])
 
     def _edit(self, call: _Call, src: np.ndarray, strength: float) -> np.ndarray:
@@ -498,12 +532,17 @@ class CinegenPipeline:
             n = min(win, latents_for_frames(remaining))
             seg = padded[pos : pos + 1 + 4 * (n - 1)]
             prefix = np.concatenate(out)[-ctx_frames:] if out else None
-            z = self._window(call, n, prefix=prefix, init=seg, strength=strength)
+            z = self._window(call, n, first_frame=pos, prefix=prefix, init=seg, strength=strength)
             out.append(self._decode_new(z, prefix=prefix))
             if pos + len(seg) >= len(padded):
                 break
             pos += len(seg) - ctx_frames
         return np.concatenate(out)[:T]
+
+
+def _loop_bridge(total_frames: int) -> int:
+    """Frames of a loop's bridge back to its start: 4k, so body + bridge == total_frames."""
+    return 4 * max(1, min(3, (total_frames - 5) // 4))
 
 
 def _check_schedule(schedule: Sequence[ScheduleEntry], seconds: float) -> None:

@@ -26,7 +26,7 @@ from cinegen.models.text import TextEncoder
 from cinegen.models.transformer import load_transformer
 from cinegen.models.vae import VideoVAE
 from cinegen.pipeline.adapters import BuiltinVAE, MiniLMPrompts, T5Prompts, WanVAE
-from cinegen.pipeline.types import PipelineError, PromptExtender
+from cinegen.pipeline.types import PipelineError, PromptExtender, ShotPlanner
 
 if TYPE_CHECKING:
     from cinegen.pipeline.core import CinegenPipeline
@@ -95,6 +95,7 @@ def _load_builtin(
     prompts.encoder.model.to(dev)
     cfg = {k: meta[k] for k in _SETTINGS if k in meta}
     cfg["prompt_extender"] = find_prompt_extender(meta.get("prompt_extender"), path / "model_index.json")
+    cfg["planner"] = find_planner(meta.get("planner"), path / "model_index.json")
     moved: Any = transformer.to(dev, dtype) if dtype != torch.float32 else transformer.to(dev)  # type: ignore[arg-type]
     sizes = [tuple(s) for s in meta["sizes"]]
     return cls(vae_adapter, moved, prompts, sizes=sizes, device=dev, dtype=dtype, **cfg)
@@ -134,6 +135,20 @@ def find_prompt_extender(declared: Any, index: Path) -> PromptExtender | None:
         raise PipelineError(f"{index} names prompt_extender {declared!r}, whose module cannot be used: {e}") from e
     if name not in known:
         raise PipelineError(f"{index} names prompt_extender {name!r}; known: {', '.join(sorted(known)) or 'none'}")
+    return known[name]  # type: ignore[no-any-return]
+
+
+def find_planner(declared: Any, index: Path) -> ShotPlanner | None:
+    """The planner model_index.json declares as "module:name" (the module's `PLANNERS[name]`), or None."""
+    if declared is None:
+        return None
+    module, sep, name = str(declared).rpartition(":")
+    try:
+        known = importlib.import_module(module).PLANNERS if sep and module else {}
+    except (ImportError, AttributeError) as e:
+        raise PipelineError(f"{index} names planner {declared!r}, whose module cannot be used: {e}") from e
+    if name not in known:
+        raise PipelineError(f"{index} names planner {declared!r}; give it as 'module:name' with a name in the module's PLANNERS")
     return known[name]  # type: ignore[no-any-return]
 
 

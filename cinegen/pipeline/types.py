@@ -6,7 +6,7 @@ the pipeline itself (the class imports its loader lazily; nothing imports back).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -72,3 +72,35 @@ class Sampling:
 class ScheduleEntry:
     start: float  # seconds
     prompt: str
+
+
+class ShotPlanner(Protocol):
+    """Plans where each object goes, frame by frame, and turns a plan into the model's layout input.
+
+    A plan-conditioned model declares its planner in model_index.json as "module:name" (the
+    module's `PLANNERS[name]`), as it declares its prompt extender; plans are opaque to the
+    pipeline, which only asks the planner for them and for their layout channels.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    def make(self, prompt: str, *, seconds: float, fps: int, seed: int, width: int, height: int) -> Any | None: ...
+
+    def read(self, value: Any) -> Any: ...  # a plan, its dict or its JSON -> a validated plan (ValueError otherwise)
+
+    def check(self, plan: Any, *, seconds: float, fps: int) -> None: ...  # ValueError if it does not cover the clip
+
+    def with_path(self, plan: Any, points: Sequence[tuple[float, float]]) -> Any: ...
+
+    def anchored(self, plan: Any, frame: np.ndarray, *, at_end: bool = False) -> Any: ...
+
+    def between(self, plan: Any, first: np.ndarray, last: np.ndarray) -> Any: ...
+
+    def looped(self, plan: Any, frames: int) -> Any: ...
+
+    def to_dict(self, plan: Any) -> dict[str, Any]: ...
+
+    def summary(self, plan: Any) -> str: ...
+
+    def layout(self, plan: Any, start_frame: int, num_latents: int, width: int, height: int) -> torch.Tensor: ...

@@ -31,9 +31,17 @@ def parse_path(text: str) -> list[tuple[float, float]]:
         if not (math.isfinite(x) and math.isfinite(y) and 0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
             raise PlanError(f"path point {tok!r} is outside the frame: x and y must be in [0, 1]")
         points.append((x, y))
+    check_points(points)
+    return points
+
+
+def check_points(points: list[tuple[float, float]]) -> None:
+    """At least two points, each inside the frame ([0, 1] on both axes)."""
     if len(points) < 2:
         raise PlanError(f"path needs at least two points, got {len(points)}")
-    return points
+    for x, y in points:
+        if not (math.isfinite(x) and math.isfinite(y) and 0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+            raise PlanError(f"path point ({x:g}, {y:g}) is outside the frame: x and y must be in [0, 1]")
 
 
 def polyline_positions(points: list[tuple[float, float]], num_frames: int) -> np.ndarray:
@@ -51,6 +59,7 @@ def polyline_positions(points: list[tuple[float, float]], num_frames: int) -> np
 
 def apply_path(plan: ShotPlan, points: list[tuple[float, float]], index: int = 0) -> ShotPlan:
     """The plan with object `index` moved along the path (its size per frame is kept)."""
+    check_points(points)
     if not 0 <= index < len(plan.objects):
         raise PlanError(f"path names object {index}; the plan has {len(plan.objects)}")
     obj = plan.objects[index]

@@ -1,0 +1,165 @@
+"""Shot plans: JSON round trips, the planner's physics, validation naming the field, user paths,
+the rasteriser's channels and the loop/anchor helpers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from cinegen.backlot.render import render_scene
+from cinegen.backlot.scene import ObjectSpec, SceneSpec
+from cinegen.backlot.vocab import GRAVITY, GROUND_Y
+from cinegen.planning.paths import apply_path, parse_path, polyline_positions
+from cinegen.planning.plan import PlanError, ShotPlan, check_matches
+from cinegen.planning.planner import BacklotPlanner, close_loop, locate, plan_from_scene, plan_prompt
+from cinegen.planning.raster import LAYOUT_CHANNELS, latent_layout
+
+
+def _plan(prompt: str = "a red ball moving right on a grass field", seconds: float = 2.0, seed: int = 0) -> ShotPlan:
+    p = plan_prompt(prompt, seconds=seconds, seed=seed)
+    assert p is not None
+    return p
+
+
+# ----------------------------------------------------------------------------- round trips
+def test_json_round_trip_is_exact() -> None:
+    p = _plan("a red ball left of a blue box at night", seconds=1.5, seed=4)
+    assert ShotPlan.from_json(p.to_json()) == p
+    assert ShotPlan.from_dict(json.loads(p.to_json(indent=2))) == p
+    assert p.num_frames == 24 and len(p.objects) == 2 and all(len(o.boxes) == 24 for o in p.objects)
+
+
+def test_unplaceable_prompt_gets_no_plan() -> None:
+    assert plan_prompt("a cathedral at dawn with choir", seconds=2.0, seed=0) is None
+
+
+def test_seed_varies_the_plan() -> None:
+    a, b = _plan(seed=1), _plan(seed=2)
+    assert a.objects[0].boxes[0] != b.objects[0].boxes[0]
+    assert _plan(seed=1) == a
+
+
+# ----------------------------------------------------------------------------- physics
+def test_moving_right_is_constant_speed_rightwards() -> None:
+    xs = np.array([b.cx for b in _plan("a red ball moving right", seconds=2.0).objects[0].boxes])
+    dx = np.diff(xs)
+    assert (dx > 0).all() and np.allclose(dx, dx[0], atol=1e-4)
+    ys = [b.cy for b in _plan("a red ball moving up", seconds=2.0).objects[0].boxes]
+    assert ys[-1] < ys[0] - 0.1
+
+
+def test_fall_accelerates_with_gravity_and_bounces_lossily() -> None:
+    p = _plan("a blue ball falling", seconds=3.0)
+    y = np.array([b.cy for b in p.objects[0].boxes])
+    r = p.objects[0].boxes[0].size
+    fps = p.fps
+    # free fall from rest: the second difference is g / fps^2 (world units = frame heights here)
+    acc = np.diff(y[:8], n=2) * fps * fps
+    assert np.allclose(acc, GRAVITY, rtol=0.05)
+    assert y.max() <= GROUND_Y - r + 1e-3  # never below the ground
+    lows = [i for i in range(1, len(y) - 1) if y[i] >= y[i - 1] and y[i] >= y[i + 1] and y[i] > GROUND_Y - r - 0.01]
+    assert len(lows) >= 2  # it bounced
+    apex = y[lows[0] : lows[1]].min()
+    assert apex > y[0] + 0.05  # the bounce loses height
+
+
+def test_grow_and_relations_at_start() -> None:
+    g = _plan("a red box growing", seconds=2.0).objects[0].boxes
+    assert g[-1].size > 1.5 * g[0].size
+    p = _plan("a red ball left of a blue box", seconds=1.0)
+    assert p.objects[0].boxes[0].cx < p.objects[1].boxes[0].cx
+    q = _plan("a red ball above a blue box", seconds=1.0)
+    assert q.objects[0].boxes[0].cy < q.objects[1].boxes[0].cy
+
+
+def test_plan_matches_where_the_renderer_draws() -> None:
+    scene = SceneSpec(objects=(ObjectSpec("ball", "red", "right", x=0.3, y=0.5, size=0.12),), setting="black", seconds=1.0, camera="pan_left")
+    plan, frames = plan_from_scene(scene), render_scene(scene)
+    for i in (0, 8, 15):
+        found = locate(frames[i], "red")
+        assert found is not None
+        b = plan.objects[0].boxes[i]
+        assert abs(found.cx - b.cx) < 0.02 and abs(found.cy - b.cy) < 0.02
+
+
+# ----------------------------------------------------------------------------- validation
+def _edit(p: ShotPlan, fn: object) -> dict:
+    d = json.loads(p.to_json())
+    fn(d)  # type: ignore[operator]
+    return d
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        (lambda d: d.update(version=7), "plan.version 7"),
+        (lambda d: d["objects"][0]["boxes"][3].__setitem__(0, 2.5), "boxes[3] centre (2.5"),
+        (lambda d: d["objects"][0]["boxes"][0].__setitem__(2, 0.9), "size 0.9 is out of range"),
+        (lambda d: d["objects"][0].update(shape="hexagon"), "shape 'hexagon' is unknown"),
+        (lambda d: d["objects"][0].update(color="teal"), "color 'teal' is unknown"),
+        (lambda d: d["objects"][0]["boxes"].pop(), "boxes has 31 entries"),
+        (lambda d: d.update(extra=1), "unknown plan keys: ['extra']"),
+        (lambda d: d["objects"][0]["boxes"].__setitem__(0, "x"), "boxes[0] must be [cx, cy, size]"),
+        (lambda d: d["objects"][0]["boxes"][0].__setitem__(0, True), "must be a finite number"),
+        (lambda d: d.update(setting="moon"), "plan.setting 'moon'"),
+        (lambda d: d.update(objects=[]), "1 to 3 objects"),
+    ],
+)
+def test_bad_plans_name_the_field(change: object, needle: str) -> None:
+    with pytest.raises(PlanError, match=None) as e:
+        ShotPlan.from_dict(_edit(_plan(), change))
+    assert needle in str(e.value)
+
+
+def test_bad_json_and_duration_mismatch() -> None:
+    with pytest.raises(PlanError, match="not valid JSON"):
+        ShotPlan.from_json("{nope")
+    with pytest.raises(PlanError, match="request is for 3 s"):
+        check_matches(_plan(seconds=2.0), 3.0, 16)
+
+
+# ----------------------------------------------------------------------------- paths
+def test_path_parsing_and_errors() -> None:
+    assert parse_path("0.1,0.5 0.9,0.5") == [(0.1, 0.5), (0.9, 0.5)]
+    for bad, msg in [("0.1,0.5", "at least two points"), ("0.1;0.5 1,1", "'x,y'"), ("0.1,0.5 1.2,0.5", "outside the frame"), ("a,b 1,1", "two numbers")]:
+        with pytest.raises(PlanError, match=msg):
+            parse_path(bad)
+
+
+def test_path_is_travelled_at_constant_speed() -> None:
+    xy = polyline_positions([(0.0, 0.0), (0.5, 0.0), (0.5, 0.5)], 21)
+    steps = np.linalg.norm(np.diff(xy, axis=0), axis=1)
+    assert np.allclose(steps, 0.05) and tuple(xy[0]) == (0.0, 0.0) and np.allclose(xy[-1], (0.5, 0.5))
+    p = apply_path(_plan(), parse_path("0.1,0.5 0.9,0.2"))
+    assert (p.objects[0].boxes[0].cx, p.objects[0].boxes[0].cy) == (0.1, 0.5)
+    assert np.isclose(p.objects[0].boxes[-1].cx, 0.9)
+
+
+# ----------------------------------------------------------------------------- raster and helpers
+def test_layout_channels_say_where_what_is() -> None:
+    p = _plan("a red ball moving right", seconds=2.0)
+    lay = latent_layout(p, 0, 9, 128, 128)
+    assert lay.shape == (LAYOUT_CHANNELS, 9, 16, 16) and lay.dtype == torch.float32
+    assert float(lay.min()) >= 0.0 and float(lay.max()) <= 1.0
+    occ = lay[0]  # (N, h, w)
+    cols = (occ.sum(dim=1) * torch.arange(16)).sum(dim=1) / occ.sum(dim=(1, 2))
+    assert (torch.diff(cols) > 0).all()  # the occupied cells move right
+    assert torch.allclose(lay[1], occ) and lay[2:5].sum() == 0  # ball one-hot
+    assert torch.allclose(lay[5], occ) and lay[6:].sum() == 0  # red one-hot
+    # a window starting later sees later frames; past the end holds the last frame
+    assert torch.equal(latent_layout(p, 4, 2, 128, 128)[:, 1], latent_layout(p, 0, 3, 128, 128)[:, 2])  # frames 5..8 both
+    assert torch.equal(latent_layout(p, 500, 1, 128, 128), latent_layout(p, 31, 1, 128, 128))
+
+
+def test_loop_and_anchor() -> None:
+    p = close_loop(_plan(seconds=2.0), 8)
+    assert p.objects[0].boxes[-1] == p.objects[0].boxes[0]
+    img = np.zeros((128, 128, 3), np.uint8)
+    yy, xx = np.mgrid[:128, :128]
+    img[(xx - 32) ** 2 + (yy - 96) ** 2 < 100] = (215, 38, 38)
+    a = BacklotPlanner().anchored(_plan(), img)
+    b0 = a.objects[0].boxes[0]
+    assert abs(b0.cx - 0.25) < 0.02 and abs(b0.cy - 0.75) < 0.02
