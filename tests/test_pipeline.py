@@ -348,3 +348,15 @@ def test_carry_residual_fades_the_pinned_frames_decode_error_into_the_new_frames
     assert list(back) == list(levels[::-1])  # the same fade, toward a joint after the new frames
     assert np.array_equal(carry_residual(new, given, given), new)  # a perfect redraw changes nothing
     assert carry_residual(new[:0], given, decoded).shape == (0, 4, 4, 3)
+
+
+def test_pin_frames_fades_each_residual_and_keeps_the_images() -> None:
+    from cinegen.pipeline.frames import pin_frames
+
+    frames = np.full((30, 4, 4, 3), 100, np.uint8)
+    a, b = np.full((4, 4, 3), 118, np.uint8), np.full((4, 4, 3), 91, np.uint8)
+    out = pin_frames(frames, {0: a, 12: b})
+    assert np.array_equal(out[0], a) and np.array_equal(out[12], b)
+    assert [int(v) for v in out[:, 0, 0, 0]][:3] == [118, 116, 114]  # 18 * (1 - d / 9), fading out
+    assert int(out[8, 0, 0, 0]) == 100 + round(18 / 9 - 9 * 5 / 9)  # both residuals overlap here
+    assert (out[-1] == 100).all()  # far from both pins: untouched

@@ -167,3 +167,13 @@ def test_plan_shotplan_type_passes_through(pipe: CinegenPipeline) -> None:
     plan = plan_prompt(PROMPT, seconds=0.5, seed=1, width=64, height=64)
     assert isinstance(plan, ShotPlan)
     assert pipe(PROMPT, seconds=0.5, plan=plan, **SIZE).settings["plan"] == plan.to_dict()
+
+
+def test_pinned_images_come_back_as_given(pipe: CinegenPipeline) -> None:
+    """Image-to-video and keyframes return the user's image at its frame (not the VAE's redraw, 20 dB
+    on a plain grey before), with the decode error faded into the neighbours."""
+    img, key = _disc(0.3, 0.6), _disc(0.7, 0.4)
+    out = pipe(PROMPT, seconds=1.0, image=img, keyframes={0.5: key}, **SIZE)
+    assert np.array_equal(out.frames[0], img) and np.array_equal(out.frames[8], key)
+    plain = pipe(PROMPT, seconds=1.0, image=img, keyframes={0.5: key}, use_plan=False, **SIZE)
+    assert np.array_equal(plain.frames[0], img)

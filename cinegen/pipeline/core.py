@@ -33,6 +33,7 @@ from cinegen.pipeline.frames import (
     fit_video,
     frames_to_video,
     latents_for_frames,
+    pin_frames,
     retime,
     video_to_frames,
 )
@@ -460,6 +461,8 @@ class CinegenPipeline:
                     kf[local] = img
             z = self._window(call, n, first_frame=g0, text=txt, prefix=prefix, keyframes=kf, progress=prog)
             new = self._decode_new(z, prefix=prefix)
+            # pinned images come back exactly as given
+            new = pin_frames(new, {f - produced: img for f, img in keyframes.items() if produced <= f < produced + len(new)})
             out.append(new)
             produced += len(new)
             tail = np.concatenate([tail, new])[-ctx_frames:] if tail is not None else new[-ctx_frames:]

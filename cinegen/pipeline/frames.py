@@ -48,6 +48,27 @@ def carry_residual(new: np.ndarray, given: np.ndarray, decoded: np.ndarray, *, a
     return out
 
 
+def pin_frames(frames: np.ndarray, pinned: dict[int, np.ndarray]) -> np.ndarray:
+    """Give back pinned images exactly: each frame `i` in `pinned` becomes its image, decode error faded out.
+
+    The VAE redraws a pinned image (a plain grey came back brightened, 20 dB); the user's image
+    must come back as given. Each difference is added at full weight at its pinned frame and fades
+    to zero over SEAM_FADE_FRAMES frames on both sides, as joints do (`carry_residual`).
+    """
+    if not pinned:
+        return frames
+    acc = frames.astype(np.float32)
+    t = np.arange(len(frames), dtype=np.float32)
+    for i, given in pinned.items():
+        residual = given.astype(np.float32) - frames[i].astype(np.float32)  # (H, W, 3)
+        w = np.clip(1.0 - np.abs(t - i) / (SEAM_FADE_FRAMES + 1), 0.0, 1.0)  # (T,) 1 at the pinned frame
+        acc += w[:, None, None, None] * residual
+    out = np.clip(acc, 0, 255).round().astype(np.uint8)
+    for i, given in pinned.items():
+        out[i] = given
+    return out
+
+
 def fit_image(image: np.ndarray, width: int, height: int) -> np.ndarray:
     """Resize-and-centre-crop an image to (height, width): scale so it covers the frame, crop the rest.
 
