@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from cinegen.errors import CodedError
 from cinegen.mode import Mode
 
 if TYPE_CHECKING:
@@ -37,13 +38,8 @@ if TYPE_CHECKING:
 DEFAULT_STRENGTH = 0.6  # edit / remix: how far to move from the source
 
 
-class GenerateError(ValueError):
+class GenerateError(CodedError, ValueError):
     """A request that cannot be served: `code` is machine-readable (the service's `error.code`)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 class Refused(GenerateError):
@@ -63,8 +59,8 @@ class GenerateRequest:
     """
 
     prompt: str
-    mode: Mode = Mode.TEXT
     negative_prompt: str = ""
+    mode: Mode = Mode.TEXT
     seconds: float = 4.0
     fps: int = 16
     width: int = 128

@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -36,17 +36,11 @@ from cinegen.pipeline.frames import (
     retime,
     video_to_frames,
 )
-from cinegen.pipeline.types import (
-    PipelineError,
-    ProgressFn,
-    PromptEncoder,
-    PromptExtender,
-    Sampling,
-    ScheduleEntry,
-    VideoAutoencoder,
-    VideoOutput,
-)
+from cinegen.pipeline.types import PipelineError, Sampling, ScheduleEntry, VideoOutput
 from cinegen.sampling import SAMPLERS, Conditioning, guided, make_sigmas, shift_for_tokens
+
+if TYPE_CHECKING:  # the component protocols: annotations only
+    from cinegen.pipeline.types import ProgressFn, PromptEncoder, PromptExtender, VideoAutoencoder
 
 MODEL_FPS = 16  # the built-in model's native frame rate
 WINDOW_LATENTS = 9  # 33 frames (about 2 s) per window

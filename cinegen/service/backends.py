@@ -29,19 +29,15 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
+from cinegen.errors import CodedError
 from cinegen.mode import SERVICE_MODES
 from cinegen.service.jobspec import JobSpec
 
 __all__ = ["BackendError", "JobCancelled", "JobSpec", "VideoResult", "VideoBackend", "publish_frames"]
 
 
-class BackendError(Exception):
+class BackendError(CodedError):
     """A permanent failure of one job: it is not retried. `code` becomes `error.code`."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 class JobCancelled(Exception):
@@ -66,10 +62,7 @@ class VideoBackend(Protocol):
 
     def generate(
         self,
-        job: JobSpec,
-        out_path: Path,
-        progress: Callable[[float], None],
-        should_cancel: Callable[[], bool],
+        job: JobSpec, out_path: Path, progress: Callable[[float], None], should_cancel: Callable[[], bool]
     ) -> VideoResult: ...
 
 
@@ -123,10 +116,7 @@ class FakeBackend:
 
     def generate(
         self,
-        job: JobSpec,
-        out_path: Path,
-        progress: Callable[[float], None],
-        should_cancel: Callable[[], bool],
+        job: JobSpec, out_path: Path, progress: Callable[[float], None], should_cancel: Callable[[], bool]
     ) -> VideoResult:
         from cinegen.backlot.render import iter_frames
 

@@ -101,18 +101,12 @@ async def read_body(request: Request, max_upload_bytes: int) -> tuple[dict[str, 
                     files[name] = Upload(data, value.filename or "", value.content_type or "")
         finally:
             await form.close()
-        for f in INT_FIELDS:
-            if f in fields:
+        for names, cast, what in ((INT_FIELDS, int, "an integer"), (FLOAT_FIELDS, float, "a number")):
+            for f in (f for f in names if f in fields):
                 try:
-                    fields[f] = int(fields[f])
+                    fields[f] = cast(fields[f])
                 except ValueError:
-                    raise ApiError(400, f"invalid_{f}", f"{f} must be an integer", f) from None
-        for f in FLOAT_FIELDS:
-            if f in fields:
-                try:
-                    fields[f] = float(fields[f])
-                except ValueError:
-                    raise ApiError(400, f"invalid_{f}", f"{f} must be a number", f) from None
+                    raise ApiError(400, f"invalid_{f}", f"{f} must be {what}", f) from None
         return fields, files
     raise ApiError(415, "unsupported_media_type", "send application/json or multipart/form-data")
 

@@ -44,10 +44,7 @@ class PipelineBackend:
 
     def generate(
         self,
-        job: JobSpec,
-        out_path: Path,
-        progress: Callable[[float], None],
-        should_cancel: Callable[[], bool],
+        job: JobSpec, out_path: Path, progress: Callable[[float], None], should_cancel: Callable[[], bool]
     ) -> VideoResult:
         from cinegen.generate import GenerateError, generate
 

@@ -75,10 +75,7 @@ def principal(request: Request, *, allow_query_key: bool = False) -> Principal:
 
 
 def get_row(request: Request, p: Principal, video_id: str) -> Any:
-    try:
-        return service(request).store.get(p.key_id, video_id)
-    except NotFound:
-        raise ApiError(404, "video_not_found", f"no video {video_id!r}", "video_id") from None
+    return _owned(service(request).store.get, p, video_id)
 
 
 def completed_source(request: Request, p: Principal, video_id: str) -> Any:
@@ -367,11 +364,7 @@ def download_content(
 def delete_video(video_id: str, request: Request) -> JSONResponse:
     """Delete a video and its files (a running job is cancelled first)."""
     p = principal(request)
-    try:
-        files = service(request).store.delete(p.key_id, video_id)
-    except NotFound:
-        raise ApiError(404, "video_not_found", f"no video {video_id!r}", "video_id") from None
-    for f in files:
+    for f in _owned(service(request).store.delete, p, video_id):
         f.unlink(missing_ok=True)
     return JSONResponse(schemas.VideoDeleted(id=video_id).model_dump())
 
@@ -380,13 +373,17 @@ def delete_video(video_id: str, request: Request) -> JSONResponse:
 def cancel_video(video_id: str, request: Request) -> JSONResponse:
     """Cancel a queued or running job: it ends `failed` with `error.code = "cancelled"`."""
     p = principal(request)
+    return video_response(request, _owned(service(request).store.cancel, p, video_id))
+
+
+def _owned(action: Any, p: Principal, video_id: str) -> Any:
+    """A store action on one of the caller's videos: 404 when it is not theirs, 409 on a conflict."""
     try:
-        row = service(request).store.cancel(p.key_id, video_id)
+        return action(p.key_id, video_id)
     except NotFound:
         raise ApiError(404, "video_not_found", f"no video {video_id!r}", "video_id") from None
     except Conflict as e:
         raise ApiError(409, e.code, e.message, "video_id") from None
-    return video_response(request, row)
 
 
 # ----------------------------------------------------------------------------- live progress

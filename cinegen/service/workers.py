@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from cinegen.errors import CodedError
 from cinegen.service.backends import BackendError, JobCancelled, JobSpec, VideoBackend
 from cinegen.service.jobs import Claim, JobStore
 from cinegen.service.metrics import Metrics
@@ -35,13 +36,8 @@ class WorkerLost(Exception):
     """The worker process or actor died (or stopped answering) while running a job."""
 
 
-class JobFailed(Exception):
+class JobFailed(CodedError):
     """A permanent failure of one job, reported by the worker."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 class Runner(Protocol):

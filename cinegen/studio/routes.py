@@ -19,12 +19,11 @@ import secrets
 import time
 import urllib.parse
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 from fastapi import APIRouter, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
-from pydantic import BaseModel, Field
 
 from cinegen.limits import MAX_PROMPT_CHARS
 from cinegen.mode import SERVICE_MODES
@@ -32,6 +31,7 @@ from cinegen.paths import keys_dir
 from cinegen.service.errors import ApiError, error_response
 from cinegen.service.jobs import ACTIVE, TERMINAL
 from cinegen.studio.export import ExportError, export_all
+from cinegen.studio.schemas import GenerateBody, StoryboardBody, doc
 from cinegen.studio.storyboard import Storyboard, StoryboardError
 
 router = APIRouter(tags=["studio"])
@@ -48,40 +48,6 @@ EXPORT_FILES = {
     "sheet.png": ("sheet_png", "image/png"),
     "storyboard-bundle.zip": ("bundle", "application/zip"),
 }
-
-
-# ----------------------------------------------------------------------------- the documented bodies
-# The routes validate through the library (`Storyboard.from_dict`), whose errors name the shot and
-# field; these models only describe the same bodies in the OpenAPI spec (for clients and fuzzing).
-class ShotBody(BaseModel):
-    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,32}$")
-    prompt: str = Field(default="", max_length=MAX_PROMPT_CHARS)
-    image: str | None = Field(default=None, description="Set by the image upload route; send back what you got.")
-    seconds: float = Field(default=2.0, gt=0, le=60)
-    camera: Literal["static", "pan_left", "pan_right", "zoom_in", "zoom_out"] = "static"
-    transition: Literal["cut", "dissolve"] = "cut"
-    transition_seconds: float = Field(default=0.5, gt=0, le=5)
-    seed: int | None = Field(default=None, ge=0, lt=2**31)
-
-
-class StoryboardBody(BaseModel):
-    title: str = Field(default="Untitled storyboard", min_length=1, max_length=200)
-    style: str = Field(default="", max_length=MAX_PROMPT_CHARS)
-    seed: int = Field(default=0, ge=0, lt=2**31)
-    characters: list[str] = Field(default_factory=list, description='"Name: description" each', max_length=50)
-    shots: list[ShotBody] = Field(default_factory=list, max_length=200)
-    fps: Literal[24, 25, 30, 48, 50, 60] = 24
-    width: int = Field(default=176, ge=16, le=2048, multiple_of=2)
-    height: int = Field(default=96, ge=16, le=2048, multiple_of=2)
-    negative_prompt: str = Field(default="", max_length=MAX_PROMPT_CHARS)
-
-
-class GenerateBody(BaseModel):
-    shot_ids: list[str] | None = Field(default=None, description="Only these shots (default: all)")
-
-
-def _doc(model: type[BaseModel], required: bool = True) -> dict[str, Any]:
-    return {"requestBody": {"required": required, "content": {"application/json": {"schema": model.model_json_schema()}}}}
 
 
 StudioError = ApiError  # the service's error envelope, rendered by its handlers
@@ -426,7 +392,7 @@ async def list_storyboards(request: Request) -> Response:
         return JSONResponse({"object": "list", "data": data})
 
 
-@router.post("/v1/storyboards", status_code=201, openapi_extra=_doc(StoryboardBody))
+@router.post("/v1/storyboards", status_code=201, openapi_extra=doc(StoryboardBody))
 async def create_storyboard(request: Request) -> Response:
     """Create a storyboard (shots may be empty: a draft)."""
     body = await _body(request)
@@ -445,7 +411,7 @@ async def get_storyboard(board_id: str, request: Request) -> Response:
         return JSONResponse(await _sync(request, api, store, board_id))
 
 
-@router.put("/v1/storyboards/{board_id}", openapi_extra=_doc(StoryboardBody))
+@router.put("/v1/storyboards/{board_id}", openapi_extra=doc(StoryboardBody))
 async def put_storyboard(board_id: str, request: Request) -> Response:
     """Replace title, style, seed, characters and the shots (their order, timing, prompts)."""
     body = await _body(request)
@@ -519,7 +485,7 @@ async def get_shot_image(board_id: str, shot_id: str, request: Request) -> Respo
         return FileResponse(p, media_type=_mime(p))
 
 
-@router.post("/v1/storyboards/{board_id}/generate", openapi_extra=_doc(GenerateBody, required=False))
+@router.post("/v1/storyboards/{board_id}/generate", openapi_extra=doc(GenerateBody, required=False))
 async def generate_storyboard(board_id: str, request: Request) -> Response:
     """Queue every shot (or `{"shot_ids": [...]}`) as a video job; a running shot is left alone."""
     body = await _body(request) if (await request.body()).strip() else {}

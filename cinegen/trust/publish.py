@@ -160,10 +160,7 @@ def publish_video(
         media.write_video(unsigned, marked, fps)
         # 4. sign last (any remux after this would strip the manifest); atomic rename into place
         manifest = build_manifest(
-            title=out_path.name,
-            model_name=info.model_name,
-            model_version=info.model_version,
-            mode=info.mode,
+            title=out_path.name, model_name=info.model_name, model_version=info.model_version, mode=info.mode,
             settings=info.settings,
             training_data=info.training_data or {"declared": False, "reason": "the caller gave no training-data declaration"},
             job_id=info.job_id,
