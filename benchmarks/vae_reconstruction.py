@@ -23,7 +23,7 @@ from cinegen.backlot.scene import random_scene
 from cinegen.eval.metrics import psnr, ssim
 from cinegen.media import read_video
 from cinegen.models.vae import VideoVAE
-from cinegen.pipeline import fit_video, frames_to_video, video_to_frames
+from cinegen.pipeline.frames import fit_video, frames_to_video, video_to_frames
 
 VAE_DIR = Path(__file__).resolve().parent.parent / "weights" / "backlot-v1" / "vae"
 

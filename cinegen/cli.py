@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cinegen.training.commands",
     "cinegen.backlot.commands",
     "cinegen.trust.commands",
+    "cinegen.server",
     "cinegen.service.commands",
     "cinegen.studio.commands",
     "cinegen.eval.commands",

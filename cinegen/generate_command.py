@@ -1,33 +1,19 @@
 """`cinegen generate`: prompt (and optional images/videos) -> a signed, watermarked MP4.
 
-A thin layer: parse and validate arguments, moderate the prompt, load the pipeline, call it with a
-progress bar, publish the frames (watermark, encode, C2PA sign: `cinegen.trust.publish`).
+A thin layer over `cinegen.generate`: parse the flags into a `GenerateRequest` (the mode decided
+here, once), then the shared moderate -> generate -> publish, with a progress bar.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import hashlib
-import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from cinegen.cli import CliError
 
 EXIT_REFUSED = 3
-
-
-def default_model_dir() -> Path:
-    """$CINEGEN_MODEL, else the built-in model shipped beside the package (weights/backlot-v1)."""
-    env = os.environ.get("CINEGEN_MODEL")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parent.parent / "weights" / "backlot-v1"
 
 
 def _size(s: str) -> tuple[int, int]:
@@ -83,16 +69,19 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.set_defaults(func=run)
 
 
-def _data_dir(arg: Path | None) -> Path:
-    if arg is not None:
-        return arg
-    env = os.environ.get("CINEGEN_HOME")
-    return Path(env) if env else Path.home() / ".local" / "share" / "cinegen"
-
-
 def run(args: argparse.Namespace) -> int:
-    from cinegen.media import MediaError, read_image, read_video, write_image
-    from cinegen.pipeline import CinegenPipeline, PipelineError
+    from cinegen import paths
+    from cinegen.generate import (
+        GenerateError,
+        GenerateRequest,
+        LocalModerator,
+        Model,
+        PublishOptions,
+        Refused,
+        generate,
+    )
+    from cinegen.media import write_image
+    from cinegen.trust.publish import TrustSettings
 
     out: Path = args.output
     if args.still and out.suffix.lower() not in (".png", ".mp4"):
@@ -101,57 +90,10 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"output must end in .mp4, got {out.name!r}")
     if out.exists() and out.is_dir():
         raise CliError(f"output {out} is a directory")
-    data_dir = _data_dir(args.data_dir)
-
-    # 1. moderation before any generation
-    decision = _moderate(args.prompt, args.consent_grant, data_dir)
-    if not decision.allowed:
-        print(f"cinegen generate: refused ({decision.code}): {decision.message}", file=sys.stderr)
-        return EXIT_REFUSED
-
-    # 2. read inputs (clear errors for unreadable files)
-    kwargs: dict[str, Any] = {}
-    ingredients: list[Path] = []
-    try:
-        if args.image:
-            kwargs["image"] = read_image(args.image)
-            ingredients.append(args.image)
-        if args.keyframe:
-            kwargs["keyframes"] = {t: read_image(p) for t, p in args.keyframe}
-            ingredients += [p for _, p in args.keyframe]
-        for name in ("extend", "edit"):
-            path = getattr(args, name)
-            if path:
-                frames, fps = read_video(path)
-                kwargs[name], kwargs["extend_fps"] = frames, fps
-                ingredients.append(path)
-        if args.connect:
-            a, fa = read_video(args.connect[0])
-            b, _ = read_video(args.connect[1])
-            kwargs["connect"], kwargs["extend_fps"] = (a, b), fa
-            ingredients += list(args.connect)
-        if args.schedule:
-            kwargs["schedule"] = _read_schedule(args.schedule)
-    except MediaError as e:
-        raise CliError(str(e)) from e
-    mode = next((m for m in ("extend", "connect", "edit", "schedule", "image", "keyframes") if m in kwargs), "text")
-    if args.loop:
-        mode = "loop"
-    if args.still:
-        mode = "still"
-
-    # 3. load the model and generate with a progress bar (library chatter off: this is the CLI)
-    import diffusers
-    import transformers
-
-    transformers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.set_verbosity_error()
-    diffusers.utils.logging.set_verbosity_error()
-    model_dir = args.model or default_model_dir()
-    try:
-        pipe = CinegenPipeline.from_pretrained(model_dir, device=args.device, dtype=args.dtype)
-    except (FileNotFoundError, PipelineError) as e:
-        raise CliError(str(e)) from e
+    data = paths.data_dir(args.data_dir)
+    request = _request(args, GenerateRequest)
+    _quiet_libraries()
+    model = Model(paths.model_dir(args.model), device=args.device, dtype=args.dtype)
     w, h = args.size
     from tqdm import tqdm
 
@@ -162,44 +104,59 @@ def run(args: argparse.Namespace) -> int:
         bar.n = i
         bar.refresh()
 
-    try:
-        result = pipe(
-            args.prompt, negative_prompt=args.negative_prompt, seconds=args.seconds, fps=args.fps, width=w, height=h,
-            seed=args.seed, steps=args.steps, guidance=args.guidance, sampler=args.sampler, direction=args.direction, loop=args.loop,
-            strength=args.strength, still=args.still, extend_prompt=args.extend_prompt, progress=progress, **kwargs,
-        )
-    except PipelineError as e:
+    try:  # moderate -> generate -> publish (watermark + encode + C2PA sign, atomic), the one shared way
+        done = generate(model, request, out, publish=PublishOptions(trust=TrustSettings.for_data_dir(data)),
+                        moderator=LocalModerator(data), progress=progress)
+    except Refused as e:
+        print(f"cinegen generate: refused ({e.code}): {e.message}", file=sys.stderr)
+        return EXIT_REFUSED
+    except GenerateError as e:
         raise CliError(str(e)) from e
     finally:
         bar.close()
-
-    # 4. publish: watermark + encode + C2PA sign (atomic), plus optional PNG frames
     if args.frames_dir:
         args.frames_dir.mkdir(parents=True, exist_ok=True)
-        for i, f in enumerate(result.frames):
+        for i, f in enumerate(done.frames):
             write_image(args.frames_dir / f"frame_{i:05d}.png", f)
-    if out.suffix.lower() == ".png":
-        write_image(out, result.frames[0])
-    else:
-        _publish(result.frames, result.fps, out, pipe, model_dir, mode, result.settings, ingredients, data_dir)
-    t = result.timings
-    if result.settings.get("model_prompt") not in (None, args.prompt):
-        print(f"prompt extended to: {result.settings['model_prompt']!r} (--no-extend-prompt to give it as written)")
+    t = done.timings
+    if done.settings.get("model_prompt") not in (None, args.prompt):
+        print(f"prompt extended to: {done.settings['model_prompt']!r} (--no-extend-prompt to give it as written)")
     print(
-        f"wrote {out} ({len(result.frames)} frames at {result.fps} fps, {w}x{h}, seed {args.seed}) "
+        f"wrote {out} ({len(done.frames)} frames at {done.fps} fps, {w}x{h}, seed {args.seed}) "
         f"in {t['total']:.1f}s (text {t['text']:.2f}s, denoise+decode {t['denoise_and_decode']:.1f}s)"
     )
     return 0
 
 
-def _moderate(prompt: str, grant_id: str | None, data_dir: Path) -> Any:
-    from cinegen.trust.consent import ConsentRegistry
-    from cinegen.trust.moderation import load_policy, moderate
+def _request(args: argparse.Namespace, request_type: type[Any]) -> Any:
+    """The flags as a `GenerateRequest`: the mode decided here, once, from which inputs were given."""
+    from cinegen.mode import Mode
 
-    exists = (data_dir / "consent.sqlite").exists()
-    registry = ConsentRegistry.in_data_dir(data_dir) if exists or grant_id else None
-    grant = registry.get_grant(grant_id) if (registry is not None and grant_id) else None
-    return moderate(prompt, load_policy(), consent=grant, registry=registry)
+    try:
+        mode = Mode.from_flags(image=bool(args.image), keyframes=bool(args.keyframe), extend=bool(args.extend),
+                               connect=bool(args.connect), edit=bool(args.edit), schedule=bool(args.schedule),
+                               loop=args.loop, still=args.still)
+    except ValueError as e:
+        raise CliError(str(e)) from e
+    sources = tuple(p for p in (args.extend, args.edit, *(args.connect or ())) if p)
+    w, h = args.size
+    return request_type(
+        prompt=args.prompt, mode=mode, negative_prompt=args.negative_prompt, seconds=args.seconds, fps=args.fps,
+        width=w, height=h, seed=args.seed, steps=args.steps, guidance=args.guidance, sampler=args.sampler,
+        extend_prompt=args.extend_prompt, image=args.image, keyframes=tuple(args.keyframe), sources=sources,
+        direction=args.direction, strength=args.strength,
+        schedule=tuple(_read_schedule(args.schedule)) if args.schedule else (), consent_grant_id=args.consent_grant,
+    )
+
+
+def _quiet_libraries() -> None:
+    """Library chatter off: this is the CLI, with its own progress bar."""
+    import diffusers
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.set_verbosity_error()
 
 
 def _read_schedule(path: Path) -> list[Any]:
@@ -222,26 +179,3 @@ def _read_schedule(path: Path) -> list[Any]:
         except (TypeError, ValueError) as e:
             raise CliError(f"schedule entry {i}: 'at' must be a number of seconds, got {item['at']!r}") from e
     return entries
-
-
-def _publish(
-    frames: np.ndarray, fps: int, out: Path, pipe: Any, model_dir: Path, mode: str, settings: dict[str, Any],
-    ingredients: list[Path], data_dir: Path,
-) -> None:
-    from cinegen.trust.licences import declaration_for
-    from cinegen.trust.publish import ProvenanceInfo, TrustSettings, publish_video
-
-    job_id = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    info = ProvenanceInfo(
-        model_name=str(pipe.info.get("name", model_dir.name)),
-        model_version=str(pipe.info.get("version", "0")),
-        mode=mode,
-        job_id=job_id,
-        settings=settings,
-        ingredients=tuple(ingredients),
-        training_data=declaration_for(model_dir),
-    )
-    ts = TrustSettings.from_env()
-    if not os.environ.get("CINEGEN_DATA_DIR"):  # keys live in the same data dir as everything else
-        ts = dataclasses.replace(ts, data_dir=data_dir / "trust")
-    publish_video(frames, fps, out, info=info, settings=ts)

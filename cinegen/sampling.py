@@ -105,13 +105,8 @@ def _integrate(
 
 
 def sample_euler(
-    model: VelocityFn,
-    noise: torch.Tensor,
-    sigmas: torch.Tensor,
-    *,
-    init: torch.Tensor | None = None,
-    cond: Conditioning | None = None,
-    callback: Callable[[int, int], None] | None = None,
+    model: VelocityFn, noise: torch.Tensor, sigmas: torch.Tensor, *, init: torch.Tensor | None = None,
+    cond: Conditioning | None = None, callback: Callable[[int, int], None] | None = None,
 ) -> torch.Tensor:
     """Euler integration of the flow ODE. noise (B, C, N, h, w) -> x0 estimate (B, C, N, h, w).
 
@@ -126,13 +121,8 @@ def sample_euler(
 
 
 def sample_unipc(
-    model: VelocityFn,
-    noise: torch.Tensor,
-    sigmas: torch.Tensor,
-    *,
-    init: torch.Tensor | None = None,
-    cond: Conditioning | None = None,
-    callback: Callable[[int, int], None] | None = None,
+    model: VelocityFn, noise: torch.Tensor, sigmas: torch.Tensor, *, init: torch.Tensor | None = None,
+    cond: Conditioning | None = None, callback: Callable[[int, int], None] | None = None,
 ) -> torch.Tensor:
     """UniPC (Zhao et al. 2023), second order, over the same sigmas and model calls as `sample_euler`.
 

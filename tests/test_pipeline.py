@@ -23,10 +23,10 @@ from cinegen.pipeline import (
     ScheduleEntry,
     carry_residual,
     fit_image,
-    latents_for_frames,
     retime,
 )
 from cinegen.pipeline.adapters import BuiltinVAE, MiniLMPrompts
+from cinegen.pipeline.frames import latents_for_frames
 
 SIZE: dict[str, Any] = {"width": 64, "height": 64}
 

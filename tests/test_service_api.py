@@ -245,12 +245,12 @@ def test_publish_trust_watermarks_and_signs(tmp_path: Path) -> None:
 
 
 def test_publish_plain_is_an_explicit_opt_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cinegen.server import register
     from cinegen.service.backends import JobSpec, publish_frames
-    from cinegen.service.commands import register
     from cinegen.trust.publish import verify_video
 
     frames = np.zeros((8, 64, 64, 3), np.uint8)
-    out = publish_frames(frames, 8, tmp_path / "plain.mp4", job=JobSpec(id="v", prompt="p", extra={"publish": "plain"}),
+    out = publish_frames(frames, 8, tmp_path / "plain.mp4", job=JobSpec(id="v", prompt="p", publish="plain"),
                          info={})
     assert verify_video(out).c2pa.present is False
     import argparse

@@ -41,7 +41,7 @@ def backend(model_dir: Path):  # type: ignore[no-untyped-def]
 
 def _job(**kw: object) -> JobSpec:
     base: dict[str, object] = {"id": "video_t", "prompt": "a red ball bounces", "seconds": 1, "fps": 8, "seed": 3,
-                               "size": (128, 128), "extra": {"publish": "plain"}}
+                               "size": (128, 128), "publish": "plain"}
     return JobSpec(**{**base, **kw})  # type: ignore[arg-type]
 
 

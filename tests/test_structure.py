@@ -132,17 +132,11 @@ def test_lower_layers_do_not_import_upward(layer: str) -> None:
     assert bad == []
 
 
-PENDING = pytest.mark.xfail(reason="issue #15: the service, studio and parser splits come after the pipeline move",
-                            strict=False)
-
-
-@PENDING
 def test_no_file_longer_than_the_limit() -> None:
     long = {m: n for m, p in MODULES.items() if (n := len(p.read_text().splitlines())) > MAX_FILE_LINES}
     assert long == {}
 
 
-@PENDING
 def test_no_function_longer_than_the_limit() -> None:
     long = []
     for m, p in MODULES.items():
@@ -155,7 +149,6 @@ def test_no_function_longer_than_the_limit() -> None:
 
 
 @pytest.mark.skipif(shutil.which("duplicates") is None, reason="the `duplicates` tool is not installed here")
-@PENDING
 def test_little_code_written_twice() -> None:
     out = subprocess.run(
         ["duplicates", "--repo", str(PACKAGE), "--most", "200", "--seconds", "300"],

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from cinegen.service.app import create_app
+from cinegen.server import build_app
 from cinegen.service.settings import Settings
 
 TWO_SHOTS = {
@@ -27,7 +27,7 @@ TWO_SHOTS = {
 @pytest.fixture()
 def client(tmp_path: Path) -> Iterator[TestClient]:
     """The service app without workers: jobs stay queued (a storyboard that is still running)."""
-    app = create_app(Settings(data_dir=tmp_path, auth=False), start_workers=False)
+    app = build_app(Settings(data_dir=tmp_path, auth=False), start_workers=False)
     with TestClient(app) as c:
         yield c
 
@@ -109,7 +109,7 @@ def test_shot_image_uploads_are_checked(client: TestClient) -> None:
 
 
 def test_storyboards_need_a_key_when_auth_is_on(tmp_path: Path) -> None:
-    app = create_app(Settings(data_dir=tmp_path, auth=True), start_workers=False)
+    app = build_app(Settings(data_dir=tmp_path, auth=True), start_workers=False)
     with TestClient(app) as c:
         assert c.get("/studio/").status_code == 200  # the page itself asks for the key
         r = c.get("/v1/storyboards")
@@ -121,7 +121,7 @@ def test_storyboards_need_a_key_when_auth_is_on(tmp_path: Path) -> None:
 def test_content_credentials_of_a_signed_video(tmp_path: Path) -> None:
     import time
 
-    app = create_app(Settings(data_dir=tmp_path, auth=False, publish="trust"))
+    app = build_app(Settings(data_dir=tmp_path, auth=False, publish="trust"))
     with TestClient(app) as c:
         v = c.post("/v1/videos", json={"prompt": "a red ball", "seconds": "1", "size": "128x128"}).json()
         for _ in range(200):

@@ -36,7 +36,6 @@ def _output_dir_exists(path: Path, flag: str) -> None:
 # ----------------------------------------------------------------------------- handlers
 def _write_signed(out: Path, frames: Any, scene: Any) -> None:
     """Encode, then sign with C2PA as procedural (algorithmicMedia, no training data), last and atomically."""
-    import dataclasses
     import os
     import tempfile
 
@@ -50,10 +49,7 @@ def _write_signed(out: Path, frames: Any, scene: Any) -> None:
     tmp = Path(tmp_name)
     try:
         write_video(tmp, frames, fps=scene.fps)
-        ts = TrustSettings.from_env()
-        if not os.environ.get("CINEGEN_DATA_DIR"):
-            home = os.environ.get("CINEGEN_HOME")
-            ts = dataclasses.replace(ts, data_dir=(Path(home) if home else Path.home() / ".local/share/cinegen") / "trust")
+        ts = TrustSettings.for_data_dir()
         manifest = build_manifest(
             title=out.name, model_name="cinegen-backlot-renderer", model_version="1", mode="render",
             settings={"scene": scene.to_dict()}, training_data={"none": "procedural render"}, job_id=f"seed-{scene.seed}",

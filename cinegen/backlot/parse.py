@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from cinegen.backlot import captions as C
@@ -123,172 +123,48 @@ class Tag:
     words: str  # the prompt words it came from, for error messages
 
 
-def _build_lexicon() -> dict[tuple[str, ...], tuple[str, str]]:
-    entries: list[tuple[str, str, str]] = []
+# Spellings beyond the two caption tiers (captions.TRAIN_* / PARA_*), by tag kind and value.
+MOTION_VERBS: Final = (
+    "moving", "moves", "move", "drifting", "drifts", "drift", "sliding", "slides", "slide", "travelling",
+    "traveling", "travels", "travel", "heading", "heads", "head", "going", "goes", "go", "gliding", "glides",
+    "glide", "scooting", "scoots", "edging", "edges", "creeping", "creeps", "rolling", "rolls", "roll",
+    "floating", "floats", "float",
+)  # "<verb> <direction>" is a motion
+DIRECTIONS: Final = {
+    "left": ("left", "leftward", "leftwards"), "right": ("right", "rightward", "rightwards"),
+    "up": ("up", "upward", "upwards"), "down": ("down", "downward", "downwards"),
+}
+EXTRA_MOTIONS: Final = {
+    "up": ("rise", "rises", "rising", "ascend", "ascends"),
+    "down": ("sink", "sinks", "descend", "descends"),
+    "fall": ("fall", "drop", "plummets", "plunges", "falling down", "falls down", "drops down",
+             "falling and bouncing", "falls and bounces"),
+    "bounce": ("bounce", "bouncy", "bobs", "jumps", "hop", "bouncing around"),
+    "still": ("still", "stay still", "stays put", "staying put", "stationary", "not moving at all", "stop", "stops",
+              "stopping", "halts", "halting", "comes to rest", "coming to rest"),
+    "grow": ("grow", "expands", "swells", "getting larger", "gets larger"),
+    "shrink": ("shrink", "contracts", "dwindles", "getting tinier", "shrinking down"),
+}
+EXTRA_RELATIONS: Final = {
+    "left_of": ("on the left of", "to the left side of"), "right_of": ("on the right of", "to the right side of"),
+    "above": ("up above",), "below": ("down below",),
+}
+EXTRA_SETTINGS: Final = {
+    "black": ("black background", "black backdrop", "plain black background", "darkness", "void"),
+    "studio": ("studio", "grey background", "gray background", "grey backdrop", "gray backdrop", "gray studio",
+               "plain gray studio", "soundstage"),
+    "sky": ("sky", "blue sky", "clear sky", "clouds", "under sky", "under blue sky", "under clear blue sky"),
+    "grass": ("grass", "grass field", "grassy field", "field", "meadow", "lawn", "grass field under blue sky"),
+    "night": ("night", "night sky", "starry night", "nighttime", "midnight"),
+    "sunset": ("sunset", "dusk", "twilight", "sunset sky"),
+}
+STATIC_CAMERA: Final = ("static camera", "camera static", "fixed camera", "camera fixed", "static shot",
+                        "locked off camera")
 
-    def add(kind: str, table: Mapping[str, tuple[str, ...] | str]) -> None:
-        for value, phrases in table.items():
-            for p in (phrases,) if isinstance(phrases, str) else phrases:
-                if p:
-                    entries.append((p, kind, value))
 
-    for shapes in (C.TRAIN_SHAPES, C.PARA_SHAPES):
-        add("shape", shapes)
-    for colors in (C.TRAIN_COLORS, C.PARA_COLORS):
-        add("color", colors)
-    for motions in (
-        C.TRAIN_MOTIONS,
-        C.TRAIN_MOTIONS_FINITE,
-        C.PARA_MOTIONS,
-        C._SHORT_MOTION,
-        C._DETAILED_MOTION,
-    ):
-        add("motion", motions)
-    verbs = [
-        "moving",
-        "moves",
-        "move",
-        "drifting",
-        "drifts",
-        "drift",
-        "sliding",
-        "slides",
-        "slide",
-        "travelling",
-        "traveling",
-        "travels",
-        "travel",
-        "heading",
-        "heads",
-        "head",
-        "going",
-        "goes",
-        "go",
-        "gliding",
-        "glides",
-        "glide",
-        "scooting",
-        "scoots",
-        "edging",
-        "edges",
-        "creeping",
-        "creeps",
-        "rolling",
-        "rolls",
-        "roll",
-        "floating",
-        "floats",
-        "float",
-    ]
-    directions = {
-        "left": ("left", "leftward", "leftwards"),
-        "right": ("right", "rightward", "rightwards"),
-        "up": ("up", "upward", "upwards"),
-        "down": ("down", "downward", "downwards"),
-    }
-    for motion, dirs in directions.items():
-        for v in verbs:
-            for d in dirs:
-                entries.append((f"{v} {d}", "motion", motion))
-    add(
-        "motion",
-        {
-            "up": ("rise", "rises", "rising", "ascend", "ascends"),
-            "down": ("sink", "sinks", "descend", "descends"),
-            "fall": (
-                "fall",
-                "drop",
-                "plummets",
-                "plunges",
-                "falling down",
-                "falls down",
-                "drops down",
-                "falling and bouncing",
-                "falls and bounces",
-            ),
-            "bounce": ("bounce", "bouncy", "bobs", "jumps", "hop", "bouncing around"),
-            "still": (
-                "still",
-                "stay still",
-                "stays put",
-                "staying put",
-                "stationary",
-                "not moving at all",
-                "stop",
-                "stops",
-                "stopping",
-                "halts",
-                "halting",
-                "comes to rest",
-                "coming to rest",
-            ),
-            "grow": ("grow", "expands", "swells", "getting larger", "gets larger"),
-            "shrink": ("shrink", "contracts", "dwindles", "getting tinier", "shrinking down"),
-        },
-    )
-    add("then", {"then": (*C.TRAIN_THEN, *C.PARA_THEN, "afterwards", "and afterwards", "after which")})
-    for relations in (C.TRAIN_RELATIONS, C.PARA_RELATIONS):
-        add("relation", relations)
-    add(
-        "relation",
-        {
-            "left_of": ("on the left of", "to the left side of"),
-            "right_of": ("on the right of", "to the right side of"),
-            "above": ("up above",),
-            "below": ("down below",),
-        },
-    )
-    for settings in (C.TRAIN_SETTINGS, C.PARA_SETTINGS, C._SHORT_SETTING, C._DETAILED_SETTING):
-        add("setting", settings)
-    add(
-        "setting",
-        {
-            "black": ("black background", "black backdrop", "plain black background", "darkness", "void"),
-            "studio": (
-                "studio",
-                "grey background",
-                "gray background",
-                "grey backdrop",
-                "gray backdrop",
-                "gray studio",
-                "plain gray studio",
-                "soundstage",
-            ),
-            "sky": (
-                "sky",
-                "blue sky",
-                "clear sky",
-                "clouds",
-                "under sky",
-                "under blue sky",
-                "under clear blue sky",
-            ),
-            "grass": (
-                "grass",
-                "grass field",
-                "grassy field",
-                "field",
-                "meadow",
-                "lawn",
-                "grass field under blue sky",
-            ),
-            "night": ("night", "night sky", "starry night", "nighttime", "midnight"),
-            "sunset": ("sunset", "dusk", "twilight", "sunset sky"),
-        },
-    )
-    for cameras in (C.TRAIN_CAMERAS, C.PARA_CAMERAS, C._DETAILED_CAMERA):
-        add("camera", cameras)
-    add("camera", {k: v for k, v in C._SHORT_CAMERA.items() if v})
-    cam: dict[str, list[str]] = {
-        "static": [
-            "static camera",
-            "camera static",
-            "fixed camera",
-            "camera fixed",
-            "static shot",
-            "locked off camera",
-        ]
-    }
+def _camera_phrases() -> dict[str, tuple[str, ...]]:
+    """Camera moves spelled with or without "camera": pans, zooms, pushes, dollies, pulls."""
+    cam: dict[str, list[str]] = {"static": list(STATIC_CAMERA)}
     for subject in ("", "camera "):
         for side in ("left", "right"):
             for verb in ("pan", "pans", "panning", "sweeps", "sweeping", "pan to", "pans to", "panning to"):
@@ -300,11 +176,32 @@ def _build_lexicon() -> dict[tuple[str, ...], tuple[str, str]]:
             cam.setdefault("zoom_out", []).append(f"{subject}{verb} out")
         for verb in ("pull", "pulls", "pulling"):
             cam["zoom_out"] += [f"{subject}{verb} back", f"{subject}{verb} out"]
-    add("camera", {k: tuple(v) for k, v in cam.items()})
-    add(
-        "occluder",
-        {"pillar": (*C.TRAIN_OCCLUDER, *C.TRAIN_OCCLUDER_FINITE, *C.TRAIN_OCCLUDER_SCENE, *C.PARA_OCCLUDER)},
-    )
+    return {k: tuple(v) for k, v in cam.items()}
+
+
+def _build_lexicon() -> dict[tuple[str, ...], tuple[str, str]]:
+    """Every phrase the parser knows -> (tag kind, value): both caption tiers and the extras above.
+    A phrase with two meanings, or one made only of stop words, is a bug: it raises."""
+    entries: list[tuple[str, str, str]] = []
+
+    def add(kind: str, *tables: Mapping[str, tuple[str, ...] | str]) -> None:
+        for table in tables:
+            for value, phrases in table.items():
+                for p in (phrases,) if isinstance(phrases, str) else phrases:
+                    if p:
+                        entries.append((p, kind, value))
+
+    add("shape", C.TRAIN_SHAPES, C.PARA_SHAPES)
+    add("color", C.TRAIN_COLORS, C.PARA_COLORS)
+    add("motion", C.TRAIN_MOTIONS, C.TRAIN_MOTIONS_FINITE, C.PARA_MOTIONS, C._SHORT_MOTION, C._DETAILED_MOTION)
+    add("motion", {m: tuple(f"{v} {d}" for v in MOTION_VERBS for d in dirs) for m, dirs in DIRECTIONS.items()})
+    add("motion", EXTRA_MOTIONS)
+    add("then", {"then": (*C.TRAIN_THEN, *C.PARA_THEN, "afterwards", "and afterwards", "after which")})
+    add("relation", C.TRAIN_RELATIONS, C.PARA_RELATIONS, EXTRA_RELATIONS)
+    add("setting", C.TRAIN_SETTINGS, C.PARA_SETTINGS, C._SHORT_SETTING, C._DETAILED_SETTING, EXTRA_SETTINGS)
+    add("camera", C.TRAIN_CAMERAS, C.PARA_CAMERAS, C._DETAILED_CAMERA, {k: v for k, v in C._SHORT_CAMERA.items() if v})
+    add("camera", _camera_phrases())
+    add("occluder", {"pillar": (*C.TRAIN_OCCLUDER, *C.TRAIN_OCCLUDER_FINITE, *C.TRAIN_OCCLUDER_SCENE, *C.PARA_OCCLUDER)})
     add("occluder", {"pillar": ("pillar", "column", "post", "column front")})
     add("size", {"small": ("small", "little", "tiny"), "large": ("big", "large", "huge")})
     add("speed", {"slow": ("slow", "slowly"), "fast": ("fast", "quickly", "rapidly", "swiftly", "quick")})
@@ -391,8 +288,19 @@ def parse_prompt(
             "moves (static, pan left/right, zoom in/out) and a pillar",
             unknown_words=words,
         )
+    reading = _Reading()
+    for t in tags:
+        getattr(reading, f"on_{t.kind}")(t)
+    reading.finish()
+    return reading.scene(seconds=seconds, fps=fps, width=width, height=height, seed=seed)
 
-    objs: list[_Obj] = []
+
+@dataclass
+class _Reading:
+    """The interpreter's state while it reads tags left to right (step 3 of the module docstring):
+    words waiting for their shape, the objects so far, and the scene-wide choices."""
+
+    objs: list[_Obj] = field(default_factory=list)
     pending_color: Tag | None = None
     pending_size: str | None = None
     pending_motion: Tag | None = None
@@ -402,135 +310,122 @@ def parse_prompt(
     then_after: int | None = None  # index of the object whose next motion is its change
     setting: Tag | None = None
     camera: Tag | None = None
-    occluder = False
+    occluder: bool = False
 
-    for t in tags:
-        if t.kind == "color":
-            if pending_color is not None and pending_color.value != t.value:
-                raise PromptError(f"two colours for one object: {pending_color.words!r} and {t.words!r}")
-            pending_color = t
-        elif t.kind == "size":
-            pending_size = t.value
-        elif t.kind == "shape":
-            if then_after is not None:
-                raise PromptError(
-                    f"'then' after the {objs[then_after].name()} needs a motion, got {t.words!r}"
-                )
-            obj = _Obj(pending_color.value if pending_color else None, t.value, pending_size)
-            if pending_motion is not None:
-                obj.motion = pending_motion.value
-            obj.speed = pending_speed
-            objs.append(obj)
-            if pending_rel is not None:
-                a, rt = pending_rel
-                relation = Relation(a, rt.value, len(objs) - 1)
-                pending_rel = None
-            pending_color, pending_size, pending_motion, pending_speed = None, None, None, None
-        elif t.kind == "motion":
-            if pending_color is not None:
-                raise PromptError(
-                    f"colour {pending_color.words!r} has no shape after it (ball, box, triangle, star)"
-                )
-            if then_after is not None:
-                o = objs[then_after]
-                if o.then is not None:
-                    raise PromptError(f"the {o.name()} changes motion twice; a clip allows one 'then'")
-                if t.value != o.motion:
-                    o.then = t.value
-                then_after = None
-            elif not objs:
-                if pending_motion is not None and pending_motion.value != t.value:
-                    raise PromptError(
-                        f"two motions before any object: {pending_motion.words!r} and {t.words!r}"
-                    )
-                pending_motion = t
-            else:
-                o = objs[-1]
-                if o.motion is None:
-                    o.motion = t.value
-                elif o.motion != t.value or o.then is not None:
-                    raise PromptError(
-                        f"the {o.name()} has two motions ({o.motion!r} and {t.value!r}); "
-                        "write 'then' between them for a change of motion"
-                    )
-        elif t.kind == "then":
-            if not objs or objs[-1].motion is None:
-                raise PromptError(
-                    f"{t.words!r} must follow an object's motion, as in 'a red ball moving left, then falling'"
-                )
-            then_after = len(objs) - 1
-        elif t.kind == "relation":
-            if not objs:
-                raise PromptError(f"relation {t.words!r} has no object before it")
-            if relation is not None or pending_rel is not None:
-                raise PromptError("a scene holds one spatial relation; found more than one")
-            pending_rel = (len(objs) - 1, t)
-        elif t.kind == "setting":
-            if setting is not None and setting.value != t.value:
-                raise PromptError(f"contradictory settings: {setting.words!r} and {t.words!r}")
-            setting = t
-        elif t.kind == "camera":
-            if camera is not None and camera.value != t.value:
-                raise PromptError(f"contradictory camera moves: {camera.words!r} and {t.words!r}")
-            camera = t
-        elif t.kind == "occluder":
-            occluder = True
-        elif t.kind == "speed":
-            if objs:
-                objs[-1].speed = t.value
-            else:
-                pending_speed = t.value
-        else:  # pragma: no cover - the lexicon only holds the kinds above
-            raise AssertionError(t)
+    def on_color(self, t: Tag) -> None:
+        if self.pending_color is not None and self.pending_color.value != t.value:
+            raise PromptError(f"two colours for one object: {self.pending_color.words!r} and {t.words!r}")
+        self.pending_color = t
 
-    if pending_color is not None:
-        raise PromptError(f"colour {pending_color.words!r} has no shape after it (ball, box, triangle, star)")
-    if pending_motion is not None:
-        raise PromptError(f"a motion with no object: {pending_motion.words!r}")
-    if then_after is not None:
-        raise PromptError(f"'then' after the {objs[then_after].name()} has no motion after it")
-    if pending_rel is not None:
-        raise PromptError(f"relation {pending_rel[1].words!r} has no object after it")
-    if not objs:
-        raise PromptError(f"no object in the prompt; name a shape: {', '.join(SHAPES)}")
-    if len(objs) > MAX_OBJECTS:
-        raise PromptError(f"{len(objs)} objects, at most {MAX_OBJECTS}")
+    def on_size(self, t: Tag) -> None:
+        self.pending_size = t.value
 
-    # Build the scene: defaults, then layout by the same rule random scenes use.
-    rng = random.Random(seed)
-    setting_name = setting.value if setting else "studio"
-    used = {(o.color, o.shape) for o in objs if o.color}
-    specs = []
-    for o in objs:
-        color = o.color
-        if color is None:  # an unsaid colour: a seeded one that shows against the setting
-            choices = [c for c in COLORS if _visible(c, setting_name) and (c, o.shape) not in used]
-            color = rng.choice(choices)
-            used.add((color, o.shape))
-        base = 0.11 if len(objs) == 1 else 0.09
-        specs.append(
-            ObjectSpec(
-                shape=o.shape,
-                color=color,
-                motion=o.motion or "still",
-                then=o.then,
-                size=round(base * _SIZE.get(o.size or "", 1.0), 4),
-                speed=_SPEED.get(o.speed or "", 0.12),
+    def on_shape(self, t: Tag) -> None:
+        if self.then_after is not None:
+            raise PromptError(f"'then' after the {self.objs[self.then_after].name()} needs a motion, got {t.words!r}")
+        obj = _Obj(self.pending_color.value if self.pending_color else None, t.value, self.pending_size)
+        if self.pending_motion is not None:
+            obj.motion = self.pending_motion.value
+        obj.speed = self.pending_speed
+        self.objs.append(obj)
+        if self.pending_rel is not None:
+            a, rt = self.pending_rel
+            self.relation = Relation(a, rt.value, len(self.objs) - 1)
+            self.pending_rel = None
+        self.pending_color, self.pending_size, self.pending_motion, self.pending_speed = None, None, None, None
+
+    def on_motion(self, t: Tag) -> None:
+        if self.pending_color is not None:
+            raise PromptError(f"colour {self.pending_color.words!r} has no shape after it (ball, box, triangle, star)")
+        if self.then_after is not None:
+            o = self.objs[self.then_after]
+            if o.then is not None:
+                raise PromptError(f"the {o.name()} changes motion twice; a clip allows one 'then'")
+            if t.value != o.motion:
+                o.then = t.value
+            self.then_after = None
+        elif not self.objs:
+            if self.pending_motion is not None and self.pending_motion.value != t.value:
+                raise PromptError(f"two motions before any object: {self.pending_motion.words!r} and {t.words!r}")
+            self.pending_motion = t
+        else:
+            o = self.objs[-1]
+            if o.motion is None:
+                o.motion = t.value
+            elif o.motion != t.value or o.then is not None:
+                raise PromptError(
+                    f"the {o.name()} has two motions ({o.motion!r} and {t.value!r}); "
+                    "write 'then' between them for a change of motion"
+                )
+
+    def on_then(self, t: Tag) -> None:
+        if not self.objs or self.objs[-1].motion is None:
+            raise PromptError(
+                f"{t.words!r} must follow an object's motion, as in 'a red ball moving left, then falling'"
             )
-        )
-    placed = place_objects(specs, relation, rng)
-    return SceneSpec(
-        objects=tuple(placed),
-        setting=setting_name,
-        camera=camera.value if camera else "static",
-        relation=relation,
-        occluder=occluder,
-        seconds=seconds,
-        fps=fps,
-        width=width,
-        height=height,
-        seed=seed,
-    )
+        self.then_after = len(self.objs) - 1
+
+    def on_relation(self, t: Tag) -> None:
+        if not self.objs:
+            raise PromptError(f"relation {t.words!r} has no object before it")
+        if self.relation is not None or self.pending_rel is not None:
+            raise PromptError("a scene holds one spatial relation; found more than one")
+        self.pending_rel = (len(self.objs) - 1, t)
+
+    def on_setting(self, t: Tag) -> None:
+        if self.setting is not None and self.setting.value != t.value:
+            raise PromptError(f"contradictory settings: {self.setting.words!r} and {t.words!r}")
+        self.setting = t
+
+    def on_camera(self, t: Tag) -> None:
+        if self.camera is not None and self.camera.value != t.value:
+            raise PromptError(f"contradictory camera moves: {self.camera.words!r} and {t.words!r}")
+        self.camera = t
+
+    def on_occluder(self, t: Tag) -> None:
+        self.occluder = True
+
+    def on_speed(self, t: Tag) -> None:
+        if self.objs:
+            self.objs[-1].speed = t.value
+        else:
+            self.pending_speed = t.value
+
+    def finish(self) -> None:
+        """Refuse what was left waiting: a colour without a shape, a dangling motion, 'then' or relation."""
+        if self.pending_color is not None:
+            raise PromptError(f"colour {self.pending_color.words!r} has no shape after it (ball, box, triangle, star)")
+        if self.pending_motion is not None:
+            raise PromptError(f"a motion with no object: {self.pending_motion.words!r}")
+        if self.then_after is not None:
+            raise PromptError(f"'then' after the {self.objs[self.then_after].name()} has no motion after it")
+        if self.pending_rel is not None:
+            raise PromptError(f"relation {self.pending_rel[1].words!r} has no object after it")
+        if not self.objs:
+            raise PromptError(f"no object in the prompt; name a shape: {', '.join(SHAPES)}")
+        if len(self.objs) > MAX_OBJECTS:
+            raise PromptError(f"{len(self.objs)} objects, at most {MAX_OBJECTS}")
+
+    def scene(self, *, seconds: float, fps: int, width: int, height: int, seed: int) -> SceneSpec:
+        """Build the scene: defaults, then layout by the same rule random scenes use."""
+        rng = random.Random(seed)
+        setting_name = self.setting.value if self.setting else "studio"
+        used = {(o.color, o.shape) for o in self.objs if o.color}
+        specs = []
+        for o in self.objs:
+            color = o.color
+            if color is None:  # an unsaid colour: a seeded one that shows against the setting
+                choices = [c for c in COLORS if _visible(c, setting_name) and (c, o.shape) not in used]
+                color = rng.choice(choices)
+                used.add((color, o.shape))
+            base = 0.11 if len(self.objs) == 1 else 0.09
+            specs.append(ObjectSpec(shape=o.shape, color=color, motion=o.motion or "still", then=o.then,
+                                    size=round(base * _SIZE.get(o.size or "", 1.0), 4),
+                                    speed=_SPEED.get(o.speed or "", 0.12)))
+        placed = place_objects(specs, self.relation, rng)
+        return SceneSpec(objects=tuple(placed), setting=setting_name, camera=self.camera.value if self.camera else "static",
+                         relation=self.relation, occluder=self.occluder, seconds=seconds, fps=fps, width=width,
+                         height=height, seed=seed)
 
 
 def scene_semantics(scene: SceneSpec) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from cinegen.backlot.vocab import (
     SETTINGS,
     SHAPES,
 )
+from cinegen.config import unknown_keys
 
 
 class SceneError(ValueError):
@@ -137,16 +138,14 @@ class SceneSpec:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SceneSpec:
         d = dict(d)
-        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
-        unknown = set(d) - known
+        unknown = unknown_keys(cls, d, exclude=("extra",))
         if unknown:
-            raise SceneError(f"unknown scene keys: {sorted(unknown)}")
-        obj_known = {f.name for f in dataclasses.fields(ObjectSpec)}
+            raise SceneError(f"unknown scene keys: {unknown}")
         objs = []
         for o in d.pop("objects"):
-            bad = set(o) - obj_known
+            bad = unknown_keys(ObjectSpec, o)
             if bad:
-                raise SceneError(f"unknown object keys: {sorted(bad)}")
+                raise SceneError(f"unknown object keys: {bad}")
             objs.append(ObjectSpec(**o))
         rel = d.pop("relation", None)
         return cls(objects=tuple(objs), relation=Relation(**rel) if rel else None, **d)
@@ -220,40 +219,17 @@ def random_scene(
     used: set[tuple[str, str]] = set()
     objs: list[ObjectSpec] = []
     for i in range(n):
-        for _ in range(200):
-            if i == 0 and only is not None:
-                color, shape, motion = only
-            else:
-                color, shape, motion = rng.choice(list(COLORS)), rng.choice(SHAPES), rng.choice(MOTIONS)
-            if (color, shape) in used or (color, shape, motion) in exclude and only is None:
-                continue
-            if (color, shape, motion) in exclude and not (i == 0 and only is not None):
-                continue
-            if not _visible(color, setting):
-                if i == 0 and only is not None:
-                    setting = rng.choice([s for s in SETTINGS if _visible(color, s)])
-                else:
-                    continue
-            break
-        else:  # pragma: no cover - the vocabulary is far larger than 3 objects
-            raise SceneError("could not draw distinct objects")
+        color, shape, motion, setting = _draw_composition(rng, setting, used, exclude, only if i == 0 else None,
+                                                          only is not None)
         used.add((color, shape))
         then = None
         if n == 1 and motion in ("left", "right", "up", "down", "still") and rng.random() < 0.15:
             then = rng.choice([m for m in ("fall", "still", "up", "down", "left", "right") if m != motion])
             if (color, shape, then) in exclude:
                 then = None
-        objs.append(
-            ObjectSpec(
-                shape=shape,
-                color=color,
-                motion=motion,
-                then=then,
-                size=round(rng.uniform(0.075, 0.11) if n > 1 else rng.uniform(0.085, 0.13), 4),
-                speed=round(rng.uniform(0.1, 0.14), 4),
-                shade=round(rng.uniform(-1, 1), 3),
-            )
-        )
+        size = round(rng.uniform(0.075, 0.11) if n > 1 else rng.uniform(0.085, 0.13), 4)
+        objs.append(ObjectSpec(shape=shape, color=color, motion=motion, then=then, size=size,
+                               speed=round(rng.uniform(0.1, 0.14), 4), shade=round(rng.uniform(-1, 1), 3)))
     relation = None
     if n >= 2 and rng.random() < 0.7:
         relation = Relation(0, rng.choice(RELATIONS), 1)
@@ -271,19 +247,32 @@ def random_scene(
     camera = rng.choices(CAMERAS, weights=[0.6, 0.1, 0.1, 0.1, 0.1])[0]
     occluder = n == 1 and objs[0].motion in ("left", "right") and objs[0].then is None and rng.random() < 0.2
     placed = place_objects(objs, relation, rng)
-    return SceneSpec(
-        objects=tuple(placed),
-        setting=setting,
-        camera=camera,
-        relation=relation,
-        occluder=occluder,
-        occluder_x=0.5,
-        seconds=seconds,
-        fps=fps,
-        width=width,
-        height=height,
-        seed=rng.randrange(2**31),
-    )
+    return SceneSpec(objects=tuple(placed), setting=setting, camera=camera, relation=relation, occluder=occluder,
+                     occluder_x=0.5, seconds=seconds, fps=fps, width=width, height=height, seed=rng.randrange(2**31))
+
+
+def _draw_composition(
+    rng: random.Random, setting: str, used: set[tuple[str, str]], exclude: frozenset[tuple[str, str, str]],
+    forced: tuple[str, str, str] | None, any_forced: bool,
+) -> tuple[str, str, str, str]:
+    """(colour, shape, motion, setting) for one object: distinct from `used`, not an excluded
+    composition, visible in the setting; a `forced` composition moves the setting instead."""
+    for _ in range(200):
+        if forced is not None:
+            color, shape, motion = forced
+        else:
+            color, shape, motion = rng.choice(list(COLORS)), rng.choice(SHAPES), rng.choice(MOTIONS)
+        if (color, shape) in used or (color, shape, motion) in exclude and not any_forced:
+            continue
+        if (color, shape, motion) in exclude and forced is None:
+            continue
+        if not _visible(color, setting):
+            if forced is not None:
+                setting = rng.choice([s for s in SETTINGS if _visible(color, s)])
+            else:
+                continue
+        return color, shape, motion, setting
+    raise SceneError("could not draw distinct objects")  # pragma: no cover - the vocabulary is far larger
 
 
 def _visible(color: str, setting: str) -> bool:

@@ -44,6 +44,7 @@ from cinegen.backlot.captions import captions_for, paraphrase_prompt
 from cinegen.backlot.heldout import Composition, heldout_compositions
 from cinegen.backlot.render import render_scene
 from cinegen.backlot.scene import SceneSpec, random_scene
+from cinegen.config import unknown_keys
 from cinegen.trust.licences import BACKLOT_LICENCE, LicenceRecord
 
 FORMAT: Final = "cinegen-backlot-shards/1"
@@ -88,10 +89,9 @@ class DatasetManifest:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DatasetManifest:
         d = dict(d)
-        known = set(cls.__dataclass_fields__)
-        unknown = set(d) - known
+        unknown = unknown_keys(cls, d)
         if unknown:
-            raise DatasetError(f"unknown manifest keys: {sorted(unknown)}")
+            raise DatasetError(f"unknown manifest keys: {unknown}")
         if d.get("format") != FORMAT:
             raise DatasetError(f"manifest format {d.get('format')!r} is not {FORMAT!r}")
         d["shards"] = tuple(ShardInfo(**s) for s in d["shards"])
@@ -158,16 +158,8 @@ def split_scenes(
     for comp in sorted(held):
         for k in range(heldout_per_composition):
             rng = _clip_rng(seed, "test_heldout", i)
-            scene = random_scene(
-                rng,
-                seconds=seconds,
-                fps=fps,
-                width=width,
-                height=height,
-                exclude=held,
-                only=comp,
-                max_objects=1 if k % 2 == 0 else 2,
-            )
+            scene = random_scene(rng, seconds=seconds, fps=fps, width=width, height=height, exclude=held, only=comp,
+                                 max_objects=1 if k % 2 == 0 else 2)
             yield "test_heldout", i, scene, rng
             i += 1
 
@@ -186,20 +178,36 @@ def _write_shard(out: Path, name: str, frames: list[np.ndarray], records: list[d
     _atomic_write_text(out / f"{name}.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
 
 
+def _check_output(out: Path, *, clips_per_shard: int, captions_per_clip: int) -> None:
+    if clips_per_shard < 1:
+        raise DatasetError(f"clips_per_shard must be at least 1, got {clips_per_shard}")
+    if captions_per_clip < 1:
+        raise DatasetError(f"captions_per_clip must be at least 1, got {captions_per_clip}")
+    if out.exists() and not out.is_dir():
+        raise DatasetError(f"{out} exists and is not a directory")
+    if out.is_dir() and (out / "manifest.json").exists():
+        raise DatasetError(f"{out} already holds a dataset (manifest.json); choose an empty directory")
+
+
+def _record(split: str, index: int, scene: SceneSpec, rng: random.Random, captions_per_clip: int) -> dict[str, Any]:
+    """One clip's JSONL record: id, split, captions (and a paraphrase outside train), scene, licence."""
+    record: dict[str, Any] = {
+        "id": f"{split}-{index:06d}",
+        "split": split,
+        "captions": captions_for(scene, rng, n=captions_per_clip),
+        "scene": scene.to_dict(),
+        "licence": BACKLOT_LICENCE.to_dict(),
+    }
+    if split != "train":
+        record["paraphrase"] = paraphrase_prompt(scene, rng)
+    return record
+
+
 def write_dataset(
-    out_dir: str | os.PathLike[str],
-    *,
-    num_clips: int,
-    seed: int,
-    seconds: float = 2.0,
-    fps: int = 16,
-    width: int = 128,
-    height: int = 128,
-    clips_per_shard: int = 256,
-    val_fraction: float = 0.05,
-    captions_per_clip: int = 4,
-    heldout_per_composition: int = 2,
-    progress: Callable[[int, int], None] | None = None,
+    out_dir: str | os.PathLike[str], *, num_clips: int, seed: int,
+    seconds: float = 2.0, fps: int = 16, width: int = 128, height: int = 128,
+    clips_per_shard: int = 256, val_fraction: float = 0.05, captions_per_clip: int = 4,
+    heldout_per_composition: int = 2, progress: Callable[[int, int], None] | None = None,
 ) -> DatasetManifest:
     """Render and write a dataset (see the module docstring for layout and split).
 
@@ -207,19 +215,10 @@ def write_dataset(
     composition. `progress(done, total)` is called after every clip. Returns the manifest written.
     """
     _check_counts(num_clips, val_fraction, heldout_per_composition)
-    if clips_per_shard < 1:
-        raise DatasetError(f"clips_per_shard must be at least 1, got {clips_per_shard}")
-    if captions_per_clip < 1:
-        raise DatasetError(f"captions_per_clip must be at least 1, got {captions_per_clip}")
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise DatasetError(f"{out} exists and is not a directory")
-    if out.is_dir() and (out / "manifest.json").exists():
-        raise DatasetError(f"{out} already holds a dataset (manifest.json); choose an empty directory")
+    _check_output(out, clips_per_shard=clips_per_shard, captions_per_clip=captions_per_clip)
     # Check every parameter (size, fps, duration) before rendering anything.
-    SceneSpec(
-        objects=random_scene(random.Random(0)).objects, seconds=seconds, fps=fps, width=width, height=height
-    )
+    SceneSpec(objects=random_scene(random.Random(0)).objects, seconds=seconds, fps=fps, width=width, height=height)
     out.mkdir(parents=True, exist_ok=True)
     held = heldout_compositions()
     n_val = round(num_clips * val_fraction)
@@ -242,33 +241,15 @@ def write_dataset(
         records.clear()
 
     for done, (split, index, scene, rng) in enumerate(
-        split_scenes(
-            num_clips=num_clips,
-            seed=seed,
-            seconds=seconds,
-            fps=fps,
-            width=width,
-            height=height,
-            val_fraction=val_fraction,
-            heldout_per_composition=heldout_per_composition,
-            heldout=held,
-        ),
+        split_scenes(num_clips=num_clips, seed=seed, seconds=seconds, fps=fps, width=width, height=height,
+                     val_fraction=val_fraction, heldout_per_composition=heldout_per_composition, heldout=held),
         start=1,
     ):
         if split != current or len(frames) >= clips_per_shard:
             flush()
             current = split
-        record: dict[str, Any] = {
-            "id": f"{split}-{index:06d}",
-            "split": split,
-            "captions": captions_for(scene, rng, n=captions_per_clip),
-            "scene": scene.to_dict(),
-            "licence": BACKLOT_LICENCE.to_dict(),
-        }
-        if split != "train":
-            record["paraphrase"] = paraphrase_prompt(scene, rng)
+        records.append(_record(split, index, scene, rng, captions_per_clip))
         frames.append(render_scene(scene))
-        records.append(record)
         counts[split] += 1
         if progress is not None:
             progress(done, total)
@@ -277,18 +258,9 @@ def write_dataset(
     manifest = DatasetManifest(
         seed=seed,
         counts=counts,
-        parameters={
-            "num_clips": num_clips,
-            "seconds": seconds,
-            "fps": fps,
-            "width": width,
-            "height": height,
-            "clips_per_shard": clips_per_shard,
-            "val_fraction": val_fraction,
-            "n_val": n_val,
-            "captions_per_clip": captions_per_clip,
-            "heldout_per_composition": heldout_per_composition,
-        },
+        parameters={"num_clips": num_clips, "seconds": seconds, "fps": fps, "width": width, "height": height,
+                    "clips_per_shard": clips_per_shard, "val_fraction": val_fraction, "n_val": n_val,
+                    "captions_per_clip": captions_per_clip, "heldout_per_composition": heldout_per_composition},
         shards=tuple(shards),
     )
     heldout_json = {"compositions": [list(c) for c in sorted(held)], "source": "cinegen/backlot/heldout.json"}

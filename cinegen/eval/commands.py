@@ -19,12 +19,9 @@ from cinegen.cli import CliError
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    p = sub.add_parser(
-        "eval",
-        help="grade a video against a prompt (the oracle), or a batch of them",
-        description="Grade videos from pixels alone: colours, shapes, motions, relation, camera, physics, "
-        "permanence, temporal quality and an adherence score.",
-    )
+    what = ("Grade videos from pixels alone: colours, shapes, motions, relation, camera, physics, permanence, "
+            "temporal quality and an adherence score.")
+    p = sub.add_parser("eval", help="grade a video against a prompt (the oracle), or a batch of them", description=what)
     p.add_argument("video", nargs="?", help="a video file, or a folder of videos with --prompts")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--prompt", help="the prompt the video should show")

@@ -463,18 +463,9 @@ def grade(frames: np.ndarray, fps: float, scene: SceneSpec, analysis: Analysis |
     extra = sum(1 for d in an.objects if id(d) not in used)
     g = Grade(
         objects=objects,
-        relation_ok=relation_ok,
-        camera_ok=camera_ok,
-        camera_expected=scene.camera,
-        camera_detected=an.camera.kind,
-        physics_ok=physics_ok,
-        permanence_ok=permanence_ok,
-        flicker=fl,
-        identity_consistency=ident,
-        color_drift=drift,
-        temporal_ok=temporal_ok,
-        extra_objects=extra,
-        adherence=0.0,
+        relation_ok=relation_ok, camera_ok=camera_ok, camera_expected=scene.camera, camera_detected=an.camera.kind,
+        physics_ok=physics_ok, permanence_ok=permanence_ok, flicker=fl, identity_consistency=ident,
+        color_drift=drift, temporal_ok=temporal_ok, extra_objects=extra, adherence=0.0,
         analysis=an,
     )
     checks = list(g.checks.values())

@@ -1,7 +1,8 @@
 """The pipeline package: assembling, loading and running pipelines (prompt -> frames, every mode).
 
 - `types.py`     component protocols, `PipelineError`, `VideoOutput`, `Sampling`, `ScheduleEntry`
-- `frames.py`    pixel helpers and the documented fitting rules (fit_image, fit_video, retime)
+- `frames.py`    pixel helpers and the documented fitting rules (fit_image, fit_video, retime; the
+                 public ones are re-exported here)
 - `core.py`      `CinegenPipeline`: numbered steps, one denoising primitive (`_window`), the modes
 - `adapters.py`  concrete models -> the component protocols (built-in VAE/MiniLM, Wan VAE/UMT5)
 - `loading.py`   model_index.json directories -> a pipeline, and back
@@ -10,16 +11,7 @@
 """
 
 from cinegen.pipeline.core import MODEL_FPS, OVERLAP_LATENTS, WINDOW_LATENTS, CinegenPipeline
-from cinegen.pipeline.frames import (
-    SEAM_FADE_FRAMES,
-    carry_residual,
-    fit_image,
-    fit_video,
-    frames_to_video,
-    latents_for_frames,
-    retime,
-    video_to_frames,
-)
+from cinegen.pipeline.frames import SEAM_FADE_FRAMES, carry_residual, fit_image, fit_video, retime
 from cinegen.pipeline.types import (
     PipelineError,
     ProgressFn,
@@ -34,5 +26,5 @@ from cinegen.pipeline.types import (
 __all__ = [
     "MODEL_FPS", "OVERLAP_LATENTS", "SEAM_FADE_FRAMES", "WINDOW_LATENTS", "CinegenPipeline", "PipelineError",
     "ProgressFn", "PromptEncoder", "PromptExtender", "Sampling", "ScheduleEntry", "VideoAutoencoder", "VideoOutput",
-    "carry_residual", "fit_image", "fit_video", "frames_to_video", "latents_for_frames", "retime", "video_to_frames",
+    "carry_residual", "fit_image", "fit_video", "retime",
 ]

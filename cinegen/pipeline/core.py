@@ -15,13 +15,14 @@ so time grows linearly with duration and memory stays flat. The mode helpers sha
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -38,18 +39,17 @@ from cinegen.pipeline.frames import (
     video_to_frames,
 )
 from cinegen.pipeline.plans import PlanRequest, choose_plan
-from cinegen.pipeline.types import (
-    PipelineError,
-    ProgressFn,
-    PromptEncoder,
-    PromptExtender,
-    Sampling,
-    ScheduleEntry,
-    ShotPlanner,
-    VideoAutoencoder,
-    VideoOutput,
-)
+from cinegen.pipeline.types import PipelineError, Sampling, ScheduleEntry, VideoOutput
 from cinegen.sampling import SAMPLERS, Conditioning, guided, make_sigmas, shift_for_tokens
+
+if TYPE_CHECKING:  # the component protocols: annotations only
+    from cinegen.pipeline.types import (
+        ProgressFn,
+        PromptEncoder,
+        PromptExtender,
+        ShotPlanner,
+        VideoAutoencoder,
+    )
 
 MODEL_FPS = 16  # the built-in model's native frame rate
 WINDOW_LATENTS = 9  # 33 frames (about 2 s) per window
@@ -169,6 +169,14 @@ class CinegenPipeline:
         if not (0.0 <= guidance <= MAX_GUIDANCE):
             raise PipelineError(f"guidance must be in [0, {MAX_GUIDANCE:g}], got {guidance!r}")
 
+    def _sampling(self, steps: int | None, guidance: float | None, sampler: str | None) -> Sampling:
+        """The call's sampling, the model's defaults where not given."""
+        sampler = self.default_sampler if sampler is None else sampler
+        if sampler not in SAMPLERS:
+            raise PipelineError(f"unknown sampler {sampler!r}; choose from {', '.join(sorted(SAMPLERS))}")
+        return Sampling(self.default_steps if steps is None else steps,
+                        self.default_guidance if guidance is None else guidance, sampler)
+
     @staticmethod
     def _check_mode_inputs(modes: list[str], strength: float, direction: str, negative_prompt: str) -> None:
         if len(modes) > 1:
@@ -184,6 +192,17 @@ class CinegenPipeline:
     def _text(self, prompt: str, negative: str) -> tuple[torch.Tensor, torch.Tensor]:
         emb = self.encode_prompt([prompt, negative]).to(self.device, self.dtype)  # (2, L, D)
         return emb[:1], emb[1:]
+
+    def _schedule_text(
+        self, schedule: Sequence[ScheduleEntry] | None, seconds: float, negative: str, extender: PromptExtender | None,
+        seed: int,
+    ) -> list[tuple[float, torch.Tensor]]:
+        """Each schedule entry's start and its prompt's embedding (extended like the main prompt)."""
+        if schedule is None:
+            return []
+        _check_schedule(schedule, seconds)
+        return [(e.start, self._text(extender(e.prompt, seed) if extender is not None else e.prompt, negative)[0])
+                for e in schedule]
 
     # -- the one denoising primitive ------------------------------------------------------------------
     def _window(
@@ -275,51 +294,29 @@ class CinegenPipeline:
         prompt: str,
         *,
         negative_prompt: str = "",
-        seconds: float = 4.0,
-        fps: int = 16,
-        width: int = 128,
-        height: int = 128,
-        seed: int = 0,
-        steps: int | None = None,
-        guidance: float | None = None,
-        sampler: str | None = None,
-        image: np.ndarray | None = None,
-        keyframes: dict[float, np.ndarray] | None = None,
-        extend: np.ndarray | None = None,
-        extend_fps: float | None = None,
-        direction: str = "forward",
-        connect: tuple[np.ndarray, np.ndarray] | None = None,
-        loop: bool = False,
-        edit: np.ndarray | None = None,
-        strength: float = 0.6,
-        schedule: Sequence[ScheduleEntry] | None = None,
-        still: bool = False,
-        extend_prompt: bool = True,
-        plan: Any = None,
-        use_plan: bool = True,
-        path: Sequence[tuple[float, float]] | None = None,
+        seconds: float = 4.0, fps: int = 16, width: int = 128, height: int = 128, seed: int = 0,
+        steps: int | None = None, guidance: float | None = None, sampler: str | None = None,
+        image: np.ndarray | None = None, keyframes: dict[float, np.ndarray] | None = None,
+        extend: np.ndarray | None = None, extend_fps: float | None = None, direction: str = "forward",
+        connect: tuple[np.ndarray, np.ndarray] | None = None, loop: bool = False,
+        edit: np.ndarray | None = None, strength: float = 0.6,
+        schedule: Sequence[ScheduleEntry] | None = None, still: bool = False, extend_prompt: bool = True,
+        plan: Any = None, use_plan: bool = True, path: Sequence[tuple[float, float]] | None = None,
         progress: ProgressFn | None = None,
     ) -> VideoOutput:
-        """Generate a video. Exactly one of the mode inputs may be set (image and keyframes combine).
+        """Generate a video; at most one mode input may be set (image and keyframes combine).
 
-        Returns frames at `fps` covering `seconds` (for extend: only the new frames; for connect:
-        the transition; for a loop: a clip whose last frame flows into its first). With
-        `extend_prompt` (the default) a model that has a prompt extender sees its rewrite of the
-        prompt (and of each schedule entry); `settings["model_prompt"]` records what it saw. The
-        mode is the caller's to name (`cinegen.generate` records it); the pipeline only refuses
-        two at once. A model with a planner renders a plan (`plan`, else the planner's, moved along
-        `path` if given; `use_plan=False` for text only; rules in pipeline/plans.py);
-        `settings["plan"]` records the plan rendered.
+        Returns frames at `fps` covering `seconds` (extend: only the new frames; connect: the
+        transition; loop: a clip whose last frame flows into its first). With `extend_prompt` a
+        model's prompt extender rewrites the prompt and schedule entries (`settings["model_prompt"]`).
+        The caller names the mode (`cinegen.generate` records it); the pipeline refuses two at once.
+        A model with a planner renders a plan (`plan`, else the planner's, moved along `path`;
+        `use_plan=False` for text only; rules in pipeline/plans.py); `settings["plan"]` records it.
         """
         # 1. check inputs
-        steps = self.default_steps if steps is None else steps
-        guidance = self.default_guidance if guidance is None else guidance
-        sampler = self.default_sampler if sampler is None else sampler
-        if sampler not in SAMPLERS:
-            raise PipelineError(f"unknown sampler {sampler!r}; choose from {', '.join(sorted(SAMPLERS))}")
-        if still:
-            seconds = 1.0 / self.native_fps
-        self.check_inputs(prompt, seconds, fps, width, height, steps, guidance)
+        sampling = self._sampling(steps, guidance, sampler)
+        seconds = 1.0 / self.native_fps if still else seconds
+        self.check_inputs(prompt, seconds, fps, width, height, sampling.steps, sampling.guidance)
         given = (("extend", extend), ("connect", connect), ("edit", edit), ("schedule", schedule), ("loop", loop or None))
         self._check_mode_inputs([m for m, v in given if v is not None], strength, direction, negative_prompt)
         timings: dict[str, float] = {}
@@ -330,67 +327,64 @@ class CinegenPipeline:
 
         # 2. extend and encode the prompt(s)
         extender = self.prompt_extender if extend_prompt else None
-
-        def as_seen(p: str) -> str:  # what the model is given for prompt p
-            return extender(p, int(seed)) if extender is not None else p
-
-        model_prompt = as_seen(prompt)
+        model_prompt = extender(prompt, int(seed)) if extender is not None else prompt
         text, uncond = self._text(model_prompt, negative_prompt)
-        sched_text: list[tuple[float, torch.Tensor]] = []
-        if schedule is not None:
-            _check_schedule(schedule, seconds)
-            sched_text = [(e.start, self._text(as_seen(e.prompt), negative_prompt)[0]) for e in schedule]
+        sched_text = self._schedule_text(schedule, seconds, negative_prompt, extender, int(seed))
         timings["text"] = time.perf_counter() - t0
 
         # 3. fit inputs to the request (documented rules: fit_image, fit_video, retime)
-        def fit(v: np.ndarray) -> np.ndarray:
-            return retime(fit_video(v, width, height), extend_fps or self.native_fps, self.native_fps)
-
+        fit = functools.partial(self._fit_clip, width=width, height=height, fps=extend_fps)
         pinned = self._pinned_images(image, keyframes, seconds, total_frames, width, height)
         source = extend if extend is not None else edit
         src = fit(source) if source is not None else None
         pair = (fit(connect[0]), fit(connect[1])) if connect is not None else None
 
         # 4. plan: where each object goes, frame by frame
-        shot_plan = choose_plan(
-            self.planner, self.model.layout_channels > 0, PlanRequest(plan, use_plan, path), prompt=prompt,
-            seconds=total_frames / self.native_fps, fps=self.native_fps, seed=int(seed), width=width, height=height,
-            mode_inputs={
-                "image": pinned.get(0), "extend": src if extend is not None else None, "direction": direction,
-                "connect": pair, "edit": edit, "loop_bridge": _loop_bridge(total_frames) if loop else 0,
-            },
-        )
-        call = _Call(text, uncond, width, height, generator, Sampling(steps, guidance, sampler), progress, shot_plan)
+        inputs = {"image": pinned.get(0), "extend": src if extend is not None else None, "direction": direction,
+                  "connect": pair, "edit": edit, "loop_bridge": _loop_bridge(total_frames) if loop else 0}
+        shot_plan = choose_plan(self.planner, self.model.layout_channels > 0, PlanRequest(plan, use_plan, path),
+                                prompt=prompt, seconds=total_frames / self.native_fps, fps=self.native_fps,
+                                seed=int(seed), width=width, height=height, mode_inputs=inputs)
+        call = _Call(text, uncond, width, height, generator, sampling, progress, shot_plan)
 
         # 5. denoise (window by window) and 6. decode
         t1 = time.perf_counter()
-        if edit is not None:  # the first `seconds` of the source are edited
-            assert src is not None
-            frames = self._edit(call, src[:total_frames], strength)
-        elif pair is not None:
-            frames = self._connect(call, pair[0], pair[1], total_frames)
-        elif loop:
-            frames = self._loop(call, total_frames, pinned)
-        elif src is not None and direction == "forward":
-            frames = self._forward(call, total_frames, {}, start=src)
-        elif src is not None:
-            frames = self._backward(call, src, total_frames)
-        else:
-            frames = self._forward(call, total_frames, pinned, schedule=sched_text)
+        frames = self._render(call, total_frames, pinned, src=src, edit=edit is not None, pair=pair, loop=loop,
+                              direction=direction, strength=strength, schedule=sched_text)
         timings["denoise_and_decode"] = time.perf_counter() - t1
-        coding = timings.get("vae_decode", 0.0) + timings.get("vae_encode", 0.0)
-        timings["denoise"] = timings["denoise_and_decode"] - coding
+        timings["denoise"] = timings["denoise_and_decode"] - timings.get("vae_decode", 0) - timings.get("vae_encode", 0)
         frames = retime(frames[:total_frames] if not loop else frames, self.native_fps, fps)
         if still:  # one frame at any fps (retiming a 1-frame clip to 24 fps would repeat it)
             frames = frames[:1]
         timings["total"] = time.perf_counter() - t0
-        settings = {
-            "prompt": prompt, "negative_prompt": negative_prompt, "seconds": seconds, "fps": fps,
-            "size": f"{width}x{height}", "seed": seed, "steps": steps, "guidance": guidance, "sampler": sampler,
-            "model_prompt": model_prompt, "prompt_extender": extender.name if extender is not None else None,
-            "plan": self.planner.to_dict(shot_plan) if shot_plan is not None and self.planner is not None else None,
-        }
+        settings = {"prompt": prompt, "negative_prompt": negative_prompt, "seconds": seconds, "fps": fps,
+                    "size": f"{width}x{height}", "seed": seed, "steps": sampling.steps, "guidance": sampling.guidance,
+                    "sampler": sampling.solver, "model_prompt": model_prompt,
+                    "prompt_extender": extender.name if extender is not None else None,
+                    "plan": self.planner.to_dict(call.plan) if call.plan is not None and self.planner else None}
         return VideoOutput(frames=frames, fps=fps, seed=seed, timings=timings, settings=settings)
+
+    def _render(
+        self, call: _Call, total_frames: int, pinned: dict[int, np.ndarray], *, src: np.ndarray | None, edit: bool,
+        pair: tuple[np.ndarray, np.ndarray] | None, loop: bool, direction: str, strength: float,
+        schedule: list[tuple[float, torch.Tensor]],
+    ) -> np.ndarray:
+        """Denoise and decode in the mode the inputs name: the new frames (T, H, W, 3) uint8."""
+        if edit and src is not None:  # the first `seconds` of the source are edited
+            return self._edit(call, src[:total_frames], strength)
+        if pair is not None:
+            return self._connect(call, pair[0], pair[1], total_frames)
+        if loop:
+            return self._loop(call, total_frames, pinned)
+        if src is not None and direction == "forward":
+            return self._forward(call, total_frames, {}, start=src)
+        if src is not None:
+            return self._backward(call, src, total_frames)
+        return self._forward(call, total_frames, pinned, schedule=schedule)
+
+    def _fit_clip(self, v: np.ndarray, *, width: int, height: int, fps: float | None) -> np.ndarray:
+        """A source clip fitted to the size and retimed from its `fps` to the model's."""
+        return retime(fit_video(v, width, height), fps or self.native_fps, self.native_fps)
 
     def _pinned_images(
         self, image: np.ndarray | None, keyframes: dict[float, np.ndarray] | None, seconds: float, total_frames: int,

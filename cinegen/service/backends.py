@@ -17,7 +17,6 @@ validate requests without loading a model.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import importlib
 import os
@@ -30,73 +29,19 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-MODES: tuple[str, ...] = ("text", "image", "extend", "connect", "loop", "edit", "keyframes", "remix")
+from cinegen.errors import CodedError
+from cinegen.mode import SERVICE_MODES
+from cinegen.service.jobspec import JobSpec
+
+__all__ = ["BackendError", "JobCancelled", "JobSpec", "VideoResult", "VideoBackend", "publish_frames"]
 
 
-class BackendError(Exception):
+class BackendError(CodedError):
     """A permanent failure of one job: it is not retried. `code` becomes `error.code`."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 class JobCancelled(Exception):
     """Raised by a backend when `should_cancel()` turned True."""
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    """Everything a backend needs for one job. Paths are local to the worker."""
-
-    id: str
-    prompt: str
-    negative_prompt: str = ""
-    seconds: int = 4
-    size: tuple[int, int] = (128, 128)  # (width, height)
-    fps: int = 16
-    seed: int = 0
-    steps: int | None = None  # None: the backend's default
-    guidance: float | None = None
-    mode: str = "text"
-    input_reference: Path | None = None  # an image (mode "image"), already validated
-    source_video_ids: tuple[str, ...] = ()  # extend/connect/loop/edit/remix sources, in order
-    source_videos: tuple[Path, ...] = ()  # their MP4 files, same order
-    strength: float | None = None  # edit/remix: how far to move from the source (0..1)
-    remix_of: str | None = None
-    extend_prompt: bool = True  # let the model's prompt extender rewrite the prompt (a no-op without one)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "prompt": self.prompt,
-            "negative_prompt": self.negative_prompt,
-            "seconds": self.seconds,
-            "size": list(self.size),
-            "fps": self.fps,
-            "seed": self.seed,
-            "steps": self.steps,
-            "guidance": self.guidance,
-            "mode": self.mode,
-            "input_reference": str(self.input_reference) if self.input_reference else None,
-            "source_video_ids": list(self.source_video_ids),
-            "source_videos": [str(p) for p in self.source_videos],
-            "strength": self.strength,
-            "remix_of": self.remix_of,
-            "extend_prompt": self.extend_prompt,
-            "extra": dict(self.extra),
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> JobSpec:
-        d = dict(d)
-        d["size"] = tuple(d["size"])
-        d["input_reference"] = Path(d["input_reference"]) if d.get("input_reference") else None
-        d["source_video_ids"] = tuple(d.get("source_video_ids", ()))
-        d["source_videos"] = tuple(Path(p) for p in d.get("source_videos", ()))
-        return cls(**d)
 
 
 @dataclass(frozen=True)
@@ -117,10 +62,7 @@ class VideoBackend(Protocol):
 
     def generate(
         self,
-        job: JobSpec,
-        out_path: Path,
-        progress: Callable[[float], None],
-        should_cancel: Callable[[], bool],
+        job: JobSpec, out_path: Path, progress: Callable[[float], None], should_cancel: Callable[[], bool]
     ) -> VideoResult: ...
 
 
@@ -128,47 +70,28 @@ class VideoBackend(Protocol):
 def publish_frames(
     frames: Iterable[np.ndarray] | np.ndarray, fps: int, out_path: Path, *, job: JobSpec, info: dict[str, Any]
 ) -> Path:
-    """Frames ((H, W, 3) uint8) -> the published MP4 at `out_path`, atomically.
+    """Frames ((H, W, 3) uint8) -> the published MP4 at `out_path`, atomically, for a backend that
+    does not go through `cinegen.generate` (the fake one): the same publishing step and the same
+    shape of provenance record (`job.publish`: "trust" signs, "plain" is the opt-out). `info` may
+    name `model_name`, `model_version` and `training_data`."""
+    from cinegen.generate import publish_frames as publish
 
-    The single place outputs are finished. With the service's `publish = "trust"` setting
-    (`job.extra["publish"]`), frames go through the trust layer's `publish_video` (luma watermark,
-    then C2PA signature, keys under the data directory's `trust/`; the service's default); with
-    `publish = "plain"` (an explicit opt-out) a plain H.264 MP4. `info` may name `model_name`,
-    `model_version` and `training_data` (the model's `licences.declaration_for(model_dir)`) for the
-    manifest; without a declaration the manifest says `declared: false`.
-    """
-    if job.extra.get("publish", "plain") == "trust":
-        from cinegen.trust.publish import ProvenanceInfo, publish_video
+    arr = frames if isinstance(frames, np.ndarray) else np.stack(list(frames))
+    options = job.publish_options()
+    if not options.sign:
+        return publish(arr, fps, out_path, None, options)
+    from cinegen.trust.publish import ProvenanceInfo
 
-        prov = ProvenanceInfo(
-            model_name=str(info.get("model_name", "cinegen")),
-            model_version=str(info.get("model_version", "0")),
-            mode=job.mode,
-            job_id=job.id,
-            settings={"seed": job.seed, "size": f"{job.size[0]}x{job.size[1]}", "fps": job.fps,
-                      "steps": job.steps, "guidance": job.guidance, "seconds": job.seconds},
-            ingredients=tuple(p for p in (job.input_reference, *job.source_videos) if p is not None),
-            training_data=dict(info.get("training_data") or {}),
-        )
-        trust_dir = job.extra.get("trust_dir")
-        ts = trust_settings(Path(trust_dir) if trust_dir else None)
-        arr = frames if isinstance(frames, np.ndarray) else np.stack(list(frames))
-        return Path(publish_video(arr, fps, out_path, info=prov, settings=ts))
-    from cinegen.media import write_video
-
-    return write_video(out_path, frames, fps)
-
-
-def trust_settings(trust_dir: Path | None) -> Any:
-    """The service's `TrustSettings`: a studio's signer (`CINEGEN_SIGN_*`) or key directory
-    (`CINEGEN_DATA_DIR`) wins, as for the CLI; otherwise the development CA under `trust_dir`
-    (the service's `<data dir>/trust`)."""
-    from cinegen.trust.publish import TrustSettings
-
-    ts = TrustSettings.from_env()
-    if trust_dir is not None and not os.environ.get("CINEGEN_DATA_DIR"):
-        ts = dataclasses.replace(ts, data_dir=trust_dir)
-    return ts
+    w, h = job.size
+    prov = ProvenanceInfo(
+        model_name=str(info.get("model_name", "cinegen")), model_version=str(info.get("model_version", "0")),
+        mode=str(job.mode), job_id=job.id,
+        settings={"prompt": job.prompt, "negative_prompt": job.negative_prompt, "seconds": float(job.seconds),
+                  "fps": job.fps, "size": f"{w}x{h}", "seed": job.seed, "steps": job.steps,
+                  "guidance": job.guidance, "mode": str(job.mode)},
+        ingredients=job.request().ingredients, training_data=dict(info.get("training_data") or {}),
+    )
+    return publish(arr, fps, out_path, prov, options)
 
 
 # ----------------------------------------------------------------------------- the fake backend
@@ -185,7 +108,7 @@ class FakeBackend:
     """
 
     SIZES: ClassVar[tuple[str, ...]] = ("128x128", "176x96", "96x176", "192x112", "112x192", "160x96", "96x160")
-    MODES: ClassVar[tuple[str, ...]] = MODES
+    MODES: ClassVar[tuple[str, ...]] = tuple(str(m) for m in SERVICE_MODES)
 
     def __init__(self, delay: float = 0.0, attempt_dir: str | None = None) -> None:
         self.delay = float(delay)
@@ -193,10 +116,7 @@ class FakeBackend:
 
     def generate(
         self,
-        job: JobSpec,
-        out_path: Path,
-        progress: Callable[[float], None],
-        should_cancel: Callable[[], bool],
+        job: JobSpec, out_path: Path, progress: Callable[[float], None], should_cancel: Callable[[], bool]
     ) -> VideoResult:
         from cinegen.backlot.render import iter_frames
 
@@ -206,7 +126,7 @@ class FakeBackend:
             raise BackendError("generation_failed", "the fake backend was asked to fail")
         if "crash" in directives:
             n = int(float(directives["crash"] or 0))
-            if n == 0 or int(job.extra.get("attempt", 1)) <= n:
+            if n == 0 or job.attempt <= n:
                 os._exit(17)  # simulate a worker dying mid-job (no cleanup, like kill -9)
         delay = float(directives["delay"]) if directives.get("delay") else self.delay
         # 2. the scene

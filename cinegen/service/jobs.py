@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cinegen.errors import CodedError
 from cinegen.service.quotas import Limits, check_job_quota
 
 ACTIVE = ("queued", "in_progress")
@@ -124,13 +125,8 @@ class NotFound(Exception):
     """No such video for this key (another key's video is 'not found' too)."""
 
 
-class Conflict(Exception):
+class Conflict(CodedError):
     """The request conflicts with the video's state. `code` becomes `error.code`."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -335,14 +331,17 @@ class JobStore:
         )
         return rows[:limit], len(rows) > limit
 
+    @staticmethod
+    def _owned(c: sqlite3.Connection, owner: str, video_id: str) -> sqlite3.Row:
+        row = c.execute("SELECT * FROM videos WHERE id=? AND owner=? AND deleted_at IS NULL", (video_id, owner)).fetchone()
+        if row is None:
+            raise NotFound(video_id)
+        return row
+
     def cancel(self, owner: str, video_id: str) -> sqlite3.Row:
         """Queued: fails at once with `cancelled`. Running: the worker is told to stop."""
         with self._tx() as c:
-            row = c.execute(
-                "SELECT * FROM videos WHERE id=? AND owner=? AND deleted_at IS NULL", (video_id, owner)
-            ).fetchone()
-            if row is None:
-                raise NotFound(video_id)
+            row = self._owned(c, owner, video_id)
             if row["status"] in TERMINAL:
                 raise Conflict("video_not_cancellable", f"video {video_id} is already {row['status']}")
             if row["status"] == "queued":
@@ -354,11 +353,7 @@ class JobStore:
     def delete(self, owner: str, video_id: str) -> list[Path]:
         """Mark deleted (a running job is cancelled too); returns files to remove now."""
         with self._tx() as c:
-            row = c.execute(
-                "SELECT * FROM videos WHERE id=? AND owner=? AND deleted_at IS NULL", (video_id, owner)
-            ).fetchone()
-            if row is None:
-                raise NotFound(video_id)
+            row = self._owned(c, owner, video_id)
             c.execute("UPDATE videos SET deleted_at=?, cancel_requested=1 WHERE id=?", (time.time(), video_id))
         return _files_of(row)
 

@@ -25,21 +25,11 @@ from typing import Any
 
 import numpy as np
 
+from cinegen.mode import Mode
 from cinegen.service.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Which consent use (trust.consent.USES) a generation mode needs.
-USE_FOR_MODE = {
-    "text": "text-to-video",
-    "image": "image-to-video",
-    "keyframes": "image-to-video",
-    "extend": "extend",
-    "remix": "remix",
-    "edit": "video-to-video",
-    "connect": "video-to-video",
-    "loop": "video-to-video",
-}
 WARM_TIMEOUT_SECONDS = 300.0
 
 _policies: dict[tuple[str, float], Any] = {}  # (path, mtime) -> Policy: loaded (and warmed) once per process
@@ -198,7 +188,7 @@ class ModerationGate:
                 consent_grant_id, performer="", uses=(), projects=(), expires_at=0.0)
         if self.batcher is not None and self.policy.embedding and prompt.strip():
             self.batcher.embed(strip_allowed(prompt, self.policy.allow_terms))  # the text moderate() embeds
-        use = USE_FOR_MODE.get(mode, "text-to-video")
+        use = Mode(mode).consent_use  # which consent use (trust.consent.USES) the mode needs
         try:
             decision = moderate(prompt, self.policy, image=image, consent=grant, registry=self.registry, use=use,
                                 project=project)

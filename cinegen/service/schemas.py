@@ -11,13 +11,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from cinegen.service.backends import MODES
+from cinegen.limits import MAX_PROMPT_CHARS
+from cinegen.mode import Mode
 
 Status = Literal["queued", "in_progress", "completed", "failed"]
-Mode = Literal["text", "image", "extend", "connect", "loop", "edit", "keyframes", "remix"]
-assert set(Mode.__args__) == set(MODES)  # type: ignore[attr-defined]
-
-MAX_PROMPT = 4000
+MAX_PROMPT = MAX_PROMPT_CHARS  # the pipeline's limit: the API never accepts a prompt it would refuse
 VideoId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
 Seconds = Annotated[
     StrictStr | StrictInt,
@@ -162,13 +160,6 @@ class ErrorBody(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorBody
-
-
-def error_json(status: int, code: str, message: str, param: str | None = None) -> dict[str, Any]:
-    kind = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
-            409: "conflict_error", 413: "invalid_request_error", 415: "invalid_request_error",
-            422: "invalid_request_error", 429: "rate_limit_error"}.get(status, "server_error")
-    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
 def multipart_schema(model: type[BaseModel], files: tuple[str, ...]) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """The service's settings: one frozen object, read once from flags and the environment.
 
-Everything the service writes lives under `data_dir` (job store, inputs, videos, keys), chosen as
-`--data-dir`, else `$CINEGEN_HOME`, else a per-user default. This object is the service's one
+Everything the service writes lives under `data_dir` (job store, inputs, videos, keys), chosen by
+the one rule in `cinegen.paths`: `--data-dir`, else `$CINEGEN_HOME`, else a per-user default. This object is the service's one
 global; every component receives it explicitly.
 """
 
@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cinegen import paths
+from cinegen.config import config_from_dict
+from cinegen.limits import MAX_PROMPT_CHARS
+
 # The union of what the built-in backends render; each backend narrows it to its own `SIZES`
 # (the fake backend: 128x128, 192x112, 112x192; the shipped model: 128x128, 176x96, 96x176).
 DEFAULT_SIZES: tuple[str, ...] = ("128x128", "192x112", "112x192", "176x96", "96x176")
@@ -21,21 +25,11 @@ DEFAULT_SIZES: tuple[str, ...] = ("128x128", "192x112", "112x192", "176x96", "96
 LARGE_SIZES: tuple[str, ...] = ("1280x720", "720x1280")
 
 
-def default_data_dir() -> Path:
-    """`$CINEGEN_HOME`, else `$XDG_DATA_HOME/cinegen`, else `~/.local/share/cinegen`."""
-    env = os.environ.get("CINEGEN_HOME")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_DATA_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
-    return base / "cinegen"
-
-
 @dataclass(frozen=True)
 class Settings:
     """How one service node runs. Unknown keys raise (`Settings.from_dict`)."""
 
-    data_dir: Path = field(default_factory=default_data_dir)
+    data_dir: Path = field(default_factory=paths.data_dir)
     host: str = "127.0.0.1"
     port: int = 8000
     # --- execution
@@ -58,7 +52,7 @@ class Settings:
     default_seconds: int = 4
     default_fps: int = 16
     max_fps: int = 30
-    max_prompt_chars: int = 4000
+    max_prompt_chars: int = MAX_PROMPT_CHARS  # the pipeline's limit: never accept what it refuses
     max_upload_bytes: int = 8 * 1024 * 1024
     max_upload_pixels: int = 4096 * 4096
     poll_after_ms: int = 1000
@@ -112,18 +106,14 @@ class Settings:
     @property
     def trust_dir(self) -> Path:
         """The development signing keys (unless `CINEGEN_SIGN_*` names a studio's signer)."""
-        return self.data_dir / "trust"
+        return paths.keys_dir(self.data_dir)
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Settings:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
-        return cls(**d)
+        return config_from_dict(cls, d, "settings")
 
     @classmethod
     def from_env(cls, data_dir: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:

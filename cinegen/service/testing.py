@@ -59,10 +59,10 @@ class ThreadServer:
     def __init__(self, settings: Settings, *, start_workers: bool = True) -> None:
         import uvicorn
 
-        from cinegen.service.app import create_app
+        from cinegen.server import build_app
 
         self.settings = settings.replace(host="127.0.0.1", port=free_port())
-        self.app = create_app(self.settings, start_workers=start_workers)
+        self.app = build_app(self.settings, start_workers=start_workers)  # what `cinegen serve` runs
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.settings.port, log_level="warning",
                                 access_log=False, timeout_graceful_shutdown=2)
         self.server = uvicorn.Server(config)

@@ -23,10 +23,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from cinegen.errors import CodedError
 from cinegen.service.backends import BackendError, JobCancelled, JobSpec, VideoBackend
 from cinegen.service.jobs import Claim, JobStore
 from cinegen.service.metrics import Metrics
-from cinegen.service.settings import Settings, parse_size
+from cinegen.service.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +36,8 @@ class WorkerLost(Exception):
     """The worker process or actor died (or stopped answering) while running a job."""
 
 
-class JobFailed(Exception):
+class JobFailed(CodedError):
     """A permanent failure of one job, reported by the worker."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 class Runner(Protocol):
@@ -68,7 +64,7 @@ def execute_job(
     should_cancel: Callable[[], bool],
 ) -> dict[str, Any]:
     """Generate one video and its previews. Returns paths, sha256 and size of the MP4."""
-    attempt = int(spec.extra.get("attempt", 1))
+    attempt = spec.attempt
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{spec.id}.a{attempt}.mp4"
     result = backend.generate(spec, out, progress, should_cancel)
@@ -242,36 +238,18 @@ class Dispatcher:
                 Path(out[k]).unlink(missing_ok=True)
 
     def _spec(self, claim: Claim) -> JobSpec:
-        s = claim.spec
+        """The stored spec, with what this attempt needs: the sources' files, the attempt, publishing."""
+        spec = JobSpec.from_dict(claim.spec)
         sources: list[Path] = []
-        for vid in s.get("source_video_ids", []):
+        for vid in spec.source_video_ids:
             p = self.store.source_path(vid, claim.owner)
             if p is None or not p.exists():
                 raise JobFailed("source_unavailable", f"source video {vid} is no longer available")
             sources.append(p)
-        ref = s.get("input_reference")
-        if ref and not Path(ref).exists():
+        if spec.input_reference is not None and not spec.input_reference.exists():
             raise JobFailed("input_unavailable", "the uploaded input_reference is missing")
-        return JobSpec(
-            id=claim.id,
-            prompt=s["prompt"],
-            negative_prompt=s.get("negative_prompt") or "",
-            seconds=int(s["seconds"]),
-            size=parse_size(s["size"]),
-            fps=int(s["fps"]),
-            seed=int(s["seed"]),
-            steps=s.get("steps"),
-            guidance=s.get("guidance"),
-            mode=s["mode"],
-            input_reference=Path(ref) if ref else None,
-            source_video_ids=tuple(s.get("source_video_ids", [])),
-            source_videos=tuple(sources),
-            strength=s.get("strength"),
-            remix_of=s.get("remix_of"),
-            extend_prompt=s.get("extend_prompt", True) is not False,  # stores older than the field: the default
-            extra={"attempt": claim.attempt, "publish": self.settings.publish,
-                   "trust_dir": str(self.settings.trust_dir)},
-        )
+        return spec.replace(id=claim.id, source_videos=tuple(sources), attempt=claim.attempt,
+                            publish=self.settings.publish, data_dir=self.settings.data_dir)
 
 
 def backend_error_to_failure(e: BaseException) -> tuple[str, str, bool]:

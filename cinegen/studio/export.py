@@ -243,7 +243,6 @@ def write_reel(board: Storyboard, path: str | Path, *, sign: bool = True, trust:
     path = Path(path)
     if not sign:
         return write_video(path, iter_reel(board), fps=board.fps)
-    import dataclasses
     import os
     import tempfile
 
@@ -256,9 +255,7 @@ def write_reel(board: Storyboard, path: str | Path, *, sign: bool = True, trust:
         write_video(tmp, iter_reel(board), fps=board.fps)
         ts = trust  # the service passes its own signer settings
         if ts is None:
-            ts = TrustSettings.from_env()
-            if not os.environ.get("CINEGEN_DATA_DIR") and os.environ.get("CINEGEN_HOME"):
-                ts = dataclasses.replace(ts, data_dir=Path(os.environ["CINEGEN_HOME"]) / "trust")
+            ts = TrustSettings.for_data_dir()
         shots = tuple(Path(s.path) for s in board.shots if s.path)
         return sign_composite(tmp, path, title=board.title, ingredients=shots, settings=ts,
                               details={"shots": [s.id for s in board.shots], "fps": board.fps})

@@ -19,19 +19,23 @@ import secrets
 import time
 import urllib.parse
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 from fastapi import APIRouter, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
-from pydantic import BaseModel, Field
 
+from cinegen.limits import MAX_PROMPT_CHARS
+from cinegen.mode import SERVICE_MODES
+from cinegen.paths import keys_dir
+from cinegen.service.errors import ApiError, error_response
+from cinegen.service.jobs import ACTIVE, TERMINAL
 from cinegen.studio.export import ExportError, export_all
+from cinegen.studio.schemas import GenerateBody, StoryboardBody, doc
 from cinegen.studio.storyboard import Storyboard, StoryboardError
 
 router = APIRouter(tags=["studio"])
 
-ACTIVE = ("queued", "in_progress")
 IMAGE_TYPES = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
 DEFAULT_MAX_UPLOAD = 8 * 1024 * 1024
 _BOARD_ID = re.compile(r"^sb_[A-Za-z0-9]{8,32}$")
@@ -46,59 +50,15 @@ EXPORT_FILES = {
 }
 
 
-# ----------------------------------------------------------------------------- the documented bodies
-# The routes validate through the library (`Storyboard.from_dict`), whose errors name the shot and
-# field; these models only describe the same bodies in the OpenAPI spec (for clients and fuzzing).
-class ShotBody(BaseModel):
-    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,32}$")
-    prompt: str = Field(default="", max_length=2000)
-    image: str | None = Field(default=None, description="Set by the image upload route; send back what you got.")
-    seconds: float = Field(default=2.0, gt=0, le=60)
-    camera: Literal["static", "pan_left", "pan_right", "zoom_in", "zoom_out"] = "static"
-    transition: Literal["cut", "dissolve"] = "cut"
-    transition_seconds: float = Field(default=0.5, gt=0, le=5)
-    seed: int | None = Field(default=None, ge=0, lt=2**31)
+StudioError = ApiError  # the service's error envelope, rendered by its handlers
 
 
-class StoryboardBody(BaseModel):
-    title: str = Field(default="Untitled storyboard", min_length=1, max_length=200)
-    style: str = Field(default="", max_length=2000)
-    seed: int = Field(default=0, ge=0, lt=2**31)
-    characters: list[str] = Field(default_factory=list, description='"Name: description" each', max_length=50)
-    shots: list[ShotBody] = Field(default_factory=list, max_length=200)
-    fps: Literal[24, 25, 30, 48, 50, 60] = 24
-    width: int = Field(default=176, ge=16, le=2048, multiple_of=2)
-    height: int = Field(default=96, ge=16, le=2048, multiple_of=2)
-    negative_prompt: str = Field(default="", max_length=2000)
-
-
-class GenerateBody(BaseModel):
-    shot_ids: list[str] | None = Field(default=None, description="Only these shots (default: all)")
-
-
-def _doc(model: type[BaseModel], required: bool = True) -> dict[str, Any]:
-    return {"requestBody": {"required": required, "content": {"application/json": {"schema": model.model_json_schema()}}}}
-
-
-class StudioError(Exception):
-    def __init__(self, status: int, code: str, message: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.param = status, code, message, param
-
-
-def _error(status: int, code: str, message: str, param: str | None = None) -> JSONResponse:
-    kind = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
-            409: "conflict_error", 413: "invalid_request_error", 415: "invalid_request_error",
-            422: "invalid_request_error"}.get(status, "server_error")
-    return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": code}}, status)
-
-
-def _handle(e: Exception) -> JSONResponse:
-    if isinstance(e, StudioError):
-        return _error(e.status, e.code, e.message, e.param)
-    if isinstance(e, StoryboardError):
-        return _error(409 if "not finished" in str(e) else 422, "invalid_storyboard", str(e))
-    raise e
+async def storyboard_error(request: Request, e: Exception) -> Response:
+    """The one handler for the studio's library errors (`studio.mount` installs it for
+    StoryboardError and ExportError; ApiError is the service's own handler)."""
+    if isinstance(e, ExportError):
+        return error_response(409, "export_failed", f"Not exported: {e}. Nothing was changed.")
+    return error_response(409 if "not finished" in str(e) else 422, "invalid_storyboard", str(e))
 
 
 # ----------------------------------------------------------------------------- settings and callers
@@ -111,9 +71,9 @@ def _data_dir(request: Request) -> Path:
     s = _settings(request)
     if s is not None and getattr(s, "data_dir", None):
         return Path(s.data_dir)
-    from cinegen.service.settings import default_data_dir
+    from cinegen.paths import data_dir
 
-    return default_data_dir()
+    return data_dir()
 
 
 def _api(request: Request) -> httpx.AsyncClient:
@@ -322,7 +282,7 @@ async def _refresh(api: httpx.AsyncClient, board: Storyboard) -> tuple[Storyboar
         progress[s.id] = int(v.get("progress") or 0)
         status = v.get("status", s.status)
         err = (v.get("error") or {}).get("message") if status == "failed" else None
-        board = board.with_shot(s.replace(status=status if status in ACTIVE + ("completed", "failed") else s.status,
+        board = board.with_shot(s.replace(status=status if status in ACTIVE + TERMINAL else s.status,
                                           error=err))
     return board, progress
 
@@ -398,8 +358,6 @@ async def _sync(request: Request, api: httpx.AsyncClient, store: BoardStore, boa
 @router.get("/v1/studio/config")
 async def studio_config(request: Request) -> dict[str, Any]:
     """What the page needs before anyone signs in: whether a key is required, and the API's limits."""
-    from cinegen.service.backends import MODES
-
     s = _settings(request)
 
     def g(name: str, default: Any) -> Any:
@@ -416,80 +374,65 @@ async def studio_config(request: Request) -> dict[str, Any]:
         "default_fps": g("default_fps", 16),
         "max_fps": g("max_fps", 30),
         "max_upload_bytes": g("max_upload_bytes", DEFAULT_MAX_UPLOAD),
-        "max_prompt_chars": g("max_prompt_chars", 4000),
-        "modes": list(MODES),
+        "max_prompt_chars": g("max_prompt_chars", MAX_PROMPT_CHARS),
+        "modes": [str(m) for m in SERVICE_MODES],
         "image_types": list(IMAGE_TYPES),
     }
 
 
 @router.get("/v1/storyboards")
 async def list_storyboards(request: Request) -> Response:
-    try:
-        async with _api(request) as api:
-            store = await _store(request, api)
-            data = []
-            for r in store.list():
-                b = r.get("board", {})
-                data.append({"id": r["id"], "object": "storyboard", "title": b.get("title"),
-                             "shots": len(b.get("shots", [])), "updated_at": r.get("updated_at")})
-            return JSONResponse({"object": "list", "data": data})
-    except Exception as e:
-        return _handle(e)
+    async with _api(request) as api:
+        store = await _store(request, api)
+        data = []
+        for r in store.list():
+            b = r.get("board", {})
+            data.append({"id": r["id"], "object": "storyboard", "title": b.get("title"),
+                         "shots": len(b.get("shots", [])), "updated_at": r.get("updated_at")})
+        return JSONResponse({"object": "list", "data": data})
 
 
-@router.post("/v1/storyboards", status_code=201, openapi_extra=_doc(StoryboardBody))
+@router.post("/v1/storyboards", status_code=201, openapi_extra=doc(StoryboardBody))
 async def create_storyboard(request: Request) -> Response:
     """Create a storyboard (shots may be empty: a draft)."""
-    try:
-        body = await _body(request)
-        async with _api(request) as api:
-            store = await _store(request, api)
-            board = _merge(None, body)
-            record = store.create(board)
-            return JSONResponse(_public(record, board), 201)
-    except Exception as e:
-        return _handle(e)
+    body = await _body(request)
+    async with _api(request) as api:
+        store = await _store(request, api)
+        board = _merge(None, body)
+        record = store.create(board)
+        return JSONResponse(_public(record, board), 201)
 
 
 @router.get("/v1/storyboards/{board_id}")
 async def get_storyboard(board_id: str, request: Request) -> Response:
     """The storyboard, with each shot's status and progress brought up to date."""
-    try:
-        async with _api(request) as api:
-            store = await _store(request, api)
-            return JSONResponse(await _sync(request, api, store, board_id))
-    except Exception as e:
-        return _handle(e)
+    async with _api(request) as api:
+        store = await _store(request, api)
+        return JSONResponse(await _sync(request, api, store, board_id))
 
 
-@router.put("/v1/storyboards/{board_id}", openapi_extra=_doc(StoryboardBody))
+@router.put("/v1/storyboards/{board_id}", openapi_extra=doc(StoryboardBody))
 async def put_storyboard(board_id: str, request: Request) -> Response:
     """Replace title, style, seed, characters and the shots (their order, timing, prompts)."""
-    try:
-        body = await _body(request)
-        async with _api(request) as api:
-            store = await _store(request, api)
-            async with _lock(request, board_id):
-                record = store.load(board_id)
-                board = _merge(store.board(record), body)
-                record = store.save(record, board)
-            return JSONResponse(_public(record, board))
-    except Exception as e:
-        return _handle(e)
+    body = await _body(request)
+    async with _api(request) as api:
+        store = await _store(request, api)
+        async with _lock(request, board_id):
+            record = store.load(board_id)
+            board = _merge(store.board(record), body)
+            record = store.save(record, board)
+        return JSONResponse(_public(record, board))
 
 
 @router.delete("/v1/storyboards/{board_id}")
 async def delete_storyboard(board_id: str, request: Request) -> Response:
     import shutil
 
-    try:
-        async with _api(request) as api:
-            store = await _store(request, api)
-            store.load(board_id)
-            shutil.rmtree(store.dir(board_id))
-            return JSONResponse({"id": board_id, "object": "storyboard.deleted", "deleted": True})
-    except Exception as e:
-        return _handle(e)
+    async with _api(request) as api:
+        store = await _store(request, api)
+        store.load(board_id)
+        shutil.rmtree(store.dir(board_id))
+        return JSONResponse({"id": board_id, "object": "storyboard.deleted", "deleted": True})
 
 
 @router.post("/v1/storyboards/{board_id}/shots/{shot_id}/image")
@@ -497,150 +440,132 @@ async def upload_shot_image(board_id: str, shot_id: str, request: Request, file:
     """Attach a start image (PNG, JPEG or WebP) to a shot: it becomes an image-to-video shot."""
     from PIL import Image, UnidentifiedImageError
 
+    s = _settings(request)
+    limit = int(getattr(s, "max_upload_bytes", DEFAULT_MAX_UPLOAD)) if s is not None else DEFAULT_MAX_UPLOAD
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise StudioError(413, "file_too_large",
+                          f"{file.filename} is over the {limit // (1024 * 1024)} MB upload limit; use a smaller image")
     try:
-        s = _settings(request)
-        limit = int(getattr(s, "max_upload_bytes", DEFAULT_MAX_UPLOAD)) if s is not None else DEFAULT_MAX_UPLOAD
-        data = await file.read(limit + 1)
-        if len(data) > limit:
-            raise StudioError(413, "file_too_large",
-                              f"{file.filename} is over the {limit // (1024 * 1024)} MB upload limit; use a smaller image")
-        try:
-            import io
+        import io
 
-            with Image.open(io.BytesIO(data)) as im:
-                fmt = (im.format or "").lower()
-                im.verify()
-        except (UnidentifiedImageError, OSError, SyntaxError) as e:
-            raise StudioError(415, "unsupported_file_type",
-                              f"{file.filename} is not a PNG, JPEG or WebP image") from e
-        ext = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}.get(fmt)
-        if ext is None:
-            raise StudioError(415, "unsupported_file_type", f"{file.filename} is {fmt.upper()}; use PNG, JPEG or WebP")
-        async with _api(request) as api:
-            store = await _store(request, api)
-            async with _lock(request, board_id):
-                record = store.load(board_id)
-                board = store.board(record)
-                shot = board.shot(shot_id)
-                folder = store.dir(board_id) / "images"
-                folder.mkdir(parents=True, exist_ok=True)
-                name = f"{shot_id}-{secrets.token_hex(4)}{ext}"
-                (folder / name).write_bytes(data)
-                board = board.with_shot(shot.replace(image=name, status="draft", video_id=None, path=None, error=None))
-                record = store.save(record, board)
-            return JSONResponse(_public(record, board))
-    except Exception as e:
-        return _handle(e)
+        with Image.open(io.BytesIO(data)) as im:
+            fmt = (im.format or "").lower()
+            im.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        raise StudioError(415, "unsupported_file_type",
+                          f"{file.filename} is not a PNG, JPEG or WebP image") from e
+    ext = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}.get(fmt)
+    if ext is None:
+        raise StudioError(415, "unsupported_file_type", f"{file.filename} is {fmt.upper()}; use PNG, JPEG or WebP")
+    async with _api(request) as api:
+        store = await _store(request, api)
+        async with _lock(request, board_id):
+            record = store.load(board_id)
+            board = store.board(record)
+            shot = board.shot(shot_id)
+            folder = store.dir(board_id) / "images"
+            folder.mkdir(parents=True, exist_ok=True)
+            name = f"{shot_id}-{secrets.token_hex(4)}{ext}"
+            (folder / name).write_bytes(data)
+            board = board.with_shot(shot.replace(image=name, status="draft", video_id=None, path=None, error=None))
+            record = store.save(record, board)
+        return JSONResponse(_public(record, board))
 
 
 @router.get("/v1/storyboards/{board_id}/shots/{shot_id}/image")
 async def get_shot_image(board_id: str, shot_id: str, request: Request) -> Response:
-    try:
-        async with _api(request) as api:
-            store = await _store(request, api)
-            board = store.board(store.load(board_id))
-            shot = board.shot(shot_id)
-            if not shot.image:
-                raise StudioError(404, "no_image", f"shot {shot_id!r} has no image")
-            p = store.dir(board_id) / "images" / shot.image
-            return FileResponse(p, media_type=_mime(p))
-    except Exception as e:
-        return _handle(e)
+    async with _api(request) as api:
+        store = await _store(request, api)
+        board = store.board(store.load(board_id))
+        shot = board.shot(shot_id)
+        if not shot.image:
+            raise StudioError(404, "no_image", f"shot {shot_id!r} has no image")
+        p = store.dir(board_id) / "images" / shot.image
+        return FileResponse(p, media_type=_mime(p))
 
 
-@router.post("/v1/storyboards/{board_id}/generate", openapi_extra=_doc(GenerateBody, required=False))
+@router.post("/v1/storyboards/{board_id}/generate", openapi_extra=doc(GenerateBody, required=False))
 async def generate_storyboard(board_id: str, request: Request) -> Response:
     """Queue every shot (or `{"shot_ids": [...]}`) as a video job; a running shot is left alone."""
-    try:
-        body = await _body(request) if (await request.body()).strip() else {}
-        ids = body.get("shot_ids")
-        if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, str) for i in ids)):
-            raise StudioError(400, "invalid_shot_ids", "shot_ids must be a list of shot ids")
-        async with _api(request) as api:
-            store = await _store(request, api)
-            async with _lock(request, board_id):
-                record = store.load(board_id)
-                board = store.board(record)
-                board.require_shots()
-                targets = ids if ids is not None else [s.id for s in board.shots]
-                for sid in targets:
-                    shot = board.shot(sid)
-                    if shot.status in ACTIVE:
-                        continue
-                    board = board.with_shot(shot.replace(status="queued", video_id=None, path=None, error=None))
-                record["progress"] = {}
-                record = store.save(record, board)
-            return JSONResponse(await _sync(request, api, store, board_id))
-    except Exception as e:
-        return _handle(e)
+    body = await _body(request) if (await request.body()).strip() else {}
+    ids = body.get("shot_ids")
+    if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, str) for i in ids)):
+        raise StudioError(400, "invalid_shot_ids", "shot_ids must be a list of shot ids")
+    async with _api(request) as api:
+        store = await _store(request, api)
+        async with _lock(request, board_id):
+            record = store.load(board_id)
+            board = store.board(record)
+            board.require_shots()
+            targets = ids if ids is not None else [s.id for s in board.shots]
+            for sid in targets:
+                shot = board.shot(sid)
+                if shot.status in ACTIVE:
+                    continue
+                board = board.with_shot(shot.replace(status="queued", video_id=None, path=None, error=None))
+            record["progress"] = {}
+            record = store.save(record, board)
+        return JSONResponse(await _sync(request, api, store, board_id))
 
 
 @router.post("/v1/storyboards/{board_id}/export")
 async def export_storyboard(board_id: str, request: Request) -> Response:
     """Write the reel, the .otio / FCP7 / EDL timelines and the sheet; refuse while shots are running."""
-    try:
-        async with _api(request) as api:
-            store = await _store(request, api)
-            public = await _sync(request, api, store, board_id)
-            async with _lock(request, board_id):
-                record = store.load(board_id)
-                board = store.board(record)
-                board.require_shots()
-                waiting = [s for s in board.shots if s.status != "completed"]
-                if waiting:
-                    desc = ", ".join(f"shot {board.shots.index(s) + 1} ({s.status.replace('_', ' ')})" for s in waiting)
-                    raise StudioError(409, "shots_not_ready",
-                                      f"Not exported: {desc} not finished. Generate every shot and wait for it "
-                                      "to complete, then export again. Nothing was changed.")
-                folder = store.dir(board_id)
-                shots_dir = folder / "shots"
-                shots_dir.mkdir(exist_ok=True)
-                for s in board.shots:
-                    target = shots_dir / f"{s.id}-{s.video_id}.mp4"
-                    if not target.is_file():
-                        r = await api.get(f"/v1/videos/{s.video_id}/content", params={"variant": "video"})
-                        if r.status_code != 200:
-                            raise StudioError(409, "shot_unavailable",
-                                              f"shot {s.id!r}: its video could not be fetched ({_message(r)}); regenerate it")
-                        tmp = target.with_name(f".{target.name}.part")
-                        tmp.write_bytes(r.content)
-                        os.replace(tmp, target)
-                    board = board.with_shot(s.replace(path=str(target.resolve())))
-                out = folder / "export"
-                from cinegen.service.backends import trust_settings
+    async with _api(request) as api:
+        store = await _store(request, api)
+        public = await _sync(request, api, store, board_id)
+        async with _lock(request, board_id):
+            record = store.load(board_id)
+            board = store.board(record)
+            board.require_shots()
+            waiting = [s for s in board.shots if s.status != "completed"]
+            if waiting:
+                desc = ", ".join(f"shot {board.shots.index(s) + 1} ({s.status.replace('_', ' ')})" for s in waiting)
+                raise StudioError(409, "shots_not_ready",
+                                  f"Not exported: {desc} not finished. Generate every shot and wait for it "
+                                  "to complete, then export again. Nothing was changed.")
+            folder = store.dir(board_id)
+            shots_dir = folder / "shots"
+            shots_dir.mkdir(exist_ok=True)
+            for s in board.shots:
+                target = shots_dir / f"{s.id}-{s.video_id}.mp4"
+                if not target.is_file():
+                    r = await api.get(f"/v1/videos/{s.video_id}/content", params={"variant": "video"})
+                    if r.status_code != 200:
+                        raise StudioError(409, "shot_unavailable",
+                                          f"shot {s.id!r}: its video could not be fetched ({_message(r)}); regenerate it")
+                    tmp = target.with_name(f".{target.name}.part")
+                    tmp.write_bytes(r.content)
+                    os.replace(tmp, target)
+                board = board.with_shot(s.replace(path=str(target.resolve())))
+            out = folder / "export"
+            from cinegen.trust.publish import TrustSettings
 
-                svc_settings = _settings(request)
-                trust = trust_settings(svc_settings.trust_dir) if svc_settings is not None else None
-                exports = await asyncio.to_thread(export_all, board, out, trust=trust)
-                files = []
-                for path in exports.as_dict().values():
-                    kind, _ = EXPORT_FILES[path.name]
-                    files.append({"kind": kind, "name": path.name, "bytes": path.stat().st_size,
-                                  "url": f"/v1/storyboards/{board_id}/files/{path.name}"})
-                record["exports"] = files
-                record = store.save(record, board)
-            public = _public(record, board)
-            return JSONResponse({"object": "storyboard.export", "storyboard": public, "files": files})
-    except ExportError as e:
-        return _error(409, "export_failed", f"Not exported: {e}. Nothing was changed.")
-    except Exception as e:
-        return _handle(e)
+            trust = TrustSettings.for_data_dir(_data_dir(request))
+            exports = await asyncio.to_thread(export_all, board, out, trust=trust)
+            files = []
+            for path in exports.as_dict().values():
+                kind, _ = EXPORT_FILES[path.name]
+                files.append({"kind": kind, "name": path.name, "bytes": path.stat().st_size,
+                              "url": f"/v1/storyboards/{board_id}/files/{path.name}"})
+            record["exports"] = files
+            record = store.save(record, board)
+        public = _public(record, board)
+        return JSONResponse({"object": "storyboard.export", "storyboard": public, "files": files})
 
 
 @router.get("/v1/storyboards/{board_id}/files/{name}")
 async def get_export_file(board_id: str, name: str, request: Request) -> Response:
-    try:
-        if name not in EXPORT_FILES:
-            raise StudioError(404, "file_not_found", f"no export file {name!r}; known: {', '.join(EXPORT_FILES)}")
-        async with _api(request) as api:
-            store = await _store(request, api)
-            store.load(board_id)
-            p = store.dir(board_id) / "export" / name
-            if not p.is_file():
-                raise StudioError(404, "file_not_found", f"{name} has not been exported yet; export the storyboard first")
-            return FileResponse(p, media_type=EXPORT_FILES[name][1], filename=name)
-    except Exception as e:
-        return _handle(e)
+    if name not in EXPORT_FILES:
+        raise StudioError(404, "file_not_found", f"no export file {name!r}; known: {', '.join(EXPORT_FILES)}")
+    async with _api(request) as api:
+        store = await _store(request, api)
+        store.load(board_id)
+        p = store.dir(board_id) / "export" / name
+        if not p.is_file():
+            raise StudioError(404, "file_not_found", f"{name} has not been exported yet; export the storyboard first")
+        return FileResponse(p, media_type=EXPORT_FILES[name][1], filename=name)
 
 
 @router.get("/v1/studio/videos/{video_id}/credentials")
@@ -652,27 +577,24 @@ async def video_credentials(video_id: str, request: Request) -> Response:
     """
     import tempfile
 
+    async with _api(request) as api:
+        r = await api.get(f"/v1/videos/{urllib.parse.quote(video_id, safe='')}/content", params={"variant": "video"})
+        if r.status_code != 200:
+            raise StudioError(r.status_code if r.status_code in (401, 404, 409) else 502, "content_unavailable",
+                              _message(r))
     try:
-        async with _api(request) as api:
-            r = await api.get(f"/v1/videos/{urllib.parse.quote(video_id, safe='')}/content", params={"variant": "video"})
-            if r.status_code != 200:
-                raise StudioError(r.status_code if r.status_code in (401, 404, 409) else 502, "content_unavailable",
-                                  _message(r))
+        from cinegen.trust.credentials import CredentialError, dev_ca_path, read_credentials
+    except ImportError as e:  # c2pa not installed
+        return JSONResponse({"state": "unavailable", "message": f"content credentials cannot be read here: {e}"})
+    data_dir = _data_dir(request)
+    anchors = tuple(p for p in (dev_ca_path(keys_dir(data_dir)), dev_ca_path(data_dir)) if p.is_file())
+    with tempfile.TemporaryDirectory(prefix="cinegen-cc-") as tmp:
+        path = Path(tmp) / f"{video_id}.mp4"
+        path.write_bytes(r.content)
         try:
-            from cinegen.trust.credentials import CredentialError, dev_ca_path, read_credentials
-        except ImportError as e:  # c2pa not installed
-            return JSONResponse({"state": "unavailable", "message": f"content credentials cannot be read here: {e}"})
-        data_dir = _data_dir(request)
-        anchors = tuple(p for p in (dev_ca_path(data_dir / "trust"), dev_ca_path(data_dir)) if p.is_file())
-        with tempfile.TemporaryDirectory(prefix="cinegen-cc-") as tmp:
-            path = Path(tmp) / f"{video_id}.mp4"
-            path.write_bytes(r.content)
-            try:
-                report = await asyncio.to_thread(read_credentials, path, anchors)
-            except CredentialError as e:
-                return JSONResponse({"state": "invalid", "present": True, "errors": [str(e)]})
-        body = report.to_dict()
-        body.pop("claims", None)
-        return JSONResponse(body)
-    except Exception as e:
-        return _handle(e)
+            report = await asyncio.to_thread(read_credentials, path, anchors)
+        except CredentialError as e:
+            return JSONResponse({"state": "invalid", "present": True, "errors": [str(e)]})
+    body = report.to_dict()
+    body.pop("claims", None)
+    return JSONResponse(body)

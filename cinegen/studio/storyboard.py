@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 
 from cinegen.backlot.vocab import CAMERAS
+from cinegen.config import field_names, require_known
 
 CAMERA_MOVES: tuple[str, ...] = tuple(CAMERAS)  # the moves the world (and the model) knows
 TRANSITIONS: tuple[str, ...] = ("cut", "dissolve")  # how a shot enters from the one before it
@@ -172,10 +173,8 @@ class Shot:
     def from_dict(cls, d: dict[str, Any], default_id: str = "s1") -> Shot:
         if not isinstance(d, dict):
             raise StoryboardError(f"a shot is a mapping of fields, got {d!r}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise StoryboardError(f"shot {d.get('id', default_id)!r}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+        require_known(cls, d, lambda bad: StoryboardError(
+            f"shot {d.get('id', default_id)!r}: unknown keys {bad}; known: {field_names(cls)}"))
         d = dict(d)
         d["id"] = str(d.get("id") or default_id)
         if d.get("prompt") is None:
@@ -326,10 +325,7 @@ class Storyboard:
     def from_dict(cls, d: Any) -> Storyboard:
         if not isinstance(d, dict):
             raise StoryboardError(f"a storyboard is a mapping with title, style, seed, characters, shots; got {type(d).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise StoryboardError(f"unknown storyboard keys: {sorted(unknown)}; known: {sorted(known)}")
+        require_known(cls, d, lambda bad: StoryboardError(f"unknown storyboard keys: {bad}; known: {field_names(cls)}"))
         d = dict(d)
         chars = d.pop("characters", None) or []
         shots_in = d.pop("shots", None) or []
@@ -356,17 +352,18 @@ class Storyboard:
 
     @classmethod
     def from_json(cls, text: str) -> Storyboard:
-        try:
-            return cls.from_dict(json.loads(text))
-        except json.JSONDecodeError as e:
-            raise StoryboardError(f"not valid JSON: {e}") from e
+        return cls._from_text(text, json.loads, json.JSONDecodeError, "JSON")
 
     @classmethod
     def from_yaml(cls, text: str) -> Storyboard:
+        return cls._from_text(text, yaml.safe_load, yaml.YAMLError, "YAML")
+
+    @classmethod
+    def _from_text(cls, text: str, load: Callable[[str], Any], syntax: type[Exception], what: str) -> Storyboard:
         try:
-            return cls.from_dict(yaml.safe_load(text))
-        except yaml.YAMLError as e:
-            raise StoryboardError(f"not valid YAML: {e}") from e
+            return cls.from_dict(load(text))
+        except syntax as e:
+            raise StoryboardError(f"not valid {what}: {e}") from e
         except TypeError as e:  # a field of the wrong kind reaching a constructor
             raise StoryboardError(str(e)) from e
 
@@ -494,16 +491,8 @@ def backlot_shot(req: ShotRequest) -> Path:
     if len(objects) == 2:
         objects = [dataclasses.replace(objects[0], x=0.3), dataclasses.replace(objects[1], x=0.7)]
     setting = _first_mentioned(text, SETTINGS) or rng.choice(SETTINGS)
-    scene = SceneSpec(
-        objects=tuple(objects),
-        setting=setting,
-        camera=req.camera,
-        seconds=req.seconds,
-        fps=req.fps,
-        width=req.width,
-        height=req.height,
-        seed=req.seed,
-    )
+    scene = SceneSpec(objects=tuple(objects), setting=setting, camera=req.camera, seconds=req.seconds, fps=req.fps,
+                      width=req.width, height=req.height, seed=req.seed)
     frames = iter_frames(scene)
     if req.image:  # image to video: the start image (cropped to the frame) opens the shot
         import numpy as np

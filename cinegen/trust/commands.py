@@ -15,11 +15,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cinegen import paths
 from cinegen.media import MediaError
 from cinegen.trust.consent import USES, ConsentRegistry
 from cinegen.trust.credentials import CredentialError
 from cinegen.trust.licences import LicenceError, load_ledger
-from cinegen.trust.publish import DEFAULT_DATA_DIR, EXIT_ERROR, VerifyReport, verify_video
+from cinegen.trust.publish import EXIT_ERROR, VerifyReport, verify_video
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -34,7 +35,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
     # consent
     c = sub.add_parser("consent", help="the likeness consent registry")
-    c.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    c.add_argument("--data-dir", type=paths.data_dir, default=None, help="default: $CINEGEN_HOME or a per-user dir")
     cs = c.add_subparsers(dest="consent_command", metavar="ACTION")
     cs.required = True
     r = cs.add_parser("register", help="register a performer")
@@ -68,7 +69,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     m = sub.add_parser("moderate", help="check a prompt against the moderation policy (dry run)")
     m.add_argument("prompt")
     m.add_argument("--policy", type=Path, default=None)
-    m.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    m.add_argument("--data-dir", type=paths.data_dir, default=None, help="default: $CINEGEN_HOME or a per-user dir")
     m.add_argument("--consent", default=None, help="a consent grant id the request carries")
     m.add_argument("--project", default=None)
     m.add_argument("--use", default="text-to-video", choices=USES)
@@ -132,7 +133,7 @@ def _verify_text(r: VerifyReport) -> str:
 
 # ----------------------------------------------------------------------------- consent
 def _registry(args: argparse.Namespace) -> ConsentRegistry:
-    return ConsentRegistry.in_data_dir(args.data_dir)
+    return ConsentRegistry.in_data_dir(paths.data_dir(args.data_dir))
 
 
 def cmd_consent_register(args: argparse.Namespace) -> int:
@@ -214,7 +215,7 @@ def cmd_moderate(args: argparse.Namespace) -> int:
     policy = load_policy(args.policy)
     if args.terms_only:
         policy = dataclasses.replace(policy, embedding=False, _cache={})
-    reg = ConsentRegistry.in_data_dir(args.data_dir)
+    reg = ConsentRegistry.in_data_dir(paths.data_dir(args.data_dir))
     grant = reg.get_grant(args.consent) if args.consent else None
     if args.consent and grant is None:
         raise ValueError(f"no consent grant {args.consent!r} in {args.data_dir}")

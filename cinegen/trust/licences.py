@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cinegen.config import unknown_keys
+
 
 class LicenceError(ValueError):
     """Training data without a training grant, or a malformed licence record."""
@@ -38,10 +40,9 @@ class LicenceRecord:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LicenceRecord:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
+        unknown = unknown_keys(cls, d)
         if unknown:
-            raise LicenceError(f"unknown licence record keys: {sorted(unknown)}")
+            raise LicenceError(f"unknown licence record keys: {unknown}")
         missing = {"source", "licensor", "licence", "training_allowed"} - set(d)
         if missing:
             raise LicenceError(f"licence record lacks {sorted(missing)}")

@@ -281,23 +281,29 @@ def moderate(
     """
     if not isinstance(prompt, str):
         raise ValueError(f"prompt must be a string, got {type(prompt).__name__}")
-    scores: dict[str, float] = {}
     stripped = strip_allowed(prompt, policy.allow_terms)
     sims: dict[str, float] = {}
     if policy.embedding and prompt.strip():
         vec = policy.embed([stripped])[0]  # (384,) allow-terms cut out, as for the deny-terms
         sims = {name: float(np.max(e @ vec)) for name, e in policy.description_embeddings().items()}
     hits = {name: term_hits(stripped, c.deny_terms) for name, c in policy.categories.items()}
-    for name in policy.categories:
-        scores[name] = max(sims.get(name, 0.0), 1.0 if hits[name] else 0.0)
+    scores = {name: max(sims.get(name, 0.0), 1.0 if hits[name] else 0.0) for name in policy.categories}
+    refusal = _text_refusal(policy, stripped, hits, sims, scores) or _image_refusal(policy, image, scores)
+    if refusal is not None:
+        return refusal
+    return _likeness(policy, prompt, consent, registry, use, project, scores)
+
+
+def _text_refusal(policy: Policy, stripped: str, hits: dict[str, list[str]], sims: dict[str, float],
+                  scores: dict[str, float]) -> Decision | None:
+    """1. text categories. A category with `mention_terms` (minors) fires when a minor is mentioned
+    together with a context term, or with content another category (or its own embedding) flags;
+    then deny-terms in order of precedence; then the embedding's clearest margin over threshold."""
 
     def flagged(name: str) -> bool:
         c = policy.categories[name]
         return bool(hits[name]) or sims.get(name, 0.0) >= c.threshold
 
-    # 1. text categories. A category with `mention_terms` (minors) fires when a minor is mentioned
-    #    together with a context term, or with content another category (or its own embedding) flags;
-    #    then deny-terms in order of precedence; then the embedding's clearest margin over threshold.
     order = [n for n in TEXT_CATEGORIES if n in policy.categories] + [
         n for n in policy.categories if n not in TEXT_CATEGORIES
     ]
@@ -320,15 +326,25 @@ def moderate(
         name = max(margins, key=lambda n: margins[n])
         c = policy.categories[name]
         return Decision(False, name, c.code, f"{c.message}: similar to {name} content ({sims[name]:.2f})", scores)
-    # 2. a reference image
-    if image is not None:
-        sf = skin_fraction(image)
-        scores["image_skin_fraction"] = sf
-        if sf > policy.max_skin_fraction and "sexual" in policy.categories:
-            c = policy.categories["sexual"]
-            return Decision(False, "sexual", c.code,
-                            f"{c.message}: the reference image is {sf:.0%} skin tones (likely nudity)", scores)
-    # 3. likeness: registered performers need a covering grant; unregistered real names are refused
+    return None
+
+
+def _image_refusal(policy: Policy, image: np.ndarray | None, scores: dict[str, float]) -> Decision | None:
+    """2. a reference image: mostly skin tones is refused as likely nudity."""
+    if image is None:
+        return None
+    sf = skin_fraction(image)
+    scores["image_skin_fraction"] = sf
+    if sf > policy.max_skin_fraction and "sexual" in policy.categories:
+        c = policy.categories["sexual"]
+        return Decision(False, "sexual", c.code,
+                        f"{c.message}: the reference image is {sf:.0%} skin tones (likely nudity)", scores)
+    return None
+
+
+def _likeness(policy: Policy, prompt: str, consent: ConsentGrant | None, registry: ConsentRegistry | None, use: str,
+              project: str | None, scores: dict[str, float]) -> Decision:
+    """3. likeness: registered performers need a covering grant; unregistered real names are refused."""
     known = registry.known_names() if registry is not None else {}
     if "first_names" not in policy._cache:
         policy._cache["first_names"] = (first_names(), mononyms())

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from cinegen import media
+from cinegen import media, paths
 from cinegen.trust import watermark
 from cinegen.trust.credentials import (
     CredentialReport,
@@ -32,7 +32,6 @@ from cinegen.trust.credentials import (
     sign_mp4,
 )
 
-DEFAULT_DATA_DIR = Path(os.environ.get("CINEGEN_DATA_DIR", Path.home() / ".cinegen"))
 VERIFY_MAX_FRAMES = 16 * 16  # the watermark needs far fewer; this bounds the cost of verifying
 
 
@@ -67,7 +66,7 @@ class ProvenanceInfo:
 class TrustSettings:
     """Where keys live and who signs. With no cert/key/callback, a local dev CA signs."""
 
-    data_dir: Path = DEFAULT_DATA_DIR
+    data_dir: Path = field(default_factory=paths.keys_dir)  # the development CA (see cinegen.paths)
     cert_chain: Path | None = None  # a studio's PEM chain, leaf first
     private_key: Path | None = None  # its PEM private key
     sign_callback: Callable[[bytes], bytes] | None = field(default=None, compare=False)  # KMS/HSM signing
@@ -85,7 +84,7 @@ class TrustSettings:
     def from_env(cls, env: dict[str, str] | None = None) -> TrustSettings:
         """Settings from the environment (how a studio plugs in its own signer without code):
 
-        CINEGEN_DATA_DIR         keys, consent registry (default ~/.cinegen)
+        CINEGEN_DATA_DIR         the signing keys (default: <data directory>/trust, see cinegen.paths)
         CINEGEN_SIGN_CERT        PEM certificate chain, leaf first
         CINEGEN_SIGN_KEY         PEM private key for it (or:)
         CINEGEN_SIGN_CALLBACK    "package.module:function", a `(bytes) -> signature` KMS/HSM signer
@@ -103,13 +102,21 @@ class TrustSettings:
             cb = getattr(importlib.import_module(mod), fn)
         anchors = tuple(Path(p) for p in env.get("CINEGEN_TRUST_ANCHORS", "").split(os.pathsep) if p)
         return cls(
-            data_dir=Path(env["CINEGEN_DATA_DIR"]) if env.get("CINEGEN_DATA_DIR") else DEFAULT_DATA_DIR,
+            data_dir=Path(env["CINEGEN_DATA_DIR"]) if env.get("CINEGEN_DATA_DIR") else paths.keys_dir(),
             cert_chain=Path(env["CINEGEN_SIGN_CERT"]) if env.get("CINEGEN_SIGN_CERT") else None,
             private_key=Path(env["CINEGEN_SIGN_KEY"]) if env.get("CINEGEN_SIGN_KEY") else None,
             sign_callback=cb,
             signing_alg=env.get("CINEGEN_SIGN_ALG", "es256"),
             trust_anchors=anchors,
         )
+
+    @classmethod
+    def for_data_dir(cls, data: Path | None = None) -> TrustSettings:
+        """`from_env()`, with the development keys under `paths.keys_dir(data)`: the one rule every
+        door (CLI, service, studio, backlot renders) signs by."""
+        import dataclasses
+
+        return dataclasses.replace(cls.from_env(), data_dir=paths.keys_dir(data))
 
     def identity(self) -> SigningIdentity:
         if self.sign_callback is not None:
@@ -153,10 +160,7 @@ def publish_video(
         media.write_video(unsigned, marked, fps)
         # 4. sign last (any remux after this would strip the manifest); atomic rename into place
         manifest = build_manifest(
-            title=out_path.name,
-            model_name=info.model_name,
-            model_version=info.model_version,
-            mode=info.mode,
+            title=out_path.name, model_name=info.model_name, model_version=info.model_version, mode=info.mode,
             settings=info.settings,
             training_data=info.training_data or {"declared": False, "reason": "the caller gave no training-data declaration"},
             job_id=info.job_id,

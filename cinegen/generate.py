@@ -1,0 +1,308 @@
+"""The one way through: moderate -> generate -> publish, for every door.
+
+The CLI (`cinegen generate`), the service's workers (`PipelineBackend`) and the studio's model
+shots (`cinegen storyboard`) each build a `GenerateRequest` and call `generate`:
+
+    model = Model(paths.model_dir(), device="cpu", dtype="auto")     # loads on first use
+    done = generate(model, request, out_path, publish=PublishOptions(...), moderator=LocalModerator(data))
+
+1. moderate: the prompt (and the consent grant it carries) against the policy, before any work;
+   the service moderates at its HTTP edge instead and passes no moderator.
+2. read the inputs (images, source videos) and turn the request's mode into one pipeline call;
+3. generate with the pipeline;
+4. publish: watermark, encode and C2PA-sign (or a plain MP4 / a PNG still), with the one
+   provenance record every door shares: the mode decided once, the pipeline's settings.
+
+Failures are `GenerateError(code, message)` (a ValueError); a refusal is its subclass `Refused`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from cinegen.errors import CodedError
+from cinegen.mode import Mode
+
+if TYPE_CHECKING:
+    from cinegen.pipeline import CinegenPipeline, ScheduleEntry
+    from cinegen.trust.moderation import Decision
+    from cinegen.trust.publish import ProvenanceInfo, TrustSettings
+
+DEFAULT_STRENGTH = 0.6  # edit / remix: how far to move from the source
+
+
+class GenerateError(CodedError, ValueError):
+    """A request that cannot be served: `code` is machine-readable (the service's `error.code`)."""
+
+
+class Refused(GenerateError):
+    """The content policy refused the request (`code` is the decision's `safety.*` code)."""
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    """One generation, whatever door it came through. Paths are local files.
+
+    `mode` is decided by the door (`Mode.from_flags` for the CLI, the API's field for the
+    service); the inputs it uses: `image` (a first frame: image, text, loop, keyframes),
+    `keyframes` ((seconds, image) pins), `sources` (videos: extend/edit/remix one, connect two,
+    keyframes any: their first frames are spread over the clip), `schedule`, `strength`,
+    `direction`. To add a conditioning input (a shot plan, say), add one optional field here,
+    pass it on in `_pipeline_call`, and record it in `settings`.
+    """
+
+    prompt: str
+    negative_prompt: str = ""
+    mode: Mode = Mode.TEXT
+    seconds: float = 4.0
+    fps: int = 16
+    width: int = 128
+    height: int = 128
+    seed: int = 0
+    steps: int | None = None  # None: the model's default
+    guidance: float | None = None
+    sampler: str | None = None
+    extend_prompt: bool = True  # let the model's prompt extender rewrite the prompt
+    image: Path | None = None
+    keyframes: tuple[tuple[float, Path], ...] = ()
+    sources: tuple[Path, ...] = ()
+    direction: str = "forward"
+    strength: float | None = None  # edit / remix; None: DEFAULT_STRENGTH
+    schedule: tuple[ScheduleEntry, ...] = ()
+    include_source: bool = False  # extend: publish the source followed by the new frames (the service's rule)
+    consent_grant_id: str | None = None
+    project: str | None = None
+    job_id: str | None = None  # None: a hash of the settings
+    labels: dict[str, Any] = field(default_factory=dict)  # extra settings for the manifest (a storyboard shot id)
+
+    @property
+    def ingredients(self) -> tuple[Path, ...]:
+        """The inputs a manifest lists: the image, the keyframe images, the source videos."""
+        return tuple(p for p in (self.image, *(p for _, p in self.keyframes), *self.sources) if p is not None)
+
+
+@dataclass(frozen=True)
+class Published:
+    """What `generate` made: the file, its frames and the settings its manifest records."""
+
+    path: Path
+    frames: np.ndarray  # (T, H, W, 3) uint8, as published
+    fps: int
+    mode: Mode
+    settings: dict[str, Any]
+    timings: dict[str, float]
+
+
+@dataclass(frozen=True)
+class PublishOptions:
+    """How frames become a file: `sign` (watermark + C2PA, the default) with `trust` settings
+    (None: `TrustSettings.for_data_dir()`), or a plain H.264 MP4 by explicit opt-out. A `.png`
+    output is a still image (no manifest can be embedded in it)."""
+
+    sign: bool = True
+    trust: TrustSettings | None = None
+
+
+class Moderator(Protocol):
+    def __call__(self, request: GenerateRequest) -> Decision: ...
+
+
+class LocalModerator:
+    """The packaged policy, with the consent registry under the data directory (when one exists
+    or the request carries a grant). What the CLI and the studio use; the service has its gate."""
+
+    def __init__(self, data: Path) -> None:
+        self.data = data
+
+    def __call__(self, request: GenerateRequest) -> Decision:
+        from cinegen import paths
+        from cinegen.trust.consent import ConsentRegistry
+        from cinegen.trust.moderation import load_policy, moderate
+
+        grant_id = request.consent_grant_id
+        exists = paths.consent_db(self.data).exists()
+        registry = ConsentRegistry.in_data_dir(self.data) if exists or grant_id else None
+        grant = registry.get_grant(grant_id) if (registry is not None and grant_id) else None
+        return moderate(request.prompt, load_policy(), consent=grant, registry=registry,
+                        use=request.mode.consent_use, project=request.project)
+
+
+class Model:
+    """A model directory and its pipeline, loaded on first use (so a refusal costs no load), with
+    the identity its manifests carry."""
+
+    def __init__(self, model_dir: Path, *, device: str = "cpu", dtype: str = "auto",
+                 pipe: CinegenPipeline | None = None) -> None:
+        self.model_dir = Path(model_dir)
+        self.device, self.dtype = device, dtype
+        self._pipe = pipe
+
+    @property
+    def pipe(self) -> CinegenPipeline:
+        if self._pipe is None:
+            from cinegen.pipeline import CinegenPipeline, PipelineError
+
+            try:
+                self._pipe = CinegenPipeline.from_pretrained(self.model_dir, device=self.device, dtype=self.dtype)
+            except (FileNotFoundError, PipelineError) as e:
+                raise GenerateError("model_unavailable", str(e)) from e
+        return self._pipe
+
+    @property
+    def name(self) -> str:
+        return str(self.pipe.info.get("name") or self.model_dir.name)
+
+    @property
+    def version(self) -> str:
+        return str(self.pipe.info.get("version") or "0")
+
+    def training_data(self) -> dict[str, Any]:
+        from cinegen.trust.licences import declaration_for
+
+        return declaration_for(self.model_dir)
+
+
+# ----------------------------------------------------------------------------- the one function
+def generate(
+    model: Model,
+    request: GenerateRequest,
+    out: Path,
+    *,
+    publish: PublishOptions | None = None,
+    moderator: Moderator | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    before_publish: Callable[[], None] | None = None,
+) -> Published:
+    """moderate -> read inputs -> generate -> publish. `progress(i, n)` is called per denoising step
+    (raise from it to stop); `before_publish()` runs between generating and publishing (the
+    service checks for a cancel there)."""
+    from cinegen.pipeline import PipelineError
+
+    # 1. moderate, before any work
+    if moderator is not None:
+        decision = moderator(request)
+        if not decision.allowed:
+            raise Refused(str(decision.code), decision.message)
+    # 2. the inputs, and the mode as one pipeline call
+    kwargs, prefix = _pipeline_call(request)
+    pipe = model.pipe
+    if (request.width, request.height) not in pipe.sizes:
+        served = ", ".join(f"{w}x{h}" for w, h in pipe.sizes)
+        raise GenerateError("invalid_size", f"this model renders {served}, not {request.width}x{request.height}")
+    # 3. generate
+    try:
+        result = pipe(
+            request.prompt, negative_prompt=request.negative_prompt, seconds=request.seconds, fps=request.fps,
+            width=request.width, height=request.height, seed=request.seed, steps=request.steps,
+            guidance=request.guidance, sampler=request.sampler, extend_prompt=request.extend_prompt,
+            progress=progress, **kwargs,
+        )
+    except PipelineError as e:
+        raise GenerateError("invalid_request", str(e)) from None
+    frames = result.frames
+    if prefix is not None:
+        from cinegen.pipeline import fit_video, retime
+
+        frames = np.concatenate([retime(fit_video(prefix[0], request.width, request.height), prefix[1], request.fps),
+                                 frames])
+    if before_publish is not None:
+        before_publish()
+    # 4. publish with the one provenance record
+    settings = {**result.settings, "mode": str(request.mode), **request.labels}
+    info = provenance(model, request, settings)
+    path = publish_frames(frames, result.fps, out, info, publish or PublishOptions())
+    return Published(path, frames, result.fps, request.mode, settings, result.timings)
+
+
+def provenance(model: Model, request: GenerateRequest, settings: dict[str, Any]) -> ProvenanceInfo:
+    """The manifest's claims: the model, the mode, the job, the settings, the inputs, the training data."""
+    from cinegen.trust.publish import ProvenanceInfo
+
+    job_id = request.job_id or hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return ProvenanceInfo(
+        model_name=model.name, model_version=model.version, mode=str(request.mode), job_id=job_id,
+        settings=settings, ingredients=request.ingredients, training_data=model.training_data(),
+    )
+
+
+def publish_frames(frames: np.ndarray, fps: int, out: Path, info: ProvenanceInfo | None, options: PublishOptions) -> Path:
+    """Frames (T, H, W, 3) uint8 -> the published file at `out`, atomically: a signed MP4, a plain
+    MP4 (opt-out), or a PNG of the first frame for a `.png` path."""
+    from cinegen import media
+
+    if out.suffix.lower() == ".png":
+        return media.write_image(out, frames[0])
+    if not options.sign:
+        return media.write_video(out, frames, fps)
+    from cinegen.trust.publish import TrustSettings, publish_video
+
+    if info is None:
+        raise ValueError("a signed video needs its provenance record")
+    trust = options.trust if options.trust is not None else TrustSettings.for_data_dir()
+    return Path(publish_video(frames, fps, out, info=info, settings=trust))
+
+
+# ----------------------------------------------------------------------------- mode -> pipeline call
+def _pipeline_call(req: GenerateRequest) -> tuple[dict[str, Any], tuple[np.ndarray, float] | None]:
+    """The pipeline's keyword arguments for the request's mode, and (for `include_source`) the
+    source frames and their fps to put before the result."""
+    from cinegen.media import MediaError, read_image, read_video
+
+    low, high = req.mode.source_videos
+    if len(req.sources) < low:
+        raise GenerateError("missing_source_video", f"mode {req.mode.value!r} needs {low} source video(s)")
+    if high is not None and len(req.sources) > high:
+        raise GenerateError("invalid_request", f"mode {req.mode.value!r} takes {high} source video(s), "
+                                               f"got {len(req.sources)}")
+    if req.mode is Mode.IMAGE and req.image is None:
+        raise GenerateError("missing_input_reference", "mode 'image' needs an image")
+
+    def image(p: Path) -> np.ndarray:
+        try:
+            return read_image(p)
+        except MediaError as e:
+            raise GenerateError("input_unavailable", str(e)) from None
+
+    def video(i: int) -> tuple[np.ndarray, float]:
+        try:
+            return read_video(req.sources[i])
+        except MediaError as e:
+            raise GenerateError("source_unavailable", str(e)) from None
+
+    kw: dict[str, Any] = {}
+    if req.image is not None:
+        kw["image"] = image(req.image)
+    pins = {t: image(p) for t, p in req.keyframes}
+    prefix = None
+    if req.mode is Mode.EXTEND:
+        src, fps = video(0)
+        kw.update(extend=src, extend_fps=fps, direction=req.direction)
+        prefix = (src, fps) if req.include_source else None
+    elif req.mode is Mode.CONNECT:
+        (a, fa), (b, _) = video(0), video(1)
+        kw.update(connect=(a, b), extend_fps=fa)
+    elif req.mode in (Mode.EDIT, Mode.REMIX):
+        src, fps = video(0)
+        kw.update(edit=src, extend_fps=fps, strength=DEFAULT_STRENGTH if req.strength is None else req.strength)
+    elif req.mode is Mode.KEYFRAMES and req.sources:  # the first frame of each source, spread over the clip
+        firsts = [video(i)[0][0] for i in range(len(req.sources))]
+        times = np.linspace(0.0, float(req.seconds), num=len(firsts) + (1 if "image" in kw else 0))
+        times = times[1:] if "image" in kw else times
+        pins.update({float(t): f for t, f in zip(times, firsts, strict=True)})
+    elif req.mode is Mode.KEYFRAMES and not pins:
+        raise GenerateError("missing_source_video", "mode 'keyframes' needs keyframe images or source videos")
+    kw.update(loop=req.mode is Mode.LOOP, still=req.mode is Mode.STILL)
+    if pins:
+        kw["keyframes"] = pins
+    if req.schedule:
+        kw["schedule"] = list(req.schedule)
+    if req.strength is not None and "strength" not in kw:
+        kw["strength"] = req.strength
+    return kw, prefix

@@ -1,0 +1,183 @@
+"""Reading a request at the edge: JSON or multipart bodies (capped before parsing), the pydantic
+schema, and the checks on fields whose limits come from the settings (seconds, size, prompt,
+uploaded images). Every failure is an `ApiError` naming the field.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+from starlette.formparsers import MultiPartParser
+
+from cinegen.service.errors import ApiError, from_validation
+from cinegen.service.settings import Settings
+
+INT_FIELDS = ("seed", "fps", "steps")
+FLOAT_FIELDS = ("guidance", "strength")
+IMAGE_FORMATS = {"PNG", "JPEG", "WEBP"}
+JSON_BODY_LIMIT = 256 * 1024
+
+
+@dataclass
+class Upload:
+    data: bytes
+    filename: str
+    content_type: str
+
+
+class _InMemoryMultiPartParser(MultiPartParser):
+    """Starlette's parser, keeping parts in memory (bodies are capped before parsing), so uploads
+    never spill to the system temp directory: the service writes only under its data directory."""
+
+    spool_max_size = 64 * 1024 * 1024
+
+
+async def _read_capped(request: Request, limit: int, code: str, message: str, declared: int) -> bytes:
+    """The whole body, refusing (413) as soon as it exceeds `limit`, declared or streamed."""
+    if declared > limit:
+        raise ApiError(413, code, message)
+    buf = bytearray()
+    async for chunk in request.stream():
+        buf += chunk
+        if len(buf) > limit:
+            raise ApiError(413, code, message)
+    return bytes(buf)
+
+
+async def read_body(request: Request, max_upload_bytes: int) -> tuple[dict[str, Any], dict[str, Upload]]:
+    """The request body as fields (+ uploaded files), for JSON and multipart/form-data alike."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        length = int(request.headers.get("content-length", "0") or 0)
+    except ValueError:
+        raise ApiError(400, "invalid_content_length", "Content-Length is not a number") from None
+    if ctype == "application/json" or (ctype == "" and length == 0):
+        raw = await _read_capped(request, JSON_BODY_LIMIT, "request_too_large",
+                                 f"JSON bodies are limited to {JSON_BODY_LIMIT} bytes", length)
+        try:
+            body = json.loads(raw or b"{}")
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ApiError(400, "invalid_json", f"the body is not valid JSON: {e}") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "invalid_json", "the JSON body must be an object")
+        return body, {}
+    if ctype == "multipart/form-data":
+        limit = max_upload_bytes
+        raw = await _read_capped(request, limit + JSON_BODY_LIMIT, "file_too_large",
+                                 f"uploads are limited to {limit} bytes", length)
+
+        async def body() -> AsyncGenerator[bytes, None]:
+            yield raw
+            yield b""
+
+        try:
+            parser = _InMemoryMultiPartParser(request.headers, body(), max_files=2, max_fields=64,
+                                              max_part_size=JSON_BODY_LIMIT)
+            form = await parser.parse()
+        except Exception as e:  # starlette raises several kinds for malformed multipart
+            raise ApiError(400, "invalid_multipart", f"cannot parse multipart body: {e}") from None
+        fields: dict[str, Any] = {}
+        files: dict[str, Upload] = {}
+        try:
+            for name, value in form.multi_items():
+                if isinstance(value, str):
+                    if name in ("video_ids", "video_ids[]"):
+                        fields.setdefault("video_ids", []).extend(v for v in value.split(",") if v)
+                    elif name == "video[id]":
+                        fields["video"] = {"id": value}
+                    else:
+                        fields[name] = value
+                else:
+                    data = await value.read(limit + 1)
+                    if len(data) > limit:
+                        raise ApiError(413, "file_too_large", f"uploads are limited to {limit} bytes", name)
+                    files[name] = Upload(data, value.filename or "", value.content_type or "")
+        finally:
+            await form.close()
+        for names, cast, what in ((INT_FIELDS, int, "an integer"), (FLOAT_FIELDS, float, "a number")):
+            for f in (f for f in names if f in fields):
+                try:
+                    fields[f] = cast(fields[f])
+                except ValueError:
+                    raise ApiError(400, f"invalid_{f}", f"{f} must be {what}", f) from None
+        return fields, files
+    raise ApiError(415, "unsupported_media_type", "send application/json or multipart/form-data")
+
+
+def validate(model: type[BaseModel], fields: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(fields)
+    except ValidationError as e:
+        raise from_validation(e) from None
+
+
+def check_seconds(value: str | int | None, s: Settings) -> int:
+    if value is None:
+        return s.default_seconds
+    if isinstance(value, bool):
+        raise ApiError(400, "invalid_seconds", "seconds must be a whole number", "seconds")
+    if isinstance(value, str):
+        if not value.strip().isdigit() or len(value.strip()) > 3:
+            raise ApiError(400, "invalid_seconds", f"seconds must be a whole number, got {value!r}", "seconds")
+        value = int(value)
+    if not s.min_seconds <= value <= s.max_seconds:
+        raise ApiError(400, "invalid_seconds", f"seconds must be in {s.min_seconds}..{s.max_seconds}, got {value}",
+                       "seconds")
+    return value
+
+
+def check_size(value: str | None, sizes: tuple[str, ...], default: str) -> str:
+    if value is None:
+        return default
+    if value not in sizes:
+        raise ApiError(400, "invalid_size", f"size {value!r} is not offered; use one of {', '.join(sizes)}", "size")
+    return value
+
+
+def check_prompt(value: str, s: Settings, field: str = "prompt") -> str:
+    p = value.strip()
+    if not p:
+        raise ApiError(400, f"invalid_{field}", f"{field} is empty", field)
+    if len(p) > s.max_prompt_chars:
+        raise ApiError(400, f"invalid_{field}", f"{field} exceeds {s.max_prompt_chars} characters", field)
+    if "\x00" in p:
+        raise ApiError(400, f"invalid_{field}", f"{field} contains a NUL character", field)
+    return p
+
+
+def inspect_image(data: bytes, settings: Settings) -> Any:
+    """Decode an uploaded image fully, refusing bombs, truncation and non-images. Returns RGB PIL."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not data:
+        raise ApiError(400, "invalid_image", "input_reference is empty", "input_reference")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+            if im.format not in IMAGE_FORMATS:
+                raise ApiError(400, "invalid_image", f"input_reference must be PNG, JPEG or WebP, got {im.format}",
+                               "input_reference")
+            w, h = im.size
+            if w * h > settings.max_upload_pixels or w > 16384 or h > 16384:
+                raise ApiError(400, "image_too_large", f"input_reference is {w}x{h}; the limit is "
+                               f"{settings.max_upload_pixels} pixels", "input_reference")
+            im.load()
+            return im.convert("RGB")
+    except ApiError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ApiError(400, "image_too_large", "input_reference is a decompression bomb", "input_reference") from None
+    except UnidentifiedImageError:
+        raise ApiError(400, "invalid_image", "input_reference is not an image", "input_reference") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ApiError(400, "invalid_image", f"input_reference is truncated or corrupt: {e}", "input_reference") from None
+
+

@@ -1,0 +1,91 @@
+"""The error envelope, in one place: OpenAI's `{"error": {message, type, param, code}}`.
+
+`ApiError` is any 4xx (or 5xx) a route raises; `error_json` builds the body; `install_handlers`
+renders ApiError, request-validation errors and Starlette's 404/405 in it for the whole app, the
+studio's routes included (the studio raises ApiError too).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cinegen.service.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
+               409: "conflict_error", 413: "invalid_request_error", 415: "invalid_request_error",
+               422: "invalid_request_error", 429: "rate_limit_error"}
+
+
+def error_json(status: int, code: str, message: str, param: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": ERROR_TYPES.get(status, "server_error"), "param": param, "code": code}}
+
+
+def error_response(status: int, code: str, message: str, param: str | None = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(error_json(status, code, message, param), status, headers=headers)
+
+
+class ApiError(Exception):
+    """Any 4xx: rendered as OpenAI's `{"error": {message, type, param, code}}`."""
+
+    def __init__(self, status: int, code: str, message: str, param: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.param = status, code, message, param
+        self.headers = headers or {}
+
+
+def install_handlers(app: FastAPI, metrics: Metrics) -> None:
+    @app.middleware("http")
+    async def timing(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        t0 = time.perf_counter()
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in request.scope.get("path", "")):
+            # control characters (NUL included) in a decoded path are never a valid id or route
+            bad = JSONResponse(error_json(400, "invalid_path", "the path contains control characters"), 400)
+            metrics.request(400, time.perf_counter() - t0)
+            return bad
+        try:
+            response: Response = await call_next(request)
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
+            response = JSONResponse(error_json(500, "internal_error", "internal server error"), 500)
+        metrics.request(response.status_code, time.perf_counter() - t0)
+        return response
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, e: ApiError) -> JSONResponse:
+        return JSONResponse(error_json(e.status, e.code, e.message, e.param), e.status, headers=e.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, e: RequestValidationError) -> JSONResponse:
+        err = e.errors()[0] if e.errors() else {"loc": (), "msg": "invalid request"}
+        field = str(err["loc"][-1]) if err.get("loc") else None
+        code = f"invalid_{field}" if field and field.isidentifier() else "invalid_request"
+        return JSONResponse(error_json(400, code, f"{field}: {err['msg']}", field), 400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, e: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code, "http_error")
+        return JSONResponse(error_json(e.status_code, code, str(e.detail)), e.status_code)
+
+
+def from_validation(e: ValidationError) -> ApiError:
+    err = e.errors()[0]
+    loc = [str(x) for x in err.get("loc", ())]
+    field = loc[0] if loc else None
+    if err.get("type") == "extra_forbidden":
+        return ApiError(400, "unknown_parameter", f"unknown parameter {'.'.join(loc)!r}", field)
+    if err.get("type") == "missing":
+        return ApiError(400, f"missing_{field}", f"{field} is required", field)
+    return ApiError(400, f"invalid_{field}" if field else "invalid_request", f"{'.'.join(loc)}: {err['msg']}", field)
