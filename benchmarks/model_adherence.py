@@ -64,6 +64,8 @@ def main() -> None:
     ap.add_argument("--heldout-per-set", type=int, default=0, help="prompts in heldout_single (default: --per-set)")
     ap.add_argument("--extend-prompt", choices=("true", "false"), default="true",
                     help="let the model's prompt extender rewrite prompts (a no-op for models without one)")
+    ap.add_argument("--plan", choices=("true", "false"), default="true",
+                    help="let the model's planner plan each prompt (plan-then-render); false: text only")
     ap.add_argument("--json", type=Path, default=None)
     a = ap.parse_args()
     extend = a.extend_prompt == "true"
@@ -82,7 +84,7 @@ def main() -> None:
         acc: dict[str, list[bool]] = defaultdict(list)
         for i, (prompt, scene) in enumerate(items):
             out = pipe(prompt, seconds=a.seconds, steps=a.steps, guidance=a.guidance, sampler=a.sampler, seed=i, width=scene.width, height=scene.height,
-                       extend_prompt=extend)
+                       extend_prompt=extend, use_plan=a.plan == "true")
             g = grade(out.frames, out.fps, scene)
             for k, v in g.attribute_results().items():
                 acc[k] += v
@@ -104,7 +106,8 @@ def main() -> None:
         for k in gen_temporal
     }
     report["settings"] = {"model": str(a.model), "steps": a.steps, "guidance": a.guidance, "sampler": a.sampler or pipe.default_sampler, "seconds": a.seconds, "dtype": a.dtype,
-                          "prompt_extender": pipe.prompt_extender.name if (extend and pipe.prompt_extender) else None}
+                          "prompt_extender": pipe.prompt_extender.name if (extend and pipe.prompt_extender) else None,
+                          "planner": pipe.planner.name if (a.plan == "true" and pipe.planner) else None}
     print("physics", report["physics"])
     print("temporal (generated vs real backlot)", report["temporal"])
     if a.json:

@@ -70,6 +70,9 @@ class GenerateRequest:
     guidance: float | None = None
     sampler: str | None = None
     extend_prompt: bool = True  # let the model's prompt extender rewrite the prompt
+    plan: dict[str, Any] | None = None  # a shot plan (JSON object); None: the model's planner plans the prompt
+    use_plan: bool = True  # False: text only (--no-plan)
+    path: tuple[tuple[float, float], ...] | None = None  # move the plan's first object along these points
     image: Path | None = None
     keyframes: tuple[tuple[float, Path], ...] = ()
     sources: tuple[Path, ...] = ()
@@ -202,7 +205,7 @@ def generate(
             request.prompt, negative_prompt=request.negative_prompt, seconds=request.seconds, fps=request.fps,
             width=request.width, height=request.height, seed=request.seed, steps=request.steps,
             guidance=request.guidance, sampler=request.sampler, extend_prompt=request.extend_prompt,
-            progress=progress, **kwargs,
+            plan=request.plan, use_plan=request.use_plan, path=request.path, progress=progress, **kwargs,
         )
     except PipelineError as e:
         raise GenerateError("invalid_request", str(e)) from None

@@ -64,6 +64,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--strength", type=float, default=0.6, help="edit strength in [0, 1]")
     p.add_argument("--still", action="store_true", help="a single frame")
     p.add_argument("--schedule", type=Path, default=None, help="YAML list of {at: seconds, prompt: text}")
+    p.add_argument("--plan", type=Path, default=None, help="render this shot plan (JSON, from `cinegen plan` or by hand)")
+    p.add_argument("--path", default=None, metavar="'X,Y X,Y ...'",
+                   help="move the first object along these points (frame widths from the left, heights from the top)")
+    p.add_argument("--no-plan", dest="use_plan", action="store_false", help="text only: no shot plan")
     p.add_argument("--consent-grant", default=None, help="consent grant id for a registered performer")
     p.add_argument("--data-dir", type=Path, default=None, help="signing keys and consent registry (default: CINEGEN_HOME)")
     p.set_defaults(func=run)
@@ -121,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
     t = done.timings
     if done.settings.get("model_prompt") not in (None, args.prompt):
         print(f"prompt extended to: {done.settings['model_prompt']!r} (--no-extend-prompt to give it as written)")
+    if done.settings.get("plan"):
+        print(f"plan: {_plan_summary(done.settings['plan'])} (--no-plan for text only)")
     print(
         f"wrote {out} ({len(done.frames)} frames at {done.fps} fps, {w}x{h}, seed {args.seed}) "
         f"in {t['total']:.1f}s (text {t['text']:.2f}s, denoise+decode {t['denoise_and_decode']:.1f}s)"
@@ -146,7 +152,33 @@ def _request(args: argparse.Namespace, request_type: type[Any]) -> Any:
         extend_prompt=args.extend_prompt, image=args.image, keyframes=tuple(args.keyframe), sources=sources,
         direction=args.direction, strength=args.strength,
         schedule=tuple(_read_schedule(args.schedule)) if args.schedule else (), consent_grant_id=args.consent_grant,
+        plan=_read_plan(args.plan) if args.plan else None, use_plan=args.use_plan,
+        path=tuple(_read_path(args.path)) if args.path is not None else None,
     )
+
+
+def _read_plan(path: Path) -> dict[str, Any]:
+    """A plan file, read and validated before any model loads (its duration is checked by the pipeline)."""
+    from cinegen.planning.plan import PlanError, ShotPlan
+
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise CliError(f"cannot read plan {path}: {e}") from e
+    try:
+        return ShotPlan.from_json(text).to_dict()
+    except PlanError as e:
+        raise CliError(f"plan {path}: {e}") from e
+
+
+def _read_path(text: str) -> list[tuple[float, float]]:
+    from cinegen.planning.paths import parse_path
+    from cinegen.planning.plan import PlanError
+
+    try:
+        return parse_path(text)
+    except PlanError as e:
+        raise CliError(f"--path: {e}") from e
 
 
 def _quiet_libraries() -> None:
@@ -179,3 +211,10 @@ def _read_schedule(path: Path) -> list[Any]:
         except (TypeError, ValueError) as e:
             raise CliError(f"schedule entry {i}: 'at' must be a number of seconds, got {item['at']!r}") from e
     return entries
+
+
+def _plan_summary(plan: dict[str, Any]) -> str:
+    from cinegen.planning.plan import ShotPlan
+    from cinegen.planning.planner import summarize
+
+    return summarize(ShotPlan.from_dict(plan))

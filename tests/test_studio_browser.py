@@ -240,3 +240,36 @@ def test_a_server_with_keys_asks_for_one(browser: Browser, tmp_path: Path) -> No
         # the one expected failure: the browser logs the refused request for the wrong key
         assert all("401" in e for e in browser.console_errors), browser.console_errors
         browser.console_errors.clear()
+
+
+def test_drag_a_path_before_generating_and_see_the_plan_over_the_first_frame(page: Any, server: Server) -> None:
+    import httpx
+
+    from cinegen.planning.planner import plan_prompt
+
+    open_studio(page, server, "create")
+    page.fill("textarea[name=prompt]", "a red ball on the grass, drawn path")
+    page.fill("input[name=seconds]", "1")
+    page.click("#path-details summary")
+    box = page.locator("canvas.path-pad").bounding_box()
+    page.mouse.move(box["x"] + 0.1 * box["width"], box["y"] + 0.8 * box["height"])
+    page.mouse.down()
+    for i in range(1, 21):  # a diagonal drag, up and to the right
+        page.mouse.move(box["x"] + (0.1 + 0.04 * i) * box["width"], box["y"] + (0.8 - 0.03 * i) * box["height"])
+    page.mouse.up()
+    assert "Path drawn" in page.inner_text("#path-status")
+    with page.expect_request(lambda r: r.url.endswith("/v1/videos") and r.method == "POST") as req:
+        page.click("#create-form button[type=submit]")
+    points = [tuple(map(float, p.split(","))) for p in req.value.post_data_json["path"].split()]
+    assert len(points) >= 5 and points[0][0] < 0.15 and points[0][1] > 0.75 and points[-1][0] > 0.85
+    # a video made from a plan shows the plan's boxes over its first frame
+    plan = plan_prompt("a red ball moving right left of a blue box", seconds=1.0, seed=1)
+    assert plan is not None
+    v = httpx.post(f"{server.url}/v1/videos", json={"prompt": "two objects", "seconds": "1", "plan": plan.to_dict()}).json()
+    deadline = time.monotonic() + 60
+    while httpx.get(f"{server.url}/v1/videos/{v['id']}").json()["status"] != "completed":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    open_studio(page, server, f"video/{v['id']}")
+    page.wait_for_selector("canvas.plan-overlay[data-objects='2']")
+    assert "red ball moving right" in page.inner_text("#plan-slot")

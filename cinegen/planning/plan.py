@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,7 +100,11 @@ class ShotPlan:
         }
 
     def to_json(self, indent: int | None = None) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
+        """JSON; with `indent`, readable by hand: one line per box, numeric lists kept on one line."""
+        text = json.dumps(self.to_dict(), indent=indent)
+        if indent is None:
+            return text
+        return re.sub(r"\[\s+([-0-9.e,\s]*?)\s+\]", lambda m: "[" + " ".join(m.group(1).split()) + "]", text)
 
     @classmethod
     def from_dict(cls, d: Any) -> ShotPlan:

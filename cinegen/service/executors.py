@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from cinegen.service.backends import BackendError, JobCancelled, JobSpec, load_backend
+from cinegen.service.plans import plan_file
 from cinegen.service.settings import Settings
 from cinegen.service.workers import JobFailed, Runner, WorkerLost, execute_job
 
@@ -260,8 +261,11 @@ class RayWorker:
                     return {"cancelled": True}
                 except BackendError as e:
                     return {"failed": [e.code, e.message]}
-                files = {k: Path(out[k]).read_bytes() for k in ("output_path", "thumbnail_path", "spritesheet_path")}
-                names = {k: Path(out[k]).name for k in files}
+                paths = {k: Path(out[k]) for k in ("output_path", "thumbnail_path", "spritesheet_path")}
+                if plan_file(paths["output_path"]).exists():  # the shot plan it rendered travels with it
+                    paths["plan_path"] = plan_file(paths["output_path"])
+                files = {k: p.read_bytes() for k, p in paths.items()}
+                names = {k: p.name for k, p in paths.items()}
                 return {"files": files, "names": names, "sha256": out["sha256"], "bytes": out["bytes"]}
 
 

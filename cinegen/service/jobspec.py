@@ -45,6 +45,9 @@ class JobSpec:
     strength: float | None = None  # edit/remix: how far to move from the source (0..1)
     remix_of: str | None = None
     extend_prompt: bool = True  # let the model's prompt extender rewrite the prompt (a no-op without one)
+    plan: dict[str, Any] | None = None  # a shot plan (JSON object); None: the model's planner plans the prompt
+    use_plan: bool = True  # False: text only
+    path: tuple[tuple[float, float], ...] | None = None  # move the plan's first object along these points
     # --- one attempt, filled in by the dispatcher (a stored row has the defaults)
     source_videos: tuple[Path, ...] = ()  # the sources' MP4 files, same order
     attempt: int = 1
@@ -82,6 +85,7 @@ class JobSpec:
         d["data_dir"] = Path(d["data_dir"]) if d.get("data_dir") else None
         d["source_video_ids"] = tuple(d.get("source_video_ids") or ())
         d["source_videos"] = tuple(Path(p) for p in d.get("source_videos") or ())
+        d["path"] = tuple((float(x), float(y)) for x, y in d["path"]) if d.get("path") else None
         return config_from_dict(cls, d, "job spec")
 
     def replace(self, **changes: Any) -> JobSpec:
@@ -92,7 +96,8 @@ class JobSpec:
         return GenerateRequest(
             prompt=self.prompt, mode=self.mode, negative_prompt=self.negative_prompt, seconds=float(self.seconds),
             fps=self.fps, width=self.size[0], height=self.size[1], seed=self.seed, steps=self.steps,
-            guidance=self.guidance, extend_prompt=self.extend_prompt, image=self.input_reference,
+            guidance=self.guidance, extend_prompt=self.extend_prompt, plan=self.plan, use_plan=self.use_plan, path=self.path,
+            image=self.input_reference,
             sources=self.source_videos, strength=self.strength, include_source=True, job_id=self.id or None,
         )
 

@@ -66,6 +66,10 @@ class PipelineBackend:
         except GenerateError as e:  # bad input for this model: permanent, not retried
             raise BackendError(e.code, e.message) from None
         progress(1.0)
+        if done.settings.get("plan"):  # readable at GET /v1/videos/{id}/plan
+            from cinegen.service.plans import write_plan
+
+            write_plan(out_path, done.settings["plan"])
         w, h = job.size
         info = {**self.info, "prompt": job.prompt, "model_prompt": done.settings.get("model_prompt", job.prompt)}
         return VideoResult(out_path, len(done.frames), done.fps, w, h, info)

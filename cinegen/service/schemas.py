@@ -75,6 +75,17 @@ class VideoCreate(_Consent):
         description="Let the model's prompt extender rewrite the prompt into its caption language (default true; "
         "false gives the model the words as written).",
     )
+    plan: dict[str, Any] | str | None = Field(
+        default=None,
+        description="A shot plan (JSON object, or its text in a multipart form; `cinegen plan` writes one): where each "
+        "object is, frame by frame. Omitted: the model's planner plans the prompt. Its seconds must match the video's.",
+    )
+    use_plan: bool | None = Field(default=None, description="false: text only, no shot plan (default true).")
+    path: str | None = Field(
+        default=None, max_length=4000, examples=["0.1,0.5 0.5,0.2 0.9,0.5"],
+        description="Move the first object along these points at constant speed: 'x,y' pairs separated by spaces, "
+        "x in frame widths from the left edge, y in frame heights from the top edge (at least two).",
+    )
 
 
 class VideoRemix(_Consent):

@@ -34,6 +34,7 @@ from cinegen.service.errors import ApiError, error_json
 from cinegen.service.jobs import ACTIVE, TERMINAL, Conflict, NotFound, new_id
 from cinegen.service.jobspec import JobSpec
 from cinegen.service.moderation import ModerationUnavailable, Refused
+from cinegen.service.plans import checked_path, checked_plan, plan_file
 from cinegen.service.quotas import QuotaExceeded
 from cinegen.service.settings import parse_size
 
@@ -127,6 +128,7 @@ def new_spec(request: Request, v: Any, prompt: str, seconds: int, size: str, mod
         seed=seed if seed is not None else secrets.randbelow(2**31), steps=getattr(v, "steps", None),
         guidance=getattr(v, "guidance", None), mode=mode, strength=getattr(v, "strength", None),
         extend_prompt=getattr(v, "extend_prompt", None) is not False,
+        plan=checked_plan(v, seconds), use_plan=getattr(v, "use_plan", None) is not False, path=checked_path(v),
     )
     if source is not None:
         spec = spec.replace(fps=JobSpec.from_dict(json.loads(source["spec"])).fps, source_video_ids=(source["id"],))
@@ -359,6 +361,22 @@ def download_content(
     return FileResponse(path, media_type=media, headers=headers, filename=f"{video_id}.{path.suffix.lstrip('.')}")
 
 
+@router.get("/v1/videos/{video_id}/plan", responses=ERRORS)
+async def video_plan(video_id: str, request: Request) -> JSONResponse:
+    """The shot plan a completed video was rendered from (where each object is, frame by frame)."""
+    p = await run_in_threadpool(principal, request)
+    row = await run_in_threadpool(get_row, request, p, video_id)
+    if row["status"] != "completed":
+        raise ApiError(409, "video_not_ready", f"video {video_id} is {row['status']}", "video_id")
+    path = plan_file(Path(row["output_path"])) if row["output_path"] else None
+    if path is not None and path.exists():
+        return JSONResponse(json.loads(path.read_text()))
+    spec = JobSpec.from_dict(json.loads(row["spec"]))
+    if spec.plan is not None:
+        return JSONResponse(spec.plan)
+    raise ApiError(404, "no_plan", f"video {video_id} was rendered without a shot plan", "video_id")
+
+
 # ----------------------------------------------------------------------------- delete / cancel
 @router.delete("/v1/videos/{video_id}", response_model=schemas.VideoDeleted, responses=ERRORS)
 def delete_video(video_id: str, request: Request) -> JSONResponse:
@@ -366,6 +384,7 @@ def delete_video(video_id: str, request: Request) -> JSONResponse:
     p = principal(request)
     for f in _owned(service(request).store.delete, p, video_id):
         f.unlink(missing_ok=True)
+        plan_file(f).unlink(missing_ok=True)
     return JSONResponse(schemas.VideoDeleted(id=video_id).model_dump())
 
 

@@ -1,10 +1,12 @@
 // cinegen studio: Create, Gallery, Video, Storyboards. Plain DOM, hash routes, no build step.
 import { api, ApiError, download, forgetMedia, getKey, mediaUrl, setKey, takeKeyFromUrl, watchVideo } from "./api.js";
+import { pathPad, planOverlay } from "./plan.js";
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const main = $("#main");
 let config = null;
 let boardTimer = null;
+let pad = null; // the Create page's path pad
 const jobs = new Map(); // video id -> latest video object, for the Create page's queue
 const watching = new Set(); // video ids whose progress is being followed
 
@@ -210,6 +212,12 @@ async function viewCreate() {
     h("div", { class: "field", id: "source-field", hidden: true },
       h("label", { for: "source-input", text: "Source video" }),
       h("select", { id: "source-input", name: "source" })),
+    h("details", { id: "path-details" },
+      h("summary", { text: "Draw a path (optional)" }),
+      h("p", { class: "muted", text: "Drag on the pad: the first object in the prompt follows this path over the clip. Without one, the model's planner places and moves the objects as the prompt says." }),
+      h("div", { id: "path-pad-slot" }),
+      h("div", { class: "row" }, h("button", { type: "button", id: "path-clear", class: "quiet" }, "Clear path"),
+        h("span", { id: "path-status", class: "muted", text: "No path: the planner decides." }))),
     h("details", {},
       h("summary", { text: "More settings" }),
       h("div", { class: "grid4" },
@@ -241,6 +249,15 @@ async function viewCreate() {
     }
   };
   modeSel.addEventListener("change", onMode);
+  const makePad = () => {
+    pad = pathPad(form.elements.size.value, () => {
+      $("#path-status").textContent = pad.path() ? "Path drawn: the first object follows it." : "No path: the planner decides.";
+    });
+    $("#path-pad-slot").replaceChildren(pad.el);
+  };
+  makePad();
+  form.elements.size.addEventListener("change", makePad);
+  $("#path-clear").addEventListener("click", () => pad.clear());
   const pre = sessionStorage.getItem("cinegen.preset");
   if (pre) {
     sessionStorage.removeItem("cinegen.preset");
@@ -278,6 +295,7 @@ async function submitCreate(ev) {
   for (const k of ["seed", "steps", "fps"]) if (f[k].value !== "") body[k] = Number(f[k].value);
   if (f.guidance.value !== "") body.guidance = Number(f.guidance.value);
   if (f.negative_prompt.value.trim()) body.negative_prompt = f.negative_prompt.value.trim();
+  if (pad && pad.path()) body.path = pad.path();
   let opts;
   if (mode === "image") {
     const file = f.image.files[0];
@@ -462,8 +480,22 @@ async function viewVideo(id) {
       h("div", {},
         h("dl", { class: "settings" }, rows.map(([k, val]) => [h("dt", { text: k }),
           h("dd", { text: String(val), "data-cc": k === "Content credentials" ? "pending" : null })])),
-        done ? remix : null)),
+        done ? remix : null,
+        h("div", { id: "plan-slot" }))),
   ));
+  if (done) showPlan(v);
+}
+
+async function showPlan(v) {
+  let plan;
+  try {
+    plan = await api(`/v1/videos/${encodeURIComponent(v.id)}/plan`);
+  } catch { return; } // rendered without a plan (404) or not yours: nothing to show
+  const thumb = await mediaUrl(`/v1/videos/${v.id}/content?variant=thumbnail`).catch(() => null);
+  const [w, hgt] = v.size.split("x").map(Number);
+  const slot = $("#plan-slot");
+  if (slot) slot.replaceChildren(h("h2", { text: "Shot plan" }), await planOverlay(plan, thumb, w, hgt),
+    h("p", { class: "muted", text: plan.objects.map((o) => o.phrase).join(" · ") }));
 }
 
 // ---------------------------------------------------------------------------- Storyboards

@@ -1,0 +1,61 @@
+"""Shot plans at the service's edge: a `plan` on create is validated before a job is queued, and
+the plan a video was rendered from is readable at `GET /v1/videos/{id}/plan`.
+
+The worker writes the plan it rendered (the caller's, or the model's planner's) beside the video
+as `<video>.plan.json`; a video rendered without a plan answers 404 `no_plan`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from cinegen.service.errors import ApiError
+
+
+def checked_plan(v: Any, seconds: int) -> dict[str, Any] | None:
+    """The body's `plan` validated (a JSON object, or its text in a multipart form), or None; 400 naming the field."""
+    from cinegen.planning.plan import PlanError, ShotPlan
+
+    raw = getattr(v, "plan", None)
+    if raw is None:
+        return None
+    if getattr(v, "use_plan", None) is False:
+        raise ApiError(400, "invalid_plan", "a plan was given together with use_plan=false; choose one", "plan")
+    try:
+        plan = ShotPlan.from_json(raw) if isinstance(raw, str) else ShotPlan.from_dict(raw)
+    except PlanError as e:
+        raise ApiError(400, "invalid_plan", str(e), "plan") from None
+    except RecursionError:
+        raise ApiError(400, "invalid_plan", "plan is nested too deeply", "plan") from None
+    if abs(plan.seconds - seconds) > 1e-6:
+        raise ApiError(400, "invalid_plan", f"plan.seconds is {plan.seconds:g}, but the video is {seconds} s", "plan")
+    return plan.to_dict()
+
+
+def checked_path(v: Any) -> tuple[tuple[float, float], ...] | None:
+    """The body's `path` parsed ('x,y x,y ...'), or None; 400 naming the field."""
+    from cinegen.planning.paths import parse_path
+    from cinegen.planning.plan import PlanError
+
+    raw = getattr(v, "path", None)
+    if raw is None:
+        return None
+    if getattr(v, "use_plan", None) is False:
+        raise ApiError(400, "invalid_path", "a path was given together with use_plan=false; choose one", "path")
+    try:
+        return tuple(parse_path(raw))
+    except PlanError as e:
+        raise ApiError(400, "invalid_path", str(e), "path") from None
+
+
+def plan_file(video: Path) -> Path:
+    """Where the worker keeps the plan a video was rendered from."""
+    return video.with_name(video.name + ".plan.json")
+
+
+def write_plan(video: Path, plan: dict[str, Any]) -> None:
+    tmp = video.with_name(f".{video.name}.plan.part")
+    tmp.write_text(json.dumps(plan))
+    tmp.replace(plan_file(video))
