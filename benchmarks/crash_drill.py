@@ -27,7 +27,7 @@ import httpx
 
 from cinegen.service.settings import Settings
 from cinegen.service.testing import ProcessServer, make_key
-from cinegen.service.workers import sha256_file
+from cinegen.service.worker_process import sha256_file
 
 
 def main() -> None:

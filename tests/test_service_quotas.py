@@ -14,6 +14,7 @@ from PIL import Image
 from cinegen.service.quotas import Limits, QuotaExceeded, RateLimiter, check_job_quota
 from cinegen.service.settings import Settings
 from cinegen.service.testing import ThreadServer, make_key
+from cinegen.service.testing import auth as H
 
 
 @pytest.fixture(scope="module")
@@ -22,10 +23,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadServer]:
     s = Settings(data_dir=tmp_path_factory.mktemp("quota"))
     with ThreadServer(s, start_workers=False) as srv:
         yield srv
-
-
-def H(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 def count(server: ThreadServer, key: str) -> int:

@@ -15,33 +15,17 @@ from cinegen.service.app import run_janitor_once
 from cinegen.service.jobs import JobStore
 from cinegen.service.quotas import Limits
 from cinegen.service.settings import Settings
-from cinegen.service.testing import ProcessServer, ThreadServer, make_key
-from cinegen.service.workers import sha256_file
+from cinegen.service.testing import ProcessServer, ThreadServer, make_key, wait_status
+from cinegen.service.testing import auth as H
+from cinegen.service.worker_process import sha256_file
 
 BIG = Limits(1000, 10**9, 10**6)
-
-
-def H(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 def add_job(store: JobStore, vid: str) -> None:
     spec = {"prompt": "p", "seconds": 1, "size": "128x128", "fps": 8, "seed": 0, "mode": "text"}
     store.create_video(video_id=vid, owner="o", model="m", prompt="p", seconds=1, size="128x128", spec=spec,
                        limits=BIG)
-
-
-def wait_status(base: str, key: str, vid: str, want: tuple[str, ...], timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            v = httpx.get(f"{base}/v1/videos/{vid}", headers=H(key), timeout=5).json()
-            if v["status"] in want:
-                return v
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"{vid} never reached {want}")
 
 
 def audit(db: Path) -> list[sqlite3.Row]:
