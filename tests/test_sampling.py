@@ -35,7 +35,8 @@ def test_make_sigmas_endpoints_and_monotonic(shift: float) -> None:
 def test_shift_spends_more_steps_at_high_noise() -> None:
     plain, shifted = make_sigmas(8), make_sigmas(8, shift=3.0)
     assert torch.all(shifted[1:-1] > plain[1:-1])
-    torch.testing.assert_close(shift_sigmas(torch.tensor([0.0, 0.5, 1.0]), 3.0), torch.tensor([0.0, 0.75, 1.0]))
+    torch.testing.assert_close(shift_sigmas(torch.tensor([0.0, 0.5, 1.0]), 3.0),
+                               torch.tensor([0.0, 0.75, 1.0]))
 
 
 def test_make_sigmas_start_below_one() -> None:

@@ -105,7 +105,8 @@ def test_list_pagination(server: ThreadServer) -> None:
     k = make_key(server.settings, "pager")
     ids = []
     for i in range(5):
-        r = httpx.post(f"{server.base_url}/v1/videos", headers=_h(k), json={"prompt": f"ball {i}", "seconds": 1})
+        r = httpx.post(f"{server.base_url}/v1/videos", headers=_h(k),
+                       json={"prompt": f"ball {i}", "seconds": 1})
         assert r.status_code == 200, r.text
         ids.append(r.json()["id"])
     c = openai.OpenAI(base_url=server.base_url + "/v1", api_key=k)
@@ -198,7 +199,8 @@ def test_health_ready_metrics_openapi(server: ThreadServer) -> None:
 
 
 def test_cli_keys_create_prints_key_last(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli_main(["keys", "create", "bob", "--data-dir", str(tmp_path), "--webhook-url", "http://x/y"]) == 0
+    assert cli_main(["keys", "create", "bob", "--data-dir", str(tmp_path), "--webhook-url",
+                     "http://x/y"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert out[-1].startswith("cg_") and " " not in out[-1] and any("whsec_" in line for line in out)
     assert cli_main(["keys", "list", "--data-dir", str(tmp_path)]) == 0

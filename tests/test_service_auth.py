@@ -56,7 +56,8 @@ def test_another_key_gets_404_everywhere(server: ThreadServer) -> None:
         "cancel": httpx.post(f"{base}/{vid}/cancel", headers=m),
         "events": httpx.get(f"{base}/{vid}/events", headers=m),
         "as_source": httpx.post(base, headers=m, json={"prompt": "x", "video_ids": [vid]}),
-        "extend": httpx.post(f"{base}/extensions", headers=m, json={"prompt": "x", "seconds": 1, "video": {"id": vid}}),
+        "extend": httpx.post(f"{base}/extensions", headers=m,
+                             json={"prompt": "x", "seconds": 1, "video": {"id": vid}}),
         "cursor": httpx.get(base, headers=m, params={"after": vid}),
         "delete": httpx.delete(f"{base}/{vid}", headers=m),
     }

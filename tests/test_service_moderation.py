@@ -51,7 +51,8 @@ def test_refusal_is_400_safety_code_creates_nothing_spends_no_quota(server: Thre
     assert decision["allowed"] is True and decision["checked"] is True and "violence" in decision["scores"]
     log = store.refusals(store.get(None, ok.json()["id"])["owner"])
     assert len(log) == 6 and {r["code"] for r in log} == {"safety.violence", "safety.likeness"}
-    assert {r["category"] for r in log} == {"violence", "likeness"} and all(r["route"] == "create" for r in log)
+    assert {r["category"] for r in log} == {"violence", "likeness"}
+    assert all(r["route"] == "create" for r in log)
     assert "cinegen_moderation_refusals_total{code=\"safety.violence\"} " in httpx.get(
         f"{server.base_url}/metrics").text
     wait_status(server.base_url, key, ok.json()["id"])
@@ -59,7 +60,8 @@ def test_refusal_is_400_safety_code_creates_nothing_spends_no_quota(server: Thre
 
 def test_multipart_remix_extension_and_edit_are_moderated(server: ThreadServer) -> None:
     key = make_key(server.settings, "routes")
-    base = httpx.post(f"{server.base_url}/v1/videos", headers=_h(key), json={"prompt": "a blue box", "seconds": 1})
+    base = httpx.post(f"{server.base_url}/v1/videos", headers=_h(key),
+                      json={"prompt": "a blue box", "seconds": 1})
     assert wait_status(server.base_url, key, base.json()["id"])["status"] == "completed"
     bad = "a naked woman, explicit sex"
     buf = io.BytesIO()
@@ -83,15 +85,17 @@ def test_a_skin_toned_reference_image_is_refused(server: ThreadServer) -> None:
     key = make_key(server.settings, "image")
     buf = io.BytesIO()
     Image.fromarray(np.full((128, 128, 3), (224, 172, 140), np.uint8)).save(buf, format="PNG")
-    r = httpx.post(f"{server.base_url}/v1/videos", headers=_h(key), data={"prompt": "a portrait", "seconds": "1"},
+    r = httpx.post(f"{server.base_url}/v1/videos", headers=_h(key),
+                   data={"prompt": "a portrait", "seconds": "1"},
                    files={"input_reference": ("ref.png", buf.getvalue(), "image/png")})
     assert r.status_code == 400 and r.json()["error"]["code"] == "safety.sexual"
     assert r.json()["error"]["param"] == "input_reference"
     assert list(server.settings.inputs_dir.glob("*.png")) == []  # a refused upload is never written
 
 
-def test_likeness_needs_a_covering_grant_and_revocation_stops_new_jobs(server: ThreadServer,
-                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_likeness_needs_a_covering_grant_and_revocation_stops_new_jobs(
+    server: ThreadServer, capsys: pytest.CaptureFixture[str]
+) -> None:
     trust = str(server.settings.data_dir)  # the registry the service reads: <data dir>/consent.sqlite
     assert cli_main(["consent", "--data-dir", trust, "register", "Ada Quill"]) == 0
     assert cli_main(["consent", "--data-dir", trust, "grant", "Ada Quill", "--use", "text-to-video",

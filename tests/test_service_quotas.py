@@ -26,7 +26,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadServer]:
 
 
 def count(server: ThreadServer, key: str) -> int:
-    return len(httpx.get(f"{server.base_url}/v1/videos", headers=H(key), params={"limit": 100}).json()["data"])
+    return len(httpx.get(f"{server.base_url}/v1/videos", headers=H(key),
+                         params={"limit": 100}).json()["data"])
 
 
 def test_concurrent_jobs_limit(server: ThreadServer) -> None:
@@ -89,7 +90,8 @@ def test_daily_retry_after_is_when_enough_ages_out() -> None:
 
 def test_content_of_an_unfinished_video_is_409(server: ThreadServer) -> None:
     k = make_key(server.settings, "early")
-    vid = httpx.post(f"{server.base_url}/v1/videos", headers=H(k), json={"prompt": "a", "seconds": 1}).json()["id"]
+    vid = httpx.post(f"{server.base_url}/v1/videos", headers=H(k),
+                     json={"prompt": "a", "seconds": 1}).json()["id"]
     r = httpx.get(f"{server.base_url}/v1/videos/{vid}/content", headers=H(k))
     assert r.status_code == 409 and r.json()["error"]["code"] == "video_not_ready"
     r = httpx.get(f"{server.base_url}/v1/videos/{vid}", headers=H(k))

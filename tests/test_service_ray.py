@@ -36,7 +36,8 @@ def test_ray_actors_run_jobs_and_survive_a_killed_worker(ray_head: None, tmp_pat
         srv.wait_ready(timeout=120)
         base = srv.base_url
         # 1. an ordinary job through the actor, with an input image shipped to it
-        a = httpx.post(f"{base}/v1/videos", headers=H(key), json={"prompt": "a red ball", "seconds": 1}).json()
+        a = httpx.post(f"{base}/v1/videos", headers=H(key),
+                       json={"prompt": "a red ball", "seconds": 1}).json()
         assert wait_status(base, key, a["id"], ("completed", "failed"), timeout=120)["status"] == "completed"
         mp4 = tmp_path / "a.mp4"
         mp4.write_bytes(httpx.get(f"{base}/v1/videos/{a['id']}/content", headers=H(key)).content)

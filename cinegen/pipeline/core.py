@@ -99,7 +99,8 @@ class CinegenPipeline:
         self.default_steps = default_steps
         self.default_guidance = default_guidance
         if default_sampler not in SAMPLERS:
-            raise PipelineError(f"unknown default sampler {default_sampler!r}; choose from {', '.join(sorted(SAMPLERS))}")
+            raise PipelineError(f"unknown default sampler {default_sampler!r}; choose from "
+                                f"{', '.join(sorted(SAMPLERS))}")
         self.default_sampler = default_sampler
         self.info = dict(info or {})
         self.prompt_extender = prompt_extender
@@ -109,7 +110,8 @@ class CinegenPipeline:
 
     # -- loading -------------------------------------------------------------------------------
     @classmethod
-    def from_pretrained(cls, path: str | Path, *, device: str = "cpu", dtype: str | torch.dtype = "auto") -> CinegenPipeline:
+    def from_pretrained(cls, path: str | Path, *, device: str = "cpu",
+                        dtype: str | torch.dtype = "auto") -> CinegenPipeline:
         """Load a saved cinegen pipeline, or a diffusers-format Wan 2.1 text-to-video directory.
 
         dtype 'auto' picks bfloat16 where the hardware runs it fast (AMX / AVX512-BF16, CUDA), else float32.
@@ -138,7 +140,8 @@ class CinegenPipeline:
         }
 
     # -- checks ---------------------------------------------------------------------------------------
-    def check_inputs(self, prompt: str, seconds: float, fps: int, width: int, height: int, steps: int, guidance: float) -> None:
+    def check_inputs(self, prompt: str, seconds: float, fps: int, width: int, height: int, steps: int,
+                     guidance: float) -> None:
         if not isinstance(prompt, str) or not prompt.strip():
             raise PipelineError("prompt must be a non-empty string")
         if len(prompt) > MAX_PROMPT_CHARS:
@@ -149,7 +152,8 @@ class CinegenPipeline:
             raise PipelineError(f"fps must be an integer in {MIN_FPS}..{MAX_FPS}, got {fps!r}")
         if (width, height) not in self.sizes:
             allowed = ", ".join(f"{w}x{h}" for w, h in self.sizes)
-            raise PipelineError(f"size {width}x{height} is not one this model serves ({allowed}); no silent resize")
+            raise PipelineError(f"size {width}x{height} is not one this model serves ({allowed}); no silent "
+                                "resize")
         if not (isinstance(steps, int) and 1 <= steps <= MAX_STEPS):
             raise PipelineError(f"steps must be an integer in 1..{MAX_STEPS}, got {steps!r}")
         if not (0.0 <= guidance <= MAX_GUIDANCE):
@@ -180,14 +184,16 @@ class CinegenPipeline:
         return emb[:1], emb[1:]
 
     def _schedule_text(
-        self, schedule: Sequence[ScheduleEntry] | None, seconds: float, negative: str, extender: PromptExtender | None,
+        self, schedule: Sequence[ScheduleEntry] | None, seconds: float, negative: str,
+        extender: PromptExtender | None,
         seed: int,
     ) -> list[tuple[float, torch.Tensor]]:
         """Each schedule entry's start and its prompt's embedding (extended like the main prompt)."""
         if schedule is None:
             return []
         _check_schedule(schedule, seconds)
-        return [(e.start, self._text(extender(e.prompt, seed) if extender is not None else e.prompt, negative)[0])
+        return [(e.start,
+                 self._text(extender(e.prompt, seed) if extender is not None else e.prompt, negative)[0])
                 for e in schedule]
 
     # -- the one denoising primitive ------------------------------------------------------------------
@@ -231,11 +237,13 @@ class CinegenPipeline:
         start = strength if init_lat is not None else 1.0
         sigmas = make_sigmas(call.sampling.steps, shift=shift_for_tokens(tokens), start=start)
         cond = Conditioning(cond_lat, mask, cond_sigma) if mask.any() else None
-        velocity = guided(self.model, call.text if text is None else text, call.uncond, call.sampling.guidance)
+        velocity = guided(self.model, call.text if text is None else text, call.uncond,
+                          call.sampling.guidance)
         solve = SAMPLERS[call.sampling.solver]
         bf16 = self.dtype == torch.bfloat16
         with torch.no_grad(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
-            return solve(velocity, noise, sigmas, init=init_lat, cond=cond, callback=progress or call.progress)
+            return solve(velocity, noise, sigmas, init=init_lat, cond=cond,
+                         callback=progress or call.progress)
 
     def _encode(self, frames: np.ndarray) -> torch.Tensor:
         t = time.perf_counter()
@@ -251,7 +259,8 @@ class CinegenPipeline:
         self._timings["vae_decode"] = self._timings.get("vae_decode", 0.0) + time.perf_counter() - t
         return frames
 
-    def _decode_new(self, latents: torch.Tensor, *, prefix: np.ndarray | None = None, suffix: np.ndarray | None = None) -> np.ndarray:
+    def _decode_new(self, latents: torch.Tensor, *, prefix: np.ndarray | None = None,
+                    suffix: np.ndarray | None = None) -> np.ndarray:
         """Decode a window and return only the frames it adds, with its joints hidden.
 
         The window's reconstructions of the pinned `prefix` / `suffix` frames are dropped, and each
@@ -300,7 +309,8 @@ class CinegenPipeline:
         sampling = self._sampling(steps, guidance, sampler)
         seconds = 1.0 / self.native_fps if still else seconds
         self.check_inputs(prompt, seconds, fps, width, height, sampling.steps, sampling.guidance)
-        given = (("extend", extend), ("connect", connect), ("edit", edit), ("schedule", schedule), ("loop", loop or None))
+        given = (("extend", extend), ("connect", connect), ("edit", edit), ("schedule", schedule),
+                 ("loop", loop or None))
         self._check_mode_inputs([m for m, v in given if v is not None], strength, direction, negative_prompt)
         timings: dict[str, float] = {}
         self._timings = timings  # per-call stage timings; _encode/_decode add to it
@@ -335,13 +345,15 @@ class CinegenPipeline:
         else:
             frames = self._forward(call, total_frames, pinned, schedule=sched_text)
         timings["denoise_and_decode"] = time.perf_counter() - t1
-        timings["denoise"] = timings["denoise_and_decode"] - timings.get("vae_decode", 0) - timings.get("vae_encode", 0)
+        coding = timings.get("vae_decode", 0) + timings.get("vae_encode", 0)
+        timings["denoise"] = timings["denoise_and_decode"] - coding
         frames = retime(frames[:total_frames] if not loop else frames, self.native_fps, fps)
         if still:  # one frame at any fps (retiming a 1-frame clip to 24 fps would repeat it)
             frames = frames[:1]
         timings["total"] = time.perf_counter() - t0
         settings = {"prompt": prompt, "negative_prompt": negative_prompt, "seconds": seconds, "fps": fps,
-                    "size": f"{width}x{height}", "seed": seed, "steps": sampling.steps, "guidance": sampling.guidance,
+                    "size": f"{width}x{height}", "seed": seed, "steps": sampling.steps,
+                    "guidance": sampling.guidance,
                     "sampler": sampling.solver, "model_prompt": model_prompt,
                     "prompt_extender": extender.name if extender is not None else None}
         return VideoOutput(frames=frames, fps=fps, seed=seed, timings=timings, settings=settings)
@@ -351,7 +363,8 @@ class CinegenPipeline:
         return retime(fit_video(v, width, height), fps or self.native_fps, self.native_fps)
 
     def _pinned_images(
-        self, image: np.ndarray | None, keyframes: dict[float, np.ndarray] | None, seconds: float, total_frames: int,
+        self, image: np.ndarray | None, keyframes: dict[float, np.ndarray] | None, seconds: float,
+        total_frames: int,
         width: int, height: int,
     ) -> dict[int, np.ndarray]:
         """The images to pin, by global frame index: `image` at frame 0, each keyframe at its time."""
@@ -470,7 +483,8 @@ class CinegenPipeline:
 
     def _loop(self, call: _Call, total_frames: int, keyframes: dict[int, np.ndarray]) -> np.ndarray:
         """A clip whose last frame flows into its first: generate, then connect its end to its start."""
-        k = max(1, min(3, (total_frames - 5) // 4))  # the bridge is 4k frames, so body + bridge == total_frames
+        # the bridge is 4k frames, so body + bridge == total_frames
+        k = max(1, min(3, (total_frames - 5) // 4))
         body_frames = max(1, total_frames - 4 * k)
         body = self._forward(call, body_frames, keyframes)
         bridge = self._connect(call, body, body, total_frames - len(body))
@@ -508,7 +522,8 @@ def _check_schedule(schedule: Sequence[ScheduleEntry], seconds: float) -> None:
         if not e.prompt.strip():
             raise PipelineError(f"schedule entry at {e.start}s has an empty prompt")
         if e.start <= last:
-            raise PipelineError(f"schedule times must increase without overlap; {e.start}s comes after {last}s")
+            raise PipelineError(f"schedule times must increase without overlap; {e.start}s comes after "
+                                f"{last}s")
         if not 0 <= e.start < seconds:
             raise PipelineError(f"schedule entry at {e.start}s is outside the clip (0..{seconds:g}s)")
         last = e.start

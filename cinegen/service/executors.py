@@ -112,7 +112,8 @@ class LocalProcessRunner:
                 break
         raise WorkerLost(f"worker process {self.proc.pid} exited (code {self.proc.exitcode})")
 
-    def run(self, spec: JobSpec, out_dir: Path, on_progress: Callable[[float | None], bool]) -> dict[str, Any]:
+    def run(self, spec: JobSpec, out_dir: Path, on_progress: Callable[[float | None], bool]) -> dict[str,
+                                                                                                     Any]:
         if not self.ready():
             self.restart()
         assert self.conn is not None and self.proc is not None
@@ -203,7 +204,8 @@ class RayActorRunner:
         self.stop()
         self.start()
 
-    def run(self, spec: JobSpec, out_dir: Path, on_progress: Callable[[float | None], bool]) -> dict[str, Any]:
+    def run(self, spec: JobSpec, out_dir: Path, on_progress: Callable[[float | None], bool]) -> dict[str,
+                                                                                                     Any]:
         import ray
         from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 

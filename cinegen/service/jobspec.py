@@ -60,7 +60,8 @@ class JobSpec:
         d = dataclasses.asdict(self)
         d.update(size=f"{self.size[0]}x{self.size[1]}", mode=str(self.mode),
                  input_reference=str(self.input_reference) if self.input_reference else None,
-                 source_video_ids=list(self.source_video_ids), source_videos=[str(p) for p in self.source_videos],
+                 source_video_ids=list(self.source_video_ids),
+                 source_videos=[str(p) for p in self.source_videos],
                  data_dir=str(self.data_dir) if self.data_dir else None)
         return d
 
@@ -90,7 +91,8 @@ class JobSpec:
     def request(self) -> GenerateRequest:
         """The shared request (`cinegen.generate`): an extended video is published whole."""
         return GenerateRequest(
-            prompt=self.prompt, mode=self.mode, negative_prompt=self.negative_prompt, seconds=float(self.seconds),
+            prompt=self.prompt, mode=self.mode, negative_prompt=self.negative_prompt,
+            seconds=float(self.seconds),
             fps=self.fps, width=self.size[0], height=self.size[1], seed=self.seed, steps=self.steps,
             guidance=self.guidance, extend_prompt=self.extend_prompt, image=self.input_reference,
             sources=self.source_videos, strength=self.strength, include_source=True, job_id=self.id or None,

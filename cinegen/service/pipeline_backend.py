@@ -67,5 +67,6 @@ class PipelineBackend:
             raise BackendError(e.code, e.message) from None
         progress(1.0)
         w, h = job.size
-        info = {**self.info, "prompt": job.prompt, "model_prompt": done.settings.get("model_prompt", job.prompt)}
+        info = {**self.info, "prompt": job.prompt,
+                "model_prompt": done.settings.get("model_prompt", job.prompt)}
         return VideoResult(out_path, len(done.frames), done.fps, w, h, info)

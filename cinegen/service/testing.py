@@ -55,7 +55,8 @@ def wait_status(base_url: str, key: str, video_id: str, want: tuple[str, ...] = 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            v: dict[str, Any] = httpx.get(f"{base_url}/v1/videos/{video_id}", headers=auth(key), timeout=5).json()
+            url = f"{base_url}/v1/videos/{video_id}"
+            v: dict[str, Any] = httpx.get(url, headers=auth(key), timeout=5).json()
             if v["status"] in want:
                 return v
         except httpx.HTTPError:

@@ -186,6 +186,7 @@ class RayWorker:
                     return {"cancelled": True}
                 except BackendError as e:
                     return {"failed": [e.code, e.message]}
-                files = {k: Path(out[k]).read_bytes() for k in ("output_path", "thumbnail_path", "spritesheet_path")}
+                files = {k: Path(out[k]).read_bytes() for k in ("output_path", "thumbnail_path",
+                                                                "spritesheet_path")}
                 names = {k: Path(out[k]).name for k in files}
                 return {"files": files, "names": names, "sha256": out["sha256"], "bytes": out["bytes"]}

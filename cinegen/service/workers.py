@@ -44,7 +44,8 @@ class Runner(Protocol):
     def stop(self) -> None: ...
     def restart(self) -> None: ...
 
-    def run(self, spec: JobSpec, out_dir: Path, on_progress: Callable[[float | None], bool]) -> dict[str, Any]:
+    def run(self, spec: JobSpec, out_dir: Path, on_progress: Callable[[float | None], bool]) -> dict[str,
+                                                                                                     Any]:
         """Run one job; `on_progress(f)` is called often (f None: a bare heartbeat) and returns
         True when the job should stop. Returns `execute_job`'s dict with paths under `out_dir`.
         Raises WorkerLost, JobFailed or JobCancelled."""
