@@ -27,7 +27,7 @@ import httpx
 
 from cinegen.service.settings import Settings
 from cinegen.service.testing import ProcessServer, make_key
-from cinegen.service.workers import sha256_file
+from cinegen.service.worker_process import sha256_file
 
 
 def main() -> None:
@@ -57,7 +57,8 @@ def main() -> None:
             while True:
                 up.wait()
                 try:
-                    r = httpx.post(f"{srv.base_url}/v1/videos", headers={**h, "Idempotency-Key": f"drill-{i}"},
+                    r = httpx.post(f"{srv.base_url}/v1/videos",
+                                   headers={**h, "Idempotency-Key": f"drill-{i}"},
                                    json={"prompt": f"ball {i} [delay={args.delay}]", "seconds": 1, "fps": 8},
                                    timeout=10)
                     if r.status_code == 200:
@@ -104,12 +105,14 @@ def main() -> None:
     db.row_factory = sqlite3.Row
     rows = {r["id"]: r for r in db.execute("SELECT * FROM videos")}
     ids = set(accepted.values())
-    completed_once = [v for v in ids if v in rows and rows[v]["status"] == "completed" and rows[v]["completions"] == 1]
+    completed_once = [v for v in ids
+                      if v in rows and rows[v]["status"] == "completed" and rows[v]["completions"] == 1]
     lost = [v for v in ids if v not in rows or rows[v]["status"] != "completed"]
     duplicated = (len(rows) - len(ids)) + sum(1 for r in rows.values() if r["completions"] > 1)
     bad_files = [v for v in completed_once if sha256_file(Path(rows[v]["output_path"])) != rows[v]["sha256"]]
     attempts = Counter(rows[v]["attempts"] for v in ids if v in rows)
-    print(f"jobs {args.jobs}, accepted {len(ids)}, completed exactly once {len(completed_once)}, lost {len(lost)}, "
+    print(f"jobs {args.jobs}, accepted {len(ids)}, completed exactly once {len(completed_once)}, lost "
+          f"{len(lost)}, "
           f"duplicated {duplicated}, checksum mismatches {len(bad_files)}")
     print(f"kills {sum(kills.values())}: {dict(kills)}; client retries during outages: {dict(retries)}")
     print(f"attempts per job: {dict(sorted(attempts.items()))}; wall {wall:.1f} s")

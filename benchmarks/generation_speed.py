@@ -35,18 +35,21 @@ def one_run(seconds: float, dtype: str, steps: int, reps: int) -> dict:
 
     torch.set_num_threads(torch.get_num_threads())
     pipe = CinegenPipeline.from_pretrained(MODEL, dtype=dtype)
-    pipe("warm up", seconds=1.0, steps=2, seed=0)  # first-call allocations; each timed run encodes a new prompt
+    # first-call allocations; each timed run encodes a new prompt
+    pipe("warm up", seconds=1.0, steps=2, seed=0)
     runs = []
     for r in range(reps):
         t = time.perf_counter()
         out = pipe(PROMPTS[r % len(PROMPTS)], seconds=seconds, steps=steps, seed=r)
         wall = time.perf_counter() - t
-        runs.append({"wall": wall, **{k: round(v, 3) for k, v in out.timings.items()}, "frames": len(out.frames)})
+        runs.append({"wall": wall, **{k: round(v, 3) for k, v in out.timings.items()},
+                     "frames": len(out.frames)})
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "seconds": seconds, "dtype": dtype, "steps": steps, "reps": reps,
         "median_wall_s": round(statistics.median(r["wall"] for r in runs), 3),
-        "median_stages": {k: round(statistics.median(r[k] for r in runs if k in r), 3) for k in runs[0] if k not in ("wall", "frames")},
+        "median_stages": {k: round(statistics.median(r[k] for r in runs if k in r), 3)
+                          for k in runs[0] if k not in ("wall", "frames")},
         "frames": runs[0]["frames"], "peak_rss_mib": round(peak_mib, 1),
         "realtime_factor": round(seconds / statistics.median(r["wall"] for r in runs), 3),
     }
@@ -78,12 +81,14 @@ def main() -> None:
         r = child(4.0, dtype, a.reps)
         results["default_4s"].append(r)
         print(f"4 s clip, 128x128, {a.steps} steps, {dtype}: median {r['median_wall_s']} s over {a.reps} "
-              f"(x{r['realtime_factor']} real time), stages {r['median_stages']}, peak RSS {r['peak_rss_mib']} MiB")
+              f"(x{r['realtime_factor']} real time), stages {r['median_stages']}, peak RSS "
+              f"{r['peak_rss_mib']} MiB")
     best = min(results["default_4s"], key=lambda r: r["median_wall_s"])["dtype"]
     for d in (float(x) for x in a.durations.split(",")):
         r = child(d, best, 1)
         results["durations"].append(r)
-        print(f"{d:>5.0f} s clip ({best}): {r['median_wall_s']} s wall, x{r['realtime_factor']} real time, peak RSS {r['peak_rss_mib']} MiB")
+        print(f"{d:>5.0f} s clip ({best}): {r['median_wall_s']} s wall, x{r['realtime_factor']} real time, "
+              f"peak RSS {r['peak_rss_mib']} MiB")
     if a.json:
         a.json.write_text(json.dumps(results, indent=2))
 

@@ -30,7 +30,9 @@ from cinegen.pipeline import CinegenPipeline
 MODEL = Path(__file__).resolve().parent.parent / "weights" / "backlot-v1"
 
 
-def prompt_sets(n: int, seconds: float, seed: int, heldout: int | None = None) -> dict[str, list[tuple[str, SceneSpec]]]:
+def prompt_sets(n: int, seconds: float, seed: int, heldout: int | None = None) -> dict[str,
+                                                                                       list[tuple[str,
+                                                                                                  SceneSpec]]]:
     rng = random.Random(seed)
     held = sorted(heldout_compositions())
     sets: dict[str, list[tuple[str, SceneSpec]]] = defaultdict(list)
@@ -61,7 +63,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--model", type=Path, default=MODEL)
     ap.add_argument("--sets", default="", help="comma-separated sets to run (default: all four)")
-    ap.add_argument("--heldout-per-set", type=int, default=0, help="prompts in heldout_single (default: --per-set)")
+    ap.add_argument("--heldout-per-set", type=int, default=0,
+                    help="prompts in heldout_single (default: --per-set)")
     ap.add_argument("--extend-prompt", choices=("true", "false"), default="true",
                     help="let the model's prompt extender rewrite prompts (a no-op for models without one)")
     ap.add_argument("--plan", choices=("true", "false"), default="true",
@@ -83,14 +86,16 @@ def main() -> None:
             continue
         acc: dict[str, list[bool]] = defaultdict(list)
         for i, (prompt, scene) in enumerate(items):
-            out = pipe(prompt, seconds=a.seconds, steps=a.steps, guidance=a.guidance, sampler=a.sampler, seed=i, width=scene.width, height=scene.height,
+            out = pipe(prompt, seconds=a.seconds, steps=a.steps, guidance=a.guidance, sampler=a.sampler,
+                       seed=i, width=scene.width, height=scene.height,
                        extend_prompt=extend, use_plan=a.plan == "true")
             g = grade(out.frames, out.fps, scene)
             for k, v in g.attribute_results().items():
                 acc[k] += v
             acc["all_checks"].append(g.passed)
             for og in g.objects:
-                falls += [p.gravity_ratio for p in og.physics if p.motion == "fall" and p.gravity_ratio is not None]
+                falls += [p.gravity_ratio for p in og.physics
+                          if p.motion == "fall" and p.gravity_ratio is not None]
             gen_temporal["flicker"].append(g.flicker)
             gen_temporal["identity"].append(g.identity_consistency)
             if i < 10:  # real clips of the same scenes, for the temporal comparison
@@ -99,14 +104,20 @@ def main() -> None:
                 real_temporal["flicker"].append(rg.flicker)
                 real_temporal["identity"].append(rg.identity_consistency)
         report[name] = {k: {"accuracy": round(float(np.mean(v)), 3), "n": len(v)} for k, v in acc.items()}
-        print(f"{name:22s} " + "  ".join(f"{k} {r['accuracy']:.2f} (n={r['n']})" for k, r in report[name].items()))
-    report["physics"] = {"fall_gravity_ratio_median": round(statistics.median(falls), 3) if falls else None, "n": len(falls)}
+        print(f"{name:22s} " + "  ".join(f"{k} {r['accuracy']:.2f} (n={r['n']})" for k,
+                                         r in report[name].items()))
+    report["physics"] = {"fall_gravity_ratio_median": round(statistics.median(falls), 3) if falls else None,
+                         "n": len(falls)}
     report["temporal"] = {
-        k: {"generated_median": round(statistics.median(gen_temporal[k]), 4), "real_median": round(statistics.median(real_temporal[k]), 4)}
+        k: {"generated_median": round(statistics.median(gen_temporal[k]), 4),
+            "real_median": round(statistics.median(real_temporal[k]), 4)}
         for k in gen_temporal
     }
-    report["settings"] = {"model": str(a.model), "steps": a.steps, "guidance": a.guidance, "sampler": a.sampler or pipe.default_sampler, "seconds": a.seconds, "dtype": a.dtype,
-                          "prompt_extender": pipe.prompt_extender.name if (extend and pipe.prompt_extender) else None,
+    report["settings"] = {"model": str(a.model), "steps": a.steps, "guidance": a.guidance,
+                          "sampler": a.sampler or pipe.default_sampler, "seconds": a.seconds,
+                          "dtype": a.dtype,
+                          "prompt_extender": (pipe.prompt_extender.name if (extend and pipe.prompt_extender)
+                                              else None),
                           "planner": pipe.planner.name if (a.plan == "true" and pipe.planner) else None}
     print("physics", report["physics"])
     print("temporal (generated vs real backlot)", report["temporal"])

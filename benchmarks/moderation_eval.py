@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/moderation_eval.py [--policy FILE] [--no-embedding] [--show-errors]
 
-The main set (cinegen/trust/resources/moderation_prompts.jsonl, 311 prompts) labels each prompt "ok" or one category
+The main set (cinegen/trust/resources/moderation_prompts.jsonl, 311 prompts) labels each prompt "ok" or one
+category
 (sexual, minors, violence, hate, likeness); many "ok" prompts hold trigger words ("a shot of a
 bullet train", "a killer whale", "a child flies a kite"). Reported: refusal precision/recall (any
 category counts as a refusal) and per-category precision/recall on the exact category. The
@@ -58,14 +59,17 @@ def evaluate(
     fp = sum(p and not g for g, p in zip(gold_refuse, pred_refuse, strict=True))
     fn = sum(g and not p for g, p in zip(gold_refuse, pred_refuse, strict=True))
     prec, rec = pr(tp, fp, fn)
-    out: dict[str, object] = {"n": len(rows), "n_ok": sum(not g for g in gold_refuse), "refusal_precision": prec,
-                              "refusal_recall": rec, "false_refusals": fp, "missed": fn, "ms_per_prompt": 1000 * secs / len(rows)}
+    out: dict[str, object] = {"n": len(rows), "n_ok": sum(not g for g in gold_refuse),
+                              "refusal_precision": prec,
+                              "refusal_recall": rec, "false_refusals": fp, "missed": fn,
+                              "ms_per_prompt": 1000 * secs / len(rows)}
     per = {}
     for cat in ("sexual", "minors", "violence", "hate", "likeness"):
         ctp = sum(r["label"] == cat and p.category == cat for r, p in zip(rows, preds, strict=True))
         cfp = sum(r["label"] != cat and p.category == cat for r, p in zip(rows, preds, strict=True))
         cfn = sum(r["label"] == cat and p.category != cat for r, p in zip(rows, preds, strict=True))
-        per[cat] = dict(zip(("precision", "recall"), pr(ctp, cfp, cfn), strict=True)) | {"n": sum(r["label"] == cat for r in rows)}
+        per[cat] = dict(zip(("precision", "recall"), pr(ctp, cfp, cfn), strict=True))
+        per[cat]["n"] = sum(r["label"] == cat for r in rows)
     out["per_category"] = per
     out["errors"] = [
         {"prompt": r["prompt"], "label": r["label"], "got": p.category or "ok", "why": p.message}
@@ -81,13 +85,16 @@ def main() -> None:
     ap.add_argument("--show-errors", action="store_true")
     ap.add_argument("--split", choices=("all", "dev", "test"), default="all")
     ap.add_argument("--set", dest="prompt_set", choices=tuple(SETS), default="main",
-                    help="main: the 311-prompt set the term lists were grown on; heldout: 80 prompts written after")
+                    help="main: the 311-prompt set the term lists were grown on; heldout: 80 prompts "
+                    "written after")
     args = ap.parse_args()
     for emb in ([False] if args.no_embedding else [False, True]):
         res = evaluate(args.policy, embedding=emb, split=args.split, prompt_set=args.prompt_set)
-        print(f"== {'terms + embedding' if emb else 'terms only'} [{args.prompt_set}/{args.split}]: {res['n']} prompts ({res['n_ok']} harmless)")
+        print(f"== {'terms + embedding' if emb else 'terms only'} [{args.prompt_set}/{args.split}]: "
+              f"{res['n']} prompts ({res['n_ok']} harmless)")
         print(f"refusal precision {res['refusal_precision']:.3f}  recall {res['refusal_recall']:.3f}  "
-              f"false refusals {res['false_refusals']}  missed {res['missed']}  ({res['ms_per_prompt']:.1f} ms/prompt)")
+              f"false refusals {res['false_refusals']}  missed {res['missed']}  ({res['ms_per_prompt']:.1f} "
+              "ms/prompt)")
         for cat, m in res["per_category"].items():  # type: ignore[attr-defined]
             print(f"  {cat:9s} n={m['n']:3d}  precision {m['precision']:.3f}  recall {m['recall']:.3f}")
         if args.show_errors:

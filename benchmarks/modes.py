@@ -3,26 +3,30 @@
 Each mode runs on `--per-mode` single-object backlot scenes of seen compositions with a static
 camera (seed = the scene's index) and is measured against what the mode promises:
 
-| mode       | input                                  | measured                                                        |
-| ---------- | -------------------------------------- | --------------------------------------------------------------- |
-| image      | first frame of a real backlot render   | PSNR of output frame 0 vs the input; oracle motion vs text-only  |
-| keyframes  | first and last frames of a real render | PSNR at both pinned times                                       |
-| extend fwd | a real 2 s render                      | seam score at the joint; same colour/shape on both sides        |
-| extend bwd | a real 2 s render                      | the same, at the joint before it                                |
-| connect    | first and last 1 s of a real 4 s render| seam score at both joints                                       |
-| loop       | the prompt                             | seam score at the wrap, vs the wrap of a plain clip             |
-| edit       | a real render; prompt with a new colour| oracle: colour changed, shape and motion kept (two strengths)    |
-| edit night | a real render; prompt set at night     | background moved to the target's (CIELAB ΔE)                    |
-| remix      | a generated clip; prompt, new colour   | as edit, from the source's seed at the service's strength 0.6   |
-| still      | the prompt                             | oracle colour and shape of the single frame                     |
-| schedule   | two prompts, the motion changes at 2 s | oracle motion and `then` vs one prompt worded "..., then ..."    |
-| minute     | a 60 s prompt (bounce or still)        | identity first vs last 4 s, drift, seams, end motion; vs naive last-frame chaining |
+- image: first frame of a real backlot render -> PSNR of output frame 0 vs the input; oracle motion
+  vs text-only
+- keyframes: first and last frames of a real render -> PSNR at both pinned times
+- extend fwd: a real 2 s render -> seam score at the joint; same colour/shape on both sides
+- extend bwd: a real 2 s render -> the same, at the joint before it
+- connect: first and last 1 s of a real 4 s render -> seam score at both joints
+- loop: the prompt -> seam score at the wrap, vs the wrap of a plain clip
+- edit: a real render, prompt with a new colour -> oracle: colour changed, shape and motion kept
+  (two strengths)
+- edit night: a real render, prompt set at night -> background moved to the target's (CIELAB ΔE)
+- remix: a generated clip, prompt with a new colour -> as edit, from the source's seed at the
+  service's strength 0.6
+- still: the prompt -> oracle colour and shape of the single frame
+- schedule: two prompts, the motion changes at 2 s -> oracle motion and `then` vs one prompt
+  worded "..., then ..."
+- minute: a 60 s prompt (bounce or still) -> identity first vs last 4 s, drift, seams, end motion;
+  vs naive last-frame chaining
 
 The seam score is the frame-to-frame change across a joint over the median change inside the
 clip: ~1 is seamless. Prints a table per mode, writes --json, and with --image a picture of
 each mode's input and output frames.
 
-    .venv/bin/python benchmarks/modes.py [--per-mode 8] [--steps 12] [--json out.json] [--image docs/images/modes.png]
+    .venv/bin/python benchmarks/modes.py [--per-mode 8] [--steps 12] [--json out.json] [--image
+    docs/images/modes.png]
 """
 
 from __future__ import annotations
@@ -66,7 +70,8 @@ def scenes(n: int, seconds: float, seed: int, motions: tuple[str, ...] | None = 
         o = s.objects[0]
         if motions is not None and o.motion not in motions:
             continue
-        out.append(dataclasses.replace(s, camera="static", occluder=False, objects=(dataclasses.replace(o, then=None),)))
+        out.append(dataclasses.replace(s, camera="static", occluder=False,
+                                       objects=(dataclasses.replace(o, then=None),)))
     return out
 
 
@@ -125,7 +130,8 @@ def bench_image(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int) -> tuple
         mot_t2v.append(grade(base, FPS, s).objects[0].motion_ok)
         if i == 0:
             ex = (f"image-to-video: {prompt!r}", [("input image", real[:1]), ("output", out)])
-    return {"first_frame_psnr_db_median": med(p0), "motion_accuracy": frac(mot_i2v), "motion_accuracy_text_only_same_seeds": frac(mot_t2v), "n": len(ss)}, ex
+    return {"first_frame_psnr_db_median": med(p0), "motion_accuracy": frac(mot_i2v),
+            "motion_accuracy_text_only_same_seeds": frac(mot_t2v), "n": len(ss)}, ex
 
 
 def bench_keyframes(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int) -> tuple[dict, Example]:
@@ -133,21 +139,28 @@ def bench_keyframes(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int) -> t
     ex: Example = ("keyframes", [])
     for i, s in enumerate(ss):
         real = render_scene(s)
-        out = pipe(describe(s), seconds=s.seconds, steps=steps, seed=i, keyframes={0.0: real[0], s.seconds: real[-1]}).frames
+        out = pipe(describe(s), seconds=s.seconds, steps=steps, seed=i,
+                   keyframes={0.0: real[0], s.seconds: real[-1]}).frames
         first.append(psnr(out[0], real[0]))
         last.append(psnr(out[-1], real[-1]))
         if i == 0:
-            ex = (f"keyframes at 0 s and {s.seconds:g} s: {describe(s)!r}", [("keyframes", np.stack([real[0], real[-1]])), ("output", out)])
-    return {"first_keyframe_psnr_db_median": med(first), "last_keyframe_psnr_db_median": med(last), "n": len(ss)}, ex
+            ex = (f"keyframes at 0 s and {s.seconds:g} s: {describe(s)!r}",
+                  [("keyframes", np.stack([real[0], real[-1]])), ("output", out)])
+    return {"first_keyframe_psnr_db_median": med(first), "last_keyframe_psnr_db_median": med(last),
+            "n": len(ss)}, ex
 
 
-def bench_extend(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int, direction: str) -> tuple[dict, Example]:
+def bench_extend(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int, direction: str) -> tuple[dict,
+                                                                                                  Example]:
     seams, real_seams, same = [], [], []
     ex: Example = (f"extend {direction}", [])
     for i, s in enumerate(ss):
         src = render_scene(s)
-        new = pipe(describe(s), seconds=s.seconds, steps=steps, seed=i, extend=src, direction=direction).frames
-        full, joint = (np.concatenate([src, new]), len(src)) if direction == "forward" else (np.concatenate([new, src]), len(new))
+        new = pipe(describe(s), seconds=s.seconds, steps=steps, seed=i, extend=src,
+                   direction=direction).frames
+        forward = direction == "forward"
+        full, joint = ((np.concatenate([src, new]), len(src)) if forward
+                       else (np.concatenate([new, src]), len(new)))
         seams.append(seam_score(full, joint))
         whole = render_scene(dataclasses.replace(s, seconds=2 * s.seconds))  # the world's own continuation
         real_seams.append(seam_score(whole, len(src)))
@@ -171,8 +184,10 @@ def bench_connect(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int) -> tup
         seams_a.append(seam_score(full, len(a)))
         seams_b.append(seam_score(full, len(a) + len(mid)))
         if i == 0:
-            ex = (f"connect: {describe(s)!r}", [("clip A (end)", a[-4:]), ("transition", mid), ("clip B (start)", b[:4])])
-    return {"seam_score_into_transition_median": med(seams_a), "seam_score_out_of_transition_median": med(seams_b), "n": len(ss)}, ex
+            ex = (f"connect: {describe(s)!r}",
+                  [("clip A (end)", a[-4:]), ("transition", mid), ("clip B (start)", b[:4])])
+    return {"seam_score_into_transition_median": med(seams_a),
+            "seam_score_out_of_transition_median": med(seams_b), "n": len(ss)}, ex
 
 
 def bench_loop(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int) -> tuple[dict, Example]:
@@ -185,10 +200,12 @@ def bench_loop(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int) -> tuple[
         plain_wrap.append(seam_score(np.concatenate([plain, plain[:8]]), len(plain)))
         if i == 0:
             ex = (f"loop: {describe(s)!r}", [("output", out), ("output, from the start again", out[:4])])
-    return {"wrap_seam_score_median": med(wrap), "wrap_seam_score_plain_clip_median": med(plain_wrap), "n": len(ss)}, ex
+    return {"wrap_seam_score_median": med(wrap), "wrap_seam_score_plain_clip_median": med(plain_wrap),
+            "n": len(ss)}, ex
 
 
-def bench_edit(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int, strengths: tuple[float, ...]) -> tuple[dict, Example]:
+def bench_edit(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int,
+               strengths: tuple[float, ...]) -> tuple[dict, Example]:
     rng = random.Random(7)
     res: dict[str, Any] = {}
     ex: Example = ("edit", [])
@@ -197,19 +214,22 @@ def bench_edit(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int, strengths
         changed, shape_kept, motion_kept = [], [], []
         for i, (s, t) in enumerate(pairs):
             src = render_scene(s)
-            out = pipe(describe(t), seconds=s.seconds, steps=steps, seed=i, edit=src, strength=strength).frames
+            out = pipe(describe(t), seconds=s.seconds, steps=steps, seed=i, edit=src,
+                       strength=strength).frames
             og = grade(out, FPS, t).objects[0]
             changed.append(og.color_ok)
             shape_kept.append(og.shape_ok)
             motion_kept.append(og.motion_ok)
             if i == 0 and strength == strengths[-1]:
                 ex = (f"edit (strength {strength:g}) to {describe(t)!r}", [("source", src), ("edited", out)])
-        res[f"strength_{strength:g}"] = {"colour_changed": frac(changed), "shape_kept": frac(shape_kept), "motion_kept": frac(motion_kept)}
+        res[f"strength_{strength:g}"] = {"colour_changed": frac(changed), "shape_kept": frac(shape_kept),
+                                         "motion_kept": frac(motion_kept)}
     res["n"] = len(ss)
     return res, ex
 
 
-def bench_night(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int, strength: float) -> tuple[dict, Example]:
+def bench_night(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int, strength: float) -> tuple[dict,
+                                                                                                  Example]:
     moved, kept = [], []
     ex: Example = ("edit: at night", [])
     for i, s in enumerate([s for s in ss if s.setting != "night"]):
@@ -222,7 +242,8 @@ def bench_night(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int, strength
         kept.append(grade(out, FPS, t).objects[0].motion_ok)
         if i == 0:
             ex = (f"edit (strength {strength:g}): {describe(t)!r}", [("source", src), ("edited", out)])
-    return {"strength": strength, "background_closer_to_night_than_source": frac(moved), "motion_kept": frac(kept), "n": len(moved)}, ex
+    return {"strength": strength, "background_closer_to_night_than_source": frac(moved),
+            "motion_kept": frac(kept), "n": len(moved)}, ex
 
 
 def bench_remix(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int) -> tuple[dict, Example]:
@@ -242,7 +263,8 @@ def bench_remix(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int) -> tuple
             start_moved.append(float(np.hypot(oa.x[0] - ob.x[0], oa.y[0] - ob.y[0])))
         if i == 0:
             ex = (f"remix to {describe(t)!r}", [("generated source", src), ("remix", out)])
-    return {"strength": 0.6, "colour_changed": frac(changed), "shape_kept": frac(shape_kept), "motion_kept": frac(motion_kept),
+    return {"strength": 0.6, "colour_changed": frac(changed), "shape_kept": frac(shape_kept),
+            "motion_kept": frac(motion_kept),
             "start_position_shift_median_frame_heights": med(start_moved), "n": len(ss)}, ex
 
 
@@ -250,7 +272,8 @@ def bench_still(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int) -> tuple
     colour, shape = [], []
     ex: Example = ("still", [])
     for i, s in enumerate(ss):
-        frame = pipe(describe(dataclasses.replace(s, objects=(dataclasses.replace(s.objects[0], motion="still"),))), still=True, steps=steps, seed=i).frames
+        still = dataclasses.replace(s, objects=(dataclasses.replace(s.objects[0], motion="still"),))
+        frame = pipe(describe(still), still=True, steps=steps, seed=i).frames
         c, sh = identity(np.repeat(frame[:1], 8, axis=0))
         colour.append(c == s.objects[0].color)
         shape.append(sh == s.objects[0].shape)
@@ -269,7 +292,8 @@ def bench_schedule(pipe: CinegenPipeline, n: int, steps: int, seed: int) -> tupl
         full = dataclasses.replace(s, objects=(dataclasses.replace(o, then=then, change_at=0.5),))
         first = describe(s)
         second = describe(dataclasses.replace(s, objects=(dataclasses.replace(o, motion=then),)))
-        out = pipe(first, seconds=4.0, steps=steps, seed=i, schedule=[ScheduleEntry(0.0, first), ScheduleEntry(2.0, second)]).frames
+        out = pipe(first, seconds=4.0, steps=steps, seed=i,
+                   schedule=[ScheduleEntry(0.0, first), ScheduleEntry(2.0, second)]).frames
         one = pipe(describe(full), seconds=4.0, steps=steps, seed=i).frames
         g, g1 = grade(out, FPS, full).objects[0], grade(one, FPS, full).objects[0]
         sched_motion.append(g.motion_ok)
@@ -279,7 +303,8 @@ def bench_schedule(pipe: CinegenPipeline, n: int, steps: int, seed: int) -> tupl
         if i == 0:
             ex = (f"schedule: {first!r} at 0 s, {second!r} at 2 s", [("output", out)])
     return {"schedule": {"motion": frac(sched_motion), "then": frac(sched_then)},
-            "one_prompt_with_then": {"motion": frac(single_motion), "then": frac(single_then)}, "n": len(sched_motion)}, ex
+            "one_prompt_with_then": {"motion": frac(single_motion), "then": frac(single_then)},
+            "n": len(sched_motion)}, ex
 
 
 def naive_chain(pipe: CinegenPipeline, prompt: str, seconds: float, steps: int, seed: int) -> np.ndarray:
@@ -324,11 +349,14 @@ def bench_minute(pipe: CinegenPipeline, n: int, steps: int, seed: int) -> tuple[
         rows["naive_last_frame_chaining"].append(minute_metrics(naive, s, naive_joints))
         real_drift.append(color_drift(render_scene(s), FPS, 5.0))
         if i == 0:
-            ex = (f"60 s: {describe(s)!r} (frames at 0, 15, 30, 45, 59 s)", [("ours", ours[[0, 240, 480, 720, 959]]), ("naive chaining", naive[[0, 240, 480, 720, 959]])])
+            ex = (f"60 s: {describe(s)!r} (frames at 0, 15, 30, 45, 59 s)",
+                  [("ours", ours[[0, 240, 480, 720, 959]]),
+                   ("naive chaining", naive[[0, 240, 480, 720, 959]])])
     summary: dict[str, Any] = {}
     for name, rs in rows.items():
         summary[name] = {
-            k: (frac([r[k] for r in rs]) if isinstance(rs[0][k], bool) else med([r[k] for r in rs])) for k in rs[0]
+            k: (frac([r[k] for r in rs]) if isinstance(rs[0][k], bool) else med([r[k] for r in rs]))
+            for k in rs[0]
         }
     summary["real_backlot_drift_delta_e_median"] = med(real_drift)
     summary["n"] = n

@@ -48,7 +48,8 @@ def main() -> None:
     errors: list[str] = []
     accepted: list[str] = []
     lock = threading.Lock()
-    share = [args.jobs // args.clients + (1 if i < args.jobs % args.clients else 0) for i in range(args.clients)]
+    share = [args.jobs // args.clients + (1 if i < args.jobs % args.clients else 0)
+             for i in range(args.clients)]
 
     def client(i: int) -> None:
         h = {"Authorization": f"Bearer {keys[i]}"}
@@ -95,16 +96,19 @@ def main() -> None:
     rows = db.execute("SELECT id, status, completions FROM videos").fetchall()
     completed = sum(1 for _, st, n in rows if st == "completed" and n == 1)
     lost = len(set(accepted) - {r[0] for r in rows if r[1] == "completed"})
-    dup = len(accepted) - len(set(accepted)) + sum(1 for r in rows if r[2] > 1) + (len(rows) - len(set(accepted)))
+    dup = (len(accepted) - len(set(accepted)) + sum(1 for r in rows if r[2] > 1)
+           + (len(rows) - len(set(accepted))))
     print(f"jobs submitted {args.jobs}, accepted {len(accepted)}, completed exactly once {completed}, "
           f"lost {lost}, duplicated {dup}, request errors {len(errors)}")
-    print(f"clients {args.clients}, workers {args.workers}, clip {args.seconds}s@{args.fps}fps 128x128 (fake backend)")
+    print(f"clients {args.clients}, workers {args.workers}, clip {args.seconds}s@{args.fps}fps 128x128 "
+          "(fake backend)")
     print(f"wall {wall:.1f} s, throughput {completed / wall:.1f} jobs/s")
     for name, xs in lat.items():
         print(f"{name:8s} n={len(xs):6d}  p50 {pct(xs, 50):6.1f} ms  p90 {pct(xs, 90):6.1f} ms  "
-              f"p99 {pct(xs, 99):6.1f} ms  max {max(xs) * 1000:6.1f} ms  mean {statistics.mean(xs) * 1000:6.1f} ms")
+              f"p99 {pct(xs, 99):6.1f} ms  max {max(xs) * 1000:6.1f} ms  mean "
+              f"{statistics.mean(xs) * 1000:6.1f} ms")
     for line in metrics.splitlines():
-        if line.startswith("cinegen_job_duration_seconds_sum") or line.startswith("cinegen_job_duration_seconds_count"):
+        if line.startswith(("cinegen_job_duration_seconds_sum", "cinegen_job_duration_seconds_count")):
             print(line)
     if errors:
         print("first errors:", errors[:5])

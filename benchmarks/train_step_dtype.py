@@ -54,7 +54,8 @@ def main() -> None:
     print(f"CPU flags: {cpu_flags()}; threads {torch.get_num_threads()}")
     for k, v in times.items():
         print(f"{k:14s} median {statistics.median(v):.3f} s/step over {len(v)}")
-    print(f"bf16 / fp32 time ratio: {statistics.median(times['bf16 autocast']) / statistics.median(times['float32']):.2f}")
+    ratio = statistics.median(times["bf16 autocast"]) / statistics.median(times["float32"])
+    print(f"bf16 / fp32 time ratio: {ratio:.2f}")
 
 
 if __name__ == "__main__":

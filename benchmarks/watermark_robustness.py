@@ -52,7 +52,8 @@ def downscale(frames: np.ndarray, factor: float) -> np.ndarray:
     h, w = frames.shape[1:3]
     nh, nw = int(h * factor) // 2 * 2, int(w * factor) // 2 * 2
     return np.stack([
-        av.VideoFrame.from_ndarray(f, format="rgb24").reformat(width=nw, height=nh, interpolation="AREA").to_ndarray(format="rgb24")
+        av.VideoFrame.from_ndarray(f, format="rgb24")
+        .reformat(width=nw, height=nh, interpolation="AREA").to_ndarray(format="rgb24")
         for f in frames
     ])
 
@@ -114,7 +115,8 @@ def baseline_imwatermark(n: int) -> None:
         bits = [rng.getrandbits(1) for _ in range(32)]
         enc = WatermarkEncoder()
         enc.set_watermark("bits", bits)
-        marked = np.stack([enc.encode(f[..., ::-1].copy(), "dwtDct")[..., ::-1] for f in frames])  # BGR in/out
+        # BGR in/out
+        marked = np.stack([enc.encode(f[..., ::-1].copy(), "dwtDct")[..., ::-1] for f in frames])
         psnrs.append(wm.psnr(frames, marked))
         dec = WatermarkDecoder("bits", 32)
         for name, seen in (("raw", marked), ("crf23", h264(marked, 23))):
@@ -144,23 +146,28 @@ def main() -> None:
     print(f"{args.clips} watermarked clips, {args.null} unwatermarked clips, {time.time() - t0:.0f} s")
     psnrs = np.array([r["psnr"] for r in rows], dtype=np.float64)
     print(f"PSNR (watermarked vs original, uint8): mean {psnrs.mean():.2f} dB, min {psnrs.min():.2f} dB")
-    print(f"{'attack':8s} {'bit acc mean':>12s} {'p10':>6s} {'min':>6s} {'clips>=0.95':>11s} {'detected':>9s} {'crc ok':>7s}")
+    print(f"{'attack':8s} {'bit acc mean':>12s} {'p10':>6s} {'min':>6s} {'clips>=0.95':>11s} "
+          f"{'detected':>9s} {'crc ok':>7s}")
     summary: dict[str, object] = {"psnr_mean": psnrs.mean(), "psnr_min": psnrs.min(), "threshold": thr}
     for a in ATTACKS:
         acc = np.array([r[a]["acc"] for r in rows], dtype=np.float64)
         det = np.mean([r[a]["detected"] for r in rows])
         crc = np.mean([r[a]["crc_ok"] for r in rows])
-        print(f"{a:8s} {acc.mean():12.4f} {np.percentile(acc, 10):6.3f} {acc.min():6.3f} {np.mean(acc >= 0.95):11.2f} {det:9.2f} {crc:7.2f}")
-        summary[a] = {"bit_accuracy_mean": acc.mean(), "bit_accuracy_min": acc.min(), "share_ge_0.95": np.mean(acc >= 0.95),
+        print(f"{a:8s} {acc.mean():12.4f} {np.percentile(acc, 10):6.3f} {acc.min():6.3f} "
+              f"{np.mean(acc >= 0.95):11.2f} {det:9.2f} {crc:7.2f}")
+        summary[a] = {"bit_accuracy_mean": acc.mean(), "bit_accuracy_min": acc.min(),
+                      "share_ge_0.95": np.mean(acc >= 0.95),
                       "detection_rate": det, "crc_ok_rate": crc}
     ns = np.array(null)
     fpr = float(np.mean(ns >= thr))
-    print(f"null scores: mean {ns.mean():.2f}, p99 {np.percentile(ns, 99):.2f}, p99.9 {np.percentile(ns, 99.9):.2f}, max {ns.max():.2f}")
+    print(f"null scores: mean {ns.mean():.2f}, p99 {np.percentile(ns, 99):.2f}, p99.9 "
+          f"{np.percentile(ns, 99.9):.2f}, max {ns.max():.2f}")
     print(f"false-positive rate at threshold {thr}: {fpr:.4f} ({int((ns >= thr).sum())}/{len(ns)})")
     summary.update({"null_max": ns.max(), "null_p999": np.percentile(ns, 99.9), "fpr": fpr, "n_null": len(ns),
                     "n_clips": len(rows)})
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"summary": summary, "rows": rows, "null_scores": list(map(float, ns))}, default=float, indent=1))
+    args.out.write_text(json.dumps({"summary": summary, "rows": rows, "null_scores": list(map(float, ns))},
+                                   default=float, indent=1))
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ class GenerateRequest:
     guidance: float | None = None
     sampler: str | None = None
     extend_prompt: bool = True  # let the model's prompt extender rewrite the prompt
-    plan: dict[str, Any] | None = None  # a shot plan (JSON object); None: the model's planner plans the prompt
+    plan: dict[str, Any] | None = None  # a shot plan (JSON object); None: the model's planner plans it
     use_plan: bool = True  # False: text only (--no-plan)
     path: tuple[tuple[float, float], ...] | None = None  # move the plan's first object along these points
     image: Path | None = None
@@ -83,7 +83,8 @@ class GenerateRequest:
     consent_grant_id: str | None = None
     project: str | None = None
     job_id: str | None = None  # None: a hash of the settings
-    labels: dict[str, Any] = field(default_factory=dict)  # extra settings for the manifest (a storyboard shot id)
+    # extra settings for the manifest (a storyboard shot id)
+    labels: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ingredients(self) -> tuple[Path, ...]:
@@ -153,7 +154,8 @@ class Model:
             from cinegen.pipeline import CinegenPipeline, PipelineError
 
             try:
-                self._pipe = CinegenPipeline.from_pretrained(self.model_dir, device=self.device, dtype=self.dtype)
+                self._pipe = CinegenPipeline.from_pretrained(self.model_dir, device=self.device,
+                                                             dtype=self.dtype)
             except (FileNotFoundError, PipelineError) as e:
                 raise GenerateError("model_unavailable", str(e)) from e
         return self._pipe
@@ -198,7 +200,8 @@ def generate(
     pipe = model.pipe
     if (request.width, request.height) not in pipe.sizes:
         served = ", ".join(f"{w}x{h}" for w, h in pipe.sizes)
-        raise GenerateError("invalid_size", f"this model renders {served}, not {request.width}x{request.height}")
+        raise GenerateError("invalid_size",
+                            f"this model renders {served}, not {request.width}x{request.height}")
     # 3. generate
     try:
         result = pipe(
@@ -213,7 +216,8 @@ def generate(
     if prefix is not None:
         from cinegen.pipeline import fit_video, retime
 
-        frames = np.concatenate([retime(fit_video(prefix[0], request.width, request.height), prefix[1], request.fps),
+        frames = np.concatenate([retime(fit_video(prefix[0], request.width, request.height), prefix[1],
+                                        request.fps),
                                  frames])
     if before_publish is not None:
         before_publish()
@@ -228,14 +232,16 @@ def provenance(model: Model, request: GenerateRequest, settings: dict[str, Any])
     """The manifest's claims: the model, the mode, the job, the settings, the inputs, the training data."""
     from cinegen.trust.publish import ProvenanceInfo
 
-    job_id = request.job_id or hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    job_id = request.job_id or digest
     return ProvenanceInfo(
         model_name=model.name, model_version=model.version, mode=str(request.mode), job_id=job_id,
         settings=settings, ingredients=request.ingredients, training_data=model.training_data(),
     )
 
 
-def publish_frames(frames: np.ndarray, fps: int, out: Path, info: ProvenanceInfo | None, options: PublishOptions) -> Path:
+def publish_frames(frames: np.ndarray, fps: int, out: Path, info: ProvenanceInfo | None,
+                   options: PublishOptions) -> Path:
     """Frames (T, H, W, 3) uint8 -> the published file at `out`, atomically: a signed MP4, a plain
     MP4 (opt-out), or a PNG of the first frame for a `.png` path."""
     from cinegen import media
@@ -293,7 +299,8 @@ def _pipeline_call(req: GenerateRequest) -> tuple[dict[str, Any], tuple[np.ndarr
         kw.update(connect=(a, b), extend_fps=fa)
     elif req.mode in (Mode.EDIT, Mode.REMIX):
         src, fps = video(0)
-        kw.update(edit=src, extend_fps=fps, strength=DEFAULT_STRENGTH if req.strength is None else req.strength)
+        kw.update(edit=src, extend_fps=fps,
+                  strength=DEFAULT_STRENGTH if req.strength is None else req.strength)
     elif req.mode is Mode.KEYFRAMES and req.sources:  # the first frame of each source, spread over the clip
         firsts = [video(i)[0][0] for i in range(len(req.sources))]
         times = np.linspace(0.0, float(req.seconds), num=len(firsts) + (1 if "image" in kw else 0))

@@ -38,38 +38,49 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser("generate", help="generate a video (or a still) from a prompt with the model")
     p.add_argument("prompt")
     p.add_argument("-o", "--output", type=Path, required=True, help="output .mp4 (or .png with --still)")
-    p.add_argument("--seconds", type=float, default=4.0, help="duration, 1/16 to 60 s (default 4); with --edit, how much of the source is edited")
-    p.add_argument("--size", type=_size, default=(128, 128), help="WxH the model serves, e.g. 128x128, 176x96, 96x176")
+    p.add_argument("--seconds", type=float, default=4.0,
+                   help="duration, 1/16 to 60 s (default 4); with --edit, how much of the source is edited")
+    p.add_argument("--size", type=_size, default=(128, 128),
+                   help="WxH the model serves, e.g. 128x128, 176x96, 96x176")
     p.add_argument("--fps", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
     p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale")
-    p.add_argument("--sampler", choices=["euler", "unipc"], default=None, help="ODE solver (default: the model's)")  # cinegen.sampling.SAMPLERS
+    # cinegen.sampling.SAMPLERS
+    p.add_argument("--sampler", choices=["euler", "unipc"], default=None,
+                   help="ODE solver (default: the model's)")
     p.add_argument("--negative-prompt", default="")
     p.add_argument("--no-extend-prompt", dest="extend_prompt", action="store_false",
-                   help="give the model the prompt as written (default: the model's prompt extender rewrites it "
+                   help="give the model the prompt as written (default: the model's prompt extender "
+                   "rewrites it "
                         "into the caption language it learned, when it has one)")
-    p.add_argument("--model", type=Path, default=None, help="a saved cinegen pipeline or a diffusers Wan 2.1 directory")
+    p.add_argument("--model", type=Path, default=None,
+                   help="a saved cinegen pipeline or a diffusers Wan 2.1 directory")
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"],
                    help="auto: bfloat16 where the CPU/GPU runs it fast (1.5x here), else float32")
     p.add_argument("--frames-dir", type=Path, default=None, help="also write every frame as PNG here")
     p.add_argument("--image", type=Path, default=None, help="image-to-video: animate this still as frame 0")
-    p.add_argument("--keyframe", type=_keyframe, action="append", default=[], metavar="T=PATH", help="pin an image at T seconds")
+    p.add_argument("--keyframe", type=_keyframe, action="append", default=[], metavar="T=PATH",
+                   help="pin an image at T seconds")
     p.add_argument("--extend", type=Path, default=None, help="continue this video")
     p.add_argument("--direction", choices=["forward", "backward"], default="forward")
-    p.add_argument("--connect", type=Path, nargs=2, default=None, metavar=("A", "B"), help="a transition from A's end to B's start")
+    p.add_argument("--connect", type=Path, nargs=2, default=None, metavar=("A", "B"),
+                   help="a transition from A's end to B's start")
     p.add_argument("--loop", action="store_true", help="a seamless loop")
     p.add_argument("--edit", type=Path, default=None, help="video-to-video edit of this video (SDEdit)")
     p.add_argument("--strength", type=float, default=0.6, help="edit strength in [0, 1]")
     p.add_argument("--still", action="store_true", help="a single frame")
     p.add_argument("--schedule", type=Path, default=None, help="YAML list of {at: seconds, prompt: text}")
-    p.add_argument("--plan", type=Path, default=None, help="render this shot plan (JSON, from `cinegen plan` or by hand)")
+    p.add_argument("--plan", type=Path, default=None,
+                   help="render this shot plan (JSON, from `cinegen plan` or by hand)")
     p.add_argument("--path", default=None, metavar="'X,Y X,Y ...'",
-                   help="move the first object along these points (frame widths from the left, heights from the top)")
+                   help="move the first object along these points (x in frame widths from the left, "
+                        "y in frame heights from the top)")
     p.add_argument("--no-plan", dest="use_plan", action="store_false", help="text only: no shot plan")
     p.add_argument("--consent-grant", default=None, help="consent grant id for a registered performer")
-    p.add_argument("--data-dir", type=Path, default=None, help="signing keys and consent registry (default: CINEGEN_HOME)")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="signing keys and consent registry (default: CINEGEN_HOME)")
     p.set_defaults(func=run)
 
 
@@ -124,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
             write_image(args.frames_dir / f"frame_{i:05d}.png", f)
     t = done.timings
     if done.settings.get("model_prompt") not in (None, args.prompt):
-        print(f"prompt extended to: {done.settings['model_prompt']!r} (--no-extend-prompt to give it as written)")
+        print(f"prompt extended to: {done.settings['model_prompt']!r} (--no-extend-prompt to give it as "
+              "written)")
     if done.settings.get("plan"):
         print(f"plan: {_plan_summary(done.settings['plan'])} (--no-plan for text only)")
     print(
@@ -139,7 +151,8 @@ def _request(args: argparse.Namespace, request_type: type[Any]) -> Any:
     from cinegen.mode import Mode
 
     try:
-        mode = Mode.from_flags(image=bool(args.image), keyframes=bool(args.keyframe), extend=bool(args.extend),
+        mode = Mode.from_flags(image=bool(args.image), keyframes=bool(args.keyframe),
+                               extend=bool(args.extend),
                                connect=bool(args.connect), edit=bool(args.edit), schedule=bool(args.schedule),
                                loop=args.loop, still=args.still)
     except ValueError as e:
@@ -147,11 +160,13 @@ def _request(args: argparse.Namespace, request_type: type[Any]) -> Any:
     sources = tuple(p for p in (args.extend, args.edit, *(args.connect or ())) if p)
     w, h = args.size
     return request_type(
-        prompt=args.prompt, mode=mode, negative_prompt=args.negative_prompt, seconds=args.seconds, fps=args.fps,
+        prompt=args.prompt, mode=mode, negative_prompt=args.negative_prompt, seconds=args.seconds,
+        fps=args.fps,
         width=w, height=h, seed=args.seed, steps=args.steps, guidance=args.guidance, sampler=args.sampler,
         extend_prompt=args.extend_prompt, image=args.image, keyframes=tuple(args.keyframe), sources=sources,
         direction=args.direction, strength=args.strength,
-        schedule=tuple(_read_schedule(args.schedule)) if args.schedule else (), consent_grant_id=args.consent_grant,
+        schedule=tuple(_read_schedule(args.schedule)) if args.schedule else (),
+        consent_grant_id=args.consent_grant,
         plan=_read_plan(args.plan) if args.plan else None, use_plan=args.use_plan,
         path=tuple(_read_path(args.path)) if args.path is not None else None,
     )

@@ -75,8 +75,10 @@ def write_video(
                     if codec == "libx264":
                         stream.options = {"crf": str(crf), "preset": "medium", "movflags": "+faststart"}
                 elif frame.shape[:2] != (stream.height, stream.width):
-                    raise MediaError(f"frame {count} is {frame.shape[:2]}, expected {(stream.height, stream.width)}")
-                for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+                    raise MediaError(f"frame {count} is {frame.shape[:2]}, expected "
+                                     f"{(stream.height, stream.width)}")
+                for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame),
+                                                                       format="rgb24")):
                     container.mux(packet)
                 count += 1
             if stream is None:

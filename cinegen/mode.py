@@ -35,8 +35,10 @@ class Mode(StrEnum):
         return _CONSENT_USE[self]
 
     @classmethod
-    def from_flags(cls, *, image: bool = False, keyframes: bool = False, extend: bool = False, connect: bool = False,
-                   edit: bool = False, schedule: bool = False, loop: bool = False, still: bool = False) -> Mode:
+    def from_flags(cls, *, image: bool = False, keyframes: bool = False, extend: bool = False,
+                   connect: bool = False,
+                   edit: bool = False, schedule: bool = False, loop: bool = False,
+                   still: bool = False) -> Mode:
         """The mode a set of CLI inputs asks for; a ValueError for two that exclude each other."""
         exclusive = [name for name, given in (("extend", extend), ("connect", connect), ("edit", edit),
                                               ("schedule", schedule), ("loop", loop)) if given]

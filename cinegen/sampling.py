@@ -27,7 +27,8 @@ def shift_sigmas(sigmas: torch.Tensor, shift: float) -> torch.Tensor:
     return shift * sigmas / (1 + (shift - 1) * sigmas)
 
 
-def shift_for_tokens(num_tokens: int, base_tokens: int = 256, max_tokens: int = 4096, base_shift: float = 1.5, max_shift: float = 4.0) -> float:
+def shift_for_tokens(num_tokens: int, base_tokens: int = 256, max_tokens: int = 4096, base_shift: float = 1.5,
+                     max_shift: float = 4.0) -> float:
     """Resolution/duration-dependent shift (log-linear in token count, as in SD3/Flux)."""
     n = min(max(num_tokens, base_tokens), max_tokens)
     a = (math.log(n) - math.log(base_tokens)) / (math.log(max_tokens) - math.log(base_tokens))
@@ -117,7 +118,8 @@ def sample_euler(
     def step(i: int, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         return x + (float(sigmas[i + 1]) - float(sigmas[i])) * v
 
-    return _integrate(model, noise, sigmas, step, init=init, cond=cond, callback=callback, state_dtype=noise.dtype)
+    return _integrate(model, noise, sigmas, step, init=init, cond=cond, callback=callback,
+                      state_dtype=noise.dtype)
 
 
 def sample_unipc(
@@ -134,34 +136,49 @@ def sample_unipc(
     from diffusers.schedulers.scheduling_unipc_multistep import UniPCMultistepScheduler
 
     sched = UniPCMultistepScheduler(
-        prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=1.0, solver_order=2, final_sigmas_type="zero"
+        prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=1.0, solver_order=2,
+        final_sigmas_type="zero"
     )
-    sched.set_timesteps(sigmas=sigmas[:-1].double().numpy(), device=noise.device)  # flow_shift 1: sigmas as given
+    # flow_shift 1: sigmas as given
+    sched.set_timesteps(sigmas=sigmas[:-1].double().numpy(), device=noise.device)
 
     def step(i: int, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         return sched.step(v, sched.timesteps[i], x, return_dict=False)[0]
 
-    return _integrate(model, noise, sigmas, step, init=init, cond=cond, callback=callback, state_dtype=torch.float32)
+    return _integrate(model, noise, sigmas, step, init=init, cond=cond, callback=callback,
+                      state_dtype=torch.float32)
 
 
 SAMPLERS: dict[str, Callable[..., torch.Tensor]] = {"euler": sample_euler, "unipc": sample_unipc}
 
 
 def guided(
-    model: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
+    model: Callable[..., torch.Tensor],
     text: torch.Tensor,
     uncond_text: torch.Tensor,
     scale: float,
+    *,
+    layout: torch.Tensor | None = None,
+    uncond_layout: torch.Tensor | None = None,
 ) -> VelocityFn:
     """Classifier-free guidance (Ho & Salimans 2022) as a wrapper: one batched call per step.
 
     v = v_uncond + scale * (v_cond - v_uncond). With scale == 1 the unconditional pass is skipped.
+    A plan-conditioned model also takes `layout` (1, Cl, N, h, w) for the conditional pass and
+    `uncond_layout` for the unconditional one (zeros: guidance towards the plan too; the same
+    layout: guidance on the text alone).
     """
     if scale == 1.0:
-        return lambda x, s: model(x, s, text)
+        if layout is None:
+            return lambda x, s: model(x, s, text)
+        return lambda x, s: model(x, s, text, layout=layout)
 
     def velocity(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        v = model(torch.cat([x, x]), torch.cat([sigma, sigma]), torch.cat([text, uncond_text]))
+        extra = {}
+        if layout is not None:
+            other = layout if uncond_layout is None else uncond_layout
+            extra["layout"] = torch.cat([layout, other])  # (2, Cl, N, h, w)
+        v = model(torch.cat([x, x]), torch.cat([sigma, sigma]), torch.cat([text, uncond_text]), **extra)
         v_cond, v_uncond = v.chunk(2)
         return v_uncond + scale * (v_cond - v_uncond)
 

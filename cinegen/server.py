@@ -39,18 +39,22 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser("serve", help="run the video job service (OpenAI-compatible Videos API)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--data-dir", help="all service state lives here (default: $CINEGEN_HOME or a per-user dir)")
+    p.add_argument("--data-dir",
+                   help="all service state lives here (default: $CINEGEN_HOME or a per-user dir)")
     p.add_argument("--executor", choices=("local", "ray"), help="where workers run (default local processes)")
     p.add_argument("--workers", type=int, help="worker processes / Ray actors, one per device (default 1)")
-    p.add_argument("--backend", help="generation backend: pipeline (the model; default) or fake (a fast stand-in)")
+    p.add_argument("--backend",
+                   help="generation backend: pipeline (the model; default) or fake (a fast stand-in)")
     p.add_argument("--backend-option", action="append", default=None, metavar="KEY=VALUE",
                    help="passed to the backend's constructor (JSON values, else strings); repeatable")
     p.add_argument("--ray-address", help="join this Ray cluster (default: start a local one)")
     p.add_argument("--gpus-per-worker", type=float, help="GPUs each Ray actor requests")
     p.add_argument("--publish", choices=("trust", "plain"),
-                   help="trust: watermark + C2PA-sign every video (the default); plain: unsigned H.264, an opt-out")
+                   help="trust: watermark + C2PA-sign every video (the default); plain: unsigned H.264, an "
+                   "opt-out")
     p.add_argument("--moderation-policy", metavar="YAML",
-                   help="the content policy every request is checked against (default: the packaged policy.yaml)")
+                   help="the content policy every request is checked against (default: the packaged "
+                   "policy.yaml)")
     p.add_argument("--no-moderation", action="store_true",
                    help="turn moderation off (explicit opt-out; prompts are then not checked at all)")
     p.add_argument("--no-auth", action="store_true", help="single-user mode: no API keys needed")
@@ -75,14 +79,16 @@ def run(args: argparse.Namespace) -> int:
                 options[k] = v
     # `cinegen serve` serves the shipped model unless told otherwise (flag or CINEGEN_BACKEND)
     backend = args.backend or (None if os.environ.get("CINEGEN_BACKEND") else "pipeline")
-    s = Settings.from_env(args.data_dir, host=args.host, port=args.port, executor=args.executor, workers=args.workers,
+    s = Settings.from_env(args.data_dir, host=args.host, port=args.port, executor=args.executor,
+                          workers=args.workers,
                   backend=backend, ray_address=args.ray_address, gpus_per_worker=args.gpus_per_worker,
                   auth=False if args.no_auth else None, webhook_allow_hosts=allow, publish=args.publish,
                   backend_options=options, moderation=False if args.no_moderation else None,
                   moderation_policy=args.moderation_policy)
     moderation = f"policy={s.moderation_policy or 'packaged'}" if s.moderation else "OFF"
     print(f"cinegen serve: http://{s.host}:{s.port}/v1  data={s.data_dir}  executor={s.executor}  "
-          f"workers={s.workers}  backend={s.backend}  publish={s.publish}  moderation: {moderation}", flush=True)
+          f"workers={s.workers}  backend={s.backend}  publish={s.publish}  moderation: {moderation}",
+          flush=True)
     print(f"studio: http://{s.host}:{s.port}/studio/", flush=True)
     from cinegen.service.app import serve
 

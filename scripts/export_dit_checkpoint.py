@@ -20,7 +20,8 @@ def main(run: Path, out: Path) -> None:
     model = VelocityModel(build_transformer(cfg))
     model.load_state_dict(state["ema"])
     model.transformer.save_pretrained(out, max_shard_size="15MB")
-    meta = {"dit": json.loads((run / "dit_config.json").read_text()), "steps": state["step"], "training_data": state["ledger"]}
+    meta = {"dit": json.loads((run / "dit_config.json").read_text()), "steps": state["step"],
+            "training_data": state["ledger"]}
     (out / "cinegen.json").write_text(json.dumps(meta, indent=2))
     print(f"exported step {state['step']} to {out}")
 

@@ -21,9 +21,12 @@ def main(run: Path, ref: Path, out: Path) -> None:
     state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
     vae = VideoVAE.from_pretrained(ref)
     before = vae.state_dict()
-    changed = [k for k, v in state["model"].items() if not k.startswith("dec") and not torch.equal(v.half().float(), before[k])]
+    changed = [k for k,
+               v in state["model"].items() if not k.startswith("dec") and not torch.equal(v.half().float(),
+                                                                                          before[k])]
     if changed:
-        raise SystemExit(f"the checkpoint's encoder differs from {ref}'s ({changed[:3]}...): not a decoder-only run of it")
+        raise SystemExit(f"the checkpoint's encoder differs from {ref}'s ({changed[:3]}...): not a "
+                         "decoder-only run of it")
     vae.load_state_dict(state["model"])
     vae.save_pretrained(out)
     print(f"exported step {state['step']} to {out}")

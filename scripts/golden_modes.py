@@ -58,7 +58,8 @@ def tiny_pipeline(window_latents: int = 3) -> Any:
     transformer: Any = build_transformer(DIT_PRESETS["tiny"]).eval()
     with torch.no_grad():
         transformer.proj_out.weight.normal_(0.0, 0.05, generator=torch.Generator().manual_seed(1))
-    return CinegenPipeline(BuiltinVAE(vae), transformer, MiniLMPrompts(TextEncoder()), sizes=[(64, 64), (80, 48), (128, 128)],
+    return CinegenPipeline(BuiltinVAE(vae), transformer, MiniLMPrompts(TextEncoder()),
+                           sizes=[(64, 64), (80, 48), (128, 128)],
                            window_latents=window_latents, default_steps=2)
 
 
@@ -81,7 +82,8 @@ def mode_calls(w: int, h: int) -> dict[str, dict[str, Any]]:
         "connect": {"seconds": 1.0, "connect": (frames(9, h, w, 1), frames(3, h, w, 2))},
         "loop": {"seconds": 1.0, "loop": True},
         "edit": {"seconds": 1.0, "edit": frames(17, h, w), "strength": 0.5},
-        "schedule": {"seconds": 1.0, "schedule": [ScheduleEntry(0.0, "a red ball"), ScheduleEntry(0.5, "a blue ball")]},
+        "schedule": {"seconds": 1.0,
+                     "schedule": [ScheduleEntry(0.0, "a red ball"), ScheduleEntry(0.5, "a blue ball")]},
     }
 
 

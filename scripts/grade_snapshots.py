@@ -34,8 +34,10 @@ def grade(step: int, transformer: Path, per_set: int, steps: int, sampler: str) 
         (pipe_dir / "vae").symlink_to(SHIPPED / "vae")
         (pipe_dir / "transformer").symlink_to(transformer.resolve())
         report = Path(tmp) / "report.json"
-        cmd = [sys.executable, str(ROOT / "benchmarks" / "model_adherence.py"), "--model", str(pipe_dir), "--sets", "heldout_single",
-               "--per-set", str(per_set), "--steps", str(steps), "--sampler", sampler, "--dtype", "auto", "--json", str(report)]
+        cmd = [sys.executable, str(ROOT / "benchmarks" / "model_adherence.py"), "--model", str(pipe_dir),
+               "--sets", "heldout_single",
+               "--per-set", str(per_set), "--steps", str(steps), "--sampler", sampler, "--dtype", "auto",
+               "--json", str(report)]
         subprocess.run(cmd, check=True)
         res = json.loads(report.read_text())
     held = res["heldout_single"]
@@ -49,7 +51,8 @@ def main() -> None:
     ap.add_argument("snapshots", nargs="+", help="STEP=DIR pairs")
     ap.add_argument("--per-set", type=int, default=40)
     ap.add_argument("--steps", type=int, default=12)
-    ap.add_argument("--sampler", default="euler", help="euler (every row so far) or unipc; rows compare only at one sampler")
+    ap.add_argument("--sampler", default="euler",
+                    help="euler (every row so far) or unipc; rows compare only at one sampler")
     a = ap.parse_args()
     rows = json.loads(OUT.read_text()) if OUT.exists() else []
     for item in a.snapshots:

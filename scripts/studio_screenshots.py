@@ -49,7 +49,8 @@ def main() -> int:
                 page.wait_for_selector("body[data-ready='1']")
 
             def shot(name: str, full: bool = False) -> None:
-                page.wait_for_function("[...document.querySelectorAll('main video')].every((v) => v.readyState === 4)",
+                page.wait_for_function("[...document.querySelectorAll('main video')].every((v) => "
+                                       "v.readyState === 4)",
                                        timeout=30_000)
                 time.sleep(0.4)
                 page.screenshot(path=str(out / f"studio-{name}.png"), full_page=full)
@@ -65,15 +66,18 @@ def main() -> int:
                 page.wait_for_selector(f".job >> nth={i}")
             page.wait_for_selector(".job [role=progressbar][aria-valuenow='100']", timeout=60_000)
             page.wait_for_function("[...document.querySelectorAll('.job [role=progressbar]')]"
-                                   ".some((b) => +b.getAttribute('aria-valuenow') > 10 && +b.getAttribute('aria-valuenow') < 100)",
+                                   ".some((b) => +b.getAttribute('aria-valuenow') > 10 && "
+                                   "+b.getAttribute('aria-valuenow') < 100)",
                                    timeout=60_000)
             page.fill("textarea[name=prompt]", "a green triangle moves right, the camera pans right")
             shot("create")
-            page.wait_for_function("document.querySelectorAll('.job .badge.completed').length === 4", timeout=90_000)
+            page.wait_for_function("document.querySelectorAll('.job .badge.completed').length === 4",
+                                   timeout=90_000)
 
             # 2. gallery, with one card scrubbed
             go("gallery")
-            page.wait_for_function("document.querySelectorAll('.card a.thumb[style*=background-image]').length >= 4")
+            page.wait_for_function("document.querySelectorAll('.card "
+                                   "a.thumb[style*=background-image]').length >= 4")
             box = page.locator(".card a.thumb").nth(1).bounding_box()
             page.mouse.move(box["x"] + 5, box["y"] + box["height"] / 2)
             page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] / 2)
@@ -82,8 +86,10 @@ def main() -> int:
             # 3. one video
             page.locator(".card a.thumb").first.click()
             page.wait_for_selector(".video-page video")
-            page.wait_for_function("document.querySelector('[data-cc]').dataset.cc !== 'pending'", timeout=30_000)
-            page.evaluate("(async () => { const v = document.querySelector('.video-page video'); v.muted = true;"
+            page.wait_for_function("document.querySelector('[data-cc]').dataset.cc !== 'pending'",
+                                   timeout=30_000)
+            page.evaluate("(async () => { const v = document.querySelector('.video-page video'); v.muted = "
+                          "true;"
                           " await v.play(); await new Promise((r) => setTimeout(r, 700)); v.pause(); })()")
             shot("video")
 
@@ -109,7 +115,8 @@ def main() -> int:
             page.wait_for_function("[...document.querySelectorAll('.shot [role=progressbar]')]"
                                    ".some((b) => +b.getAttribute('aria-valuenow') >= 20)", timeout=60_000)
             shot("storyboard-generating", full=True)
-            page.wait_for_function("document.querySelectorAll('.shot .badge.completed').length === 3", timeout=120_000)
+            page.wait_for_function("document.querySelectorAll('.shot .badge.completed').length === 3",
+                                   timeout=120_000)
             page.click("#export-board")
             page.wait_for_selector("#export-list button[data-export='otio']", timeout=60_000)
             page.click("#preview-reel")
@@ -123,7 +130,8 @@ def main() -> int:
             phone = browser.page(390, 844)
             phone.goto(page.url)
             phone.wait_for_selector(".shot video")
-            phone.wait_for_function("[...document.querySelectorAll('main video')].every((v) => v.readyState === 4)")
+            phone.wait_for_function("[...document.querySelectorAll('main video')].every((v) => v.readyState "
+                                    "=== 4)")
             time.sleep(0.5)
             phone.screenshot(path=str(out / "studio-phone.png"))
             print(out / "studio-phone.png")

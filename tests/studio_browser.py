@@ -84,7 +84,8 @@ def run_app_server(settings: Any) -> Iterator[str]:
 
     port = free_port()
     settings = settings.replace(host="127.0.0.1", port=port)
-    server = uvicorn.Server(uvicorn.Config(build_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(build_app(settings), host="127.0.0.1", port=port,
+                                           log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"

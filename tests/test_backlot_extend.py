@@ -24,7 +24,9 @@ def test_detailed_style_matches_describe() -> None:
     assert BacklotPromptExtender("detailed")(prompt, seed=1).startswith("A yellow star floating up")
 
 
-@pytest.mark.parametrize("prompt", ["a red ball in slow motion", "a dragon over a city", "a red ball on grass at night"])
+@pytest.mark.parametrize("prompt",
+                         ["a red ball in slow motion", "a dragon over a city",
+                          "a red ball on grass at night"])
 def test_prompts_outside_the_backlot_pass_through_unchanged(prompt: str) -> None:
     assert BacklotPromptExtender("short")(prompt, seed=0) == prompt
 

@@ -98,7 +98,8 @@ def test_batch_report(clip: Path, tmp_path: Path, capsys) -> None:
     (tmp_path / "broken.mp4").write_bytes(b"junk" * 100)
     rows = [
         {"video": str(clip), "scene": SCENE.to_dict(), "group": "seen"},
-        {"video": str(clip), "scene": SCENE.replace(objects=(ObjectSpec("box", "red", "left"),)).to_dict(), "group": "heldout"},
+        {"video": str(clip), "scene": SCENE.replace(objects=(ObjectSpec("box", "red", "left"),)).to_dict(),
+         "group": "heldout"},
         {"video": "broken.mp4", "scene": SCENE.to_dict(), "group": "heldout"},
     ]
     manifest = tmp_path / "m.jsonl"

@@ -56,7 +56,9 @@ def test_psnr_and_ssim() -> None:
     assert metrics.psnr(a, b.astype(np.uint8)) == pytest.approx(10 * np.log10(255**2 / 25), abs=1e-6)
     assert metrics.ssim(a, a) == pytest.approx(1.0)
     smooth = ndimage.gaussian_filter(a.astype(float), (3, 3, 0)).astype(np.uint8)
-    assert metrics.ssim(smooth, np.clip(smooth.astype(int) + rng.integers(-40, 40, smooth.shape), 0, 255).astype(np.uint8)) < 0.6
+    assert metrics.ssim(smooth,
+                        np.clip(smooth.astype(int) + rng.integers(-40, 40, smooth.shape), 0,
+                                255).astype(np.uint8)) < 0.6
     assert metrics.ssim(np.stack([a, a]), np.stack([a, a])) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="equal shapes"):
         metrics.psnr(a, a[:16])
@@ -68,7 +70,8 @@ def test_identity_consistency_of_a_clean_clip() -> None:
 
 
 def _disk_image(shape: str, r: float = 12.0) -> np.ndarray:
-    scene = SceneSpec(objects=(ObjectSpec(shape, "red", size=r / 64),), setting="black", seconds=0.0625, width=64, height=64)
+    scene = SceneSpec(objects=(ObjectSpec(shape, "red", size=r / 64),), setting="black", seconds=0.0625,
+                      width=64, height=64)
     return render_scene(scene)[0]
 
 
@@ -115,7 +118,8 @@ def test_camera_pan_on_a_textured_backdrop() -> None:
     rng = np.random.default_rng(0)
     world = ndimage.gaussian_filter(rng.uniform(0, 255, (48, 200)), 2.5)
     world = (world - world.min()) / np.ptp(world) * 200 + 20
-    frames = np.stack([np.repeat(world[:, 60 - round(0.09 * 48 * i / 16) : 108 - round(0.09 * 48 * i / 16), None], 3, 2) for i in range(32)])
+    shift = [round(0.09 * 48 * i / 16) for i in range(32)]
+    frames = np.stack([np.repeat(world[:, 60 - d : 108 - d, None], 3, 2) for d in shift])
     cam = estimate_camera(frames.astype(np.uint8), 16.0)
     assert cam.kind == "pan_left"  # the view moves left: the world slides right
     assert estimate_camera(np.repeat(frames[:1], 32, 0).astype(np.uint8), 16.0).kind == "static"

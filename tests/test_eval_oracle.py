@@ -42,7 +42,8 @@ def test_grade_to_dict_is_json_ready(graded) -> None:
     assert 0.0 <= d["adherence"] <= 1.0
 
 
-@pytest.mark.parametrize("name", ["wrong_color", "wrong_shape", "reversed_motion", "wrong_camera", "noise", "blank"])
+@pytest.mark.parametrize("name",
+                         ["wrong_color", "wrong_shape", "reversed_motion", "wrong_camera", "noise", "blank"])
 def test_corruptions_are_rejected(name, clips, graded) -> None:
     rng = random.Random(0)
     applicable = rejected = 0
@@ -59,7 +60,8 @@ def test_corruptions_are_rejected(name, clips, graded) -> None:
 
 
 def test_fall_physics_matches_world_gravity() -> None:
-    scene = SceneSpec(objects=(ObjectSpec("ball", "red", "fall", x=0.5, y=0.2, size=0.1),), setting="black", seconds=2.0)
+    scene = SceneSpec(objects=(ObjectSpec("ball", "red", "fall", x=0.5, y=0.2, size=0.1),), setting="black",
+                      seconds=2.0)
     frames = encode_roundtrip(render_scene(scene), scene.fps)
     g = grade(frames, 16.0, scene)
     assert g.passed, g.checks
@@ -77,13 +79,15 @@ def test_relation_and_permanence() -> None:
     flipped = scene.replace(relation=Relation(0, "right_of", 1))
     assert grade(frames, 16.0, flipped).relation_ok is False
     # a ball passing behind the pillar comes out the other side
-    runner = SceneSpec(objects=(ObjectSpec("ball", "green", "right", x=0.3, speed=0.14),), occluder=True, setting="studio", seconds=3.0)
+    runner = SceneSpec(objects=(ObjectSpec("ball", "green", "right", x=0.3, speed=0.14),), occluder=True,
+                       setting="studio", seconds=3.0)
     g = grade(render_scene(runner), 16.0, runner)
     assert g.permanence_ok is True and g.passed, g.checks
 
 
 def test_analyze_without_prompt() -> None:
-    scene = SceneSpec(objects=(ObjectSpec("triangle", "orange", "left", x=0.7),), setting="sky", camera="zoom_in", seconds=2.0)
+    scene = SceneSpec(objects=(ObjectSpec("triangle", "orange", "left", x=0.7),), setting="sky",
+                      camera="zoom_in", seconds=2.0)
     an = analyze(render_scene(scene), 16.0)
     assert an.camera.kind == "zoom_in"
     (o,) = an.objects

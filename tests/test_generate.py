@@ -31,7 +31,8 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
     transformer: Any = build_transformer(DIT_PRESETS["tiny"]).eval()
     path = tmp_path_factory.mktemp("model") / "tiny"
-    CinegenPipeline(BuiltinVAE(VideoVAE(VAE_PRESETS["tiny"]).eval()), transformer, MiniLMPrompts(TextEncoder()),
+    CinegenPipeline(BuiltinVAE(VideoVAE(VAE_PRESETS["tiny"]).eval()), transformer,
+                    MiniLMPrompts(TextEncoder()),
                     sizes=[(64, 64)], window_latents=6, default_steps=2,
                     info={"name": "tiny-test", "version": "0.1"}).save_pretrained(path)
     return path
@@ -59,7 +60,8 @@ def _comparable(claims: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def test_the_same_manifest_through_every_door(model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_same_manifest_through_every_door(model_dir: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     from cinegen.cli import main
     from cinegen.service.jobspec import JobSpec
     from cinegen.service.pipeline_backend import PipelineBackend
@@ -75,7 +77,8 @@ def test_the_same_manifest_through_every_door(model_dir: Path, tmp_path: Path, m
                   data_dir=data)
     # (the API counts whole seconds, so all three doors make one second)
     svc = backend.generate(job, tmp_path / "svc.mp4", lambda f: None, lambda: False).path
-    assert main(["generate", PROMPT, "-o", str(cli), "--model", str(model_dir), "--size", "64x64", "--seconds", "1",
+    assert main(["generate", PROMPT, "-o", str(cli), "--model", str(model_dir), "--size", "64x64",
+                 "--seconds", "1",
                  "--fps", "8", "--seed", str(SEED), "--dtype", "float32"]) == 0
     studio = ModelShots(model_dir, dtype="float32")(ShotRequest(
         shot_id="s1", prompt=PROMPT, seconds=1.0, fps=8, width=64, height=64, seed=SEED, camera="static",
@@ -117,7 +120,8 @@ def test_the_manifest_records_each_mode_as_itself(
         resolved["keyframes"] = tuple((t, media[p]) for t, p in inputs["keyframes"])
     if "sources" in inputs:
         resolved["sources"] = tuple(media[p] for p in inputs["sources"])
-    request = GenerateRequest(PROMPT, mode=mode, seconds=0.5, fps=8, width=64, height=64, seed=SEED, **resolved)
+    request = GenerateRequest(PROMPT, mode=mode, seconds=0.5, fps=8, width=64, height=64, seed=SEED,
+                              **resolved)
     out = tmp_path / "out.mp4"
     done = generate(Model(model_dir, dtype="float32"), request, out,
                     publish=PublishOptions(trust=TrustSettings(data_dir=tmp_path / "trust")))
@@ -132,7 +136,8 @@ def test_the_manifest_records_each_mode_as_itself(
     [({}, Mode.TEXT), ({"image": True}, Mode.IMAGE), ({"keyframes": True}, Mode.KEYFRAMES),
      ({"image": True, "keyframes": True}, Mode.IMAGE), ({"extend": True}, Mode.EXTEND),
      ({"connect": True}, Mode.CONNECT), ({"edit": True}, Mode.EDIT), ({"schedule": True}, Mode.SCHEDULE),
-     ({"loop": True}, Mode.LOOP), ({"still": True}, Mode.STILL), ({"still": True, "image": True}, Mode.STILL)],
+     ({"loop": True}, Mode.LOOP), ({"still": True}, Mode.STILL),
+     ({"still": True, "image": True}, Mode.STILL)],
 )
 def test_the_cli_decides_the_mode_once_from_its_flags(flags: dict[str, bool], mode: Mode) -> None:
     assert Mode.from_flags(**flags) is mode
@@ -147,8 +152,10 @@ def test_refusal_before_any_model_load(tmp_path: Path) -> None:
     from cinegen.generate import LocalModerator
 
     model = Model(tmp_path / "no-model-here")
-    with pytest.raises(Refused) as e:  # the packaged policy refuses this before the (missing) model is touched
-        generate(model, GenerateRequest("a naked child"), tmp_path / "x.mp4", moderator=LocalModerator(tmp_path))
+    # the packaged policy refuses this before the (missing) model is touched
+    with pytest.raises(Refused) as e:
+        generate(model, GenerateRequest("a naked child"), tmp_path / "x.mp4",
+                 moderator=LocalModerator(tmp_path))
     assert e.value.code.startswith("safety.") and model._pipe is None
     with pytest.raises(GenerateError, match="model_index.json") as missing:
         generate(model, GenerateRequest("a red ball"), tmp_path / "x.mp4")

@@ -40,17 +40,20 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("media")
     rng = np.random.default_rng(0)
-    Image.fromarray(rng.integers(0, 256, (90, 120, 3), dtype=np.uint8)).save(d / "still.png")  # not 64x64: fitted
+    # not 64x64: fitted
+    Image.fromarray(rng.integers(0, 256, (90, 120, 3), dtype=np.uint8)).save(d / "still.png")
     write_video(d / "clip.mp4", rng.integers(0, 256, (16, 64, 64, 3), dtype=np.uint8), 16)
     (d / "broken_image.png").write_bytes((d / "still.png").read_bytes()[:100])
     (d / "broken_video.mp4").write_bytes((d / "clip.mp4").read_bytes()[:300])
-    (d / "schedule.yaml").write_text("- {at: 0, prompt: a red ball moving right}\n- {at: 0.25, prompt: a red ball falling}\n")
+    (d / "schedule.yaml").write_text("- {at: 0, prompt: a red ball moving right}\n- {at: 0.25, prompt: a "
+                                     "red ball falling}\n")
     (d / "overlap.yaml").write_text("- {at: 0.5, prompt: a red ball}\n- {at: 0.5, prompt: a blue ball}\n")
     return {p.stem: p for p in d.iterdir()}
 
 
 def gen(model: Path, out: Path, *args: str, prompt: str = "a red ball moving right") -> int:
-    return main(["generate", prompt, "-o", str(out), "--model", str(model), "--size", "64x64", "--dtype", "float32", *args])
+    return main(["generate", prompt, "-o", str(out), "--model", str(model), "--size", "64x64", "--dtype",
+                 "float32", *args])
 
 
 def test_text_to_video_writes_a_signed_watermarked_mp4(model: Path, tmp_path: Path) -> None:
@@ -60,8 +63,10 @@ def test_text_to_video_writes_a_signed_watermarked_mp4(model: Path, tmp_path: Pa
     assert frames.shape == (16, 64, 64, 3) and fps == 16
     report = verify_video(out)
     assert report.c2pa.present and report.c2pa.valid
-    assert (report.c2pa.claims.get("watermark") or {}).get("payload")  # the manifest records the embedded mark
-    # (detection itself is measured at the model's sizes in tests/test_trust_watermark.py; 64x64 is too few pixels)
+    # the manifest records the embedded mark
+    assert (report.c2pa.claims.get("watermark") or {}).get("payload")
+    # (detection itself is measured at the model's sizes in tests/test_trust_watermark.py; 64x64 is too few
+    # pixels)
     assert [p.name for p in tmp_path.iterdir()] == ["shot.mp4"]  # no temporary files left
 
 
@@ -78,7 +83,8 @@ def test_prompt_extension_is_reported_and_can_be_turned_off(
     assert "prompt extended to: 'A red ball falling and bouncing" in capsys.readouterr().out
     settings = verify_video(tmp_path / "a.mp4").c2pa.claims["settings"]
     assert settings["prompt"] == para and settings["model_prompt"].startswith("A red ball falling")
-    assert gen(tmp_path / "ext", tmp_path / "b.mp4", "--seconds", "0.5", "--no-extend-prompt", prompt=para) == 0
+    assert gen(tmp_path / "ext", tmp_path / "b.mp4", "--seconds", "0.5", "--no-extend-prompt",
+               prompt=para) == 0
     assert "extended" not in capsys.readouterr().out
     assert verify_video(tmp_path / "b.mp4").c2pa.claims["settings"]["model_prompt"] == para
     assert not np.array_equal(read_video(tmp_path / "a.mp4")[0], read_video(tmp_path / "b.mp4")[0])
@@ -87,7 +93,8 @@ def test_prompt_extension_is_reported_and_can_be_turned_off(
 def test_same_seed_same_frames_other_seed_differs(model: Path, tmp_path: Path) -> None:
     def frames(seed: int, name: str) -> np.ndarray:
         d = tmp_path / name
-        assert gen(model, tmp_path / f"{name}.mp4", "--seconds", "0.5", "--seed", str(seed), "--frames-dir", str(d)) == 0
+        assert gen(model, tmp_path / f"{name}.mp4", "--seconds", "0.5", "--seed", str(seed), "--frames-dir",
+                   str(d)) == 0
         return np.stack([np.asarray(Image.open(p)) for p in sorted(d.glob("*.png"))])
 
     a, b, c = frames(3, "a"), frames(3, "b"), frames(4, "c")
@@ -108,9 +115,11 @@ def test_same_seed_same_frames_other_seed_differs(model: Path, tmp_path: Path) -
         (["--schedule", "{schedule}"], 8),
         (["--sampler", "unipc", "--steps", "3"], 8),
     ],
-    ids=["image", "keyframes", "extend", "extend-backward", "connect", "loop", "edit", "schedule", "unipc-sampler"],
+    ids=["image", "keyframes", "extend", "extend-backward", "connect", "loop", "edit", "schedule",
+         "unipc-sampler"],
 )
-def test_every_mode_from_the_command_line(model: Path, media: dict[str, Path], tmp_path: Path, args: list[str], frames: int) -> None:
+def test_every_mode_from_the_command_line(model: Path, media: dict[str, Path], tmp_path: Path,
+                                          args: list[str], frames: int) -> None:
     out = tmp_path / "out.mp4"
     filled = [a.format(**{k: str(v) for k, v in media.items()}) for a in args]
     assert gen(model, out, "--seconds", "0.5", *filled) == 0
@@ -141,11 +150,13 @@ def test_still_writes_a_png(model: Path, tmp_path: Path) -> None:
         (["--schedule", "{overlap}"], "schedule"),
         (["--extend", "{clip}", "--loop"], "one mode"),
     ],
-    ids=["zero-seconds", "negative-seconds", "too-long", "size", "steps", "device", "truncated-image", "missing-image",
+    ids=["zero-seconds", "negative-seconds", "too-long", "size", "steps", "device", "truncated-image",
+         "missing-image",
          "truncated-video", "strength", "keyframe-outside", "overlapping-schedule", "two-modes"],
 )
 def test_bad_input_exits_2_naming_the_problem_and_leaves_no_file(
-    model: Path, media: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+    model: Path, media: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
+    message: str
 ) -> None:
     paths = {k: str(v) for k, v in media.items()} | {"missing": str(tmp_path / "missing.png")}
     out = tmp_path / "out.mp4"
@@ -155,21 +166,24 @@ def test_bad_input_exits_2_naming_the_problem_and_leaves_no_file(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_unknown_sampler_is_refused_by_the_parser(model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_sampler_is_refused_by_the_parser(model: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as e:
         gen(model, tmp_path / "out.mp4", "--sampler", "rk45")
     assert e.value.code == 2 and "rk45" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
 
-def test_bad_prompt_and_output_and_model(model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_prompt_and_output_and_model(model: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
     assert gen(model, tmp_path / "a.mp4", prompt="") == 2
     assert "prompt" in capsys.readouterr().err
     assert gen(model, tmp_path / "a.mp4", prompt="a red ball " * 400) == 2
     assert "prompt" in capsys.readouterr().err
     assert gen(model, tmp_path / "a.avi") == 2
     assert ".mp4" in capsys.readouterr().err
-    assert main(["generate", "a red ball", "-o", str(tmp_path / "a.mp4"), "--model", str(tmp_path / "nowhere")]) == 2
+    assert main(["generate", "a red ball", "-o", str(tmp_path / "a.mp4"), "--model",
+                 str(tmp_path / "nowhere")]) == 2
     assert "nowhere" in capsys.readouterr().err
     corrupt = tmp_path / "corrupt"
     corrupt.mkdir()

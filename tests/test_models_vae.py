@@ -42,7 +42,8 @@ def test_first_frame_is_encoded_on_its_own(vae: VideoVAE) -> None:
         full = vae.encode(video)
         five = vae.encode(video[:, :, :5])
     torch.testing.assert_close(alone[:, :, 0], full[:, :, 0], atol=1e-5, rtol=0)
-    torch.testing.assert_close(five, full[:, :, :2], atol=1e-5, rtol=0)  # causal: later frames change nothing before them
+    # causal: later frames change nothing before them
+    torch.testing.assert_close(five, full[:, :, :2], atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("chunk", [1, 2, 3, 5])
@@ -81,7 +82,8 @@ def test_encode_rejects_bad_shapes(vae: VideoVAE) -> None:
 
 
 def test_latent_normalisation_round_trip() -> None:
-    cfg = VAEConfig(latent_channels=4, channels=(0, 8, 16), temporal_channels=16, latent_mean=(0.1, -0.2, 0.3, 0.0), latent_std=(2.0, 0.5, 1.0, 3.0))
+    cfg = VAEConfig(latent_channels=4, channels=(0, 8, 16), temporal_channels=16,
+                    latent_mean=(0.1, -0.2, 0.3, 0.0), latent_std=(2.0, 0.5, 1.0, 3.0))
     torch.manual_seed(0)
     a = VideoVAE(cfg).eval()
     b = VideoVAE(VAE_PRESETS["tiny"]).eval()
@@ -90,7 +92,9 @@ def test_latent_normalisation_round_trip() -> None:
     with torch.no_grad():
         raw = b.encode(v)
         norm = a.encode(v)
-        std, mean = torch.tensor(cfg.latent_std).view(1, 4, 1, 1, 1), torch.tensor(cfg.latent_mean).view(1, 4, 1, 1, 1)
+        std, mean = torch.tensor(cfg.latent_std).view(1, 4, 1, 1, 1), torch.tensor(cfg.latent_mean).view(1, 4,
+                                                                                                         1, 1,
+                                                                                                         1)
         torch.testing.assert_close(norm * std + mean, raw, atol=1e-5, rtol=0)
         torch.testing.assert_close(a.decode(norm), b.decode(raw), atol=1e-5, rtol=0)
 
@@ -161,7 +165,8 @@ def test_config_validation() -> None:
 
 
 def test_frames_tensor_round_trip() -> None:
-    frames = torch.randint(0, 256, (5, H, W, 3), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    frames = torch.randint(0, 256, (5, H, W, 3), generator=torch.Generator().manual_seed(0),
+                           dtype=torch.uint8)
     x = frames_to_tensor(frames)
     assert x.shape == (1, 3, 5, H, W) and x.min() >= -1 and x.max() <= 1
     assert torch.equal(tensor_to_frames(x)[0], frames)

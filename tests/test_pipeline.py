@@ -42,14 +42,16 @@ def pipe() -> CinegenPipeline:
     with torch.no_grad():  # a non-zero output layer, so text and conditioning change the velocity
         transformer.proj_out.weight.normal_(0.0, 0.05, generator=torch.Generator().manual_seed(1))
     return CinegenPipeline(
-        BuiltinVAE(vae), transformer, MiniLMPrompts(TextEncoder()), sizes=[(64, 64), (80, 48)], window_latents=3, default_steps=2
+        BuiltinVAE(vae), transformer, MiniLMPrompts(TextEncoder()), sizes=[(64, 64), (80, 48)],
+        window_latents=3, default_steps=2
     )
 
 
 @pytest.fixture(scope="module")
 def wide(pipe: CinegenPipeline) -> CinegenPipeline:
     """The same components with room in one window for a prefix, a suffix and new latents (connect, loop)."""
-    return CinegenPipeline(pipe.vae, pipe.transformer, pipe.encode_prompt, sizes=pipe.sizes, window_latents=6, default_steps=2)
+    return CinegenPipeline(pipe.vae, pipe.transformer, pipe.encode_prompt, sizes=pipe.sizes, window_latents=6,
+                           default_steps=2)
 
 
 def _frames(n: int, h: int = 64, w: int = 64, seed: int = 0) -> np.ndarray:
@@ -61,7 +63,8 @@ def _shape(out: Any, frames: int, h: int = 64, w: int = 64) -> None:
 
 
 # ----------------------------------------------------------------------------- modes
-@pytest.mark.parametrize(("seconds", "fps", "frames"), [(0.5, 16, 8), (0.5, 8, 4), (0.25, 24, 6), (1 / 16, 16, 1)])
+@pytest.mark.parametrize(("seconds", "fps", "frames"),
+                         [(0.5, 16, 8), (0.5, 8, 4), (0.25, 24, 6), (1 / 16, 16, 1)])
 def test_text_to_video_frames_at_fps(pipe: CinegenPipeline, seconds: float, fps: int, frames: int) -> None:
     out = pipe("a red ball rolls", seconds=seconds, fps=fps, **SIZE)
     _shape(out, frames)
@@ -101,7 +104,9 @@ def test_image_to_video_pins_first_frame(pipe: CinegenPipeline) -> None:
 
 
 def test_keyframes(pipe: CinegenPipeline) -> None:
-    out = pipe("a ball", seconds=1.0, keyframes={0.0: _frames(1, seed=1)[0], 0.5: _frames(1, seed=2)[0], 1.0: _frames(1, seed=4)[0]}, **SIZE)
+    out = pipe("a ball", seconds=1.0,
+               keyframes={0.0: _frames(1, seed=1)[0], 0.5: _frames(1, seed=2)[0], 1.0: _frames(1, seed=4)[0]},
+               **SIZE)
     _shape(out, 16)
 
 
@@ -149,7 +154,8 @@ def test_edit(pipe: CinegenPipeline) -> None:
 
 
 def test_schedule(pipe: CinegenPipeline) -> None:
-    out = pipe("a ball", seconds=1.0, schedule=[ScheduleEntry(0.0, "a red ball"), ScheduleEntry(0.5, "a blue ball")], **SIZE)
+    out = pipe("a ball", seconds=1.0,
+               schedule=[ScheduleEntry(0.0, "a red ball"), ScheduleEntry(0.5, "a blue ball")], **SIZE)
     _shape(out, 16)
 
 
@@ -163,7 +169,8 @@ def test_same_seed_same_frames_other_seed_differs(pipe: CinegenPipeline) -> None
 
 
 @pytest.mark.parametrize("mode", [{}, {"image": "img"}, {"extend": "clip"}])
-def test_unipc_sampler_is_deterministic_and_differs_from_euler(pipe: CinegenPipeline, mode: dict[str, str]) -> None:
+def test_unipc_sampler_is_deterministic_and_differs_from_euler(pipe: CinegenPipeline,
+                                                               mode: dict[str, str]) -> None:
     kw: dict[str, Any] = {k: (_frames(1)[0] if v == "img" else _frames(9)) for k, v in mode.items()}
     a = pipe("a red ball rolls", seconds=0.5, seed=7, sampler="unipc", steps=3, **kw, **SIZE)
     b = pipe("a red ball rolls", seconds=0.5, seed=7, sampler="unipc", steps=3, **kw, **SIZE)
@@ -212,7 +219,8 @@ def test_prompt_changes_frames(pipe: CinegenPipeline) -> None:
         ({"loop": True, "connect": "pair"}, "loop|connect"),
     ],
 )
-def test_bad_arguments_raise_pipeline_error(pipe: CinegenPipeline, kwargs: dict[str, Any], names: str) -> None:
+def test_bad_arguments_raise_pipeline_error(pipe: CinegenPipeline, kwargs: dict[str, Any],
+                                            names: str) -> None:
     args: dict[str, Any] = {"prompt": "a ball", "seconds": 1.0, **SIZE}
     for k, v in kwargs.items():
         if v == "clip":
@@ -241,7 +249,8 @@ def test_save_load_round_trip(pipe: CinegenPipeline, tmp_path: Path) -> None:
     loaded = CinegenPipeline.from_pretrained(tmp_path, dtype="float32")  # "auto" may pick bf16
     assert loaded.sizes == pipe.sizes and loaded.window_latents == 3 and loaded.default_steps == 2
     assert loaded.info["name"] == "tiny-test" and loaded.default_sampler == "euler"
-    unipc = CinegenPipeline(pipe.vae, pipe.transformer, pipe.encode_prompt, sizes=pipe.sizes, window_latents=3, default_sampler="unipc")
+    unipc = CinegenPipeline(pipe.vae, pipe.transformer, pipe.encode_prompt, sizes=pipe.sizes,
+                            window_latents=3, default_sampler="unipc")
     unipc.save_pretrained(tmp_path / "unipc")
     assert CinegenPipeline.from_pretrained(tmp_path / "unipc", dtype="float32").default_sampler == "unipc"
     with pytest.raises(PipelineError, match="default sampler 'rk45'"):
@@ -265,7 +274,8 @@ def test_prompt_extender_rewrites_what_the_model_sees(pipe: CinegenPipeline, tmp
     assert raw.settings["model_prompt"] == para and raw.settings["prompt_extender"] is None
     assert not np.array_equal(out.frames, raw.frames)
     sched = ext(para, seconds=0.5, seed=2, schedule=[ScheduleEntry(0.0, para)], **SIZE)
-    same = pipe("x", seconds=0.5, seed=2, schedule=[ScheduleEntry(0.0, "a red ball falling, at sunset")], **SIZE)
+    same = pipe("x", seconds=0.5, seed=2, schedule=[ScheduleEntry(0.0, "a red ball falling, at sunset")],
+                **SIZE)
     assert np.array_equal(sched.frames, same.frames)  # schedule entries are extended too
     ext.save_pretrained(tmp_path)
     loaded = CinegenPipeline.from_pretrained(tmp_path, dtype="float32")
@@ -342,7 +352,8 @@ def test_carry_residual_fades_the_pinned_frames_decode_error_into_the_new_frames
     decoded = np.full((4, 4, 3), 120, np.uint8)  # the VAE's redraw of it: 20 levels darker
     out = carry_residual(new, given, decoded)
     levels = out[:, 0, 0, 0].astype(int)
-    assert levels[0] > 115 and list(levels[:SEAM_FADE_FRAMES]) == sorted(levels[:SEAM_FADE_FRAMES], reverse=True)
+    assert levels[0] > 115 and list(levels[:SEAM_FADE_FRAMES]) == sorted(levels[:SEAM_FADE_FRAMES],
+                                                                         reverse=True)
     assert (levels[SEAM_FADE_FRAMES:] == 100).all()  # beyond the fade the frames are untouched
     back = carry_residual(new, given, decoded, at_end=True)[:, 0, 0, 0].astype(int)
     assert list(back) == list(levels[::-1])  # the same fade, toward a joint after the new frames

@@ -47,13 +47,26 @@ def pipe() -> CinegenPipeline:
         transformer.proj_out.weight.normal_(0.0, 0.05, generator=g)
         transformer.patch_embedding.weight[:, 4:].normal_(0.0, 0.5, generator=g)
     return CinegenPipeline(
-        BuiltinVAE(vae), transformer, MiniLMPrompts(TextEncoder()), sizes=[(64, 64)], window_latents=6, default_steps=2,
+        BuiltinVAE(vae),
+        transformer,
+        MiniLMPrompts(TextEncoder()),
+        sizes=[(64, 64)],
+        window_latents=6,
+        default_steps=2,
         planner=PLANNERS["backlot"],
     )
 
 
 def _with(pipe: CinegenPipeline, planner: Any) -> CinegenPipeline:
-    return CinegenPipeline(pipe.vae, pipe.transformer, pipe.encode_prompt, sizes=pipe.sizes, window_latents=6, default_steps=2, planner=planner)
+    return CinegenPipeline(
+        pipe.vae,
+        pipe.transformer,
+        pipe.encode_prompt,
+        sizes=pipe.sizes,
+        window_latents=6,
+        default_steps=2,
+        planner=planner,
+    )
 
 
 def _disc(x: float, y: float) -> np.ndarray:
@@ -66,7 +79,9 @@ def _disc(x: float, y: float) -> np.ndarray:
 def test_text_to_video_renders_the_planners_plan(pipe: CinegenPipeline) -> None:
     out = pipe(PROMPT, seconds=1.0, seed=3, **SIZE)
     plan = out.settings["plan"]
-    assert plan is not None and plan == plan_prompt(PROMPT, seconds=1.0, seed=3, width=64, height=64).to_dict()  # type: ignore[union-attr]
+    assert (
+        plan is not None and plan == plan_prompt(PROMPT, seconds=1.0, seed=3, width=64, height=64).to_dict()
+    )  # type: ignore[union-attr]
     plain = pipe(PROMPT, seconds=1.0, seed=3, use_plan=False, **SIZE)
     assert plain.settings["plan"] is None
     assert not np.array_equal(out.frames, plain.frames)  # the layout reaches the model
@@ -97,7 +112,9 @@ def test_bad_plans_are_refused(pipe: CinegenPipeline, kwargs: dict[str, Any], ne
     plan = plan_prompt(PROMPT, seconds=1.0, seed=0, width=64, height=64)
     two = plan_prompt(PROMPT, seconds=2.0, seed=0, width=64, height=64)
     assert plan is not None and two is not None
-    kwargs = {k: ({"PLAN": plan, "PLAN2S": two}.get(v, v) if isinstance(v, str) else v) for k, v in kwargs.items()}
+    kwargs = {
+        k: ({"PLAN": plan, "PLAN2S": two}.get(v, v) if isinstance(v, str) else v) for k, v in kwargs.items()
+    }
     with pytest.raises(PipelineError, match=None) as e:
         pipe(PROMPT, seconds=1.0, **kwargs, **SIZE)
     assert needle in str(e.value)
@@ -116,7 +133,9 @@ def test_long_clips_take_each_windows_part_of_one_plan(pipe: CinegenPipeline) ->
     assert out.frames.shape[0] == 48
     starts = [s for s, _ in rec.starts]  # type: ignore[attr-defined]
     assert starts[0] == 0 and starts == sorted(starts) and len(starts) >= 3
-    assert all(b - a == 16 for a, b in zip(starts[1:], starts[2:], strict=False))  # 4 new latents per later window
+    assert all(
+        b - a == 16 for a, b in zip(starts[1:], starts[2:], strict=False)
+    )  # 4 new latents per later window
     assert len(out.settings["plan"]["objects"][0]["boxes"]) == 48
 
 
@@ -130,7 +149,9 @@ def test_every_mode_renders_with_a_plan(pipe: CinegenPipeline) -> None:
     src = np.stack([_disc(0.2 + 0.02 * i, 0.5) for i in range(17)])
     fwd = pipe(PROMPT, seconds=1.0, extend=src, **SIZE).settings["plan"]["objects"][0]["boxes"][0]
     assert abs(fwd[0] - 0.52) < 0.03  # continues from the source's last frame
-    back = pipe(PROMPT, seconds=1.0, extend=src, direction="backward", **SIZE).settings["plan"]["objects"][0]["boxes"][-1]
+    back = pipe(PROMPT, seconds=1.0, extend=src, direction="backward", **SIZE).settings["plan"]["objects"][0][
+        "boxes"
+    ][-1]
     assert abs(back[0] - 0.2) < 0.03  # arrives at the source's first frame
     conn = pipe(PROMPT, seconds=0.5, connect=(src, src[::-1]), **SIZE)
     boxes = conn.settings["plan"]["objects"][0]["boxes"]
@@ -139,7 +160,10 @@ def test_every_mode_renders_with_a_plan(pipe: CinegenPipeline) -> None:
     lb = loop.settings["plan"]["objects"][0]["boxes"]
     assert lb[-1] == lb[0] and loop.frames.shape[0] == 24
     assert pipe(PROMPT, seconds=1.0, edit=src, **SIZE).settings["plan"] is None  # edit follows its source
-    assert pipe(PROMPT, seconds=1.0, edit=src, path=[(0.1, 0.5), (0.9, 0.5)], **SIZE).settings["plan"] is not None
+    assert (
+        pipe(PROMPT, seconds=1.0, edit=src, path=[(0.1, 0.5), (0.9, 0.5)], **SIZE).settings["plan"]
+        is not None
+    )
     sched = [ScheduleEntry(0.0, PROMPT), ScheduleEntry(0.5, "a red ball moving right at night")]
     assert pipe(PROMPT, seconds=1.0, schedule=sched, **SIZE).settings["plan"] is not None
     kf = pipe(PROMPT, seconds=1.0, keyframes={0.5: _disc(0.5, 0.5)}, **SIZE)

@@ -18,7 +18,9 @@ from cinegen.planning.planner import BacklotPlanner, close_loop, locate, plan_fr
 from cinegen.planning.raster import LAYOUT_CHANNELS, latent_layout
 
 
-def _plan(prompt: str = "a red ball moving right on a grass field", seconds: float = 2.0, seed: int = 0) -> ShotPlan:
+def _plan(
+    prompt: str = "a red ball moving right on a grass field", seconds: float = 2.0, seed: int = 0
+) -> ShotPlan:
     p = plan_prompt(prompt, seconds=seconds, seed=seed)
     assert p is not None
     return p
@@ -60,7 +62,11 @@ def test_fall_accelerates_with_gravity_and_bounces_lossily() -> None:
     acc = np.diff(y[:8], n=2) * fps * fps
     assert np.allclose(acc, GRAVITY, rtol=0.05)
     assert y.max() <= GROUND_Y - r + 1e-3  # never below the ground
-    lows = [i for i in range(1, len(y) - 1) if y[i] >= y[i - 1] and y[i] >= y[i + 1] and y[i] > GROUND_Y - r - 0.01]
+    lows = [
+        i
+        for i in range(1, len(y) - 1)
+        if y[i] >= y[i - 1] and y[i] >= y[i + 1] and y[i] > GROUND_Y - r - 0.01
+    ]
     assert len(lows) >= 2  # it bounced
     apex = y[lows[0] : lows[1]].min()
     assert apex > y[0] + 0.05  # the bounce loses height
@@ -76,7 +82,12 @@ def test_grow_and_relations_at_start() -> None:
 
 
 def test_plan_matches_where_the_renderer_draws() -> None:
-    scene = SceneSpec(objects=(ObjectSpec("ball", "red", "right", x=0.3, y=0.5, size=0.12),), setting="black", seconds=1.0, camera="pan_left")
+    scene = SceneSpec(
+        objects=(ObjectSpec("ball", "red", "right", x=0.3, y=0.5, size=0.12),),
+        setting="black",
+        seconds=1.0,
+        camera="pan_left",
+    )
     plan, frames = plan_from_scene(scene), render_scene(scene)
     for i in (0, 8, 15):
         found = locate(frames[i], "red")
@@ -124,7 +135,12 @@ def test_bad_json_and_duration_mismatch() -> None:
 # ----------------------------------------------------------------------------- paths
 def test_path_parsing_and_errors() -> None:
     assert parse_path("0.1,0.5 0.9,0.5") == [(0.1, 0.5), (0.9, 0.5)]
-    for bad, msg in [("0.1,0.5", "at least two points"), ("0.1;0.5 1,1", "'x,y'"), ("0.1,0.5 1.2,0.5", "outside the frame"), ("a,b 1,1", "two numbers")]:
+    for bad, msg in [
+        ("0.1,0.5", "at least two points"),
+        ("0.1;0.5 1,1", "'x,y'"),
+        ("0.1,0.5 1.2,0.5", "outside the frame"),
+        ("a,b 1,1", "two numbers"),
+    ]:
         with pytest.raises(PlanError, match=msg):
             parse_path(bad)
 
@@ -150,7 +166,9 @@ def test_layout_channels_say_where_what_is() -> None:
     assert torch.allclose(lay[1], occ) and lay[2:5].sum() == 0  # ball one-hot
     assert torch.allclose(lay[5], occ) and lay[6:].sum() == 0  # red one-hot
     # a window starting later sees later frames; past the end holds the last frame
-    assert torch.equal(latent_layout(p, 4, 2, 128, 128)[:, 1], latent_layout(p, 0, 3, 128, 128)[:, 2])  # frames 5..8 both
+    assert torch.equal(
+        latent_layout(p, 4, 2, 128, 128)[:, 1], latent_layout(p, 0, 3, 128, 128)[:, 2]
+    )  # frames 5..8 both
     assert torch.equal(latent_layout(p, 500, 1, 128, 128), latent_layout(p, 31, 1, 128, 128))
 
 

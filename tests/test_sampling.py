@@ -35,7 +35,8 @@ def test_make_sigmas_endpoints_and_monotonic(shift: float) -> None:
 def test_shift_spends_more_steps_at_high_noise() -> None:
     plain, shifted = make_sigmas(8), make_sigmas(8, shift=3.0)
     assert torch.all(shifted[1:-1] > plain[1:-1])
-    torch.testing.assert_close(shift_sigmas(torch.tensor([0.0, 0.5, 1.0]), 3.0), torch.tensor([0.0, 0.75, 1.0]))
+    torch.testing.assert_close(shift_sigmas(torch.tensor([0.0, 0.5, 1.0]), 3.0),
+                               torch.tensor([0.0, 0.75, 1.0]))
 
 
 def test_make_sigmas_start_below_one() -> None:
@@ -226,3 +227,21 @@ def test_guided_cfg_formula(scale: float) -> None:
     vc, vu = m(x, s, text), m(x, s, uncond)
     torch.testing.assert_close(v, vu + scale * (vc - vu))
     assert calls[0] == 4  # one batched call for both branches
+
+
+def test_guided_passes_each_pass_its_layout() -> None:
+    from cinegen.sampling import guided
+
+    seen: list[torch.Tensor] = []
+
+    def model(x: torch.Tensor, s: torch.Tensor, t: torch.Tensor, layout: torch.Tensor) -> torch.Tensor:
+        seen.append(layout)
+        return x * 0 + layout.mean(dim=(1, 2, 3, 4), keepdim=True)  # v = the layout's mean per sample
+
+    x, s, t = torch.zeros(1, 2, 3, 4, 4), torch.ones(1, 3), torch.zeros(1, 5, 8)
+    lay = torch.ones(1, 6, 3, 4, 4)
+    v = guided(model, t, t, 3.0, layout=lay, uncond_layout=torch.zeros_like(lay))(x, s)
+    assert seen[-1].shape == (2, 6, 3, 4, 4) and torch.allclose(v, torch.full_like(v, 3.0))  # 0 + 3 * (1 - 0)
+    v = guided(model, t, t, 3.0, layout=lay)(x, s)  # the same layout in both passes: guidance on text alone
+    assert torch.allclose(v, torch.ones_like(v))
+    assert torch.equal(guided(model, t, t, 1.0, layout=lay)(x, s), torch.ones_like(x))

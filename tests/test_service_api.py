@@ -17,7 +17,8 @@ from PIL import Image
 from cinegen.cli import main as cli_main
 from cinegen.media import probe_video
 from cinegen.service.settings import Settings
-from cinegen.service.testing import ThreadServer, make_key
+from cinegen.service.testing import ThreadServer, make_key, wait_status
+from cinegen.service.testing import auth as _h
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -39,20 +40,6 @@ def key(server: ThreadServer) -> str:
 @pytest.fixture(scope="module")
 def client(server: ThreadServer, key: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=server.base_url + "/v1", api_key=key, max_retries=0)
-
-
-def _h(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-def wait_done(server: ThreadServer, key: str, vid: str, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = httpx.get(f"{server.base_url}/v1/videos/{vid}", headers=_h(key)).json()
-        if v["status"] in ("completed", "failed"):
-            return v
-        time.sleep(0.05)
-    raise TimeoutError(vid)
 
 
 def test_sdk_create_poll_download_list_remix_delete(server: ThreadServer, client: openai.OpenAI,
@@ -118,7 +105,8 @@ def test_list_pagination(server: ThreadServer) -> None:
     k = make_key(server.settings, "pager")
     ids = []
     for i in range(5):
-        r = httpx.post(f"{server.base_url}/v1/videos", headers=_h(k), json={"prompt": f"ball {i}", "seconds": 1})
+        r = httpx.post(f"{server.base_url}/v1/videos", headers=_h(k),
+                       json={"prompt": f"ball {i}", "seconds": 1})
         assert r.status_code == 200, r.text
         ids.append(r.json()["id"])
     c = openai.OpenAI(base_url=server.base_url + "/v1", api_key=k)
@@ -139,7 +127,7 @@ def test_multipart_input_reference(server: ThreadServer, key: str, client: opena
                              input_reference=("ref.png", buf.getvalue(), "image/png"))
     r = httpx.get(f"{server.base_url}/v1/videos/{v.id}", headers=_h(key)).json()
     assert r["mode"] == "image"
-    assert wait_done(server, key, v.id)["status"] == "completed"
+    assert wait_status(server.base_url, key, v.id)["status"] == "completed"
 
 
 def test_extension_fields_seed_fps_negative_prompt(server: ThreadServer, key: str) -> None:
@@ -147,7 +135,7 @@ def test_extension_fields_seed_fps_negative_prompt(server: ThreadServer, key: st
     r = httpx.post(f"{server.base_url}/v1/videos", headers=_h(key), json=body)
     assert r.status_code == 200 and r.json()["seed"] == 7 and r.json()["fps"] == 12
     assert r.json()["negative_prompt"] == "blur"
-    done = wait_done(server, key, r.json()["id"])
+    done = wait_status(server.base_url, key, r.json()["id"])
     assert done["status"] == "completed"
 
 
@@ -172,7 +160,7 @@ def test_cancel_running_and_queued(server: ThreadServer, key: str) -> None:
     assert c2["status"] == "failed" and c2["error"]["code"] == "cancelled"
     t0 = time.monotonic()
     assert httpx.post(f"{url}/{slow['id']}/cancel", headers=_h(key)).json()["cancel_requested"]
-    done = wait_done(server, key, slow["id"])
+    done = wait_status(server.base_url, key, slow["id"])
     assert done["status"] == "failed" and done["error"]["code"] == "cancelled" and time.monotonic() - t0 < 5
     again = httpx.post(f"{url}/{slow['id']}/cancel", headers=_h(key))
     assert again.status_code == 409 and again.json()["error"]["code"] == "video_not_cancellable"
@@ -211,7 +199,8 @@ def test_health_ready_metrics_openapi(server: ThreadServer) -> None:
 
 
 def test_cli_keys_create_prints_key_last(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli_main(["keys", "create", "bob", "--data-dir", str(tmp_path), "--webhook-url", "http://x/y"]) == 0
+    assert cli_main(["keys", "create", "bob", "--data-dir", str(tmp_path), "--webhook-url",
+                     "http://x/y"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert out[-1].startswith("cg_") and " " not in out[-1] and any("whsec_" in line for line in out)
     assert cli_main(["keys", "list", "--data-dir", str(tmp_path)]) == 0

@@ -11,6 +11,7 @@ import pytest
 from cinegen.service.jobs import JobStore
 from cinegen.service.settings import Settings
 from cinegen.service.testing import ThreadServer, make_key
+from cinegen.service.testing import auth as H
 
 
 @pytest.fixture(scope="module")
@@ -18,10 +19,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadServer]:
     s = Settings(data_dir=tmp_path_factory.mktemp("auth"), workers=1, default_fps=8)
     with ThreadServer(s) as srv:
         yield srv
-
-
-def H(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 def test_keys_are_stored_hashed(server: ThreadServer) -> None:
@@ -59,7 +56,8 @@ def test_another_key_gets_404_everywhere(server: ThreadServer) -> None:
         "cancel": httpx.post(f"{base}/{vid}/cancel", headers=m),
         "events": httpx.get(f"{base}/{vid}/events", headers=m),
         "as_source": httpx.post(base, headers=m, json={"prompt": "x", "video_ids": [vid]}),
-        "extend": httpx.post(f"{base}/extensions", headers=m, json={"prompt": "x", "seconds": 1, "video": {"id": vid}}),
+        "extend": httpx.post(f"{base}/extensions", headers=m,
+                             json={"prompt": "x", "seconds": 1, "video": {"id": vid}}),
         "cursor": httpx.get(base, headers=m, params={"after": vid}),
         "delete": httpx.delete(f"{base}/{vid}", headers=m),
     }

@@ -48,7 +48,8 @@ def fuzz(base: str, key: str, studio: bool) -> tuple[list[str], dict[int, int]]:
             r = case.call(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=10)
             statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
             if r.status_code >= 500:
-                failures.append(f"{case.operation.label}: {r.status_code} {r.text[:200]} <- {case.body!r:.200}")
+                failures.append(f"{case.operation.label}: {r.status_code} {r.text[:200]} <- "
+                                f"{case.body!r:.200}")
             ctype = r.headers.get("content-type", "")
             ctype = ctype[0] if isinstance(ctype, list) else ctype
             if 400 <= r.status_code < 500 and ctype.startswith("application/json"):

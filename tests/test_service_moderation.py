@@ -16,7 +16,8 @@ from PIL import Image
 
 from cinegen.cli import main as cli_main
 from cinegen.service.settings import Settings
-from cinegen.service.testing import ThreadServer, make_key
+from cinegen.service.testing import ThreadServer, make_key, wait_status
+from cinegen.service.testing import auth as _h
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -28,20 +29,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadServer]:
     with ThreadServer(s) as srv:
         srv.wait_ready(timeout=120)
         yield srv
-
-
-def _h(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-def _wait(srv: ThreadServer, key: str, vid: str) -> dict:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        v = httpx.get(f"{srv.base_url}/v1/videos/{vid}", headers=_h(key)).json()
-        if v["status"] in ("completed", "failed"):
-            return v
-        time.sleep(0.05)
-    raise TimeoutError(vid)
 
 
 def test_refusal_is_400_safety_code_creates_nothing_spends_no_quota(server: ThreadServer) -> None:
@@ -64,16 +51,18 @@ def test_refusal_is_400_safety_code_creates_nothing_spends_no_quota(server: Thre
     assert decision["allowed"] is True and decision["checked"] is True and "violence" in decision["scores"]
     log = store.refusals(store.get(None, ok.json()["id"])["owner"])
     assert len(log) == 6 and {r["code"] for r in log} == {"safety.violence", "safety.likeness"}
-    assert {r["category"] for r in log} == {"violence", "likeness"} and all(r["route"] == "create" for r in log)
+    assert {r["category"] for r in log} == {"violence", "likeness"}
+    assert all(r["route"] == "create" for r in log)
     assert "cinegen_moderation_refusals_total{code=\"safety.violence\"} " in httpx.get(
         f"{server.base_url}/metrics").text
-    _wait(server, key, ok.json()["id"])
+    wait_status(server.base_url, key, ok.json()["id"])
 
 
 def test_multipart_remix_extension_and_edit_are_moderated(server: ThreadServer) -> None:
     key = make_key(server.settings, "routes")
-    base = httpx.post(f"{server.base_url}/v1/videos", headers=_h(key), json={"prompt": "a blue box", "seconds": 1})
-    assert _wait(server, key, base.json()["id"])["status"] == "completed"
+    base = httpx.post(f"{server.base_url}/v1/videos", headers=_h(key),
+                      json={"prompt": "a blue box", "seconds": 1})
+    assert wait_status(server.base_url, key, base.json()["id"])["status"] == "completed"
     bad = "a naked woman, explicit sex"
     buf = io.BytesIO()
     Image.fromarray(np.zeros((128, 128, 3), np.uint8)).save(buf, format="PNG")
@@ -96,15 +85,17 @@ def test_a_skin_toned_reference_image_is_refused(server: ThreadServer) -> None:
     key = make_key(server.settings, "image")
     buf = io.BytesIO()
     Image.fromarray(np.full((128, 128, 3), (224, 172, 140), np.uint8)).save(buf, format="PNG")
-    r = httpx.post(f"{server.base_url}/v1/videos", headers=_h(key), data={"prompt": "a portrait", "seconds": "1"},
+    r = httpx.post(f"{server.base_url}/v1/videos", headers=_h(key),
+                   data={"prompt": "a portrait", "seconds": "1"},
                    files={"input_reference": ("ref.png", buf.getvalue(), "image/png")})
     assert r.status_code == 400 and r.json()["error"]["code"] == "safety.sexual"
     assert r.json()["error"]["param"] == "input_reference"
     assert list(server.settings.inputs_dir.glob("*.png")) == []  # a refused upload is never written
 
 
-def test_likeness_needs_a_covering_grant_and_revocation_stops_new_jobs(server: ThreadServer,
-                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_likeness_needs_a_covering_grant_and_revocation_stops_new_jobs(
+    server: ThreadServer, capsys: pytest.CaptureFixture[str]
+) -> None:
     trust = str(server.settings.data_dir)  # the registry the service reads: <data dir>/consent.sqlite
     assert cli_main(["consent", "--data-dir", trust, "register", "Ada Quill"]) == 0
     assert cli_main(["consent", "--data-dir", trust, "grant", "Ada Quill", "--use", "text-to-video",
@@ -132,7 +123,7 @@ def test_likeness_needs_a_covering_grant_and_revocation_stops_new_jobs(server: T
     assert stored["names"] == ["Ada Quill"] and stored["use"] == "text-to-video"
     assert create(consent_grant_id=grant).status_code == 200  # the grant's only project is the default
     # a remix is another use: this grant covers text-to-video only
-    done = _wait(server, key, r.json()["id"])
+    done = wait_status(server.base_url, key, r.json()["id"])
     assert done["status"] == "completed"
     rm = httpx.post(f"{url}/{r.json()['id']}/remix", headers=_h(key),
                     json={"prompt": prompt, "consent_grant_id": grant})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -40,7 +41,8 @@ def backend(model_dir: Path):  # type: ignore[no-untyped-def]
 
 
 def _job(**kw: object) -> JobSpec:
-    base: dict[str, object] = {"id": "video_t", "prompt": "a red ball bounces", "seconds": 1, "fps": 8, "seed": 3,
+    base: dict[str, object] = {"id": "video_t", "prompt": "a red ball bounces", "seconds": 1, "fps": 8,
+                               "seed": 3,
                                "size": (128, 128), "publish": "plain"}
     return JobSpec(**{**base, **kw})  # type: ignore[arg-type]
 
@@ -52,7 +54,7 @@ def test_registered_with_the_model_sizes_and_modes() -> None:
     assert {"text", "image", "extend", "connect", "loop", "edit", "remix", "keyframes"} == set(cls.MODES)
 
 
-def test_modes_frame_counts_progress_and_determinism(backend, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_modes_frame_counts_progress_and_determinism(backend: Any, tmp_path: Path) -> None:
     seen: list[float] = []
     r = backend.generate(_job(), tmp_path / "a.mp4", seen.append, lambda: False)
     frames, fps = read_video(r.path)
@@ -72,14 +74,16 @@ def test_modes_frame_counts_progress_and_determinism(backend, tmp_path: Path) ->
     from PIL import Image
 
     Image.fromarray(frames[0]).save(img)
-    i2v = backend.generate(_job(mode="image", input_reference=img), tmp_path / "i.mp4", lambda f: None, lambda: False)
+    i2v = backend.generate(_job(mode="image", input_reference=img), tmp_path / "i.mp4", lambda f: None,
+                           lambda: False)
     assert probe_video(i2v.path).num_frames == 8
 
 
-def test_connect_loop_edit_and_keyframes_modes(backend, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_connect_loop_edit_and_keyframes_modes(backend: Any, tmp_path: Path) -> None:
     a = backend.generate(_job(seed=1), tmp_path / "a.mp4", lambda f: None, lambda: False).path
     b = backend.generate(_job(seed=2), tmp_path / "b.mp4", lambda f: None, lambda: False).path
-    for mode, sources, extra in [("connect", (a, b), {}), ("loop", (a,), {}), ("edit", (a,), {"strength": 0.3}),
+    for mode, sources, extra in [("connect", (a, b), {}), ("loop", (a,), {}),
+                                 ("edit", (a,), {"strength": 0.3}),
                                  ("keyframes", (a, b), {})]:
         r = backend.generate(_job(mode=mode, source_videos=sources, **extra), tmp_path / f"{mode}.mp4",
                              lambda f: None, lambda: False)
@@ -89,7 +93,7 @@ def test_connect_loop_edit_and_keyframes_modes(backend, tmp_path: Path) -> None:
             assert n == 8, mode  # 1 s at 8 fps
 
 
-def test_cancel_in_the_denoising_loop_and_bad_size(backend, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cancel_in_the_denoising_loop_and_bad_size(backend: Any, tmp_path: Path) -> None:
     from cinegen.service.backends import BackendError
 
     with pytest.raises(JobCancelled):
@@ -114,12 +118,14 @@ def test_end_to_end_through_the_server_signed(model_dir: Path, tmp_path: Path) -
         srv.wait_ready(timeout=120)
         c = openai.OpenAI(base_url=srv.base_url + "/v1", api_key=key, max_retries=0)
         # the SDK's types name only OpenAI's sizes and seconds
-        v = c.videos.create_and_poll(prompt="a red ball bounces on grass", seconds="1",  # type: ignore[arg-type]
+        v = c.videos.create_and_poll(prompt="a red ball bounces on grass",
+                                     seconds="1",  # type: ignore[arg-type]
                                      size="128x128", poll_interval_ms=100)  # type: ignore[arg-type]
         assert v.status == "completed", v.error
         out = tmp_path / "pipe.mp4"
         c.videos.download_content(v.id).write_to_file(out)
-    assert probe_video(out).num_frames == 8 and (probe_video(out).width, probe_video(out).height) == (128, 128)
+    assert probe_video(out).num_frames == 8 and (probe_video(out).width, probe_video(out).height) == (128,
+                                                                                                      128)
     report = verify_video(out)
     assert report.c2pa.valid and report.c2pa.claims["job_id"] == v.id
     assert report.c2pa.claims["model"] == {"name": "tiny-test", "version": "0.0"}
@@ -148,7 +154,8 @@ def test_prompt_extension_follows_the_job(model_dir: Path, tmp_path: Path) -> No
     backend = PipelineBackend(model_dir=str(tmp_path / "ext"))
     para = "a crimson orb plummeting at dusk"
     on = backend.generate(_job(prompt=para), tmp_path / "on.mp4", lambda f: None, lambda: False)
-    off = backend.generate(_job(prompt=para, extend_prompt=False), tmp_path / "off.mp4", lambda f: None, lambda: False)
+    off = backend.generate(_job(prompt=para, extend_prompt=False), tmp_path / "off.mp4", lambda f: None,
+                           lambda: False)
     assert on.info["prompt"] == para and on.info["model_prompt"].startswith("A red ball falling and bouncing")
     assert off.info["model_prompt"] == para
     spec = _job(extend_prompt=False)

@@ -36,16 +36,29 @@ def planned_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("planned-model")
     dit = build_transformer(dataclasses.replace(DIT_PRESETS["tiny"], layout_channels=LAYOUT_CHANNELS))
-    CinegenPipeline(BuiltinVAE(VideoVAE(VAE_PRESETS["tiny"])), dit, MiniLMPrompts(TextEncoder()), sizes=[(128, 128)],
-                    window_latents=3, default_steps=2, info={"name": "tiny-planned", "version": "0.0"},
-                    planner=PLANNERS["backlot"]).save_pretrained(path)
+    CinegenPipeline(
+        BuiltinVAE(VideoVAE(VAE_PRESETS["tiny"])),
+        dit,
+        MiniLMPrompts(TextEncoder()),
+        sizes=[(128, 128)],
+        window_latents=3,
+        default_steps=2,
+        info={"name": "tiny-planned", "version": "0.0"},
+        planner=PLANNERS["backlot"],
+    ).save_pretrained(path)
     return path
 
 
 @pytest.fixture(scope="module")
 def server(planned_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadServer]:
-    s = Settings(data_dir=tmp_path_factory.mktemp("svc"), workers=1, poll_after_ms=50, default_fps=16,
-                 backend="pipeline", backend_options={"model_dir": str(planned_model)})
+    s = Settings(
+        data_dir=tmp_path_factory.mktemp("svc"),
+        workers=1,
+        poll_after_ms=50,
+        default_fps=16,
+        backend="pipeline",
+        backend_options={"model_dir": str(planned_model)},
+    )
     with ThreadServer(s) as srv:
         srv.wait_ready(timeout=300)  # a worker process loads torch and the model
         yield srv
@@ -86,7 +99,9 @@ def test_plans_on_create_and_on_the_video(server: ThreadServer) -> None:
         assert err["code"] == "invalid_plan" and err["param"] == "plan" and needle in err["message"]
     assert httpx.get(url, headers=_h(key)).json()["data"] == []
     # the caller's plan is rendered and readable on the video
-    r = httpx.post(url, headers=_h(key), json={"prompt": PROMPT, "seconds": "1", "seed": 2, "plan": plan.to_dict()})
+    r = httpx.post(
+        url, headers=_h(key), json={"prompt": PROMPT, "seconds": "1", "seed": 2, "plan": plan.to_dict()}
+    )
     assert r.status_code == 200, r.text
     vid = r.json()["id"]
     assert _done(server, key, vid)["status"] == "completed"
@@ -94,9 +109,16 @@ def test_plans_on_create_and_on_the_video(server: ThreadServer) -> None:
     assert got.status_code == 200 and got.json() == plan.to_dict()
     # no plan given: the model's planner plans the prompt; use_plan=false: none
     auto = httpx.post(url, headers=_h(key), json={"prompt": PROMPT, "seconds": "1", "seed": 5}).json()["id"]
-    none = httpx.post(url, headers=_h(key), json={"prompt": PROMPT, "seconds": "1", "use_plan": False}).json()["id"]
-    assert _done(server, key, auto)["status"] == "completed" and _done(server, key, none)["status"] == "completed"
-    assert httpx.get(f"{url}/{auto}/plan", headers=_h(key)).json() == plan.to_dict()  # same prompt, seed, size
+    none = httpx.post(
+        url, headers=_h(key), json={"prompt": PROMPT, "seconds": "1", "use_plan": False}
+    ).json()["id"]
+    assert (
+        _done(server, key, auto)["status"] == "completed"
+        and _done(server, key, none)["status"] == "completed"
+    )
+    assert (
+        httpx.get(f"{url}/{auto}/plan", headers=_h(key)).json() == plan.to_dict()
+    )  # same prompt, seed, size
     missing = httpx.get(f"{url}/{none}/plan", headers=_h(key))
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "no_plan"
     other = make_key(server.settings, "other")

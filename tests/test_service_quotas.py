@@ -14,6 +14,7 @@ from PIL import Image
 from cinegen.service.quotas import Limits, QuotaExceeded, RateLimiter, check_job_quota
 from cinegen.service.settings import Settings
 from cinegen.service.testing import ThreadServer, make_key
+from cinegen.service.testing import auth as H
 
 
 @pytest.fixture(scope="module")
@@ -24,12 +25,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadServer]:
         yield srv
 
 
-def H(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
 def count(server: ThreadServer, key: str) -> int:
-    return len(httpx.get(f"{server.base_url}/v1/videos", headers=H(key), params={"limit": 100}).json()["data"])
+    return len(httpx.get(f"{server.base_url}/v1/videos", headers=H(key),
+                         params={"limit": 100}).json()["data"])
 
 
 def test_concurrent_jobs_limit(server: ThreadServer) -> None:
@@ -92,7 +90,8 @@ def test_daily_retry_after_is_when_enough_ages_out() -> None:
 
 def test_content_of_an_unfinished_video_is_409(server: ThreadServer) -> None:
     k = make_key(server.settings, "early")
-    vid = httpx.post(f"{server.base_url}/v1/videos", headers=H(k), json={"prompt": "a", "seconds": 1}).json()["id"]
+    vid = httpx.post(f"{server.base_url}/v1/videos", headers=H(k),
+                     json={"prompt": "a", "seconds": 1}).json()["id"]
     r = httpx.get(f"{server.base_url}/v1/videos/{vid}/content", headers=H(k))
     assert r.status_code == 409 and r.json()["error"]["code"] == "video_not_ready"
     r = httpx.get(f"{server.base_url}/v1/videos/{vid}", headers=H(k))

@@ -13,8 +13,9 @@ import pytest
 
 from cinegen.media import probe_video
 from cinegen.service.settings import Settings
-from cinegen.service.testing import ThreadServer, make_key
-from cinegen.service.workers import sha256_file
+from cinegen.service.testing import ThreadServer, make_key, wait_status
+from cinegen.service.testing import auth as H
+from cinegen.service.worker_process import sha256_file
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.slow
@@ -28,20 +29,6 @@ def ray_head() -> Iterator[None]:
     ray.shutdown()
 
 
-def H(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-def wait(base: str, key: str, vid: str, want: tuple[str, ...], timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = httpx.get(f"{base}/v1/videos/{vid}", headers=H(key)).json()
-        if v["status"] in want:
-            return v
-        time.sleep(0.05)
-    raise TimeoutError(vid)
-
-
 def test_ray_actors_run_jobs_and_survive_a_killed_worker(ray_head: None, tmp_path: Path) -> None:
     s = Settings(data_dir=tmp_path, executor="ray", workers=1, default_fps=8, max_attempts=3)
     key = make_key(s, "k", max_concurrent_jobs=10)
@@ -49,22 +36,23 @@ def test_ray_actors_run_jobs_and_survive_a_killed_worker(ray_head: None, tmp_pat
         srv.wait_ready(timeout=120)
         base = srv.base_url
         # 1. an ordinary job through the actor, with an input image shipped to it
-        a = httpx.post(f"{base}/v1/videos", headers=H(key), json={"prompt": "a red ball", "seconds": 1}).json()
-        assert wait(base, key, a["id"], ("completed", "failed"))["status"] == "completed"
+        a = httpx.post(f"{base}/v1/videos", headers=H(key),
+                       json={"prompt": "a red ball", "seconds": 1}).json()
+        assert wait_status(base, key, a["id"], ("completed", "failed"), timeout=120)["status"] == "completed"
         mp4 = tmp_path / "a.mp4"
         mp4.write_bytes(httpx.get(f"{base}/v1/videos/{a['id']}/content", headers=H(key)).content)
         assert probe_video(mp4).num_frames == 8
         # 2. kill the actor's worker process mid-job: the job is retried on a fresh actor
         b = httpx.post(f"{base}/v1/videos", headers=H(key),
                        json={"prompt": "a blue box [delay=3]", "seconds": 2}).json()
-        wait(base, key, b["id"], ("in_progress",))
+        wait_status(base, key, b["id"], ("in_progress",), timeout=120)
         deadline = time.monotonic() + 20
         while httpx.get(f"{base}/v1/videos/{b['id']}", headers=H(key)).json()["progress"] < 5:
             assert time.monotonic() < deadline
             time.sleep(0.05)
         pid = srv.service.dispatcher.runners[0].pid()
         os.kill(pid, signal.SIGKILL)
-        v = wait(base, key, b["id"], ("completed", "failed"))
+        v = wait_status(base, key, b["id"], ("completed", "failed"), timeout=120)
         assert v["status"] == "completed"
         row = srv.service.store.get(None, b["id"])
         assert row["attempts"] == 2 and row["completions"] == 1

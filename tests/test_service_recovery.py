@@ -15,33 +15,17 @@ from cinegen.service.app import run_janitor_once
 from cinegen.service.jobs import JobStore
 from cinegen.service.quotas import Limits
 from cinegen.service.settings import Settings
-from cinegen.service.testing import ProcessServer, ThreadServer, make_key
-from cinegen.service.workers import sha256_file
+from cinegen.service.testing import ProcessServer, ThreadServer, make_key, wait_status
+from cinegen.service.testing import auth as H
+from cinegen.service.worker_process import sha256_file
 
 BIG = Limits(1000, 10**9, 10**6)
-
-
-def H(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 def add_job(store: JobStore, vid: str) -> None:
     spec = {"prompt": "p", "seconds": 1, "size": "128x128", "fps": 8, "seed": 0, "mode": "text"}
     store.create_video(video_id=vid, owner="o", model="m", prompt="p", seconds=1, size="128x128", spec=spec,
                        limits=BIG)
-
-
-def wait_status(base: str, key: str, vid: str, want: tuple[str, ...], timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            v = httpx.get(f"{base}/v1/videos/{vid}", headers=H(key), timeout=5).json()
-            if v["status"] in want:
-                return v
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"{vid} never reached {want}")
 
 
 def audit(db: Path) -> list[sqlite3.Row]:
@@ -59,7 +43,8 @@ def test_stale_lease_cannot_complete_twice(tmp_path: Path) -> None:
     assert store.release(first.id, first.token, "worker died") == "queued"
     second = store.claim("n:1")
     assert second is not None and second.attempt == 2
-    kw = dict(output_path=tmp_path / "x.mp4", thumbnail_path=None, spritesheet_path=None, sha256="0", nbytes=1,
+    kw = dict(output_path=tmp_path / "x.mp4", thumbnail_path=None, spritesheet_path=None, sha256="0",
+              nbytes=1,
               retention_seconds=60)
     assert not store.complete(first.id, first.token, **kw)  # the first worker came back too late
     assert store.heartbeat(first.id, first.token, 50) == (False, True)
@@ -125,7 +110,8 @@ def test_crash_every_attempt_fails_with_reason_and_retention_expires(live: Threa
     key = make_key(live.settings, "k")
     with live:
         base = live.base_url
-        bad = httpx.post(f"{base}/v1/videos", headers=H(key), json={"prompt": "x [crash]", "seconds": 1}).json()
+        bad = httpx.post(f"{base}/v1/videos", headers=H(key),
+                         json={"prompt": "x [crash]", "seconds": 1}).json()
         good = httpx.post(f"{base}/v1/videos", headers=H(key), json={"prompt": "ok", "seconds": 1}).json()
         v = wait_status(base, key, bad["id"], ("completed", "failed"))
         assert v["status"] == "failed" and v["error"]["code"] == "max_attempts_exceeded"
@@ -150,7 +136,8 @@ def test_api_kill9_and_power_cut_lose_nothing(tmp_path: Path) -> None:
         srv.start()
         for i in range(6):
             r = httpx.post(f"{srv.base_url}/v1/videos", headers=H(key),
-                           json={"prompt": f"ball {i} [delay={3 if i == 0 else 0.6}]", "seconds": 1, "fps": 8})
+                           json={"prompt": f"ball {i} [delay={3 if i == 0 else 0.6}]", "seconds": 1,
+                                 "fps": 8})
             assert r.status_code == 200
             ids.append(r.json()["id"])
         wait_status(srv.base_url, key, ids[0], ("in_progress",))
@@ -178,7 +165,8 @@ def test_backend_that_cannot_load_burns_no_attempts(tmp_path: Path) -> None:
     s = Settings(data_dir=tmp_path, backend_options={"no_such_option": 1})
     key = make_key(s, "k")
     with ThreadServer(s) as srv:
-        vid = httpx.post(f"{srv.base_url}/v1/videos", headers=H(key), json={"prompt": "x", "seconds": 1}).json()["id"]
+        vid = httpx.post(f"{srv.base_url}/v1/videos", headers=H(key),
+                         json={"prompt": "x", "seconds": 1}).json()["id"]
         time.sleep(2.0)
         r = httpx.get(f"{srv.base_url}/readyz")
         assert r.status_code == 503 and r.json()["error"]["code"] == "workers_not_ready"

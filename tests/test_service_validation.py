@@ -70,7 +70,8 @@ JSON_CASES = [
     ({"prompt": "x", "mode": "extend"}, "missing_source_video"),
     ({"prompt": "x", "mode": "image"}, "missing_input_reference"),
     ({"prompt": "x", "video_ids": ["video_nope"]}, "video_not_found"),
-    ({"prompt": "x", "input_reference": {"image_url": "http://169.254.169.254/"}}, "unsupported_input_reference"),
+    ({"prompt": "x", "input_reference": {"image_url": "http://169.254.169.254/"}},
+     "unsupported_input_reference"),
     ({"prompt": "x", "bogus": 1}, "unknown_parameter"),
     ({"prompt": "x", "extend_prompt": "maybe"}, "invalid_extend_prompt"),
 ]
@@ -142,7 +143,8 @@ def test_bad_uploads(srv: tuple[ThreadServer, dict[str, str]], name: str, make: 
 
 def test_multipart_field_types(srv: tuple[ThreadServer, dict[str, str]]) -> None:
     server, h = srv
-    r = httpx.post(f"{server.base_url}/v1/videos", headers=h, files={"prompt": (None, "x"), "seed": (None, "abc")})
+    r = httpx.post(f"{server.base_url}/v1/videos", headers=h,
+                   files={"prompt": (None, "x"), "seed": (None, "abc")})
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_seed"
     r = httpx.post(f"{server.base_url}/v1/videos", headers=h,
                    files={"prompt": (None, "x"), "other": ("a.png", png(), "image/png")})
@@ -167,6 +169,7 @@ def test_offered_sizes_follow_the_backend(tmp_path: object) -> None:
     from cinegen.service.app import create_app, offered_sizes
 
     s = Settings(data_dir=Path(str(tmp_path)), sizes=("128x128", "192x112", "1280x720"))
-    assert create_app(s, start_workers=False).state.service.sizes == ("128x128", "192x112")  # fake: no 1280x720
+    # fake: no 1280x720
+    assert create_app(s, start_workers=False).state.service.sizes == ("128x128", "192x112")
     assert offered_sizes(("128x128", "192x112"), ("128x128", "160x96", "1280x720")) == ("128x128", "1280x720")
     assert offered_sizes(("128x128", "1280x720"), ()) == ("128x128",)

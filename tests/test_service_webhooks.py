@@ -56,7 +56,8 @@ def receivers() -> Iterator[tuple[Receiver, Receiver]]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, receivers: tuple[Receiver, Receiver]) -> Iterator[ThreadServer]:
+def server(tmp_path_factory: pytest.TempPathFactory,
+           receivers: tuple[Receiver, Receiver]) -> Iterator[ThreadServer]:
     allowed, _ = receivers
     s = Settings(data_dir=tmp_path_factory.mktemp("hooks"), workers=1, default_fps=8,
                  webhook_allow_hosts=(f"127.0.0.1:{allowed.port}",), webhook_backoff_seconds=0.2)
@@ -77,7 +78,8 @@ def test_signature_matches_standard_webhooks_vector() -> None:
     assert sign(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body) == \
         "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
     ts = int(time.time())
-    headers = {"webhook-id": "msg_1", "webhook-timestamp": str(ts), "webhook-signature": sign(secret, "msg_1", ts, body)}
+    headers = {"webhook-id": "msg_1", "webhook-timestamp": str(ts),
+               "webhook-signature": sign(secret, "msg_1", ts, body)}
     assert verify(secret, headers, body)
     assert not verify(secret, headers, body + b" ")
     assert not verify(secret, {**headers, "webhook-timestamp": str(ts - 3600)}, body)
@@ -90,7 +92,8 @@ def test_completed_and_failed_events_signed_and_retried(server: ThreadServer,
     _, key, secret = create_key(store, "hooked", webhook_url=allowed.url)
     assert secret is not None
     base = f"{server.base_url}/v1/videos"
-    ok = httpx.post(base, headers={"Authorization": f"Bearer {key}"}, json={"prompt": "a ball", "seconds": 1}).json()
+    ok = httpx.post(base, headers={"Authorization": f"Bearer {key}"},
+                    json={"prompt": "a ball", "seconds": 1}).json()
     bad = httpx.post(base, headers={"Authorization": f"Bearer {key}"},
                      json={"prompt": "a ball [fail]", "seconds": 1}).json()
     wait_for(lambda: sum(1 for *_, st in allowed.calls if st == 204) >= 2)

@@ -24,7 +24,8 @@ MAX_DUPLICATE_PAIRS = 10
 LONG_FUNCTIONS_ALLOWED = {("cinegen.training.dit", "main"), ("cinegen.training.vae", "main")}
 # Layers that must not import the ones above them.
 LOWER_LAYERS = {
-    "cinegen.models": ("cinegen.pipeline", "cinegen.generate", "cinegen.service", "cinegen.studio", "cinegen.backlot"),
+    "cinegen.models": ("cinegen.pipeline", "cinegen.generate", "cinegen.service", "cinegen.studio",
+                       "cinegen.backlot"),
     "cinegen.sampling": ("cinegen.pipeline", "cinegen.generate", "cinegen.service", "cinegen.studio"),
     "cinegen.pipeline": ("cinegen.generate", "cinegen.service", "cinegen.studio", "cinegen.backlot"),
     "cinegen.generate": ("cinegen.service", "cinegen.studio"),
@@ -66,7 +67,8 @@ def imports_of(name: str) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
             targets = [f"{base}.{a.name}" for a in node.names] + [base]
         for t in targets:
             while t and t not in MODULES:

@@ -88,10 +88,12 @@ def test_image_to_video_fits_the_upload_to_the_frame(page: Any, server: Server, 
     page.set_input_files("#image-input", str(tmp_path / "start.png"))
     page.click("#create-form button[type=submit]")
     page.wait_for_selector(".job:has-text('a ball starts from this frame') .badge.completed", timeout=60_000)
-    assert page.locator(".job:has-text('a ball starts from this frame') .job-head").inner_text().endswith("image")
+    head = page.locator(".job:has-text('a ball starts from this frame') .job-head")
+    assert head.inner_text().endswith("image")
 
 
-def test_two_shot_storyboard_generates_and_exports_to_editors(page: Any, server: Server, tmp_path: Path) -> None:
+def test_two_shot_storyboard_generates_and_exports_to_editors(page: Any, server: Server,
+                                                              tmp_path: Path) -> None:
     open_studio(page, server, "boards")
     page.click("text=New storyboard")
     page.wait_for_selector("#board-form")
@@ -121,7 +123,8 @@ def test_two_shot_storyboard_generates_and_exports_to_editors(page: Any, server:
         dl.value.save_as(files[kind])
     tl = otio.adapters.read_from_file(str(files["otio"]))
     clips = list(tl.find_clips())
-    assert [c.metadata["cinegen"]["prompt"] for c in clips] == ["Rolo moves right on the grass", "Rolo falls at sunset"]
+    assert [c.metadata["cinegen"]["prompt"] for c in clips] == ["Rolo moves right on the grass",
+                                                                "Rolo falls at sunset"]
     assert [c.source_range.duration.to_seconds() for c in clips] == [1.0, 2.0]
     for c, sid in zip(clips, ("s1", "s2"), strict=True):
         path = Path(c.media_reference.target_url.removeprefix("file://"))
@@ -138,7 +141,8 @@ def test_two_shot_storyboard_generates_and_exports_to_editors(page: Any, server:
     old_video = page.get_attribute(".shot[data-shot='s2'] [data-media]", "data-video")
     page.click(".shot[data-shot='s2'] button:has-text('Regenerate')")
     page.wait_for_selector(".shot[data-shot='s2'] .badge.completed", timeout=60_000)
-    page.wait_for_function(f"document.querySelector(\".shot[data-shot='s2'] [data-media]\").dataset.video !== '{old_video}'")
+    page.wait_for_function("document.querySelector(\".shot[data-shot='s2'] [data-media]\").dataset.video "
+                           f"!== '{old_video}'")
 
 
 def test_bad_input_gets_a_message_and_loses_nothing(page: Any, server: Server, tmp_path: Path) -> None:
@@ -150,7 +154,8 @@ def test_bad_input_gets_a_message_and_loses_nothing(page: Any, server: Server, t
     page.set_input_files("#image-input", str(tmp_path / "notes.txt"))
     page.click("#create-form button[type=submit]")
     assert "not a PNG, JPEG or WebP image" in error_text(page, "#create-error")
-    page.set_input_files("#image-input", {"name": "huge.png", "mimeType": "image/png", "buffer": b"\0" * (9 * 1024 * 1024)})
+    page.set_input_files("#image-input",
+                         {"name": "huge.png", "mimeType": "image/png", "buffer": b"\0" * (9 * 1024 * 1024)})
     page.click("#create-form button[type=submit]")
     assert "the limit is 8 MB" in error_text(page, "#create-error")
     assert page.input_value("textarea[name=prompt]") == "a blue box"
@@ -184,7 +189,8 @@ def test_phone_width_and_keyboard_only(browser: Browser, server: Server) -> None
         for route in ("create", "gallery", "boards"):
             open_studio(page, server, route)
             time.sleep(0.2)
-            overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            overflow = page.evaluate("document.documentElement.scrollWidth - "
+                                     "document.documentElement.clientWidth")
             assert overflow <= 1, f"{route} scrolls sideways at phone width by {overflow}px"
         # keyboard: tab from the top to the Storyboards link, open it, start a storyboard
         open_studio(page, server, "create")
@@ -202,7 +208,8 @@ def test_phone_width_and_keyboard_only(browser: Browser, server: Server) -> None
         page.keyboard.press("Enter")
         assert page.evaluate("document.activeElement.name") == "prompt"
         page.keyboard.type("a green star bounces")
-        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 1
     finally:
         page.close()
@@ -214,7 +221,8 @@ def test_a_server_with_keys_asks_for_one(browser: Browser, tmp_path: Path) -> No
 
     data = tmp_path / "keyed"
     data.mkdir()
-    out = subprocess.run([sys.executable, "-m", "cinegen.cli", "keys", "create", "studio-test", "--data-dir", str(data)],
+    out = subprocess.run([sys.executable, "-m", "cinegen.cli", "keys", "create", "studio-test", "--data-dir",
+                          str(data)],
                          capture_output=True, text=True, check=True).stdout
     key = out.strip().splitlines()[-1].strip()
     with run_server(data, auth=True) as keyed:
@@ -242,7 +250,7 @@ def test_a_server_with_keys_asks_for_one(browser: Browser, tmp_path: Path) -> No
         browser.console_errors.clear()
 
 
-def test_drag_a_path_before_generating_and_see_the_plan_over_the_first_frame(page: Any, server: Server) -> None:
+def test_drag_a_path_then_see_the_plan_over_the_first_frame(page: Any, server: Server) -> None:
     import httpx
 
     from cinegen.planning.planner import plan_prompt
@@ -255,7 +263,8 @@ def test_drag_a_path_before_generating_and_see_the_plan_over_the_first_frame(pag
     page.mouse.move(box["x"] + 0.1 * box["width"], box["y"] + 0.8 * box["height"])
     page.mouse.down()
     for i in range(1, 21):  # a diagonal drag, up and to the right
-        page.mouse.move(box["x"] + (0.1 + 0.04 * i) * box["width"], box["y"] + (0.8 - 0.03 * i) * box["height"])
+        x, y = 0.1 + 0.04 * i, 0.8 - 0.03 * i
+        page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"])
     page.mouse.up()
     assert "Path drawn" in page.inner_text("#path-status")
     with page.expect_request(lambda r: r.url.endswith("/v1/videos") and r.method == "POST") as req:
@@ -265,7 +274,8 @@ def test_drag_a_path_before_generating_and_see_the_plan_over_the_first_frame(pag
     # a video made from a plan shows the plan's boxes over its first frame
     plan = plan_prompt("a red ball moving right left of a blue box", seconds=1.0, seed=1)
     assert plan is not None
-    v = httpx.post(f"{server.url}/v1/videos", json={"prompt": "two objects", "seconds": "1", "plan": plan.to_dict()}).json()
+    body = {"prompt": "two objects", "seconds": "1", "plan": plan.to_dict()}
+    v = httpx.post(f"{server.url}/v1/videos", json=body).json()
     deadline = time.monotonic() + 60
     while httpx.get(f"{server.url}/v1/videos/{v['id']}").json()["status"] != "completed":
         assert time.monotonic() < deadline

@@ -53,7 +53,8 @@ def test_export_all_writes_everything_and_otio_reads_back(rendered: Storyboard, 
     clips = list(tl.find_clips())
     assert [c.metadata["cinegen"]["shot_id"] for c in clips] == ["open", "close"]
     assert [c.source_range.duration.to_seconds() for c in clips] == [0.5, 0.75]
-    assert [c.media_reference.target_url for c in clips] == [Path(s.path or "").as_uri() for s in rendered.shots]
+    urls = [Path(s.path or "").as_uri() for s in rendered.shots]
+    assert [c.media_reference.target_url for c in clips] == urls
     assert clips[0].markers[0].name == "a red ball moves right"
     assert clips[0].metadata["cinegen"]["full_prompt"].endswith("the camera pans right. flat.")
     with Image.open(ex.sheet_png) as im:
@@ -62,10 +63,12 @@ def test_export_all_writes_everything_and_otio_reads_back(rendered: Storyboard, 
 
 
 def test_fcp7_and_edl_parse_with_their_adapters(rendered: Storyboard, tmp_path: Path) -> None:
-    ex = export_all(rendered.with_shot(rendered.shots[1].replace(transition="dissolve", transition_seconds=0.25)), tmp_path)
+    ex = export_all(rendered.with_shot(rendered.shots[1].replace(transition="dissolve",
+                                                                 transition_seconds=0.25)), tmp_path)
     fcp = otio.adapters.read_from_file(str(ex.fcp7), adapter_name="fcp_xml")
     clips = list(fcp.find_clips())
-    assert [c.media_reference.target_url for c in clips] == [Path(s.path or "").as_uri() for s in rendered.shots]
+    urls = [Path(s.path or "").as_uri() for s in rendered.shots]
+    assert [c.media_reference.target_url for c in clips] == urls
     assert any(isinstance(i, otio.schema.Transition) for i in fcp.tracks[0])
     edl = otio.adapters.read_from_file(str(ex.edl), adapter_name="cmx_3600", rate=FPS)
     assert [c.metadata["cmx_3600"]["reel"] for c in edl.find_clips()] == ["OPEN", "CLOSE"]

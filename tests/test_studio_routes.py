@@ -53,9 +53,11 @@ def test_storyboard_crud_and_generate_queues_jobs(client: TestClient) -> None:
     assert [s["status"] for s in g["shots"]] == ["queued", "queued"]
     vids = [s["video_id"] for s in g["shots"]]
     v = client.get(f"/v1/videos/{vids[0]}").json()
-    assert v["prompt"] == "a red ball moves right." and v["seconds"] == "1" and v["size"] == "192x112" and v["fps"] == 24
+    assert v["prompt"] == "a red ball moves right." and v["seconds"] == "1"
+    assert v["size"] == "192x112" and v["fps"] == 24
     # reorder and retime shorter: the videos are kept; a new prompt sends the shot back to draft
-    body = {**TWO_SHOTS, "shots": [{**g["shots"][1], "seconds": 1.5}, {**g["shots"][0], "prompt": "a red ball"}]}
+    body = {**TWO_SHOTS,
+            "shots": [{**g["shots"][1], "seconds": 1.5}, {**g["shots"][0], "prompt": "a red ball"}]}
     p = client.put(f"/v1/storyboards/{b['id']}", json=body).json()
     assert [s["id"] for s in p["shots"]] == ["s2", "s1"]
     assert p["shots"][0]["video_id"] == vids[1] and p["shots"][0]["seconds"] == 1.5
@@ -72,7 +74,8 @@ def test_storyboard_crud_and_generate_queues_jobs(client: TestClient) -> None:
         ([{"prompt": "", "seconds": 1}], "needs a prompt or an image"),
     ],
 )
-def test_bad_storyboards_are_refused_with_the_reason(client: TestClient, shots: list[dict[str, object]], text: str) -> None:
+def test_bad_storyboards_are_refused_with_the_reason(client: TestClient, shots: list[dict[str, object]],
+                                                     text: str) -> None:
     b = client.post("/v1/storyboards", json={"title": "t"}).json()
     r = client.put(f"/v1/storyboards/{b['id']}", json={"title": "t", "shots": shots})
     assert r.status_code == 422 and text in message(r)

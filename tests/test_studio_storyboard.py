@@ -63,7 +63,8 @@ def test_yaml_round_trip_and_defaults() -> None:
         ("title: x\nshots: [{prompt: a, lens: 35}]", "unknown keys ['lens']"),
         ("title: x\nshots: [{seconds: 2}]", "needs a prompt or an image"),
         ("title: x\nshots: [{id: a, prompt: a}, {id: a, prompt: b}]", "share the id 'a'"),
-        ("title: x\nshots: [{prompt: a, seconds: 1}, {prompt: b, seconds: 0.4, transition: dissolve}]", "dissolve"),
+        ("title: x\nshots: [{prompt: a, seconds: 1}, {prompt: b, seconds: 0.4, transition: dissolve}]",
+         "dissolve"),
         ("title: x\nshots: [{prompt: a, seconds: two}]", "seconds must be a number"),
         ("- just a list", "a storyboard is a mapping"),
         ("title: x\nfps: 16\nshots: []", "fps must be an editorial timecode rate"),
@@ -71,7 +72,8 @@ def test_yaml_round_trip_and_defaults() -> None:
     ],
 )
 def test_bad_storyboards_name_the_problem(text: str, message: str) -> None:
-    with pytest.raises(StoryboardError, match=message.replace("[", r"\[").replace("]", r"\]").replace("(", r"\(")):
+    with pytest.raises(StoryboardError,
+                       match=message.replace("[", r"\[").replace("]", r"\]").replace("(", r"\(")):
         Storyboard.from_yaml(text)
 
 
@@ -142,7 +144,8 @@ def test_backlot_shot_opens_an_image_shot_with_its_image(tmp_path: Path) -> None
     from cinegen.media import read_video
 
     Image.new("RGB", (64, 64), (250, 0, 250)).save(tmp_path / "start.png")
-    b = Storyboard(title="t", width=32, height=18, shots=(Shot("a", image=str(tmp_path / "start.png"), seconds=0.5),))
+    b = Storyboard(title="t", width=32, height=18,
+                   shots=(Shot("a", image=str(tmp_path / "start.png"), seconds=0.5),))
     out = generate_shots(b, backlot_shot, tmp_path / "shots")
     frames, _ = read_video(out.shots[0].path or "")
     assert frames.shape == (12, 18, 32, 3)

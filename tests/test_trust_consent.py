@@ -29,9 +29,11 @@ def test_registered_performer_needs_a_covering_grant(reg: ConsentRegistry, polic
     prompt = "Ada Quill walks through a rainy market"
     d = moderate(prompt, policy, registry=reg)
     assert not d.allowed and d.code == "safety.likeness" and "no consent grant" in d.message
-    g = reg.grant("Ada Quill", uses=("text-to-video",), projects=("harbour-film",), expires_at=time.time() + 3600)
+    g = reg.grant("Ada Quill", uses=("text-to-video",), projects=("harbour-film",),
+                  expires_at=time.time() + 3600)
     assert moderate(prompt, policy, registry=reg, consent=g).allowed  # its only project is implied
-    assert moderate("ada q dances", policy, registry=reg, consent=g, project="harbour-film").allowed  # alias, any case
+    # alias, any case
+    assert moderate("ada q dances", policy, registry=reg, consent=g, project="harbour-film").allowed
     d = moderate(prompt, policy, registry=reg, consent=g, project="other-film")
     assert not d.allowed and "does not cover project" in d.message
     d = moderate(prompt, policy, registry=reg, consent=g, use="video-to-video")
@@ -82,10 +84,13 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
                  "--expires", "2999-01-01"]) == 0
     grant_id = capsys.readouterr().out.strip().splitlines()[-1]
     assert grant_id.startswith("cg_")
-    assert main(["moderate", "Cy Marlowe waves", "--data-dir", str(tmp_path), "--consent", grant_id, "--terms-only"]) == 0
+    assert main(["moderate", "Cy Marlowe waves", "--data-dir", str(tmp_path), "--consent", grant_id,
+                 "--terms-only"]) == 0
     assert main([*dd, "revoke", grant_id]) == 0
-    assert main(["moderate", "Cy Marlowe waves", "--data-dir", str(tmp_path), "--consent", grant_id, "--terms-only"]) == 1
+    assert main(["moderate", "Cy Marlowe waves", "--data-dir", str(tmp_path), "--consent", grant_id,
+                 "--terms-only"]) == 1
     capsys.readouterr()
     assert main([*dd, "list"]) == 0
     assert "REVOKED" in capsys.readouterr().out
-    assert main([*dd, "grant", "Cy Marlowe", "--use", "text-to-video", "--project", "x", "--expires", "soon"]) == 2
+    assert main([*dd, "grant", "Cy Marlowe", "--use", "text-to-video", "--project", "x", "--expires",
+                 "soon"]) == 2

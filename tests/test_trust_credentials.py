@@ -52,14 +52,16 @@ def test_signed_file_is_valid_and_claims_what_it_should(signed: tuple[Path, Path
     r = cr.read_credentials(out)
     assert r.present and r.valid and not r.trusted and r.state == "valid"
     assert r.signer == cr.DEV_SIGNER_NAME
-    assert r.claims["actions"][0] == {"action": "c2pa.created", "digitalSourceType": cr.TRAINED_ALGORITHMIC_MEDIA}
+    assert r.claims["actions"][0] == {"action": "c2pa.created",
+                                      "digitalSourceType": cr.TRAINED_ALGORITHMIC_MEDIA}
     assert r.claims["model"] == {"name": "cinegen-test", "version": "0.0.1"}
     assert r.claims["mode"] == "i2v" and r.claims["ingredients"] == ["ref.png"]
     assert r.claims["training_data"] == {"total_samples": 5}
     assert stat.S_IMODE(os.stat(out).st_mode) != 0o600  # an ordinary, readable file
 
 
-def test_trust_anchor_makes_it_trusted_and_a_foreign_anchor_does_not(signed: tuple[Path, Path], tmp_path: Path) -> None:
+def test_trust_anchor_makes_it_trusted_and_a_foreign_anchor_does_not(signed: tuple[Path, Path],
+                                                                     tmp_path: Path) -> None:
     d, out = signed
     assert cr.read_credentials(out, (cr.dev_ca_path(d / "data"),)).trusted
     other = cr.ensure_dev_identity(tmp_path)  # another installation's CA
@@ -105,10 +107,12 @@ def _self_signed(days: int, cn: str = "x") -> tuple[bytes, bytes]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
     now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now - dt.timedelta(days=400)).not_valid_after(now + dt.timedelta(days=days))
+            .serial_number(1).not_valid_before(now - dt.timedelta(days=400))
+            .not_valid_after(now + dt.timedelta(days=days))
             .sign(key, hashes.SHA256()))
     pem = serialization.Encoding.PEM
-    return cert.public_bytes(pem), key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return cert.public_bytes(pem), key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                                     serialization.NoEncryption())
 
 
 def test_expired_wrong_and_mismatched_certificates_are_refused(signed: tuple[Path, Path]) -> None:
@@ -137,7 +141,8 @@ def test_failed_signing_leaves_no_file(signed: tuple[Path, Path], tmp_path: Path
         raise RuntimeError("KMS unavailable")
 
     with pytest.raises((cr.CredentialError, RuntimeError)):
-        cr.sign_mp4(d / "raw.mp4", tmp_path / "y.mp4", _manifest(), cr.SigningIdentity.from_callback(chain, broken_kms))
+        cr.sign_mp4(d / "raw.mp4", tmp_path / "y.mp4", _manifest(),
+                    cr.SigningIdentity.from_callback(chain, broken_kms))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -170,8 +175,10 @@ def test_dev_identity_first_use_is_race_free_and_renews_an_expired_signer(tmp_pa
     ca_key = serialization.load_pem_private_key((creds / "dev-ca.key").read_bytes(), password=None)
     leaf_key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
-    old = (x509.CertificateBuilder().subject_name(ca.subject).issuer_name(ca.subject).public_key(leaf_key.public_key())
-           .serial_number(2).not_valid_before(now - dt.timedelta(days=10)).not_valid_after(now - dt.timedelta(days=1))
+    old = (x509.CertificateBuilder().subject_name(ca.subject).issuer_name(ca.subject)
+           .public_key(leaf_key.public_key())
+           .serial_number(2).not_valid_before(now - dt.timedelta(days=10))
+           .not_valid_after(now - dt.timedelta(days=1))
            .sign(ca_key, hashes.SHA256()))  # type: ignore[arg-type]
     (creds / "signer-chain.pem").write_bytes(old.public_bytes(serialization.Encoding.PEM) + ca_before)
     renewed = cr.ensure_dev_identity(tmp_path)

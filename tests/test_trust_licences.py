@@ -18,7 +18,8 @@ from cinegen.trust.licences import (
     require_training_grants,
 )
 
-STUDIO = LicenceRecord("studio-archive", "Northlight Studios", "contract-17", True, "Northlight", "per-sample:0.002USD")
+STUDIO = LicenceRecord("studio-archive", "Northlight Studios", "contract-17", True, "Northlight",
+                       "per-sample:0.002USD")
 NO_GRANT = LicenceRecord("scraped", "unknown", "all-rights-reserved", False)
 
 
@@ -52,9 +53,11 @@ def test_report_reads_checkpoints_and_model_dirs(tmp_path: Path, capsys: pytest.
     led = TrainingDataLedger()
     led.add(BACKLOT_LICENCE, 40)
     led.add(STUDIO, 10)
-    torch.save({"model": {"w": torch.zeros(2)}, "step": 3, "ledger": led.to_dict()}, tmp_path / "checkpoint.pt")
+    torch.save({"model": {"w": torch.zeros(2)}, "step": 3, "ledger": led.to_dict()},
+               tmp_path / "checkpoint.pt")
     (tmp_path / "pretrained").mkdir()
-    (tmp_path / "pretrained" / "cinegen.json").write_text(json.dumps({"steps": 3, "training_data": led.to_dict()}))
+    (tmp_path / "pretrained" / "cinegen.json").write_text(json.dumps({"steps": 3,
+                                                                      "training_data": led.to_dict()}))
     assert load_ledger(tmp_path / "checkpoint.pt") == led
     assert load_ledger(tmp_path / "pretrained") == led
     assert load_ledger(tmp_path) == led

@@ -98,7 +98,8 @@ def test_malformed_policies_name_the_problem(tmp_path: Path) -> None:
     for i, (text, msg) in enumerate(cases.items()):
         p = tmp_path / f"p{i}.yaml"
         p.write_text(text)
-        with pytest.raises(PolicyError, match=msg.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+        with pytest.raises(PolicyError,
+                           match=msg.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
             load_policy(p)
     with pytest.raises(PolicyError, match="no such policy"):
         load_policy(tmp_path / "missing.yaml")

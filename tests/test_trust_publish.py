@@ -57,7 +57,8 @@ def test_failed_signing_leaves_nothing(published: tuple[Path, Path, ProvenanceIn
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
     missing = ProvenanceInfo("m", "1", "t2v", "j", ingredients=(tmp_path / "nope.png",))
     with pytest.raises(CredentialError, match="does not exist"):
-        publish_video(frames, 16, tmp_path / "out2" / "y.mp4", info=missing, settings=TrustSettings(data_dir=tmp_path))
+        publish_video(frames, 16, tmp_path / "out2" / "y.mp4", info=missing,
+                      settings=TrustSettings(data_dir=tmp_path))
     assert list((tmp_path / "out2").iterdir()) == []
 
 
@@ -66,7 +67,8 @@ def test_cli_verify_exit_codes_and_json(published: tuple[Path, Path, ProvenanceI
     d, out, info = published
     assert main(["verify", str(out)]) == EXIT_VALID
     assert "content credentials: valid" in capsys.readouterr().out
-    assert main(["verify", "--json", str(out), "--trust-anchor", str(d / "data/credentials/dev-ca.pem")]) == EXIT_VALID
+    assert main(["verify", "--json", str(out), "--trust-anchor",
+                 str(d / "data/credentials/dev-ca.pem")]) == EXIT_VALID
     j = json.loads(capsys.readouterr().out)
     assert {"present", "valid", "signer", "trusted"} <= set(j["c2pa"]) and j["c2pa"]["trusted"] is True
     assert {"detected", "bit_accuracy", "payload"} <= set(j["watermark"])

@@ -33,24 +33,31 @@ def wan_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from transformers import AutoTokenizer, UMT5Config, UMT5EncoderModel
 
     torch.manual_seed(0)
-    tokenizer = AutoTokenizer.from_pretrained(str(minilm_path()), local_files_only=True)  # no hub: MiniLM's BERT vocab
+    # no hub: MiniLM's BERT vocab
+    tokenizer = AutoTokenizer.from_pretrained(str(minilm_path()), local_files_only=True)
     text_encoder = UMT5EncoderModel(
-        UMT5Config(vocab_size=tokenizer.vocab_size, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4, relative_attention_num_buckets=8)
+        UMT5Config(vocab_size=tokenizer.vocab_size, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+                   relative_attention_num_buckets=8)
     ).eval()
-    vae: Any = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True])
+    vae: Any = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                                temperal_downsample=[False, True, True])
     vae.eval()
     transformer: Any = WanTransformer3DModel(
-        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16, text_dim=32,
-        freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads", rope_max_seq_len=32,
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16,
+        text_dim=32,
+        freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=32,
     )
     transformer.eval()
-    pipe: Any = WanPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler())
+    pipe: Any = WanPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer,
+                            scheduler=FlowMatchEulerDiscreteScheduler())
     path = tmp_path_factory.mktemp("wan") / "tiny-wan2.1"
     pipe.save_pretrained(str(path))
     index = path / "model_index.json"
     meta = json.loads(index.read_text())
     assert meta["_class_name"] == "WanPipeline"
-    meta.update({"cinegen_sizes": [[32, 32], [48, 32]], "cinegen_max_sequence_length": 16, "cinegen_window_latents": 3})
+    meta.update({"cinegen_sizes": [[32, 32], [48, 32]], "cinegen_max_sequence_length": 16,
+                 "cinegen_window_latents": 3})
     index.write_text(json.dumps(meta))
     return path
 

@@ -52,7 +52,8 @@ def _write_signed(out: Path, frames: Any, scene: Any) -> None:
         ts = TrustSettings.for_data_dir()
         manifest = build_manifest(
             title=out.name, model_name="cinegen-backlot-renderer", model_version="1", mode="render",
-            settings={"scene": scene.to_dict()}, training_data={"none": "procedural render"}, job_id=f"seed-{scene.seed}",
+            settings={"scene": scene.to_dict()}, training_data={"none": "procedural render"},
+            job_id=f"seed-{scene.seed}",
             watermark={"scheme": "none"}, digital_source_type=ALGORITHMIC_MEDIA,
         )
         sign_mp4(tmp, out, manifest, ts.identity())

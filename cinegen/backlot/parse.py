@@ -140,21 +140,25 @@ EXTRA_MOTIONS: Final = {
     "fall": ("fall", "drop", "plummets", "plunges", "falling down", "falls down", "drops down",
              "falling and bouncing", "falls and bounces"),
     "bounce": ("bounce", "bouncy", "bobs", "jumps", "hop", "bouncing around"),
-    "still": ("still", "stay still", "stays put", "staying put", "stationary", "not moving at all", "stop", "stops",
+    "still": ("still", "stay still", "stays put", "staying put", "stationary", "not moving at all", "stop",
+              "stops",
               "stopping", "halts", "halting", "comes to rest", "coming to rest"),
     "grow": ("grow", "expands", "swells", "getting larger", "gets larger"),
     "shrink": ("shrink", "contracts", "dwindles", "getting tinier", "shrinking down"),
 }
 EXTRA_RELATIONS: Final = {
-    "left_of": ("on the left of", "to the left side of"), "right_of": ("on the right of", "to the right side of"),
+    "left_of": ("on the left of", "to the left side of"),
+    "right_of": ("on the right of", "to the right side of"),
     "above": ("up above",), "below": ("down below",),
 }
 EXTRA_SETTINGS: Final = {
     "black": ("black background", "black backdrop", "plain black background", "darkness", "void"),
-    "studio": ("studio", "grey background", "gray background", "grey backdrop", "gray backdrop", "gray studio",
+    "studio": ("studio", "grey background", "gray background", "grey backdrop", "gray backdrop",
+               "gray studio",
                "plain gray studio", "soundstage"),
     "sky": ("sky", "blue sky", "clear sky", "clouds", "under sky", "under blue sky", "under clear blue sky"),
-    "grass": ("grass", "grass field", "grassy field", "field", "meadow", "lawn", "grass field under blue sky"),
+    "grass": ("grass", "grass field", "grassy field", "field", "meadow", "lawn",
+              "grass field under blue sky"),
     "night": ("night", "night sky", "starry night", "nighttime", "midnight"),
     "sunset": ("sunset", "dusk", "twilight", "sunset sky"),
 }
@@ -193,15 +197,19 @@ def _build_lexicon() -> dict[tuple[str, ...], tuple[str, str]]:
 
     add("shape", C.TRAIN_SHAPES, C.PARA_SHAPES)
     add("color", C.TRAIN_COLORS, C.PARA_COLORS)
-    add("motion", C.TRAIN_MOTIONS, C.TRAIN_MOTIONS_FINITE, C.PARA_MOTIONS, C._SHORT_MOTION, C._DETAILED_MOTION)
-    add("motion", {m: tuple(f"{v} {d}" for v in MOTION_VERBS for d in dirs) for m, dirs in DIRECTIONS.items()})
+    add("motion", C.TRAIN_MOTIONS, C.TRAIN_MOTIONS_FINITE, C.PARA_MOTIONS, C._SHORT_MOTION,
+        C._DETAILED_MOTION)
+    add("motion",
+        {m: tuple(f"{v} {d}" for v in MOTION_VERBS for d in dirs) for m, dirs in DIRECTIONS.items()})
     add("motion", EXTRA_MOTIONS)
     add("then", {"then": (*C.TRAIN_THEN, *C.PARA_THEN, "afterwards", "and afterwards", "after which")})
     add("relation", C.TRAIN_RELATIONS, C.PARA_RELATIONS, EXTRA_RELATIONS)
     add("setting", C.TRAIN_SETTINGS, C.PARA_SETTINGS, C._SHORT_SETTING, C._DETAILED_SETTING, EXTRA_SETTINGS)
-    add("camera", C.TRAIN_CAMERAS, C.PARA_CAMERAS, C._DETAILED_CAMERA, {k: v for k, v in C._SHORT_CAMERA.items() if v})
+    add("camera", C.TRAIN_CAMERAS, C.PARA_CAMERAS, C._DETAILED_CAMERA,
+        {k: v for k, v in C._SHORT_CAMERA.items() if v})
     add("camera", _camera_phrases())
-    add("occluder", {"pillar": (*C.TRAIN_OCCLUDER, *C.TRAIN_OCCLUDER_FINITE, *C.TRAIN_OCCLUDER_SCENE, *C.PARA_OCCLUDER)})
+    add("occluder",
+        {"pillar": (*C.TRAIN_OCCLUDER, *C.TRAIN_OCCLUDER_FINITE, *C.TRAIN_OCCLUDER_SCENE, *C.PARA_OCCLUDER)})
     add("occluder", {"pillar": ("pillar", "column", "post", "column front")})
     add("size", {"small": ("small", "little", "tiny"), "large": ("big", "large", "huge")})
     add("speed", {"slow": ("slow", "slowly"), "fast": ("fast", "quickly", "rapidly", "swiftly", "quick")})
@@ -322,7 +330,8 @@ class _Reading:
 
     def on_shape(self, t: Tag) -> None:
         if self.then_after is not None:
-            raise PromptError(f"'then' after the {self.objs[self.then_after].name()} needs a motion, got {t.words!r}")
+            raise PromptError(f"'then' after the {self.objs[self.then_after].name()} needs a motion, got "
+                              f"{t.words!r}")
         obj = _Obj(self.pending_color.value if self.pending_color else None, t.value, self.pending_size)
         if self.pending_motion is not None:
             obj.motion = self.pending_motion.value
@@ -332,11 +341,13 @@ class _Reading:
             a, rt = self.pending_rel
             self.relation = Relation(a, rt.value, len(self.objs) - 1)
             self.pending_rel = None
-        self.pending_color, self.pending_size, self.pending_motion, self.pending_speed = None, None, None, None
+        self.pending_color, self.pending_size = None, None
+        self.pending_motion, self.pending_speed = None, None
 
     def on_motion(self, t: Tag) -> None:
         if self.pending_color is not None:
-            raise PromptError(f"colour {self.pending_color.words!r} has no shape after it (ball, box, triangle, star)")
+            raise PromptError(f"colour {self.pending_color.words!r} has no shape after it (ball, box, "
+                              "triangle, star)")
         if self.then_after is not None:
             o = self.objs[self.then_after]
             if o.then is not None:
@@ -346,7 +357,8 @@ class _Reading:
             self.then_after = None
         elif not self.objs:
             if self.pending_motion is not None and self.pending_motion.value != t.value:
-                raise PromptError(f"two motions before any object: {self.pending_motion.words!r} and {t.words!r}")
+                raise PromptError(f"two motions before any object: {self.pending_motion.words!r} and "
+                                  f"{t.words!r}")
             self.pending_motion = t
         else:
             o = self.objs[-1]
@@ -394,7 +406,8 @@ class _Reading:
     def finish(self) -> None:
         """Refuse what was left waiting: a colour without a shape, a dangling motion, 'then' or relation."""
         if self.pending_color is not None:
-            raise PromptError(f"colour {self.pending_color.words!r} has no shape after it (ball, box, triangle, star)")
+            raise PromptError(f"colour {self.pending_color.words!r} has no shape after it (ball, box, "
+                              "triangle, star)")
         if self.pending_motion is not None:
             raise PromptError(f"a motion with no object: {self.pending_motion.words!r}")
         if self.then_after is not None:
@@ -423,8 +436,10 @@ class _Reading:
                                     size=round(base * _SIZE.get(o.size or "", 1.0), 4),
                                     speed=_SPEED.get(o.speed or "", 0.12)))
         placed = place_objects(specs, self.relation, rng)
-        return SceneSpec(objects=tuple(placed), setting=setting_name, camera=self.camera.value if self.camera else "static",
-                         relation=self.relation, occluder=self.occluder, seconds=seconds, fps=fps, width=width,
+        return SceneSpec(objects=tuple(placed), setting=setting_name,
+                         camera=self.camera.value if self.camera else "static",
+                         relation=self.relation, occluder=self.occluder, seconds=seconds, fps=fps,
+                         width=width,
                          height=height, seed=seed)
 
 

@@ -19,7 +19,8 @@ from cinegen.backlot.vocab import COLORS
 HORIZON = 0.62  # world Y where the ground begins in settings that have one
 PILLAR_HALF_WIDTH = 0.045
 PILLAR_RGB = (92, 64, 46)
-VIGNETTE_STRENGTH = 0.12  # brightness lost per squared frame-height from the view centre (textured worlds only)
+# brightness lost per squared frame-height from the view centre (textured worlds only)
+VIGNETTE_STRENGTH = 0.12
 
 
 def render_scene(scene: SceneSpec) -> np.ndarray:
@@ -55,7 +56,8 @@ def _world_grid(scene: SceneSpec, cam: CameraPath, i: int) -> tuple[np.ndarray, 
     return np.broadcast_to(X, (h, w)), np.broadcast_to(Y, (h, w))
 
 
-def _to_screen(scene: SceneSpec, cam: CameraPath, i: int, x: float, y: float, r: float) -> tuple[float, float, float]:
+def _to_screen(scene: SceneSpec, cam: CameraPath, i: int, x: float, y: float, r: float) -> tuple[float, float,
+                                                                                                 float]:
     """World position and radius to pixel coordinates at frame i."""
     h = scene.height
     aspect = scene.width / h

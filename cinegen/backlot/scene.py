@@ -214,12 +214,14 @@ def random_scene(
     `exclude` holds (colour, shape, motion) compositions that must not appear (held-out ones);
     `only` forces the first object to one composition (to build held-out evaluation sets).
     """
-    n = rng.choices([1, 2, 3], weights=[0.55, 0.3, 0.15])[0] if max_objects >= 3 else rng.randint(1, max_objects)
+    n = rng.choices([1, 2, 3], weights=[0.55, 0.3, 0.15])[0] if max_objects >= 3 else rng.randint(1,
+                                                                                                  max_objects)
     setting = rng.choice(SETTINGS)
     used: set[tuple[str, str]] = set()
     objs: list[ObjectSpec] = []
     for i in range(n):
-        color, shape, motion, setting = _draw_composition(rng, setting, used, exclude, only if i == 0 else None,
+        color, shape, motion, setting = _draw_composition(rng, setting, used, exclude,
+                                                          only if i == 0 else None,
                                                           only is not None)
         used.add((color, shape))
         then = None
@@ -233,13 +235,16 @@ def random_scene(
     relation = None
     if n >= 2 and rng.random() < 0.7:
         relation = Relation(0, rng.choice(RELATIONS), 1)
-        if only is not None and relation.kind in ("above", "below") and objs[0].motion in ("fall", "up", "down", "bounce"):
+        if only is not None and relation.kind in ("above", "below") and objs[0].motion in ("fall", "up",
+                                                                                           "down", "bounce"):
             # a forced (held-out) composition keeps its motion: relate it sideways instead
             relation = Relation(0, "left_of" if relation.kind == "above" else "right_of", 1)
         # vertical relations with vertical motions fight over rows; keep those scenes simple
         if relation.kind in ("above", "below"):
             objs = [
-                dataclasses.replace(o, motion="still" if o.motion in ("fall", "up", "down", "bounce") else o.motion)
+                dataclasses.replace(o,
+                                    motion="still" if o.motion in ("fall", "up", "down", "bounce")
+                                    else o.motion)
                 if (o.color, o.shape, "still") not in exclude
                 else o
                 for o in objs
@@ -247,8 +252,10 @@ def random_scene(
     camera = rng.choices(CAMERAS, weights=[0.6, 0.1, 0.1, 0.1, 0.1])[0]
     occluder = n == 1 and objs[0].motion in ("left", "right") and objs[0].then is None and rng.random() < 0.2
     placed = place_objects(objs, relation, rng)
-    return SceneSpec(objects=tuple(placed), setting=setting, camera=camera, relation=relation, occluder=occluder,
-                     occluder_x=0.5, seconds=seconds, fps=fps, width=width, height=height, seed=rng.randrange(2**31))
+    return SceneSpec(objects=tuple(placed), setting=setting, camera=camera, relation=relation,
+                     occluder=occluder,
+                     occluder_x=0.5, seconds=seconds, fps=fps, width=width, height=height,
+                     seed=rng.randrange(2**31))
 
 
 def _draw_composition(
@@ -277,5 +284,6 @@ def _draw_composition(
 
 def _visible(color: str, setting: str) -> bool:
     """Colour/setting pairs whose contrast is too low to see or grade are not drawn at random."""
-    low = {("green", "grass"), ("white", "studio"), ("blue", "sky"), ("purple", "night"), ("orange", "sunset")}
+    low = {("green", "grass"), ("white", "studio"), ("blue", "sky"), ("purple", "night"),
+           ("orange", "sunset")}
     return (color, setting) not in low

@@ -158,7 +158,8 @@ def split_scenes(
     for comp in sorted(held):
         for k in range(heldout_per_composition):
             rng = _clip_rng(seed, "test_heldout", i)
-            scene = random_scene(rng, seconds=seconds, fps=fps, width=width, height=height, exclude=held, only=comp,
+            scene = random_scene(rng, seconds=seconds, fps=fps, width=width, height=height, exclude=held,
+                                 only=comp,
                                  max_objects=1 if k % 2 == 0 else 2)
             yield "test_heldout", i, scene, rng
             i += 1
@@ -189,7 +190,8 @@ def _check_output(out: Path, *, clips_per_shard: int, captions_per_clip: int) ->
         raise DatasetError(f"{out} already holds a dataset (manifest.json); choose an empty directory")
 
 
-def _record(split: str, index: int, scene: SceneSpec, rng: random.Random, captions_per_clip: int) -> dict[str, Any]:
+def _record(split: str, index: int, scene: SceneSpec, rng: random.Random, captions_per_clip: int) -> dict[str,
+                                                                                                          Any]:
     """One clip's JSONL record: id, split, captions (and a paraphrase outside train), scene, licence."""
     record: dict[str, Any] = {
         "id": f"{split}-{index:06d}",
@@ -218,7 +220,8 @@ def write_dataset(
     out = Path(out_dir)
     _check_output(out, clips_per_shard=clips_per_shard, captions_per_clip=captions_per_clip)
     # Check every parameter (size, fps, duration) before rendering anything.
-    SceneSpec(objects=random_scene(random.Random(0)).objects, seconds=seconds, fps=fps, width=width, height=height)
+    SceneSpec(objects=random_scene(random.Random(0)).objects, seconds=seconds, fps=fps, width=width,
+              height=height)
     out.mkdir(parents=True, exist_ok=True)
     held = heldout_compositions()
     n_val = round(num_clips * val_fraction)
@@ -242,7 +245,8 @@ def write_dataset(
 
     for done, (split, index, scene, rng) in enumerate(
         split_scenes(num_clips=num_clips, seed=seed, seconds=seconds, fps=fps, width=width, height=height,
-                     val_fraction=val_fraction, heldout_per_composition=heldout_per_composition, heldout=held),
+                     val_fraction=val_fraction, heldout_per_composition=heldout_per_composition,
+                     heldout=held),
         start=1,
     ):
         if split != current or len(frames) >= clips_per_shard:
@@ -260,7 +264,8 @@ def write_dataset(
         counts=counts,
         parameters={"num_clips": num_clips, "seconds": seconds, "fps": fps, "width": width, "height": height,
                     "clips_per_shard": clips_per_shard, "val_fraction": val_fraction, "n_val": n_val,
-                    "captions_per_clip": captions_per_clip, "heldout_per_composition": heldout_per_composition},
+                    "captions_per_clip": captions_per_clip,
+                    "heldout_per_composition": heldout_per_composition},
         shards=tuple(shards),
     )
     heldout_json = {"compositions": [list(c) for c in sorted(held)], "source": "cinegen/backlot/heldout.json"}

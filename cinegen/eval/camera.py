@@ -88,7 +88,8 @@ class CameraMotion:
 
 def luma(frames: np.ndarray) -> np.ndarray:
     """(T, H, W, 3) uint8 -> (T, H, W) float32 Rec.601 luma."""
-    return (frames[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)).astype(np.float32)
+    weights = np.array([0.299, 0.587, 0.114], np.float32)
+    return (frames[..., :3].astype(np.float32) @ weights).astype(np.float32)
 
 
 def vignette(h: int, w: int) -> np.ndarray:

@@ -19,15 +19,18 @@ from cinegen.cli import CliError
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    what = ("Grade videos from pixels alone: colours, shapes, motions, relation, camera, physics, permanence, "
+    what = ("Grade videos from pixels alone: colours, shapes, motions, relation, camera, physics, "
+            "permanence, "
             "temporal quality and an adherence score.")
-    p = sub.add_parser("eval", help="grade a video against a prompt (the oracle), or a batch of them", description=what)
+    p = sub.add_parser("eval", help="grade a video against a prompt (the oracle), or a batch of them",
+                       description=what)
     p.add_argument("video", nargs="?", help="a video file, or a folder of videos with --prompts")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--prompt", help="the prompt the video should show")
     src.add_argument("--scene", help="a scene JSON file the video should show")
     src.add_argument("--prompts", help="with a folder: one prompt per line, or 'file<TAB>prompt'")
-    src.add_argument("--batch", metavar="MANIFEST", help="JSON / JSON-lines list of {video, prompt|scene, group}")
+    src.add_argument("--batch", metavar="MANIFEST",
+                     help="JSON / JSON-lines list of {video, prompt|scene, group}")
     p.add_argument("--out", help="where to write: a JSON file for one video, a folder for a batch")
     p.add_argument("--strict", action="store_true", help="exit 1 when a graded video does not pass")
     p.set_defaults(func=_eval)
@@ -92,14 +95,16 @@ def _batch(args: argparse.Namespace) -> int:
         items = folder_items(args.video, args.prompts)
     if not items:
         raise CliError("nothing to grade: the list is empty")
-    report = grade_batch(items, progress=lambda k: print(f"\rgraded {k}/{len(items)}", end="", file=sys.stderr))
+    report = grade_batch(items,
+                         progress=lambda k: print(f"\rgraded {k}/{len(items)}", end="", file=sys.stderr))
     print(file=sys.stderr)
     j, m = write_report(report, args.out)
     summary = report.to_dict()["groups"]["all"]
     rates = ", ".join(
         f"{a} {100 * t['rate']:.1f}%" for a, t in summary["attributes"].items() if t["rate"] is not None
     )
-    print(f"graded {len(items)} clips ({report.errors} errors): adherence {summary['adherence']:.3f}; {rates}")
+    print(f"graded {len(items)} clips ({report.errors} errors): "
+          f"adherence {summary['adherence']:.3f}; {rates}")
     print(f"wrote {j} and {m}")
     passed = all(r.get("passed") for r in report.items)
     return 1 if args.strict and not passed else 0

@@ -169,8 +169,10 @@ def classify_motion(seg: Segment) -> MotionFit:
         c = np.polyfit(ty[:end] - ty[0], yy[:end], 2)
         accel, v0 = float(2 * c[0]), float(c[1])
     contact_t = tuple(float(ty[i]) for i in contacts)
-    fit = dict(vx=vx, vy=vy, size_log_change=size_change, accel=accel, v0=v0, contacts=contact_t, jerkiness=jerk)
-    sizes_erratic = sizes_known and abs(size_change) >= SIZE_CHANGE_MIN_LOG / 2 and size_jerk > SIZE_ERRATIC_MIN
+    fit = dict(vx=vx, vy=vy, size_log_change=size_change, accel=accel, v0=v0, contacts=contact_t,
+               jerkiness=jerk)
+    sizes_erratic = (sizes_known and abs(size_change) >= SIZE_CHANGE_MIN_LOG / 2
+                     and size_jerk > SIZE_ERRATIC_MIN)
     f = np.round(t * seg.fps)
     scattered = len(f) >= 5 and float(np.mean(np.diff(f) == 1)) < MIN_CONSECUTIVE  # seen in scraps
     if jerk > ERRATIC_MIN or sizes_erratic or scattered:

@@ -73,7 +73,8 @@ class DetectedObject:
     def segment(self, t0: float = -np.inf, t1: float = np.inf) -> Segment:
         keep = (self.t >= t0) & (self.t < t1)
         return Segment(
-            self.t[keep], self.x[keep], self.y[keep], self.size[keep], self.whole[keep], self.fps, self.uncut[keep]
+            self.t[keep], self.x[keep], self.y[keep], self.size[keep], self.whole[keep], self.fps,
+            self.uncut[keep]
         )
 
     def shape_in(self, keep: np.ndarray) -> str | None:
@@ -132,7 +133,8 @@ class Analysis:
 
 def _check_frames(frames: np.ndarray, fps: float) -> None:
     if not isinstance(frames, np.ndarray) or frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ValueError(f"frames must be a (T, H, W, 3) uint8 array, got shape {getattr(frames, 'shape', None)}")
+        raise ValueError("frames must be a (T, H, W, 3) uint8 array, got shape "
+                         f"{getattr(frames, 'shape', None)}")
     if frames.dtype != np.uint8:
         raise ValueError(f"frames must be uint8, got {frames.dtype}")
     if frames.shape[0] < 1 or frames.shape[1] < 16 or frames.shape[2] < 16:
@@ -166,7 +168,8 @@ def _describe(track: Track, cam: CameraMotion, fps: float, num_frames: int, heig
     mid = num_frames / fps / 2
     first, second = (t < mid - 1 / fps), (t > mid + 1 / fps)
     halves = tuple(
-        classify_motion(Segment(t[k], x[k], y[k], size[k], whole[k], fps, uncut[k])).motion for k in (first, second)
+        classify_motion(Segment(t[k], x[k], y[k], size[k], whole[k], fps, uncut[k])).motion for k in (first,
+                                                                                                      second)
     )
     return DetectedObject(
         color=track.color_name,
@@ -283,7 +286,8 @@ class Grade:
         for og in self.objects:
             for k, v in og.checks.items():
                 out[f"object{og.index}.{k}"] = v
-        for k, opt in (("relation", self.relation_ok), ("physics", self.physics_ok), ("permanence", self.permanence_ok)):
+        for k, opt in (("relation", self.relation_ok), ("physics", self.physics_ok),
+                       ("permanence", self.permanence_ok)):
             if opt is not None:
                 out[k] = opt
         out["camera"] = self.camera_ok
@@ -310,7 +314,8 @@ class Grade:
             "adherence": r(self.adherence),
             "objects": [og.to_dict() for og in self.objects],
             "relation_ok": self.relation_ok,
-            "camera": {"ok": self.camera_ok, "expected": self.camera_expected, "detected": self.camera_detected},
+            "camera": {"ok": self.camera_ok, "expected": self.camera_expected,
+                       "detected": self.camera_detected},
             "physics_ok": self.physics_ok,
             "physics": physics,
             "permanence_ok": self.permanence_ok,
@@ -346,11 +351,13 @@ def _match(scene: SceneSpec, found: tuple[DetectedObject, ...]) -> list[Detected
     return out
 
 
-def _grade_object(i: int, o: ObjectSpec, d: DetectedObject | None, duration: float, height: int) -> ObjectGrade:
+def _grade_object(i: int, o: ObjectSpec, d: DetectedObject | None, duration: float,
+                  height: int) -> ObjectGrade:
     expected = {"shape": o.shape, "color": o.color, "motion": o.motion, "then": o.then}
     if d is None:
         missing_then = False if o.then else None
-        return ObjectGrade(i, expected, False, False, False, False, missing_then, None, None, None, None, (), 0.0)
+        return ObjectGrade(i, expected, False, False, False, False, missing_then, None, None, None, None, (),
+                           0.0)
     physics: list[Physics] = []
     margin = CHANGE_MARGIN_FRAMES / d.fps
     if o.then is None:
@@ -447,7 +454,8 @@ def grade(frames: np.ndarray, fps: float, scene: SceneSpec, analysis: Analysis |
     duration = an.num_frames / fps
     # 1. match and grade objects
     matched = _match(scene, an.objects)
-    objects = tuple(_grade_object(i, o, d, duration, an.height) for i, (o, d) in enumerate(zip(scene.objects, matched, strict=True)))
+    objects = tuple(_grade_object(i, o, d, duration, an.height) for i,
+                    (o, d) in enumerate(zip(scene.objects, matched, strict=True)))
     # 2. scene-level attributes
     relation_ok = _relation_ok(scene, matched, duration)
     camera_ok = an.camera.kind == scene.camera
@@ -463,7 +471,8 @@ def grade(frames: np.ndarray, fps: float, scene: SceneSpec, analysis: Analysis |
     extra = sum(1 for d in an.objects if id(d) not in used)
     g = Grade(
         objects=objects,
-        relation_ok=relation_ok, camera_ok=camera_ok, camera_expected=scene.camera, camera_detected=an.camera.kind,
+        relation_ok=relation_ok, camera_ok=camera_ok, camera_expected=scene.camera,
+        camera_detected=an.camera.kind,
         physics_ok=physics_ok, permanence_ok=permanence_ok, flicker=fl, identity_consistency=ident,
         color_drift=drift, temporal_ok=temporal_ok, extra_objects=extra, adherence=0.0,
         analysis=an,

@@ -47,7 +47,8 @@ def scene_for_prompt(prompt: str, num_frames: int, fps: float) -> SceneSpec:
     return parse_prompt(prompt, seconds=seconds, fps=int(min(max(round(fps), 1), 120)))
 
 
-def grade_video(path: str | os.PathLike[str], *, prompt: str | None = None, scene: SceneSpec | None = None) -> Grade:
+def grade_video(path: str | os.PathLike[str], *, prompt: str | None = None,
+                scene: SceneSpec | None = None) -> Grade:
     """Read a video and grade it against a prompt or a scene (exactly one). Raises MediaError,
     PromptError or SceneError (all ValueErrors) with a one-line reason."""
     if (prompt is None) == (scene is None):
@@ -160,7 +161,8 @@ def folder_items(folder: str | os.PathLike[str], prompts: str | os.PathLike[str]
         return [Item(video=d / name.strip(), prompt=text.strip(), id=name.strip()) for name, text in pairs]
     videos = sorted(p for p in d.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
     if len(videos) != len(lines):
-        raise ValueError(f"{d} holds {len(videos)} videos but {pf} lists {len(lines)} prompts; use 'file<TAB>prompt' lines")
+        raise ValueError(f"{d} holds {len(videos)} videos but {pf} lists {len(lines)} prompts; use "
+                         "'file<TAB>prompt' lines")
     return [Item(video=v, prompt=text.strip(), id=v.name) for v, text in zip(videos, lines, strict=True)]
 
 
@@ -207,7 +209,9 @@ class BatchReport:
                             self._tally(grp, a).add(False)
         else:
             row.update({"passed": g.passed, "adherence": round(g.adherence, 4), "checks": g.checks})
-            row["temporal"] = {"flicker": round(g.flicker, 4), "identity_consistency": round(g.identity_consistency, 4), "color_drift": round(g.color_drift, 4)}
+            row["temporal"] = {"flicker": round(g.flicker, 4),
+                               "identity_consistency": round(g.identity_consistency, 4),
+                               "color_drift": round(g.color_drift, 4)}
             for grp in groups:
                 self._tally(grp, "clip").add(g.passed)
                 self.adherence.setdefault(grp, []).append(g.adherence)
@@ -224,7 +228,8 @@ class BatchReport:
             "groups": {
                 grp: {
                     "adherence": sum(self.adherence.get(grp, [])) / max(len(self.adherence.get(grp, [])), 1),
-                    "attributes": {a: {"passed": t.passed, "total": t.total, "rate": t.rate} for a, t in sorted(tallies.items())},
+                    "attributes": {a: {"passed": t.passed, "total": t.total, "rate": t.rate} for a,
+                                   t in sorted(tallies.items())},
                 }
                 for grp, tallies in self.attributes.items()
             },
@@ -242,9 +247,11 @@ class BatchReport:
             cells = []
             for grp in groups:
                 t = d["groups"][grp]["attributes"].get(a)
-                cells.append("–" if t is None or not t["total"] else f"{100 * t['rate']:.1f}% ({t['passed']}/{t['total']})")
+                cells.append("–" if t is None or not t["total"] else f"{100 * t['rate']:.1f}% "
+                             f"({t['passed']}/{t['total']})")
             lines.append(f"| {a} | " + " | ".join(cells) + " |")
-        lines.append("| adherence (mean) | " + " | ".join(f"{d['groups'][g]['adherence']:.3f}" for g in groups) + " |")
+        means = " | ".join(f"{d['groups'][g]['adherence']:.3f}" for g in groups)
+        lines.append("| adherence (mean) | " + means + " |")
         failed = [r for r in self.items if r.get("error") or not r.get("passed")]
         if failed:
             lines += ["", "## Failed clips", "", "| clip | why |", "|---|---|"]
@@ -254,7 +261,8 @@ class BatchReport:
         return "\n".join(lines) + "\n"
 
 
-_ORDER = ["clip", "color", "shape", "motion", "then", "relation", "camera", "physics", "permanence", "temporal"]
+_ORDER = ["clip", "color", "shape", "motion", "then", "relation", "camera", "physics", "permanence",
+          "temporal"]
 
 
 def _attr_order(a: str) -> int:

@@ -57,7 +57,8 @@ MAX_ASPECT = 3.0
 PILLAR_MAX_DIST = 12.0  # ΔE from the pillar's shaded brown
 PILLAR_MIN_ROWS = 0.9  # fraction of a column's rows that must show the pillar
 PILLAR_TOUCH_PX = 2  # a blob this close to the pillar is cut by it
-NEIGHBOUR_PX = 3  # a blob whose box comes this close to another blob's may be hidden by it  # objects are compact; thin strips along a horizon or gradient are background
+NEIGHBOUR_PX = 3  # a blob whose box comes this close to another blob's may be hidden by it
+# (objects are compact; thin strips along a horizon or gradient are background)
 
 
 _v = np.arange(256, dtype=np.float64) / 255.0
@@ -167,7 +168,8 @@ def _balance(mask: np.ndarray) -> float:
 def _solidity(mask: np.ndarray, area: float) -> float:
     ys, xs = np.nonzero(mask)
     # pixel corners, so a one-pixel-wide blob still has a hull
-    pts = np.concatenate([np.stack([xs + dx, ys + dy], 1) for dx in (0, 1) for dy in (0, 1)]).astype(np.float64)
+    corners = [np.stack([xs + dx, ys + dy], 1) for dx in (0, 1) for dy in (0, 1)]
+    pts = np.concatenate(corners).astype(np.float64)
     try:
         hull = ConvexHull(pts)
     except (QhullError, ValueError):
@@ -188,7 +190,8 @@ def blob_contrast(
     """How much further from the blob's colour its surroundings are than the blob itself.
 
     The lower quartile of the ring 2..5 px outside the blob (beyond the dark outline; background
-    pixels only, where `labels` are given) against the blob's mean: an object over a contrasting background scores high all round; a patch of
+    pixels only, where `labels` are given) against the blob's mean: an object over a contrasting background
+    scores high all round; a patch of
     background that crossed the colour threshold has similar pixels on at least one side.
     """
     h, w = lab.shape[:2]
@@ -197,7 +200,8 @@ def blob_contrast(
     x0, x1 = max(sl[1].start - pad, 0), min(sl[1].stop + pad, w)
     big = np.zeros((y1 - y0, x1 - x0), bool)
     big[sl[0].start - y0 : sl[0].stop - y0, sl[1].start - x0 : sl[1].stop - x0] = mask
-    ring = ndimage.binary_dilation(big, iterations=RING_OUTER) & ~ndimage.binary_dilation(big, iterations=RING_INNER)
+    ring = ndimage.binary_dilation(big, iterations=RING_OUTER) & ~ndimage.binary_dilation(big,
+                                                                                          iterations=RING_INNER)
     if labels is not None:  # only background counts: a neighbouring object is no evidence either way
         ring &= labels[y0:y1, x0:x1] < 0
     if not ring.any():
@@ -226,7 +230,8 @@ def find_pillar(lab: np.ndarray) -> tuple[int, int] | None:
     """
     h, w = lab.shape[:2]
     shade = np.linspace(1.1, 0.85, h)[:, None]
-    ref = srgb_to_lab(np.clip(np.asarray(PILLAR_RGB, np.float64)[None, :] * shade + 0.5, 0, 255).astype(np.uint8))
+    shaded = np.clip(np.asarray(PILLAR_RGB, np.float64)[None, :] * shade + 0.5, 0, 255)
+    ref = srgb_to_lab(shaded.astype(np.uint8))
     d = np.sqrt(((lab - ref[:, None, :]) ** 2).sum(-1))  # (H, W)
     cols = (d <= PILLAR_MAX_DIST).mean(0) >= PILLAR_MIN_ROWS
     if not cols.any():
@@ -269,7 +274,8 @@ def _merge_across(blobs: list[Blob], pillar: tuple[int, int]) -> list[Blob]:
                         cut=True,
                         fill=float("nan"),
                         solidity=float("nan"),
-                        lab=tuple(float(wa * p + (1 - wa) * q) for p, q in zip(a.lab, b.lab, strict=True)),  # type: ignore[arg-type]
+                        lab=tuple(float(wa * p + (1 - wa) * q)  # type: ignore[arg-type]
+                                  for p, q in zip(a.lab, b.lab, strict=True)),
                         contrast=min(a.contrast, b.contrast),
                     )
                 )
@@ -370,7 +376,8 @@ def _merge_split(blobs: list[Blob]) -> list[Blob]:
                     area=area,
                     cx=wa * a.cx + (1 - wa) * b.cx,
                     cy=wa * a.cy + (1 - wa) * b.cy,
-                    bbox=(min(a.bbox[0], b.bbox[0]), min(a.bbox[1], b.bbox[1]), max(a.bbox[2], b.bbox[2]), max(a.bbox[3], b.bbox[3])),
+                    bbox=(min(a.bbox[0], b.bbox[0]), min(a.bbox[1], b.bbox[1]), max(a.bbox[2], b.bbox[2]),
+                          max(a.bbox[3], b.bbox[3])),
                     touches_border=a.touches_border or b.touches_border,
                     cut=True,
                     fill=float("nan"),

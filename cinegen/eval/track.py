@@ -105,7 +105,8 @@ def link(blobs_per_frame: list[list[Blob]], height: int) -> list[Track]:
                 cost = np.full((len(tracks), len(cand)), 1e9)
                 for i, a in enumerate(tracks):
                     last = a["blobs"][-1]
-                    px, py = last.cx + a["v"][0] * (t - a["frames"][-1]), last.cy + a["v"][1] * (t - a["frames"][-1])
+                    dt = t - a["frames"][-1]
+                    px, py = last.cx + a["v"][0] * dt, last.cy + a["v"][1] * dt
                     for j, b in enumerate(cand):
                         d = float(np.hypot(b.cx - px, b.cy - py))
                         if d > gate:

@@ -30,7 +30,8 @@ Clip = tuple[SceneSpec, np.ndarray, float]  # scene, decoded frames (T, H, W, 3)
 Corruption = Callable[[SceneSpec, np.ndarray, random.Random], "tuple[SceneSpec, np.ndarray] | None"]
 
 _OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up", "grow": "shrink", "shrink": "grow"}
-_LOW_CONTRAST = {("green", "grass"), ("white", "studio"), ("blue", "sky"), ("purple", "night"), ("orange", "sunset")}
+_LOW_CONTRAST = {("green", "grass"), ("white", "studio"), ("blue", "sky"), ("purple", "night"),
+                 ("orange", "sunset")}
 
 
 def encode_roundtrip(frames: np.ndarray, fps: int, crf: int = 18) -> np.ndarray:
@@ -59,15 +60,18 @@ def _replace_object(scene: SceneSpec, i: int, **changes: object) -> SceneSpec:
     return scene.replace(objects=tuple(objs))
 
 
-def wrong_color(scene: SceneSpec, frames: np.ndarray, rng: random.Random) -> tuple[SceneSpec, np.ndarray] | None:
+def wrong_color(scene: SceneSpec, frames: np.ndarray,
+                rng: random.Random) -> tuple[SceneSpec, np.ndarray] | None:
     i = rng.randrange(len(scene.objects))
     o = scene.objects[i]
     taken = {(p.color, p.shape) for p in scene.objects}
-    options = [c for c in COLORS if c != o.color and (c, o.shape) not in taken and (c, scene.setting) not in _LOW_CONTRAST]
+    options = [c for c in COLORS
+               if c != o.color and (c, o.shape) not in taken and (c, scene.setting) not in _LOW_CONTRAST]
     return _replace_object(scene, i, color=rng.choice(options)), frames
 
 
-def wrong_shape(scene: SceneSpec, frames: np.ndarray, rng: random.Random) -> tuple[SceneSpec, np.ndarray] | None:
+def wrong_shape(scene: SceneSpec, frames: np.ndarray,
+                rng: random.Random) -> tuple[SceneSpec, np.ndarray] | None:
     i = rng.randrange(len(scene.objects))
     o = scene.objects[i]
     taken = {(p.color, p.shape) for p in scene.objects}
@@ -75,7 +79,8 @@ def wrong_shape(scene: SceneSpec, frames: np.ndarray, rng: random.Random) -> tup
     return _replace_object(scene, i, shape=rng.choice(options)), frames
 
 
-def reversed_motion(scene: SceneSpec, frames: np.ndarray, rng: random.Random) -> tuple[SceneSpec, np.ndarray] | None:
+def reversed_motion(scene: SceneSpec, frames: np.ndarray,
+                    rng: random.Random) -> tuple[SceneSpec, np.ndarray] | None:
     """The prompt asks for the opposite motion (left<->right, up<->down, grow<->shrink)."""
     idx = [i for i, o in enumerate(scene.objects) if o.motion in _OPPOSITE]
     if not idx:
@@ -84,13 +89,15 @@ def reversed_motion(scene: SceneSpec, frames: np.ndarray, rng: random.Random) ->
     return _replace_object(scene, i, motion=_OPPOSITE[scene.objects[i].motion]), frames
 
 
-def wrong_motion(scene: SceneSpec, frames: np.ndarray, rng: random.Random) -> tuple[SceneSpec, np.ndarray] | None:
+def wrong_motion(scene: SceneSpec, frames: np.ndarray,
+                 rng: random.Random) -> tuple[SceneSpec, np.ndarray] | None:
     i = rng.randrange(len(scene.objects))
     o = scene.objects[i]
     return _replace_object(scene, i, motion=rng.choice([m for m in MOTIONS if m != o.motion])), frames
 
 
-def wrong_relation(scene: SceneSpec, frames: np.ndarray, rng: random.Random) -> tuple[SceneSpec, np.ndarray] | None:
+def wrong_relation(scene: SceneSpec, frames: np.ndarray,
+                   rng: random.Random) -> tuple[SceneSpec, np.ndarray] | None:
     if scene.relation is None:
         return None
     flip = {"left_of": "right_of", "right_of": "left_of", "above": "below", "below": "above"}
@@ -98,12 +105,14 @@ def wrong_relation(scene: SceneSpec, frames: np.ndarray, rng: random.Random) -> 
     return scene.replace(relation=dataclasses.replace(scene.relation, kind=flip[scene.relation.kind])), frames
 
 
-def wrong_camera(scene: SceneSpec, frames: np.ndarray, rng: random.Random) -> tuple[SceneSpec, np.ndarray] | None:
+def wrong_camera(scene: SceneSpec, frames: np.ndarray,
+                 rng: random.Random) -> tuple[SceneSpec, np.ndarray] | None:
     options = [c for c in ("static", "pan_left", "pan_right", "zoom_in", "zoom_out") if c != scene.camera]
     return scene.replace(camera=rng.choice(options)), frames
 
 
-def dropped_object(scene: SceneSpec, frames: np.ndarray, rng: random.Random) -> tuple[SceneSpec, np.ndarray] | None:
+def dropped_object(scene: SceneSpec, frames: np.ndarray,
+                   rng: random.Random) -> tuple[SceneSpec, np.ndarray] | None:
     """The video lacks one of the scene's objects (rendered without it)."""
     if len(scene.objects) < 2:
         return None
@@ -118,7 +127,8 @@ def _moves(scene: SceneSpec) -> bool:
 
 
 _BACKWARDS = {**_OPPOSITE, "still": "still", "bounce": "bounce", "fall": "rise"}  # played backwards
-_CAMERA_BACKWARDS = {"static": "static", "pan_left": "pan_right", "pan_right": "pan_left", "zoom_in": "zoom_out", "zoom_out": "zoom_in"}
+_CAMERA_BACKWARDS = {"static": "static", "pan_left": "pan_right", "pan_right": "pan_left",
+                     "zoom_in": "zoom_out", "zoom_out": "zoom_in"}
 
 
 def _palindrome(scene: SceneSpec) -> bool:
@@ -128,12 +138,14 @@ def _palindrome(scene: SceneSpec) -> bool:
     return all(tuple(_BACKWARDS[m] for m in reversed(o.motions)) == o.motions for o in scene.objects)
 
 
-def reversed_frames(scene: SceneSpec, frames: np.ndarray, rng: random.Random) -> tuple[SceneSpec, np.ndarray] | None:
+def reversed_frames(scene: SceneSpec, frames: np.ndarray,
+                    rng: random.Random) -> tuple[SceneSpec, np.ndarray] | None:
     """The clip played backwards (only clips whose scene does not read the same backwards)."""
     return None if _palindrome(scene) else (scene, frames[::-1].copy())
 
 
-def shuffled_frames(scene: SceneSpec, frames: np.ndarray, rng: random.Random) -> tuple[SceneSpec, np.ndarray] | None:
+def shuffled_frames(scene: SceneSpec, frames: np.ndarray,
+                    rng: random.Random) -> tuple[SceneSpec, np.ndarray] | None:
     """The frames in random order (only clips where something moves can tell)."""
     if not _moves(scene):
         return None
@@ -200,8 +212,10 @@ class Validation:
         return {
             "true_clips": self.clips,
             "true_clips_passed": self.passed,
-            "attributes": {k: {"passed": v[0], "total": v[1], "rate": v[0] / v[1] if v[1] else None} for k, v in self.attributes.items()},
-            "corruptions": {k: {"rejected": v[0], "applicable": v[1], "rate": v[0] / v[1] if v[1] else None} for k, v in self.corruptions.items()},
+            "attributes": {k: {"passed": v[0], "total": v[1], "rate": v[0] / v[1] if v[1] else None} for k,
+                           v in self.attributes.items()},
+            "corruptions": {k: {"rejected": v[0], "applicable": v[1], "rate": v[0] / v[1] if v[1] else None}
+                            for k, v in self.corruptions.items()},
             "failures": self.failures,
             "missed": self.missed,
         }
@@ -237,7 +251,8 @@ def validate(
 def _blur(frames: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     from scipy import ndimage
 
-    return ndimage.gaussian_filter(frames.astype(np.float32), (0, 1.5, 1.5, 0)).round().clip(0, 255).astype(np.uint8)
+    blurred = ndimage.gaussian_filter(frames.astype(np.float32), (0, 1.5, 1.5, 0))
+    return blurred.round().clip(0, 255).astype(np.uint8)
 
 
 def _noise8(frames: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -34,7 +34,8 @@ class TextEncoderConfig:
 
 
 class TextEncoder(nn.Module):
-    def __init__(self, config: TextEncoderConfig = TextEncoderConfig(), path: str | Path | None = None, cache_size: int = 4096) -> None:
+    def __init__(self, config: TextEncoderConfig = TextEncoderConfig(), path: str | Path | None = None,
+                 cache_size: int = 4096) -> None:
         super().__init__()
         from transformers import AutoModel, AutoTokenizer
 
@@ -54,7 +55,8 @@ class TextEncoder(nn.Module):
     def encode_uncached(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Like `encode`, on the encoder's device, without the cache (training sees new captions)."""
         tok = self.tokenizer(
-            prompts, padding="max_length", truncation=True, max_length=self.config.max_length, return_tensors="pt"
+            prompts, padding="max_length", truncation=True, max_length=self.config.max_length,
+            return_tensors="pt"
         ).to(self.device)
         hidden = self.model(**tok).last_hidden_state.float()  # (B, L, 384)
         mask = tok["attention_mask"].bool()
@@ -71,9 +73,11 @@ class TextEncoder(nn.Module):
         found = {p: self._cache[p] for p in dict.fromkeys(prompts) if p in self._cache}
         missing = [p for p in dict.fromkeys(prompts) if p not in found]
         for p in missing:  # one at a time: a prompt's embedding must not depend on what it was batched with
-            hidden, mask = self.encode_uncached([p])  # (batch sizes pick different matmul kernels: last-bit changes)
+            # (batch sizes pick different matmul kernels: last-bit changes)
+            hidden, mask = self.encode_uncached([p])
             found[p] = (hidden[0].cpu(), mask[0].cpu())
-        for p, entry in found.items():  # refresh recency; a batch larger than the cache keeps its newest prompts
+        # refresh recency; a batch larger than the cache keeps its newest prompts
+        for p, entry in found.items():
             self._cache[p] = entry
             self._cache.move_to_end(p)
             if len(self._cache) > self._cache_size:

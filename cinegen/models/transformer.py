@@ -74,7 +74,7 @@ def _initialize_weights(model: WanTransformer3DModel) -> None:
 
 def layout_channels_of(transformer: nn.Module) -> int:
     """Plan-conditioning input channels of a transformer: inputs beyond its outputs (0 for Wan 2.1 T2V)."""
-    cfg = transformer.config  # type: ignore[union-attr]
+    cfg: Any = transformer.config
     return int(cfg["in_channels"]) - int(cfg["out_channels"] or cfg["in_channels"])
 
 

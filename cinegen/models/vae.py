@@ -151,10 +151,12 @@ class VideoVAE(nn.Module):
 
     # -- encode
     def encode_moments(self, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """video (B, 3, T, H, W) in [-1, 1], T = 1 + 4k, H and W multiples of 8 -> mean, logvar (B, Cz, 1+k, H/8, W/8)."""
+        """video (B, 3, T, H, W) in [-1, 1], T = 1 + 4k, H and W multiples of 8
+        -> mean, logvar (B, Cz, 1+k, H/8, W/8)."""
         b, c, t, h, w = video.shape
         if c != 3 or h % SPATIAL_DOWN or w % SPATIAL_DOWN:
-            raise ValueError(f"video must be (B, 3, 1+4k, H, W) with H, W multiples of 8, got {tuple(video.shape)}")
+            raise ValueError("video must be (B, 3, 1+4k, H, W) with H, W multiples of 8, got "
+                             f"{tuple(video.shape)}")
         self.latent_frames(t)
         x = rearrange(video, "b c t h w -> (b t) c h w")
         x = self.enc_in(x)
@@ -168,12 +170,14 @@ class VideoVAE(nn.Module):
         mean, logvar = self.enc_out(F.silu(x)).chunk(2, dim=1)
         return mean, logvar.clamp(-20, 10)
 
-    def encode(self, video: torch.Tensor, generator: torch.Generator | None = None, sample: bool = False) -> torch.Tensor:
+    def encode(self, video: torch.Tensor, generator: torch.Generator | None = None,
+               sample: bool = False) -> torch.Tensor:
         """Normalised latents (B, Cz, 1+k, H/8, W/8) for diffusion."""
         mean, logvar = self.encode_moments(video)
         z = mean
         if sample:
-            z = mean + torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype) * (0.5 * logvar).exp()
+            eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+            z = mean + eps * (0.5 * logvar).exp()
         return (z - self.latent_mean.to(z)) / self.latent_std.to(z)
 
     # -- decode
@@ -227,7 +231,8 @@ class VideoVAE(nn.Module):
         mean, logvar = self.encode_moments(video)
         z = mean
         if sample:
-            z = mean + torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype) * (0.5 * logvar).exp()
+            eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+            z = mean + eps * (0.5 * logvar).exp()
         recon = self._decode_raw(z)[:, :, TIME_FOLD - 1 :]
         return recon, mean, logvar
 
@@ -235,8 +240,10 @@ class VideoVAE(nn.Module):
     def save_pretrained(self, path: str | Path, dtype: torch.dtype = torch.float16) -> None:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        (path / "config.json").write_text(json.dumps({"_class": "VideoVAE", **dataclasses.asdict(self.config)}, indent=2))
-        save_file({k: v.detach().to(dtype).contiguous() for k, v in self.state_dict().items()}, str(path / "model.safetensors"))
+        config = {"_class": "VideoVAE", **dataclasses.asdict(self.config)}
+        (path / "config.json").write_text(json.dumps(config, indent=2))
+        save_file({k: v.detach().to(dtype).contiguous() for k, v in self.state_dict().items()},
+                  str(path / "model.safetensors"))
 
     @classmethod
     def from_pretrained(cls, path: str | Path) -> VideoVAE:

@@ -25,6 +25,7 @@ from cinegen.pipeline.types import (
 
 __all__ = [
     "MODEL_FPS", "OVERLAP_LATENTS", "SEAM_FADE_FRAMES", "WINDOW_LATENTS", "CinegenPipeline", "PipelineError",
-    "ProgressFn", "PromptEncoder", "PromptExtender", "Sampling", "ScheduleEntry", "VideoAutoencoder", "VideoOutput",
+    "ProgressFn", "PromptEncoder", "PromptExtender", "Sampling", "ScheduleEntry", "VideoAutoencoder",
+    "VideoOutput",
     "carry_residual", "fit_image", "fit_video", "retime",
 ]

@@ -20,7 +20,6 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -96,6 +95,7 @@ class CinegenPipeline:
         info: dict[str, Any] | None = None,
         prompt_extender: PromptExtender | None = None,
         planner: ShotPlanner | None = None,
+        plan_guidance: bool = True,
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
     ) -> None:
@@ -111,18 +111,21 @@ class CinegenPipeline:
         self.default_steps = default_steps
         self.default_guidance = default_guidance
         if default_sampler not in SAMPLERS:
-            raise PipelineError(f"unknown default sampler {default_sampler!r}; choose from {', '.join(sorted(SAMPLERS))}")
+            raise PipelineError(f"unknown default sampler {default_sampler!r}; choose from "
+                                f"{', '.join(sorted(SAMPLERS))}")
         self.default_sampler = default_sampler
         self.info = dict(info or {})
         self.prompt_extender = prompt_extender
         self.planner = planner
+        self.plan_guidance = plan_guidance  # guidance moves towards the plan too (its uncond pass has none)
         self.device = torch.device(device)
         self.dtype = dtype
         self._timings: dict[str, float] = {}
 
     # -- loading -------------------------------------------------------------------------------
     @classmethod
-    def from_pretrained(cls, path: str | Path, *, device: str = "cpu", dtype: str | torch.dtype = "auto") -> CinegenPipeline:
+    def from_pretrained(cls, path: str | Path, *, device: str = "cpu",
+                        dtype: str | torch.dtype = "auto") -> CinegenPipeline:
         """Load a saved cinegen pipeline, or a diffusers-format Wan 2.1 text-to-video directory.
 
         dtype 'auto' picks bfloat16 where the hardware runs it fast (AMX / AVX512-BF16, CUDA), else float32.
@@ -147,12 +150,14 @@ class CinegenPipeline:
             "default_guidance": self.default_guidance,
             "default_sampler": self.default_sampler,
             "prompt_extender": f"{type(ext).__module__}:{ext.name}" if ext is not None else None,
-            "planner": f"{type(self.planner).__module__}:{self.planner.name}" if self.planner is not None else None,
+            "planner": None if (pl := self.planner) is None else f"{type(pl).__module__}:{pl.name}",
+            "plan_guidance": self.plan_guidance,
             "info": self.info,
         }
 
     # -- checks ---------------------------------------------------------------------------------------
-    def check_inputs(self, prompt: str, seconds: float, fps: int, width: int, height: int, steps: int, guidance: float) -> None:
+    def check_inputs(self, prompt: str, seconds: float, fps: int, width: int, height: int, steps: int,
+                     guidance: float) -> None:
         if not isinstance(prompt, str) or not prompt.strip():
             raise PipelineError("prompt must be a non-empty string")
         if len(prompt) > MAX_PROMPT_CHARS:
@@ -163,7 +168,8 @@ class CinegenPipeline:
             raise PipelineError(f"fps must be an integer in {MIN_FPS}..{MAX_FPS}, got {fps!r}")
         if (width, height) not in self.sizes:
             allowed = ", ".join(f"{w}x{h}" for w, h in self.sizes)
-            raise PipelineError(f"size {width}x{height} is not one this model serves ({allowed}); no silent resize")
+            raise PipelineError(f"size {width}x{height} is not one this model serves ({allowed}); no silent "
+                                "resize")
         if not (isinstance(steps, int) and 1 <= steps <= MAX_STEPS):
             raise PipelineError(f"steps must be an integer in 1..{MAX_STEPS}, got {steps!r}")
         if not (0.0 <= guidance <= MAX_GUIDANCE):
@@ -194,14 +200,16 @@ class CinegenPipeline:
         return emb[:1], emb[1:]
 
     def _schedule_text(
-        self, schedule: Sequence[ScheduleEntry] | None, seconds: float, negative: str, extender: PromptExtender | None,
+        self, schedule: Sequence[ScheduleEntry] | None, seconds: float, negative: str,
+        extender: PromptExtender | None,
         seed: int,
     ) -> list[tuple[float, torch.Tensor]]:
         """Each schedule entry's start and its prompt's embedding (extended like the main prompt)."""
         if schedule is None:
             return []
         _check_schedule(schedule, seconds)
-        return [(e.start, self._text(extender(e.prompt, seed) if extender is not None else e.prompt, negative)[0])
+        return [(e.start,
+                 self._text(extender(e.prompt, seed) if extender is not None else e.prompt, negative)[0])
                 for e in schedule]
 
     # -- the one denoising primitive ------------------------------------------------------------------
@@ -248,15 +256,19 @@ class CinegenPipeline:
         start = strength if init_lat is not None else 1.0
         sigmas = make_sigmas(call.sampling.steps, shift=shift_for_tokens(tokens), start=start)
         cond = Conditioning(cond_lat, mask, cond_sigma) if mask.any() else None
-        model: Any = self.model
+        layout = uncond_layout = None
         if call.plan is not None and self.planner is not None:
-            layout = self.planner.layout(call.plan, call.plan_origin + first_frame, n, call.width, call.height)
-            model = partial(self.model, layout=layout[None].to(self.device, self.dtype))  # (1, Cl, n, h, w)
-        velocity = guided(model, call.text if text is None else text, call.uncond, call.sampling.guidance)
+            first = call.plan_origin + first_frame
+            lay = self.planner.layout(call.plan, first, n, call.width, call.height)  # (Cl, n, h, w)
+            layout = lay[None].to(self.device, self.dtype)  # (1, Cl, n, h, w)
+            uncond_layout = torch.zeros_like(layout) if self.plan_guidance else layout
+        velocity = guided(self.model, call.text if text is None else text, call.uncond,
+                          call.sampling.guidance, layout=layout, uncond_layout=uncond_layout)
         solve = SAMPLERS[call.sampling.solver]
         bf16 = self.dtype == torch.bfloat16
         with torch.no_grad(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
-            return solve(velocity, noise, sigmas, init=init_lat, cond=cond, callback=progress or call.progress)
+            return solve(velocity, noise, sigmas, init=init_lat, cond=cond,
+                         callback=progress or call.progress)
 
     def _encode(self, frames: np.ndarray) -> torch.Tensor:
         t = time.perf_counter()
@@ -272,7 +284,8 @@ class CinegenPipeline:
         self._timings["vae_decode"] = self._timings.get("vae_decode", 0.0) + time.perf_counter() - t
         return frames
 
-    def _decode_new(self, latents: torch.Tensor, *, prefix: np.ndarray | None = None, suffix: np.ndarray | None = None) -> np.ndarray:
+    def _decode_new(self, latents: torch.Tensor, *, prefix: np.ndarray | None = None,
+                    suffix: np.ndarray | None = None) -> np.ndarray:
         """Decode a window and return only the frames it adds, with its joints hidden.
 
         The window's reconstructions of the pinned `prefix` / `suffix` frames are dropped, and each
@@ -317,7 +330,8 @@ class CinegenPipeline:
         sampling = self._sampling(steps, guidance, sampler)
         seconds = 1.0 / self.native_fps if still else seconds
         self.check_inputs(prompt, seconds, fps, width, height, sampling.steps, sampling.guidance)
-        given = (("extend", extend), ("connect", connect), ("edit", edit), ("schedule", schedule), ("loop", loop or None))
+        given = (("extend", extend), ("connect", connect), ("edit", edit), ("schedule", schedule),
+                 ("loop", loop or None))
         self._check_mode_inputs([m for m, v in given if v is not None], strength, direction, negative_prompt)
         timings: dict[str, float] = {}
         self._timings = timings  # per-call stage timings; _encode/_decode add to it
@@ -340,32 +354,37 @@ class CinegenPipeline:
         pair = (fit(connect[0]), fit(connect[1])) if connect is not None else None
 
         # 4. plan: where each object goes, frame by frame
-        inputs = {"image": pinned.get(0), "extend": src if extend is not None else None, "direction": direction,
-                  "connect": pair, "edit": edit, "loop_bridge": _loop_bridge(total_frames) if loop else 0}
-        shot_plan = choose_plan(self.planner, self.model.layout_channels > 0, PlanRequest(plan, use_plan, path),
+        inputs = {"image": pinned.get(0), "extend": src if extend is not None else None,
+                  "direction": direction, "connect": pair, "edit": edit,
+                  "loop_bridge": _loop_bridge(total_frames) if loop else 0}
+        request = PlanRequest(plan, use_plan, path)
+        shot_plan = choose_plan(self.planner, self.model.layout_channels > 0, request,
                                 prompt=prompt, seconds=total_frames / self.native_fps, fps=self.native_fps,
                                 seed=int(seed), width=width, height=height, mode_inputs=inputs)
         call = _Call(text, uncond, width, height, generator, sampling, progress, shot_plan)
 
         # 5. denoise (window by window) and 6. decode
         t1 = time.perf_counter()
-        frames = self._render(call, total_frames, pinned, src=src, edit=edit is not None, pair=pair, loop=loop,
-                              direction=direction, strength=strength, schedule=sched_text)
+        frames = self._render(call, total_frames, pinned, src=src, edit=edit is not None, pair=pair,
+                              loop=loop, direction=direction, strength=strength, schedule=sched_text)
         timings["denoise_and_decode"] = time.perf_counter() - t1
-        timings["denoise"] = timings["denoise_and_decode"] - timings.get("vae_decode", 0) - timings.get("vae_encode", 0)
+        coding = timings.get("vae_decode", 0) + timings.get("vae_encode", 0)
+        timings["denoise"] = timings["denoise_and_decode"] - coding
         frames = retime(frames[:total_frames] if not loop else frames, self.native_fps, fps)
         if still:  # one frame at any fps (retiming a 1-frame clip to 24 fps would repeat it)
             frames = frames[:1]
         timings["total"] = time.perf_counter() - t0
         settings = {"prompt": prompt, "negative_prompt": negative_prompt, "seconds": seconds, "fps": fps,
-                    "size": f"{width}x{height}", "seed": seed, "steps": sampling.steps, "guidance": sampling.guidance,
+                    "size": f"{width}x{height}", "seed": seed, "steps": sampling.steps,
+                    "guidance": sampling.guidance,
                     "sampler": sampling.solver, "model_prompt": model_prompt,
                     "prompt_extender": extender.name if extender is not None else None,
-                    "plan": self.planner.to_dict(call.plan) if call.plan is not None and self.planner else None}
+                    "plan": self.planner.to_dict(call.plan) if call.plan and self.planner else None}
         return VideoOutput(frames=frames, fps=fps, seed=seed, timings=timings, settings=settings)
 
     def _render(
-        self, call: _Call, total_frames: int, pinned: dict[int, np.ndarray], *, src: np.ndarray | None, edit: bool,
+        self, call: _Call, total_frames: int, pinned: dict[int, np.ndarray], *, src: np.ndarray | None,
+        edit: bool,
         pair: tuple[np.ndarray, np.ndarray] | None, loop: bool, direction: str, strength: float,
         schedule: list[tuple[float, torch.Tensor]],
     ) -> np.ndarray:
@@ -387,7 +406,8 @@ class CinegenPipeline:
         return retime(fit_video(v, width, height), fps or self.native_fps, self.native_fps)
 
     def _pinned_images(
-        self, image: np.ndarray | None, keyframes: dict[float, np.ndarray] | None, seconds: float, total_frames: int,
+        self, image: np.ndarray | None, keyframes: dict[float, np.ndarray] | None, seconds: float,
+        total_frames: int,
         width: int, height: int,
     ) -> dict[int, np.ndarray]:
         """The images to pin, by global frame index: `image` at frame 0, each keyframe at its time."""
@@ -456,7 +476,8 @@ class CinegenPipeline:
             z = self._window(call, n, first_frame=g0, text=txt, prefix=prefix, keyframes=kf, progress=prog)
             new = self._decode_new(z, prefix=prefix)
             # pinned images come back exactly as given
-            new = pin_frames(new, {f - produced: img for f, img in keyframes.items() if produced <= f < produced + len(new)})
+            new = pin_frames(new, {f - produced: img for f, img in keyframes.items()
+                                   if produced <= f < produced + len(new)})
             out.append(new)
             produced += len(new)
             tail = np.concatenate([tail, new])[-ctx_frames:] if tail is not None else new[-ctx_frames:]
@@ -550,7 +571,8 @@ def _check_schedule(schedule: Sequence[ScheduleEntry], seconds: float) -> None:
         if not e.prompt.strip():
             raise PipelineError(f"schedule entry at {e.start}s has an empty prompt")
         if e.start <= last:
-            raise PipelineError(f"schedule times must increase without overlap; {e.start}s comes after {last}s")
+            raise PipelineError(f"schedule times must increase without overlap; {e.start}s comes after "
+                                f"{last}s")
         if not 0 <= e.start < seconds:
             raise PipelineError(f"schedule entry at {e.start}s is outside the clip (0..{seconds:g}s)")
         last = e.start

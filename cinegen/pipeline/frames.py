@@ -26,8 +26,10 @@ def video_to_frames(video: torch.Tensor) -> np.ndarray:
     return x.permute(1, 2, 3, 0).cpu().numpy()
 
 
-def carry_residual(new: np.ndarray, given: np.ndarray, decoded: np.ndarray, *, at_end: bool = False) -> np.ndarray:
-    """Hide a joint: fade the difference between a pinned frame and its VAE reconstruction into the new frames.
+def carry_residual(new: np.ndarray, given: np.ndarray, decoded: np.ndarray, *,
+                   at_end: bool = False) -> np.ndarray:
+    """Hide a joint: fade the difference between a pinned frame and its VAE reconstruction into the new
+    frames.
 
     `new` (T, H, W, 3) uint8 follows the pinned frame `given` (H, W, 3) (or, with at_end, precedes
     it); `decoded` is the window's reconstruction of that same frame. The VAE redraws pinned frames

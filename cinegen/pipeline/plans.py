@@ -49,7 +49,9 @@ def choose_plan(
     explicit = req.plan is not None or req.path is not None
     if not req.use_plan:
         if explicit:
-            raise PipelineError("a plan or path was given together with use_plan=False (--no-plan); choose one")
+            raise PipelineError(
+                "a plan or path was given together with use_plan=False (--no-plan); choose one"
+            )
         return None
     if planner is None or not takes_layout:
         if explicit:
@@ -67,7 +69,9 @@ def choose_plan(
         plan = planner.make(prompt, seconds=seconds, fps=fps, seed=seed, width=width, height=height)
         if plan is None:
             if req.path is not None:
-                raise PipelineError("a path needs an object to move: the planner could not place the prompt's objects")
+                raise PipelineError(
+                    "a path needs an object to move: the planner could not place the prompt's objects"
+                )
             return None
         plan = _anchor(planner, plan, mode_inputs)
     if req.path is not None:

@@ -85,11 +85,13 @@ class ShotPlanner(Protocol):
     @property
     def name(self) -> str: ...
 
-    def make(self, prompt: str, *, seconds: float, fps: int, seed: int, width: int, height: int) -> Any | None: ...
+    def make(
+        self, prompt: str, *, seconds: float, fps: int, seed: int, width: int, height: int
+    ) -> Any | None: ...  # None: the prompt cannot be planned
 
-    def read(self, value: Any) -> Any: ...  # a plan, its dict or its JSON -> a validated plan (ValueError otherwise)
+    def read(self, value: Any) -> Any: ...  # a plan, its dict or JSON -> a validated plan (else ValueError)
 
-    def check(self, plan: Any, *, seconds: float, fps: int) -> None: ...  # ValueError if it does not cover the clip
+    def check(self, plan: Any, *, seconds: float, fps: int) -> None: ...  # ValueError: not the clip's length
 
     def with_path(self, plan: Any, points: Sequence[tuple[float, float]]) -> Any: ...
 
@@ -103,4 +105,6 @@ class ShotPlanner(Protocol):
 
     def summary(self, plan: Any) -> str: ...
 
-    def layout(self, plan: Any, start_frame: int, num_latents: int, width: int, height: int) -> torch.Tensor: ...
+    def layout(
+        self, plan: Any, start_frame: int, num_latents: int, width: int, height: int
+    ) -> torch.Tensor: ...  # (channels, num_latents, height // 8, width // 8)

@@ -1,7 +1,7 @@
 """`cinegen plan`: prompt -> shot plan JSON (the blocking of a shot), to read, edit and render.
 
-    cinegen plan "a red ball bouncing left of a blue box" -o plan.json --seconds 4 --seed 7
-    cinegen generate "a red ball bouncing left of a blue box" --plan plan.json -o shot.mp4 --seconds 4
+cinegen plan "a red ball bouncing left of a blue box" -o plan.json --seconds 4 --seed 7
+cinegen generate "a red ball bouncing left of a blue box" --plan plan.json -o shot.mp4 --seconds 4
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--seconds", type=float, default=4.0, help="duration, 1/16 to 60 s (default 4)")
     p.add_argument("--seed", type=int, default=0, help="varies where objects start (and an unsaid colour)")
     p.add_argument("--size", default="128x128", help="WxH of the video the plan is for (its aspect)")
-    p.add_argument("--path", default=None, metavar="'X,Y X,Y ...'", help="move the first object along these points")
+    p.add_argument(
+        "--path", default=None, metavar="'X,Y X,Y ...'", help="move the first object along these points"
+    )
     p.set_defaults(func=run)
 
 
@@ -45,8 +47,10 @@ def run(args: argparse.Namespace) -> int:
         points = parse_path(args.path) if args.path is not None else None
         plan = plan_prompt(args.prompt, seconds=args.seconds, seed=args.seed, width=w, height=h)
         if plan is None:
-            raise CliError("the planner could not place this prompt's objects (the backlot knows balls, boxes, "
-                           "triangles and stars in seven colours); `cinegen generate --no-plan` renders it from text")
+            raise CliError(
+                "the planner could not place this prompt's objects (the backlot knows balls, boxes, "
+                "triangles and stars in seven colours); `cinegen generate --no-plan` renders it from text"
+            )
         plan = apply_path(plan, points) if points is not None else plan
     except PlanError as e:
         raise CliError(str(e)) from e

@@ -87,7 +87,11 @@ class ShotPlan:
             "seconds": self.seconds,
             "fps": self.fps,
             "setting": self.setting,
-            "camera": {"kind": self.camera.kind, "pan": list(self.camera.pan), "zoom": list(self.camera.zoom)},
+            "camera": {
+                "kind": self.camera.kind,
+                "pan": list(self.camera.pan),
+                "zoom": list(self.camera.zoom),
+            },
             "objects": [
                 {
                     "shape": o.shape,
@@ -176,7 +180,9 @@ def plan_from_dict(d: Any) -> ShotPlan:
         o = _keys(o, _OBJECT_KEYS, f"plan.objects[{i}]")
         boxes_in = o.get("boxes")
         if not isinstance(boxes_in, list):
-            raise PlanError(f"plan.objects[{i}].boxes must be a list of [cx, cy, size], got {type(boxes_in).__name__}")
+            raise PlanError(
+                f"plan.objects[{i}].boxes must be a list of [cx, cy, size], got {type(boxes_in).__name__}"
+            )
         boxes = []
         for j, b in enumerate(boxes_in):
             if not isinstance(b, list) or len(b) != 3:
@@ -186,7 +192,11 @@ def plan_from_dict(d: Any) -> ShotPlan:
         phrase = o.get("phrase", "")
         if not isinstance(phrase, str):
             raise PlanError(f"plan.objects[{i}].phrase must be a string")
-        objects.append(ObjectPlan(shape=o.get("shape"), color=o.get("color"), phrase=phrase, boxes=tuple(boxes)))  # type: ignore[arg-type]
+        shape, color = o.get("shape"), o.get("color")
+        for name, value in (("shape", shape), ("color", color)):
+            if not isinstance(value, str):
+                raise PlanError(f"plan.objects[{i}].{name} must be a string, got {value!r}")
+        objects.append(ObjectPlan(shape=str(shape), color=str(color), phrase=phrase, boxes=tuple(boxes)))
     return ShotPlan(
         seconds=_number(d["seconds"], "plan.seconds"),
         fps=fps,
@@ -202,7 +212,9 @@ def plan_from_dict(d: Any) -> ShotPlan:
 def validate(plan: ShotPlan) -> None:
     """Raise PlanError naming the first field that is wrong."""
     if plan.version != PLAN_VERSION:
-        raise PlanError(f"plan.version {plan.version!r} is not one this cinegen reads (it reads {PLAN_VERSION})")
+        raise PlanError(
+            f"plan.version {plan.version!r} is not one this cinegen reads (it reads {PLAN_VERSION})"
+        )
     if not 0 < plan.seconds <= MAX_SECONDS:
         raise PlanError(f"plan.seconds must be in (0, {MAX_SECONDS:g}], got {plan.seconds!r}")
     if not 1 <= plan.fps <= 60:
@@ -214,7 +226,9 @@ def validate(plan: ShotPlan) -> None:
     n = plan.num_frames
     for name, seq in (("pan", plan.camera.pan), ("zoom", plan.camera.zoom)):
         if seq and len(seq) != n:
-            raise PlanError(f"plan.camera.{name} has {len(seq)} entries; the plan has {n} frames ({plan.seconds:g} s at {plan.fps} fps)")
+            raise PlanError(
+                f"plan.camera.{name} has {len(seq)} entries; the plan has {n} frames ({plan.seconds:g} s at {plan.fps} fps)"
+            )
     if any(not 0.25 <= z <= 4.0 for z in plan.camera.zoom):
         raise PlanError("plan.camera.zoom entries must be in [0.25, 4]")
     if not 1 <= len(plan.objects) <= MAX_OBJECTS:

@@ -27,8 +27,15 @@ from cinegen.planning.plan import Box, CameraPlan, ObjectPlan, ShotPlan, check_m
 from cinegen.planning.raster import latent_layout
 
 _MOTION_WORDS = {
-    "left": "moving left", "right": "moving right", "up": "moving up", "down": "moving down",
-    "fall": "falling", "bounce": "bouncing", "still": "staying still", "grow": "growing", "shrink": "shrinking",
+    "left": "moving left",
+    "right": "moving right",
+    "up": "moving up",
+    "down": "moving down",
+    "fall": "falling",
+    "bounce": "bouncing",
+    "still": "staying still",
+    "grow": "growing",
+    "shrink": "shrinking",
 }
 
 
@@ -49,14 +56,19 @@ def screen_tracks(scene: SceneSpec) -> np.ndarray:
 
 def plan_from_scene(scene: SceneSpec, prompt: str = "") -> ShotPlan:
     """The exact layout of a backlot scene as a plan (what training conditions on)."""
-    tracks = np.round(np.clip(screen_tracks(scene), [-0.5, -0.5, 0.02], [1.5, 1.5, 0.5]), 5)  # as JSON keeps them
+    tracks = np.round(
+        np.clip(screen_tracks(scene), [-0.5, -0.5, 0.02], [1.5, 1.5, 0.5]), 5
+    )  # as JSON keeps them
     cam = camera_path(scene)
     aspect = scene.width / scene.height
     objects = tuple(
         ObjectPlan(
             shape=o.shape,
             color=o.color,
-            phrase=" ".join([o.color, o.shape, _MOTION_WORDS[o.motion]] + ([f"then {_MOTION_WORDS[o.then]}"] if o.then else [])),
+            phrase=" ".join(
+                [o.color, o.shape, _MOTION_WORDS[o.motion]]
+                + ([f"then {_MOTION_WORDS[o.then]}"] if o.then else [])
+            ),
             boxes=tuple(Box(float(a), float(b), float(c)) for a, b, c in tracks[k]),
         )
         for k, o in enumerate(scene.objects)
@@ -76,7 +88,9 @@ def plan_from_scene(scene: SceneSpec, prompt: str = "") -> ShotPlan:
     )
 
 
-def plan_prompt(prompt: str, *, seconds: float, seed: int, fps: int = 16, width: int = 128, height: int = 128) -> ShotPlan | None:
+def plan_prompt(
+    prompt: str, *, seconds: float, seed: int, fps: int = 16, width: int = 128, height: int = 128
+) -> ShotPlan | None:
     """A plan for `prompt`, or None when the backlot's parser cannot place it."""
     try:
         scene = parse_prompt(prompt, seconds=seconds, fps=fps, width=width, height=height, seed=seed)
@@ -90,7 +104,9 @@ def summarize(plan: ShotPlan) -> str:
     lines = []
     for o in plan.objects:
         a, b = o.boxes[0], o.boxes[-1]
-        lines.append(f"{o.phrase}: ({a.cx:.2f}, {a.cy:.2f}) -> ({b.cx:.2f}, {b.cy:.2f}), size {a.size:.2f} -> {b.size:.2f}")
+        lines.append(
+            f"{o.phrase}: ({a.cx:.2f}, {a.cy:.2f}) -> ({b.cx:.2f}, {b.cy:.2f}), size {a.size:.2f} -> {b.size:.2f}"
+        )
     return "; ".join(lines)
 
 
@@ -156,7 +172,9 @@ class BacklotPlanner:
     def name(self) -> str:
         return "backlot"
 
-    def make(self, prompt: str, *, seconds: float, fps: int, seed: int, width: int, height: int) -> ShotPlan | None:
+    def make(
+        self, prompt: str, *, seconds: float, fps: int, seed: int, width: int, height: int
+    ) -> ShotPlan | None:
         return plan_prompt(prompt, seconds=seconds, seed=seed, fps=fps, width=width, height=height)
 
     def read(self, value: Any) -> ShotPlan:
@@ -193,7 +211,9 @@ class BacklotPlanner:
     def summary(self, plan: ShotPlan) -> str:
         return summarize(plan)
 
-    def layout(self, plan: ShotPlan, start_frame: int, num_latents: int, width: int, height: int) -> torch.Tensor:
+    def layout(
+        self, plan: ShotPlan, start_frame: int, num_latents: int, width: int, height: int
+    ) -> torch.Tensor:
         return latent_layout(plan, start_frame, num_latents, width, height)
 
 

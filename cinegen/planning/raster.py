@@ -60,7 +60,9 @@ def latent_frames_of(k: int) -> range:
     return range(0, 1) if k == 0 else range(TEMPORAL_DOWN * k - (TEMPORAL_DOWN - 1), TEMPORAL_DOWN * k + 1)
 
 
-def latent_layout(plan: ShotPlan, start_frame: int, num_latents: int, width: int, height: int) -> torch.Tensor:
+def latent_layout(
+    plan: ShotPlan, start_frame: int, num_latents: int, width: int, height: int
+) -> torch.Tensor:
     """Layout for a window whose latent 0 is pixel frame `start_frame`: (LAYOUT_CHANNELS, N, h, w).
 
     Frames past the plan's end hold its last frame (a window may cover a few padding frames).

@@ -65,7 +65,8 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
     if settings.default_size not in sizes:
         settings = settings.replace(sizes=sizes, default_size=sizes[0])
     metrics = Metrics()
-    store = JobStore(settings.db_path, max_attempts=settings.max_attempts, lease_seconds=settings.lease_seconds)
+    store = JobStore(settings.db_path, max_attempts=settings.max_attempts,
+                     lease_seconds=settings.lease_seconds)
     if start_workers and settings.publish == "trust":
         check_signer(settings)  # a bad certificate (or a missing c2pa) fails the start, not every job
     gate = ModerationGate(settings)  # loads the policy now: a bad policy file fails the start, naming the key
@@ -96,7 +97,8 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
     app = FastAPI(
         title="cinegen video service",
         version="1.0",
-        description="OpenAI-compatible Videos API for cinegen, with cancel, modes, idempotency and SSE progress.",
+        description="OpenAI-compatible Videos API for cinegen, with cancel, modes, idempotency and SSE "
+        "progress.",
         lifespan=lifespan,
     )
     app.state.service = svc
@@ -114,7 +116,8 @@ def check_signer(settings: Settings) -> None:
 
         ts = TrustSettings.for_data_dir(settings.data_dir)
     except ImportError as e:
-        raise ValueError(f"publish 'trust' needs the trust layer (c2pa): {e}; --publish plain opts out") from e
+        raise ValueError(f"publish 'trust' needs the trust layer (c2pa): {e}; "
+                         "--publish plain opts out") from e
     ts.identity()
 
 

@@ -76,8 +76,10 @@ def authenticate(store: JobStore, settings: Settings, authorization: str | None)
     if row is None:
         raise AuthError("invalid or revoked API key")
     limits = Limits(
-        row["max_concurrent_jobs"] if row["max_concurrent_jobs"] is not None else defaults.max_concurrent_jobs,
+        (row["max_concurrent_jobs"] if row["max_concurrent_jobs"] is not None
+         else defaults.max_concurrent_jobs),
         row["seconds_per_day"] if row["seconds_per_day"] is not None else defaults.seconds_per_day,
-        row["requests_per_minute"] if row["requests_per_minute"] is not None else defaults.requests_per_minute,
+        (row["requests_per_minute"] if row["requests_per_minute"] is not None
+         else defaults.requests_per_minute),
     )
     return Principal(row["id"], row["name"], limits)

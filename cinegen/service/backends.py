@@ -107,7 +107,8 @@ class FakeBackend:
     Option `delay` sets the default seconds per job.
     """
 
-    SIZES: ClassVar[tuple[str, ...]] = ("128x128", "176x96", "96x176", "192x112", "112x192", "160x96", "96x160")
+    SIZES: ClassVar[tuple[str, ...]] = ("128x128", "176x96", "96x176", "192x112", "112x192", "160x96",
+                                        "96x160")
     MODES: ClassVar[tuple[str, ...]] = tuple(str(m) for m in SERVICE_MODES)
 
     def __init__(self, delay: float = 0.0, attempt_dir: str | None = None) -> None:
@@ -178,9 +179,11 @@ def _scene_for(prompt: str, seed: int, seconds: int, fps: int, w: int, h: int) -
         x=0.3 + 0.4 * ((digest >> 32) % 100) / 100,
     )
     try:
-        return SceneSpec(objects=(obj,), setting=setting, seconds=float(seconds), fps=fps, width=w, height=h, seed=seed)
+        return SceneSpec(objects=(obj,), setting=setting, seconds=float(seconds), fps=fps, width=w, height=h,
+                         seed=seed)
     except ValueError:  # a colour invisible in that setting: fall back to the neutral studio
-        return SceneSpec(objects=(obj,), setting="studio", seconds=float(seconds), fps=fps, width=w, height=h, seed=seed)
+        return SceneSpec(objects=(obj,), setting="studio", seconds=float(seconds), fps=fps, width=w, height=h,
+                         seed=seed)
 
 
 def _load_image(path: Path, w: int, h: int) -> np.ndarray:

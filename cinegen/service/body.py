@@ -125,10 +125,12 @@ def check_seconds(value: str | int | None, s: Settings) -> int:
         raise ApiError(400, "invalid_seconds", "seconds must be a whole number", "seconds")
     if isinstance(value, str):
         if not value.strip().isdigit() or len(value.strip()) > 3:
-            raise ApiError(400, "invalid_seconds", f"seconds must be a whole number, got {value!r}", "seconds")
+            raise ApiError(400, "invalid_seconds", f"seconds must be a whole number, got {value!r}",
+                           "seconds")
         value = int(value)
     if not s.min_seconds <= value <= s.max_seconds:
-        raise ApiError(400, "invalid_seconds", f"seconds must be in {s.min_seconds}..{s.max_seconds}, got {value}",
+        raise ApiError(400, "invalid_seconds",
+                       f"seconds must be in {s.min_seconds}..{s.max_seconds}, got {value}",
                        "seconds")
     return value
 
@@ -137,7 +139,8 @@ def check_size(value: str | None, sizes: tuple[str, ...], default: str) -> str:
     if value is None:
         return default
     if value not in sizes:
-        raise ApiError(400, "invalid_size", f"size {value!r} is not offered; use one of {', '.join(sizes)}", "size")
+        raise ApiError(400, "invalid_size", f"size {value!r} is not offered; use one of {', '.join(sizes)}",
+                       "size")
     return value
 
 
@@ -163,7 +166,8 @@ def inspect_image(data: bytes, settings: Settings) -> Any:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data))
             if im.format not in IMAGE_FORMATS:
-                raise ApiError(400, "invalid_image", f"input_reference must be PNG, JPEG or WebP, got {im.format}",
+                raise ApiError(400, "invalid_image",
+                               f"input_reference must be PNG, JPEG or WebP, got {im.format}",
                                "input_reference")
             w, h = im.size
             if w * h > settings.max_upload_pixels or w > 16384 or h > 16384:
@@ -174,10 +178,12 @@ def inspect_image(data: bytes, settings: Settings) -> Any:
     except ApiError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ApiError(400, "image_too_large", "input_reference is a decompression bomb", "input_reference") from None
+        raise ApiError(400, "image_too_large", "input_reference is a decompression bomb",
+                       "input_reference") from None
     except UnidentifiedImageError:
         raise ApiError(400, "invalid_image", "input_reference is not an image", "input_reference") from None
     except (OSError, SyntaxError, ValueError) as e:
-        raise ApiError(400, "invalid_image", f"input_reference is truncated or corrupt: {e}", "input_reference") from None
+        raise ApiError(400, "invalid_image", f"input_reference is truncated or corrupt: {e}",
+                       "input_reference") from None
 
 

@@ -28,7 +28,8 @@ ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "
 
 
 def error_json(status: int, code: str, message: str, param: str | None = None) -> dict[str, Any]:
-    return {"error": {"message": message, "type": ERROR_TYPES.get(status, "server_error"), "param": param, "code": code}}
+    return {"error": {"message": message, "type": ERROR_TYPES.get(status, "server_error"), "param": param,
+                      "code": code}}
 
 
 def error_response(status: int, code: str, message: str, param: str | None = None,
@@ -88,4 +89,5 @@ def from_validation(e: ValidationError) -> ApiError:
         return ApiError(400, "unknown_parameter", f"unknown parameter {'.'.join(loc)!r}", field)
     if err.get("type") == "missing":
         return ApiError(400, f"missing_{field}", f"{field} is required", field)
-    return ApiError(400, f"invalid_{field}" if field else "invalid_request", f"{'.'.join(loc)}: {err['msg']}", field)
+    return ApiError(400, f"invalid_{field}" if field else "invalid_request", f"{'.'.join(loc)}: {err['msg']}",
+                    field)

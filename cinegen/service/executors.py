@@ -16,22 +16,18 @@ the job's lease and calls `restart()`.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import multiprocessing as mp
 import os
-import signal
-import tempfile
-import threading
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from cinegen.service.backends import BackendError, JobCancelled, JobSpec, load_backend
-from cinegen.service.plans import plan_file
+from cinegen.service.backends import JobCancelled, JobSpec
 from cinegen.service.settings import Settings
-from cinegen.service.workers import JobFailed, Runner, WorkerLost, execute_job
+from cinegen.service.worker_process import RayWorker, child_main
+from cinegen.service.workers import JobFailed, Runner, WorkerLost
 
 CANCEL_GRACE_SECONDS = 30.0  # a worker that ignores cancel this long is killed
 
@@ -43,61 +39,6 @@ def make_runner_factory(settings: Settings) -> Callable[[int], Runner]:
 
 
 # ============================================================================ local processes
-def _die_with_parent() -> None:
-    """Linux: SIGKILL this process when the thread that spawned it exits."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-def _child_main(conn: Connection, backend_name: str, options: dict[str, Any], parent: int) -> None:
-    _die_with_parent()
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        return
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the server, which stops us
-    try:
-        backend = load_backend(backend_name, options)
-    except Exception as e:
-        conn.send(("load_error", f"{type(e).__name__}: {e}"))
-        return
-    conn.send(("ready",))
-    while True:
-        try:
-            msg = conn.recv()
-        except (EOFError, OSError):
-            return
-        if msg[0] == "stop":
-            return
-        if msg[0] != "job":
-            continue  # a late cancel for a job already finished
-        _child_job(conn, backend, JobSpec.from_dict(msg[1]), Path(msg[2]), parent)
-
-
-def _child_job(conn: Connection, backend: Any, spec: JobSpec, out_dir: Path, parent: int) -> None:
-    state = {"cancel": False, "sent": -1.0, "at": 0.0}
-
-    def should_cancel() -> bool:
-        while conn.poll():
-            m = conn.recv()
-            if m[0] in ("cancel", "stop"):
-                state["cancel"] = True
-        return bool(state["cancel"]) or os.getppid() != parent
-
-    def progress(f: float) -> None:
-        now = time.monotonic()
-        if f - state["sent"] >= 0.01 and (now - state["at"] >= 0.1 or f >= 1.0):
-            state["sent"], state["at"] = f, now
-            conn.send(("progress", float(f)))
-
-    try:
-        conn.send(("done", execute_job(backend, spec, out_dir, progress, should_cancel)))
-    except JobCancelled:
-        conn.send(("cancelled",))
-    except BackendError as e:
-        conn.send(("failed", e.code, e.message))
-    except Exception as e:
-        conn.send(("error", f"{type(e).__name__}: {e}"))
-
-
 class LocalProcessRunner:
     """One worker subprocess (spawned, so CUDA and threads start clean) with the backend loaded."""
 
@@ -116,7 +57,7 @@ class LocalProcessRunner:
         os.environ.update(env_device)
         try:
             self.proc = ctx.Process(
-                target=_child_main,
+                target=child_main,
                 args=(child_conn, self.settings.backend, self.settings.backend_options, os.getpid()),
                 name=f"cinegen-worker-{self.index}",
                 daemon=True,
@@ -171,7 +112,8 @@ class LocalProcessRunner:
                 break
         raise WorkerLost(f"worker process {self.proc.pid} exited (code {self.proc.exitcode})")
 
-    def run(self, spec: JobSpec, out_dir: Path, on_progress: Callable[[float | None], bool]) -> dict[str, Any]:
+    def run(self, spec: JobSpec, out_dir: Path, on_progress: Callable[[float | None], bool]) -> dict[str,
+                                                                                                     Any]:
         if not self.ready():
             self.restart()
         assert self.conn is not None and self.proc is not None
@@ -214,61 +156,6 @@ class LocalProcessRunner:
 
 
 # ============================================================================ Ray actors
-class RayWorker:
-    """The actor body: a loaded backend serving one job at a time (plus progress/cancel calls)."""
-
-    def __init__(self, backend_name: str, options: dict[str, Any], scratch: str | None = None) -> None:
-        self.backend = load_backend(backend_name, options)
-        self.scratch: str | None = None  # the data directory's scratch/ when this node can write it
-        if scratch:
-            with contextlib.suppress(OSError):
-                Path(scratch).mkdir(parents=True, exist_ok=True)
-                self.scratch = scratch
-        self._progress = 0.0
-        self._cancel = False
-        self._lock = threading.Lock()
-
-    def pid(self) -> int:
-        return os.getpid()
-
-    def progress(self) -> float:
-        return self._progress
-
-    def cancel(self) -> None:
-        self._cancel = True
-
-    def run(self, spec_d: dict[str, Any], inputs: dict[str, bytes]) -> dict[str, Any]:
-        with self._lock:
-            self._progress, self._cancel = 0.0, False
-            with tempfile.TemporaryDirectory(prefix="cinegen-ray-", dir=self.scratch) as tmp:
-                d = dict(spec_d)
-                local: dict[str, str] = {}
-                for i, (orig, data) in enumerate(inputs.items()):
-                    p = Path(tmp) / f"in{i}{Path(orig).suffix}"
-                    p.write_bytes(data)
-                    local[orig] = str(p)
-                if d.get("input_reference"):
-                    d["input_reference"] = local[d["input_reference"]]
-                d["source_videos"] = [local[s] for s in d.get("source_videos", [])]
-                spec = JobSpec.from_dict(d)
-
-                def progress(f: float) -> None:
-                    self._progress = f
-
-                try:
-                    out = execute_job(self.backend, spec, Path(tmp) / "out", progress, lambda: self._cancel)
-                except JobCancelled:
-                    return {"cancelled": True}
-                except BackendError as e:
-                    return {"failed": [e.code, e.message]}
-                paths = {k: Path(out[k]) for k in ("output_path", "thumbnail_path", "spritesheet_path")}
-                if plan_file(paths["output_path"]).exists():  # the shot plan it rendered travels with it
-                    paths["plan_path"] = plan_file(paths["output_path"])
-                files = {k: p.read_bytes() for k, p in paths.items()}
-                names = {k: p.name for k, p in paths.items()}
-                return {"files": files, "names": names, "sha256": out["sha256"], "bytes": out["bytes"]}
-
-
 class RayActorRunner:
     """One Ray actor per slot, requesting `gpus_per_worker` GPUs; recreated if it dies."""
 
@@ -317,7 +204,8 @@ class RayActorRunner:
         self.stop()
         self.start()
 
-    def run(self, spec: JobSpec, out_dir: Path, on_progress: Callable[[float | None], bool]) -> dict[str, Any]:
+    def run(self, spec: JobSpec, out_dir: Path, on_progress: Callable[[float | None], bool]) -> dict[str,
+                                                                                                     Any]:
         import ray
         from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 

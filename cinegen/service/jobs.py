@@ -34,91 +34,11 @@ from typing import Any
 
 from cinegen.errors import CodedError
 from cinegen.service.quotas import Limits, check_job_quota
+from cinegen.service.store_schema import SCHEMA as _SCHEMA
 
 ACTIVE = ("queued", "in_progress")
 TERMINAL = ("completed", "failed")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS keys (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    hash TEXT NOT NULL UNIQUE,
-    prefix TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    revoked_at REAL,
-    max_concurrent_jobs INTEGER,
-    seconds_per_day INTEGER,
-    requests_per_minute INTEGER,
-    webhook_url TEXT,
-    webhook_secret TEXT
-);
-CREATE TABLE IF NOT EXISTS videos (
-    id TEXT PRIMARY KEY,
-    owner TEXT NOT NULL,
-    status TEXT NOT NULL,
-    progress INTEGER NOT NULL DEFAULT 0,
-    model TEXT NOT NULL,
-    prompt TEXT NOT NULL,
-    seconds INTEGER NOT NULL,
-    size TEXT NOT NULL,
-    spec TEXT NOT NULL,
-    remixed_from TEXT,
-    created_at REAL NOT NULL,
-    started_at REAL,
-    completed_at REAL,
-    expires_at REAL,
-    error_code TEXT,
-    error_message TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    lease_token TEXT,
-    lease_owner TEXT,
-    lease_expires REAL,
-    cancel_requested INTEGER NOT NULL DEFAULT 0,
-    deleted_at REAL,
-    expired INTEGER NOT NULL DEFAULT 0,
-    idempotency_key TEXT,
-    request_hash TEXT,
-    output_path TEXT,
-    thumbnail_path TEXT,
-    spritesheet_path TEXT,
-    sha256 TEXT,
-    bytes INTEGER,
-    completions INTEGER NOT NULL DEFAULT 0,
-    moderation TEXT
-);
-CREATE UNIQUE INDEX IF NOT EXISTS videos_idem ON videos(owner, idempotency_key)
-    WHERE idempotency_key IS NOT NULL;
-CREATE INDEX IF NOT EXISTS videos_status ON videos(status, created_at);
-CREATE INDEX IF NOT EXISTS videos_owner ON videos(owner, created_at);
-CREATE TABLE IF NOT EXISTS webhook_events (
-    id TEXT PRIMARY KEY,
-    video_id TEXT NOT NULL,
-    owner TEXT NOT NULL,
-    type TEXT NOT NULL,
-    url TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_at REAL NOT NULL,
-    delivered_at REAL,
-    dead_at REAL,
-    last_error TEXT
-);
-CREATE INDEX IF NOT EXISTS webhook_due ON webhook_events(next_at) WHERE delivered_at IS NULL AND dead_at IS NULL;
-CREATE TABLE IF NOT EXISTS moderation_refusals (
-    id TEXT PRIMARY KEY,
-    owner TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    route TEXT NOT NULL,
-    mode TEXT NOT NULL,
-    prompt TEXT NOT NULL,
-    category TEXT,
-    code TEXT NOT NULL,
-    message TEXT NOT NULL,
-    decision TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS moderation_refusals_owner ON moderation_refusals(owner, created_at);
-"""
 
 
 class NotFound(Exception):
@@ -209,7 +129,8 @@ class JobStore:
                     "INSERT INTO keys (id,name,hash,prefix,created_at,max_concurrent_jobs,seconds_per_day,"
                     "requests_per_minute,webhook_url,webhook_secret) VALUES (?,?,?,?,?,?,?,?,?,?)",
                     (kid, name, key_hash, prefix, time.time(), limits.get("max_concurrent_jobs"),
-                     limits.get("seconds_per_day"), limits.get("requests_per_minute"), webhook_url, webhook_secret),
+                     limits.get("seconds_per_day"), limits.get("requests_per_minute"), webhook_url,
+                     webhook_secret),
                 )
         except sqlite3.IntegrityError:
             raise ValueError(f"a key named {name!r} already exists") from None
@@ -282,15 +203,18 @@ class JobStore:
             row = c.execute("SELECT * FROM videos WHERE id=?", (video_id,)).fetchone()
         return row, True
 
-    def record_refusal(self, *, owner: str, route: str, mode: str, prompt: str, decision: dict[str, Any]) -> str:
+    def record_refusal(self, *, owner: str, route: str, mode: str, prompt: str,
+                       decision: dict[str, Any]) -> str:
         """Log a request moderation refused. No job is created and no quota is spent; the log keeps
         the decision (category, `safety.*` code, scores) for audit. Returns the log entry's id."""
         rid = new_id("modr")
         with self._tx() as c:
             c.execute(
-                "INSERT INTO moderation_refusals (id,owner,created_at,route,mode,prompt,category,code,message,decision) "
+                "INSERT INTO moderation_refusals "
+                "(id,owner,created_at,route,mode,prompt,category,code,message,decision) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (rid, owner, time.time(), route, mode, prompt, decision.get("category"), decision.get("code") or "",
+                (rid, owner, time.time(), route, mode, prompt, decision.get("category"),
+                 decision.get("code") or "",
                  decision.get("message") or "", json.dumps(decision)),
             )
         return rid
@@ -315,7 +239,8 @@ class JobStore:
             raise NotFound(video_id)
         return rows[0]
 
-    def list_videos(self, owner: str, *, after: str | None, limit: int, order: str) -> tuple[list[sqlite3.Row], bool]:
+    def list_videos(self, owner: str, *, after: str | None, limit: int,
+                    order: str) -> tuple[list[sqlite3.Row], bool]:
         """A page of `owner`'s videos by creation order, and whether more follow."""
         op, direction = (">", "ASC") if order == "asc" else ("<", "DESC")
         args: list[Any] = [owner]
@@ -333,7 +258,8 @@ class JobStore:
 
     @staticmethod
     def _owned(c: sqlite3.Connection, owner: str, video_id: str) -> sqlite3.Row:
-        row = c.execute("SELECT * FROM videos WHERE id=? AND owner=? AND deleted_at IS NULL", (video_id, owner)).fetchone()
+        sql = "SELECT * FROM videos WHERE id=? AND owner=? AND deleted_at IS NULL"
+        row = c.execute(sql, (video_id, owner)).fetchone()
         if row is None:
             raise NotFound(video_id)
         return row
@@ -354,10 +280,17 @@ class JobStore:
         """Mark deleted (a running job is cancelled too); returns files to remove now."""
         with self._tx() as c:
             row = self._owned(c, owner, video_id)
-            c.execute("UPDATE videos SET deleted_at=?, cancel_requested=1 WHERE id=?", (time.time(), video_id))
+            c.execute("UPDATE videos SET deleted_at=?, cancel_requested=1 WHERE id=?",
+                      (time.time(), video_id))
         return _files_of(row)
 
     # ------------------------------------------------------------------ videos: the worker side
+    @staticmethod
+    def _leased(c: sqlite3.Connection, video_id: str, token: str) -> sqlite3.Row | None:
+        """The running job's row, only while `token` still holds its lease."""
+        sql = "SELECT * FROM videos WHERE id=? AND lease_token=? AND status='in_progress'"
+        return c.execute(sql, (video_id, token)).fetchone()  # type: ignore[no-any-return]
+
     def claim(self, worker: str) -> Claim | None:
         """Lease the oldest queued job to `worker`, or None when the queue is empty."""
         now = time.time()
@@ -392,12 +325,14 @@ class JobStore:
                 )
             if cur.rowcount == 0:
                 return False, True
-            row = c.execute("SELECT cancel_requested, deleted_at FROM videos WHERE id=?", (video_id,)).fetchone()
+            row = c.execute("SELECT cancel_requested, deleted_at FROM videos WHERE id=?",
+                            (video_id,)).fetchone()
             return True, bool(row["cancel_requested"]) or row["deleted_at"] is not None
 
     def source_path(self, video_id: str, owner: str) -> Path | None:
         rows = self._read(
-            "SELECT output_path FROM videos WHERE id=? AND owner=? AND status='completed' AND deleted_at IS NULL "
+            "SELECT output_path FROM videos WHERE id=? AND owner=? AND status='completed' AND deleted_at IS "
+            "NULL "
             "AND expired=0",
             (video_id, owner),
         )
@@ -408,9 +343,7 @@ class JobStore:
         """Mark completed if `token` still holds the lease (exactly once). False: discard outputs."""
         now = time.time()
         with self._tx() as c:
-            row = c.execute(
-                "SELECT * FROM videos WHERE id=? AND lease_token=? AND status='in_progress'", (video_id, token)
-            ).fetchone()
+            row = self._leased(c, video_id, token)
             if row is None or row["deleted_at"] is not None:
                 return False
             if row["cancel_requested"]:
@@ -419,7 +352,8 @@ class JobStore:
             c.execute(
                 "UPDATE videos SET status='completed', progress=100, completed_at=?, expires_at=?, "
                 "output_path=?, thumbnail_path=?, spritesheet_path=?, sha256=?, bytes=?, lease_token=NULL, "
-                "lease_expires=NULL, completions=completions+1, error_code=NULL, error_message=NULL WHERE id=?",
+                "lease_expires=NULL, completions=completions+1, error_code=NULL, error_message=NULL WHERE "
+                "id=?",
                 (now, now + retention_seconds, str(output_path),
                  str(thumbnail_path) if thumbnail_path else None,
                  str(spritesheet_path) if spritesheet_path else None, sha256, nbytes, video_id),
@@ -430,9 +364,7 @@ class JobStore:
     def fail(self, video_id: str, token: str, code: str, message: str) -> bool:
         """A permanent failure of the leased job (or its cancellation)."""
         with self._tx() as c:
-            row = c.execute(
-                "SELECT * FROM videos WHERE id=? AND lease_token=? AND status='in_progress'", (video_id, token)
-            ).fetchone()
+            row = self._leased(c, video_id, token)
             if row is None:
                 return False
             self._finish_failed(c, row, code, message)
@@ -446,11 +378,10 @@ class JobStore:
         """
         with self._tx() as c:
             if token is None:
-                row = c.execute("SELECT * FROM videos WHERE id=? AND status='in_progress'", (video_id,)).fetchone()
+                row = c.execute("SELECT * FROM videos WHERE id=? AND status='in_progress'",
+                                (video_id,)).fetchone()
             else:
-                row = c.execute(
-                    "SELECT * FROM videos WHERE id=? AND lease_token=? AND status='in_progress'", (video_id, token)
-                ).fetchone()
+                row = self._leased(c, video_id, token)
             if row is None:
                 return None
             return self._release_row(c, row, reason)
@@ -481,18 +412,21 @@ class JobStore:
         counts = {"queued": 0, "failed": 0}
         with self._tx() as c:
             rows = c.execute(
-                "SELECT * FROM videos WHERE status='in_progress' AND (lease_expires < ? OR lease_owner LIKE ?)",
+                "SELECT * FROM videos WHERE status='in_progress' AND (lease_expires < ? OR lease_owner LIKE "
+                "?)",
                 (now, f"{node_prefix}:%" if node_prefix else "\x00"),
             ).fetchall()
             for row in rows:
-                why = "worker lost (lease expired)" if row["lease_expires"] < now else "service restarted mid-job"
+                expired = row["lease_expires"] < now
+                why = "worker lost (lease expired)" if expired else "service restarted mid-job"
                 counts[self._release_row(c, row, why)] += 1
         return counts
 
     def _finish_failed(self, c: sqlite3.Connection, row: sqlite3.Row, code: str, message: str) -> None:
         now = time.time()
         c.execute(
-            "UPDATE videos SET status='failed', completed_at=?, error_code=?, error_message=?, lease_token=NULL, "
+            "UPDATE videos SET status='failed', completed_at=?, error_code=?, error_message=?, "
+            "lease_token=NULL, "
             "lease_expires=NULL WHERE id=?",
             (now, code, message, row["id"]),
         )
@@ -505,7 +439,8 @@ class JobStore:
         if key is None or not key["webhook_url"]:
             return
         eid = new_id("evt")
-        payload = {"id": eid, "object": "event", "type": kind, "created_at": int(now), "data": {"id": row["id"]}}
+        payload = {"id": eid, "object": "event", "type": kind, "created_at": int(now),
+                   "data": {"id": row["id"]}}
         c.execute(
             "INSERT INTO webhook_events (id,video_id,owner,type,url,payload,created_at,next_at) "
             "VALUES (?,?,?,?,?,?,?,?)",
@@ -559,7 +494,8 @@ class JobStore:
     def deleted_files(self) -> list[Path]:
         """Files of deleted videos that are no longer running (to remove)."""
         rows = self._read(
-            "SELECT * FROM videos WHERE deleted_at IS NOT NULL AND status!='in_progress' AND output_path IS NOT NULL"
+            "SELECT * FROM videos WHERE deleted_at IS NOT NULL AND status!='in_progress' AND output_path IS "
+            "NOT NULL"
         )
         return [p for r in rows for p in _files_of(r)]
 
@@ -583,7 +519,8 @@ class JobStore:
         return out
 
     def failure_counts(self) -> dict[str, int]:
-        rows = self._read("SELECT error_code, COUNT(*) AS n FROM videos WHERE status='failed' GROUP BY error_code")
+        rows = self._read("SELECT error_code, COUNT(*) AS n FROM videos WHERE status='failed' GROUP BY "
+                          "error_code")
         return {r["error_code"] or "unknown": r["n"] for r in rows}
 
     def webhook_counts(self) -> dict[str, int]:

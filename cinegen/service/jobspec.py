@@ -45,7 +45,7 @@ class JobSpec:
     strength: float | None = None  # edit/remix: how far to move from the source (0..1)
     remix_of: str | None = None
     extend_prompt: bool = True  # let the model's prompt extender rewrite the prompt (a no-op without one)
-    plan: dict[str, Any] | None = None  # a shot plan (JSON object); None: the model's planner plans the prompt
+    plan: dict[str, Any] | None = None  # a shot plan (JSON object); None: the model's planner plans it
     use_plan: bool = True  # False: text only
     path: tuple[tuple[float, float], ...] | None = None  # move the plan's first object along these points
     # --- one attempt, filled in by the dispatcher (a stored row has the defaults)
@@ -63,7 +63,8 @@ class JobSpec:
         d = dataclasses.asdict(self)
         d.update(size=f"{self.size[0]}x{self.size[1]}", mode=str(self.mode),
                  input_reference=str(self.input_reference) if self.input_reference else None,
-                 source_video_ids=list(self.source_video_ids), source_videos=[str(p) for p in self.source_videos],
+                 source_video_ids=list(self.source_video_ids),
+                 source_videos=[str(p) for p in self.source_videos],
                  data_dir=str(self.data_dir) if self.data_dir else None)
         return d
 
@@ -94,9 +95,11 @@ class JobSpec:
     def request(self) -> GenerateRequest:
         """The shared request (`cinegen.generate`): an extended video is published whole."""
         return GenerateRequest(
-            prompt=self.prompt, mode=self.mode, negative_prompt=self.negative_prompt, seconds=float(self.seconds),
+            prompt=self.prompt, mode=self.mode, negative_prompt=self.negative_prompt,
+            seconds=float(self.seconds),
             fps=self.fps, width=self.size[0], height=self.size[1], seed=self.seed, steps=self.steps,
-            guidance=self.guidance, extend_prompt=self.extend_prompt, plan=self.plan, use_plan=self.use_plan, path=self.path,
+            guidance=self.guidance, extend_prompt=self.extend_prompt, plan=self.plan, use_plan=self.use_plan,
+            path=self.path,
             image=self.input_reference,
             sources=self.source_videos, strength=self.strength, include_source=True, job_id=self.id or None,
         )

@@ -91,17 +91,23 @@ class Metrics:
                 lines += h.lines("cinegen_job_duration_seconds", f'status="{status}"')
             lines += ["# HELP cinegen_job_failures_total Failed jobs by error code (this node).",
                       "# TYPE cinegen_job_failures_total counter"]
-            lines += [f'cinegen_job_failures_total{{code="{c}"}} {n}' for c, n in sorted(self.failures.items())]
+            lines += [f'cinegen_job_failures_total{{code="{c}"}} {n}' for c,
+                      n in sorted(self.failures.items())]
             lines += ["# HELP cinegen_workers_lost_total Worker processes or actors lost mid-job.",
-                      "# TYPE cinegen_workers_lost_total counter", f"cinegen_workers_lost_total {self.workers_lost}"]
+                      "# TYPE cinegen_workers_lost_total counter",
+                      f"cinegen_workers_lost_total {self.workers_lost}"]
             lines += ["# HELP cinegen_http_request_duration_seconds API latency.",
                       "# TYPE cinegen_http_request_duration_seconds histogram"]
             lines += self.http.lines("cinegen_http_request_duration_seconds")
             lines += ["# TYPE cinegen_http_responses_total counter"]
-            lines += [f'cinegen_http_responses_total{{class="{k}"}} {n}' for k, n in sorted(self.http_status.items())]
-            lines += ["# HELP cinegen_moderation_refusals_total Requests refused by the content policy, by code.",
+            lines += [f'cinegen_http_responses_total{{class="{k}"}} {n}' for k,
+                      n in sorted(self.http_status.items())]
+            lines += ["# HELP cinegen_moderation_refusals_total Requests refused by the content policy, by "
+                      "code.",
                       "# TYPE cinegen_moderation_refusals_total counter"]
-            lines += [f'cinegen_moderation_refusals_total{{code="{c}"}} {n}' for c, n in sorted(self.refusals.items())]
+            lines += [f'cinegen_moderation_refusals_total{{code="{c}"}} {n}' for c,
+                      n in sorted(self.refusals.items())]
             lines += ["# TYPE cinegen_webhook_deliveries_total counter"]
-            lines += [f'cinegen_webhook_deliveries_total{{outcome="{k}"}} {n}' for k, n in sorted(self.webhooks.items())]
+            lines += [f'cinegen_webhook_deliveries_total{{outcome="{k}"}} {n}' for k,
+                      n in sorted(self.webhooks.items())]
         return "\n".join(lines) + "\n"

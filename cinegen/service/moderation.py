@@ -3,7 +3,8 @@ before a job is queued.
 
 The gate holds the deployment's policy (`moderation_policy`, default the packaged `policy.yaml`)
 and the likeness consent registry (`<data dir>/consent.sqlite`, the file `cinegen consent
---data-dir <data dir> ...` edits and `cinegen generate` reads). The policy, and its sentence encoder, load once
+--data-dir <data dir> ...` edits and `cinegen generate` reads). The policy, and its sentence encoder, load
+once
 per process: the encoder takes seconds to load, so `warm()` runs in a background thread at start
 and requests wait for it (`/readyz` answers 503 until it is done). `check` is CPU work (one
 MiniLM forward pass): the routes call it from the threadpool, never on the event loop, and
@@ -44,7 +45,9 @@ def load_policy_once(path: str | None) -> Any:
     """
     from cinegen.trust.moderation import load_policy
 
-    key = (str(Path(path).resolve()), Path(path).stat().st_mtime) if path and Path(path).is_file() else (path or "", 0.0)
+    file = Path(path) if path else None
+    found = file is not None and file.is_file()
+    key = (str(file.resolve()), file.stat().st_mtime) if file is not None and found else (path or "", 0.0)
     with _policies_lock:
         if key not in _policies:
             _policies[key] = load_policy(path)  # raises PolicyError (a ValueError) naming the file and key
@@ -190,10 +193,12 @@ class ModerationGate:
             self.batcher.embed(strip_allowed(prompt, self.policy.allow_terms))  # the text moderate() embeds
         use = Mode(mode).consent_use  # which consent use (trust.consent.USES) the mode needs
         try:
-            decision = moderate(prompt, self.policy, image=image, consent=grant, registry=self.registry, use=use,
+            decision = moderate(prompt, self.policy, image=image, consent=grant, registry=self.registry,
+                                use=use,
                                 project=project)
         except KeyError:  # the policy's embedding memo was bounded (cleared) mid-call by another thread
-            decision = moderate(prompt, self.policy, image=image, consent=grant, registry=self.registry, use=use,
+            decision = moderate(prompt, self.policy, image=image, consent=grant, registry=self.registry,
+                                use=use,
                                 project=project)
         record = {**decision.to_dict(), "checked": True, "use": use,
                   "consent_grant_id": consent_grant_id, "project": project, "policy": self.policy.source}

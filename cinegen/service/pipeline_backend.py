@@ -71,5 +71,6 @@ class PipelineBackend:
 
             write_plan(out_path, done.settings["plan"])
         w, h = job.size
-        info = {**self.info, "prompt": job.prompt, "model_prompt": done.settings.get("model_prompt", job.prompt)}
+        info = {**self.info, "prompt": job.prompt,
+                "model_prompt": done.settings.get("model_prompt", job.prompt)}
         return VideoResult(out_path, len(done.frames), done.fps, w, h, info)

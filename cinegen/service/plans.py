@@ -15,14 +15,19 @@ from cinegen.service.errors import ApiError
 
 
 def checked_plan(v: Any, seconds: int) -> dict[str, Any] | None:
-    """The body's `plan` validated (a JSON object, or its text in a multipart form), or None; 400 naming the field."""
+    """The body's `plan` validated (a JSON object, or its text in a multipart form), or None.
+
+    A bad plan is a 400 `invalid_plan` naming the field and value; nothing is queued.
+    """
     from cinegen.planning.plan import PlanError, ShotPlan
 
     raw = getattr(v, "plan", None)
     if raw is None:
         return None
     if getattr(v, "use_plan", None) is False:
-        raise ApiError(400, "invalid_plan", "a plan was given together with use_plan=false; choose one", "plan")
+        raise ApiError(
+            400, "invalid_plan", "a plan was given together with use_plan=false; choose one", "plan"
+        )
     try:
         plan = ShotPlan.from_json(raw) if isinstance(raw, str) else ShotPlan.from_dict(raw)
     except PlanError as e:
@@ -30,7 +35,9 @@ def checked_plan(v: Any, seconds: int) -> dict[str, Any] | None:
     except RecursionError:
         raise ApiError(400, "invalid_plan", "plan is nested too deeply", "plan") from None
     if abs(plan.seconds - seconds) > 1e-6:
-        raise ApiError(400, "invalid_plan", f"plan.seconds is {plan.seconds:g}, but the video is {seconds} s", "plan")
+        raise ApiError(
+            400, "invalid_plan", f"plan.seconds is {plan.seconds:g}, but the video is {seconds} s", "plan"
+        )
     return plan.to_dict()
 
 
@@ -43,7 +50,9 @@ def checked_path(v: Any) -> tuple[tuple[float, float], ...] | None:
     if raw is None:
         return None
     if getattr(v, "use_plan", None) is False:
-        raise ApiError(400, "invalid_path", "a path was given together with use_plan=false; choose one", "path")
+        raise ApiError(
+            400, "invalid_path", "a path was given together with use_plan=false; choose one", "path"
+        )
     try:
         return tuple(parse_path(raw))
     except PlanError as e:

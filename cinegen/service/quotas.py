@@ -37,7 +37,8 @@ class QuotaExceeded(Exception):
 def check_job_quota(conn: sqlite3.Connection, owner: str, limits: Limits, seconds: int, now: float) -> None:
     """Raise QuotaExceeded if `owner` may not start another job of `seconds` now (inside a txn)."""
     (active,) = conn.execute(
-        "SELECT COUNT(*) FROM videos WHERE owner=? AND status IN ('queued','in_progress') AND deleted_at IS NULL",
+        "SELECT COUNT(*) FROM videos WHERE owner=? AND status IN ('queued','in_progress') AND deleted_at IS "
+        "NULL",
         (owner,),
     ).fetchone()
     if active >= limits.max_concurrent_jobs:
@@ -62,7 +63,8 @@ def check_job_quota(conn: sqlite3.Connection, owner: str, limits: Limits, second
                 break
         raise QuotaExceeded(
             "daily_seconds_limit",
-            f"{used}s of video in the last 24 h; {seconds}s more exceeds the limit of {limits.seconds_per_day}s",
+            f"{used}s of video in the last 24 h; {seconds}s more exceeds the limit of "
+            f"{limits.seconds_per_day}s",
             retry,
         )
 

@@ -29,7 +29,8 @@ Seconds = Annotated[
 ConsentGrantId = Annotated[
     str,
     Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$",
-          description="A likeness consent grant (`cinegen consent grant` prints it); needed when the prompt names a "
+          description="A likeness consent grant (`cinegen consent grant` prints it); needed when the prompt "
+          "names a "
                       "registered performer. Re-checked against the registry on every request.",
           examples=["cg_5f2c0a9e1b7d3c44"]),
 ]
@@ -58,7 +59,8 @@ class VideoCreate(_Consent):
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT, description="What the video shows.")
     model: str | None = Field(default=None, max_length=64, description="Accepted for compatibility.")
     seconds: Seconds | None = None
-    size: str | None = Field(default=None, max_length=16, pattern=r"^[0-9]{1,5}x[0-9]{1,5}$", examples=["128x128"])
+    size: str | None = Field(default=None, max_length=16, pattern=r"^[0-9]{1,5}x[0-9]{1,5}$",
+                             examples=["128x128"])
     # --- cinegen extensions
     negative_prompt: str | None = Field(default=None, max_length=MAX_PROMPT)
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
@@ -72,19 +74,22 @@ class VideoCreate(_Consent):
     strength: float | None = Field(default=None, ge=0.0, le=1.0)
     extend_prompt: bool | None = Field(
         default=None,
-        description="Let the model's prompt extender rewrite the prompt into its caption language (default true; "
+        description="Let the model's prompt extender rewrite the prompt into its caption language (default "
+        "true; "
         "false gives the model the words as written).",
     )
     plan: dict[str, Any] | str | None = Field(
         default=None,
-        description="A shot plan (JSON object, or its text in a multipart form; `cinegen plan` writes one): where each "
-        "object is, frame by frame. Omitted: the model's planner plans the prompt. Its seconds must match the video's.",
+        description="A shot plan (JSON object, or its text in a multipart form; `cinegen plan` writes "
+        "one): where each object is, frame by frame. Omitted: the model's planner plans the prompt. "
+        "Its seconds must match the video's.",
     )
     use_plan: bool | None = Field(default=None, description="false: text only, no shot plan (default true).")
     path: str | None = Field(
         default=None, max_length=4000, examples=["0.1,0.5 0.5,0.2 0.9,0.5"],
-        description="Move the first object along these points at constant speed: 'x,y' pairs separated by spaces, "
-        "x in frame widths from the left edge, y in frame heights from the top edge (at least two).",
+        description="Move the first object along these points at constant speed: 'x,y' pairs separated "
+        "by spaces, x in frame widths from the left edge, y in frame heights from the top edge "
+        "(at least two).",
     )
 
 

@@ -1,7 +1,8 @@
 """The service's settings: one frozen object, read once from flags and the environment.
 
 Everything the service writes lives under `data_dir` (job store, inputs, videos, keys), chosen by
-the one rule in `cinegen.paths`: `--data-dir`, else `$CINEGEN_HOME`, else a per-user default. This object is the service's one
+the one rule in `cinegen.paths`: `--data-dir`, else `$CINEGEN_HOME`, else a per-user default. This object is
+the service's one
 global; every component receives it explicitly.
 """
 
@@ -39,7 +40,8 @@ class Settings:
     ray_address: str | None = None  # None: start or join a local Ray head
     backend: str = "fake"  # "fake" or "pipeline"; loaded lazily once per worker
     backend_options: dict[str, Any] = field(default_factory=dict)
-    publish: str = "trust"  # "trust": watermark + C2PA signature (cinegen.trust); "plain" H.264 only by opt-out
+    # "trust": watermark + C2PA signature (cinegen.trust); "plain" H.264 only by opt-out
+    publish: str = "trust"
     max_attempts: int = 3  # tries per job before it fails with `max_attempts_exceeded`
     lease_seconds: float = 30.0  # a running job's lease; a worker that stops heartbeating loses it
     node_id: str = "node0"  # names this API node's leases (several nodes share a PostgreSQL store)
@@ -83,7 +85,8 @@ class Settings:
         if self.max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
         if not 1 <= self.min_seconds <= self.max_seconds:
-            raise ValueError(f"need 1 <= min_seconds <= max_seconds, got {self.min_seconds}..{self.max_seconds}")
+            raise ValueError("need 1 <= min_seconds <= max_seconds, got "
+                             f"{self.min_seconds}..{self.max_seconds}")
         for s in self.sizes:
             parse_size(s)
         if self.default_size not in self.sizes:

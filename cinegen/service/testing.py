@@ -1,4 +1,5 @@
-"""Run the real service on loopback for tests, benchmarks and drills.
+"""Run the real service on loopback for tests, benchmarks and drills, and the helpers they share
+(`auth` headers, `wait_status`).
 
 `ThreadServer` runs uvicorn in a thread of this process (fast to start, easy to inspect);
 `ProcessServer` runs `cinegen serve` as a child process that can be killed with SIGKILL.
@@ -40,6 +41,28 @@ def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen[Any] | Non
             pass
         time.sleep(0.1)
     raise TimeoutError(f"{url} did not answer within {timeout}s")
+
+
+def auth(key: str) -> dict[str, str]:
+    """The Authorization header for an API key."""
+    return {"Authorization": f"Bearer {key}"}
+
+
+def wait_status(base_url: str, key: str, video_id: str, want: tuple[str, ...] = ("completed", "failed"),
+                timeout: float = 60.0) -> dict[str, Any]:
+    """Poll a video until its status is one of `want` (transport errors, as from a server being
+    restarted, are retried); a TimeoutError names the video and the statuses awaited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            url = f"{base_url}/v1/videos/{video_id}"
+            v: dict[str, Any] = httpx.get(url, headers=auth(key), timeout=5).json()
+            if v["status"] in want:
+                return v
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{video_id} never reached {want}")
 
 
 def make_key(settings: Settings, name: str, **limits: Any) -> str:

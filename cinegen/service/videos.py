@@ -82,7 +82,8 @@ def get_row(request: Request, p: Principal, video_id: str) -> Any:
 def completed_source(request: Request, p: Principal, video_id: str) -> Any:
     row = get_row(request, p, video_id)
     if row["status"] != "completed":
-        raise ApiError(409, "source_not_completed", f"video {video_id} is {row['status']}, not completed", "video_id")
+        raise ApiError(409, "source_not_completed", f"video {video_id} is {row['status']}, not completed",
+                       "video_id")
     if row["expired"]:
         raise ApiError(404, "video_expired", f"video {video_id} has expired", "video_id")
     return row
@@ -128,15 +129,18 @@ def new_spec(request: Request, v: Any, prompt: str, seconds: int, size: str, mod
         seed=seed if seed is not None else secrets.randbelow(2**31), steps=getattr(v, "steps", None),
         guidance=getattr(v, "guidance", None), mode=mode, strength=getattr(v, "strength", None),
         extend_prompt=getattr(v, "extend_prompt", None) is not False,
-        plan=checked_plan(v, seconds), use_plan=getattr(v, "use_plan", None) is not False, path=checked_path(v),
+        plan=checked_plan(v, seconds), use_plan=getattr(v, "use_plan", None) is not False,
+        path=checked_path(v),
     )
     if source is not None:
-        spec = spec.replace(fps=JobSpec.from_dict(json.loads(source["spec"])).fps, source_video_ids=(source["id"],))
+        spec = spec.replace(fps=JobSpec.from_dict(json.loads(source["spec"])).fps,
+                            source_video_ids=(source["id"],))
     return spec, seed
 
 
 def accept(request: Request, p: Principal, route: str, v: Any, spec: JobSpec, seed_requested: int | None, *,
-           row_seconds: int | None = None, upload: Any = None, remixed_from: str | None = None) -> JSONResponse:
+           row_seconds: int | None = None, upload: Any = None,
+           remixed_from: str | None = None) -> JSONResponse:
     """Accept one job (call from the threadpool): sources completed, moderation, then the input
     file and one transaction (quota + insert). Idempotent under an `Idempotency-Key`."""
     svc = service(request)
@@ -161,7 +165,8 @@ def accept(request: Request, p: Principal, route: str, v: Any, spec: JobSpec, se
     try:
         row, created = svc.store.create_video(
             video_id=video_id, owner=p.key_id, model=svc.settings.model_name, prompt=spec.prompt,
-            seconds=spec.seconds if row_seconds is None else row_seconds, size=f"{spec.size[0]}x{spec.size[1]}",
+            seconds=spec.seconds if row_seconds is None else row_seconds,
+            size=f"{spec.size[0]}x{spec.size[1]}",
             spec=spec.to_dict(), limits=p.limits, remixed_from=remixed_from, idempotency_key=idem,
             request_hash=h.hexdigest() if idem else None, moderation=verdict,
         )
@@ -177,16 +182,19 @@ def accept(request: Request, p: Principal, route: str, v: Any, spec: JobSpec, se
     return video_response(request, row)
 
 
-def _moderated(request: Request, p: Principal, route: str, spec: JobSpec, v: Any, image: Any) -> dict[str, Any]:
+def _moderated(request: Request, p: Principal, route: str, spec: JobSpec, v: Any, image: Any) -> dict[str,
+                                                                                                      Any]:
     """The moderation policy's verdict; a refusal is logged and answered 400 with its `safety.*` code."""
     svc = service(request)
     try:
         return svc.gate.check(spec.prompt, mode=spec.mode, image=None if image is None else np.asarray(image),
-                              consent_grant_id=getattr(v, "consent_grant_id", None), project=getattr(v, "project", None))
+                              consent_grant_id=getattr(v, "consent_grant_id", None),
+                              project=getattr(v, "project", None))
     except ModerationUnavailable as e:
         raise ApiError(503, "moderation_unavailable", f"moderation is not available: {e}") from None
     except Refused as e:
-        svc.store.record_refusal(owner=p.key_id, route=route, mode=str(spec.mode), prompt=spec.prompt, decision=e.record)
+        svc.store.record_refusal(owner=p.key_id, route=route, mode=str(spec.mode), prompt=spec.prompt,
+                                 decision=e.record)
         svc.metrics.refused(e.code)
         param = "input_reference" if "reference image" in e.message else "prompt"
         raise ApiError(400, e.code, f"the request was refused by this deployment's content policy "
@@ -201,7 +209,10 @@ def _stored(svc: Any, video_id: str) -> bool:
         return False
 
 
-async def _parse(request: Request, model: type[BaseModel], *, files_allowed: bool = False) -> tuple[Principal, Any, dict[str, Any]]:
+async def _parse(request: Request, model: type[BaseModel], *, files_allowed: bool = False) -> tuple[Principal,
+                                                                                                    Any,
+                                                                                                    dict[str,
+                                                                                                         Any]]:
     p = await run_in_threadpool(principal, request)
     fields, files = await read_body(request, service(request).settings.max_upload_bytes)
     if files and not files_allowed:
@@ -236,7 +247,8 @@ async def create_video(request: Request) -> JSONResponse:
                            f"input_reference is {upload.size[0]}x{upload.size[1]}, the video is {size}",
                            "input_reference")
     sources = tuple(v.video_ids or ())
-    mode = Mode(v.mode) if v.mode else (Mode.IMAGE if upload is not None else (Mode.EXTEND if sources else Mode.TEXT))
+    inferred = Mode.IMAGE if upload is not None else (Mode.EXTEND if sources else Mode.TEXT)
+    mode = Mode(v.mode) if v.mode else inferred
     if mode not in SERVICE_MODES:
         raise ApiError(400, "invalid_mode", f"mode {mode.value!r} is not served here", "mode")
     takes_sources = mode.source_videos != (0, 0)
@@ -245,7 +257,8 @@ async def create_video(request: Request) -> JSONResponse:
     if not takes_sources and sources:
         raise ApiError(400, "invalid_mode", f"mode {mode.value!r} takes no video_ids", "mode")
     if mode is Mode.IMAGE and upload is None:
-        raise ApiError(400, "missing_input_reference", "mode 'image' needs an input_reference upload", "input_reference")
+        raise ApiError(400, "missing_input_reference", "mode 'image' needs an input_reference upload",
+                       "input_reference")
     spec, seed = new_spec(request, v, prompt, seconds, size, mode)
     spec = spec.replace(source_video_ids=sources)
     return await run_in_threadpool(accept, request, p, "create", v, spec, seed, upload=upload)
@@ -291,7 +304,8 @@ async def remix_video(video_id: str, request: Request) -> JSONResponse:
     return await run_in_threadpool(_from_source, request, p, v, prompt, video_id, Mode.REMIX)
 
 
-def _from_source(request: Request, p: Principal, v: Any, prompt: str, video_id: str, mode: Mode) -> JSONResponse:
+def _from_source(request: Request, p: Principal, v: Any, prompt: str, video_id: str,
+                 mode: Mode) -> JSONResponse:
     """Edit or remix: the source's length, size and fps; a remix also keeps its seed unless given."""
     src = completed_source(request, p, video_id)
     spec, seed = new_spec(request, v, prompt, int(src["seconds"]), src["size"], mode, source=src)
@@ -322,9 +336,11 @@ def list_videos(
     try:
         rows, more = service(request).store.list_videos(p.key_id, after=after, limit=limit, order=order)
     except NotFound:
-        raise ApiError(404, "video_not_found", f"cursor {after!r} is not one of your videos", "after") from None
+        raise ApiError(404, "video_not_found", f"cursor {after!r} is not one of your videos",
+                       "after") from None
     data = [present(r) for r in rows]
-    body = schemas.VideoList(data=[schemas.Video(**d) for d in data], first_id=data[0]["id"] if data else None,
+    body = schemas.VideoList(data=[schemas.Video(**d) for d in data],
+                             first_id=data[0]["id"] if data else None,
                              last_id=data[-1]["id"] if data else None, has_more=more)
     return JSONResponse(body.model_dump())
 
@@ -336,7 +352,8 @@ CONTENT = {"video": ("output_path", "video/mp4"), "thumbnail": ("thumbnail_path"
 @router.get("/v1/videos/{video_id}/content", response_class=Response, responses={**ERRORS, 200: {"content": {
     "video/mp4": {}, "image/webp": {}, "image/jpeg": {}}}})
 def download_content(
-    video_id: str, request: Request, variant: str = Query(default="video", pattern="^(video|thumbnail|spritesheet)$")
+    video_id: str, request: Request,
+    variant: str = Query(default="video", pattern="^(video|thumbnail|spritesheet)$")
 ) -> Response:
     """The MP4 (or `thumbnail` WebP / `spritesheet` JPEG) of a completed video.
 
@@ -347,7 +364,8 @@ def download_content(
     if row["status"] != "completed":
         raise ApiError(409, "video_not_ready", f"video {video_id} is {row['status']}", "video_id")
     if row["expired"]:
-        raise ApiError(404, "video_expired", f"video {video_id} expired and its files were removed", "video_id")
+        raise ApiError(404, "video_expired", f"video {video_id} expired and its files were removed",
+                       "video_id")
     col, media = CONTENT[variant]
     path = Path(row[col]) if row[col] else None
     if path is None or not path.exists():
@@ -358,7 +376,8 @@ def download_content(
             log.error("video %s: stored file size differs from its record", video_id)
             return JSONResponse(error_json(500, "video_corrupt", "the stored video is damaged"), 500)
         headers["x-cinegen-sha256"] = row["sha256"]
-    return FileResponse(path, media_type=media, headers=headers, filename=f"{video_id}.{path.suffix.lstrip('.')}")
+    return FileResponse(path, media_type=media, headers=headers,
+                        filename=f"{video_id}.{path.suffix.lstrip('.')}")
 
 
 @router.get("/v1/videos/{video_id}/plan", responses=ERRORS)

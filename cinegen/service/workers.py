@@ -1,4 +1,4 @@
-"""Workers: the dispatcher that feeds jobs from the store to executors, and the job function.
+"""Workers: the dispatcher that feeds jobs from the store to the executors' runners.
 
 One dispatcher runs in the API process with one *slot* per device. A slot loops: claim a job
 (a lease in the store), hand it to its runner (a worker process, or a Ray actor, that loaded the
@@ -6,25 +6,21 @@ backend once), relay progress and heartbeats into the store, then complete or fa
 conditionally on the lease. If the runner dies mid-job the slot releases the lease (the job is
 queued again, bounded by `max_attempts`) and starts a fresh runner.
 
-`execute_job` is what runs inside a worker: generate, derive the thumbnail and spritesheet,
-checksum. It is the same function for every executor.
+What runs inside the worker (`execute_job`, the child process's loop, the Ray actor's body)
+lives in `worker_process.py`; this module is the API process's side only.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
-
 from cinegen.errors import CodedError
-from cinegen.service.backends import BackendError, JobCancelled, JobSpec, VideoBackend
+from cinegen.service.backends import JobCancelled, JobSpec
 from cinegen.service.jobs import Claim, JobStore
 from cinegen.service.metrics import Metrics
 from cinegen.service.settings import Settings
@@ -48,63 +44,12 @@ class Runner(Protocol):
     def stop(self) -> None: ...
     def restart(self) -> None: ...
 
-    def run(self, spec: JobSpec, out_dir: Path, on_progress: Callable[[float | None], bool]) -> dict[str, Any]:
+    def run(self, spec: JobSpec, out_dir: Path, on_progress: Callable[[float | None], bool]) -> dict[str,
+                                                                                                     Any]:
         """Run one job; `on_progress(f)` is called often (f None: a bare heartbeat) and returns
         True when the job should stop. Returns `execute_job`'s dict with paths under `out_dir`.
         Raises WorkerLost, JobFailed or JobCancelled."""
         ...
-
-
-# ----------------------------------------------------------------------------- inside a worker
-def execute_job(
-    backend: VideoBackend,
-    spec: JobSpec,
-    out_dir: Path,
-    progress: Callable[[float], None],
-    should_cancel: Callable[[], bool],
-) -> dict[str, Any]:
-    """Generate one video and its previews. Returns paths, sha256 and size of the MP4."""
-    attempt = spec.attempt
-    out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / f"{spec.id}.a{attempt}.mp4"
-    result = backend.generate(spec, out, progress, should_cancel)
-    thumb, sprite = write_previews(result.path, out_dir / f"{spec.id}.a{attempt}")
-    return {
-        "output_path": str(result.path),
-        "thumbnail_path": str(thumb),
-        "spritesheet_path": str(sprite),
-        "sha256": sha256_file(result.path),
-        "bytes": result.path.stat().st_size,
-    }
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def write_previews(video: Path, stem: Path, tiles: int = 8) -> tuple[Path, Path]:
-    """A WebP thumbnail (first frame) and a JPEG spritesheet (`tiles` frames in a row), atomically."""
-    from PIL import Image
-
-    from cinegen.media import iter_video
-
-    frames = list(iter_video(video))
-    idx = np.linspace(0, len(frames) - 1, num=min(tiles, len(frames))).round().astype(int)
-    thumb = stem.with_name(stem.name + ".thumbnail.webp")
-    sprite = stem.with_name(stem.name + ".spritesheet.jpg")
-    _atomic_image(Image.fromarray(frames[0]), thumb, "WEBP")
-    _atomic_image(Image.fromarray(np.concatenate([frames[i] for i in idx], axis=1)), sprite, "JPEG")
-    return thumb, sprite
-
-
-def _atomic_image(img: Any, path: Path, fmt: str) -> None:
-    tmp = path.with_name(f".{path.name}.part")
-    img.save(tmp, format=fmt, quality=85)
-    os.replace(tmp, path)
 
 
 # ----------------------------------------------------------------------------- the dispatcher
@@ -250,10 +195,3 @@ class Dispatcher:
             raise JobFailed("input_unavailable", "the uploaded input_reference is missing")
         return spec.replace(id=claim.id, source_videos=tuple(sources), attempt=claim.attempt,
                             publish=self.settings.publish, data_dir=self.settings.data_dir)
-
-
-def backend_error_to_failure(e: BaseException) -> tuple[str, str, bool]:
-    """(code, message, permanent) for an exception raised inside a worker."""
-    if isinstance(e, BackendError):
-        return e.code, e.message, True
-    return "generation_error", f"{type(e).__name__}: {e}", False

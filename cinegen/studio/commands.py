@@ -45,10 +45,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="'model' (the model pipeline, signed outputs; default), 'backlot' (the procedural renderer, "
         "a fast stand-in), or module:function taking a ShotRequest",
     )
-    p.add_argument("--model", type=Path, default=None, help="model directory for --generator model (default: the shipped model)")
+    p.add_argument("--model", type=Path, default=None,
+                   help="model directory for --generator model (default: the shipped model)")
     p.add_argument("--device", default="cpu", help="device for --generator model")
-    p.add_argument("--only", nargs="+", metavar="SHOT_ID", help="regenerate only these shots (others reuse out/shots/)")
-    p.add_argument("--check", action="store_true", help="validate the file and print the shots; generate nothing")
+    p.add_argument("--only", nargs="+", metavar="SHOT_ID",
+                   help="regenerate only these shots (others reuse out/shots/)")
+    p.add_argument("--check", action="store_true",
+                   help="validate the file and print the shots; generate nothing")
     p.set_defaults(func=run)
 
 
@@ -79,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
     board.require_shots()
     if args.check:
         for i, s in enumerate(board.shots):
-            print(f"{i + 1:>3}  {s.id:<8} {s.seconds:>5g}s  {s.camera:<9} {s.transition:<8} {board.prompt_for(s)}")
+            print(f"{i + 1:>3}  {s.id:<8} {s.seconds:>5g}s  {s.camera:<9} {s.transition:<8} "
+                  f"{board.prompt_for(s)}")
         print(f"{len(board.shots)} shots, {board.seconds:.2f} s")
         return 0
     out: Path = args.out
@@ -96,12 +100,15 @@ def run(args: argparse.Namespace) -> int:
         mark = "ok " if shot.status == "completed" else "FAILED"
         print(f"  {mark} {shot.id}: {shot.path or shot.error}", file=sys.stderr)
 
-    print(f"generating {len(args.only) if args.only else len(board.shots)} shot(s) into {shots_dir}", file=sys.stderr)
-    board = generate_shots(board, load_generator(args.generator, args.model, args.device), shots_dir, only=args.only, on_shot=report)
+    print(f"generating {len(args.only) if args.only else len(board.shots)} shot(s) into {shots_dir}",
+          file=sys.stderr)
+    board = generate_shots(board, load_generator(args.generator, args.model, args.device), shots_dir,
+                           only=args.only, on_shot=report)
     save_storyboard(board, out / "storyboard.yaml")
     failed = [s for s in board.shots if s.status == "failed"]
     if failed:
-        print(f"{len(failed)} shot(s) failed; fix them and rerun with --only {' '.join(s.id for s in failed)}",
+        print(f"{len(failed)} shot(s) failed; fix them and rerun with "
+              f"--only {' '.join(s.id for s in failed)}",
               file=sys.stderr)
         return 1
     exports = export_all(board, out)

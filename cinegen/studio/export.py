@@ -82,10 +82,12 @@ def cut_timings(board: Storyboard, media_frames: list[int] | None = None) -> lis
     for i, secs in board.dissolves():
         d[i] = max(1, round(secs * board.fps))
         if d[i] >= min(n[i - 1], n[i]):
-            raise ExportError(f"shot {board.shots[i].id!r}: a {d[i]}-frame dissolve needs both shots longer than it")
+            raise ExportError(f"shot {board.shots[i].id!r}: a {d[i]}-frame dissolve needs both shots longer "
+                              "than it")
     for i in range(len(n)):
         if d[i] + (d[i + 1] if i + 1 < len(n) else 0) > n[i]:
-            raise ExportError(f"shot {board.shots[i].id!r} ({n[i]} frames) is too short for the dissolves on both its ends")
+            raise ExportError(f"shot {board.shots[i].id!r} ({n[i]} frames) is too short for the dissolves "
+                              "on both its ends")
     out = []
     for i in range(len(n)):
         start = d[i] // 2
@@ -102,10 +104,12 @@ def _media_frames(board: Storyboard) -> list[int]:
         info = probe_video(s.path or "")
         if (info.width, info.height) != (board.width, board.height):
             raise ExportError(
-                f"shot {s.id!r} is {info.width}x{info.height}, the storyboard is {board.width}x{board.height}; regenerate it"
+                f"shot {s.id!r} is {info.width}x{info.height}, the storyboard is "
+                f"{board.width}x{board.height}; regenerate it"
             )
         if abs(info.fps - board.fps) > 0.01:
-            raise ExportError(f"shot {s.id!r} runs at {info.fps:g} fps, the storyboard at {board.fps}; regenerate it")
+            raise ExportError(f"shot {s.id!r} runs at {info.fps:g} fps, the storyboard at {board.fps}; "
+                              "regenerate it")
         counts.append(info.num_frames)
     return counts
 
@@ -133,7 +137,8 @@ def media_url(path: str | Path, relative_to: Path | None = None) -> str:
 
 
 def build_timeline(board: Storyboard, *, relative_to: Path | None = None) -> otio.schema.Timeline:
-    """One video track: a clip per shot (in order), dissolves between them, prompts as metadata and markers."""
+    """One video track: a clip per shot (in order), dissolves between them, prompts as metadata
+    and markers."""
     frames = _media_frames(board)
     timings = cut_timings(board, frames)
     rate = float(board.fps)
@@ -185,19 +190,20 @@ def _one_line(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def write_otio(board: Storyboard, path: str | Path, *, relative_to: Path | None = None) -> Path:
+def _write_timeline(board: Storyboard, path: str | Path, adapter: str, relative_to: Path | None) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    otio.adapters.write_to_file(build_timeline(board, relative_to=relative_to), str(p), adapter_name="otio_json")
+    otio.adapters.write_to_file(build_timeline(board, relative_to=relative_to), str(p), adapter_name=adapter)
     return p
+
+
+def write_otio(board: Storyboard, path: str | Path, *, relative_to: Path | None = None) -> Path:
+    return _write_timeline(board, path, "otio_json", relative_to)
 
 
 def write_fcp7(board: Storyboard, path: str | Path, *, relative_to: Path | None = None) -> Path:
     """FCP7 XML (xmeml), which Premiere and Resolve import; media as absolute file URLs."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    otio.adapters.write_to_file(build_timeline(board, relative_to=relative_to), str(p), adapter_name="fcp_xml")
-    return p
+    return _write_timeline(board, path, "fcp_xml", relative_to)
 
 
 def write_edl(board: Storyboard, path: str | Path, *, relative_to: Path | None = None) -> Path:
@@ -279,13 +285,15 @@ def _sheet_rows(board: Storyboard) -> list[tuple[Shot, list[np.ndarray]]]:
 def _shot_caption(board: Storyboard, i: int, shot: Shot) -> tuple[str, str]:
     head = f"{i + 1}. {shot.id}  ·  {shot.seconds:g} s  ·  {shot.camera.replace('_', ' ')}"
     if i > 0:
-        head += f"  ·  {shot.transition}" + (f" {shot.transition_seconds:g} s" if shot.transition == "dissolve" else "")
+        fade = f" {shot.transition_seconds:g} s" if shot.transition == "dissolve" else ""
+        head += f"  ·  {shot.transition}" + fade
     body = shot.prompt or f"(image) {Path(shot.image or '').name}"
     return head, body
 
 
 def _board_lines(board: Storyboard) -> list[str]:
-    lines = [f"{len(board.shots)} shots  ·  {board.seconds:.2f} s  ·  {board.width}x{board.height} @ {board.fps} fps  ·  seed {board.seed}"]
+    lines = [f"{len(board.shots)} shots  ·  {board.seconds:.2f} s  ·  {board.width}x{board.height} @ "
+             f"{board.fps} fps  ·  seed {board.seed}"]
     if board.style:
         lines.append(f"Style: {board.style}")
     if board.characters:
@@ -420,7 +428,8 @@ def write_bundle(board: Storyboard, path: str | Path, *, stem: str = "storyboard
 
 
 # ----------------------------------------------------------------------------- everything
-def export_all(board: Storyboard, out_dir: str | Path, *, stem: str = "storyboard", trust: Any = None) -> Exports:
+def export_all(board: Storyboard, out_dir: str | Path, *, stem: str = "storyboard",
+               trust: Any = None) -> Exports:
     """Write the reel, the three timelines, the sheet and the bundle into `out_dir`; raise before
     writing anything if a shot is unfinished."""
     board.require_rendered()

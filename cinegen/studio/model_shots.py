@@ -30,7 +30,8 @@ class ModelShots:
         from cinegen.mode import Mode
 
         request = GenerateRequest(
-            prompt=req.prompt, mode=Mode.IMAGE if req.image else Mode.TEXT, negative_prompt=req.negative_prompt,
+            prompt=req.prompt, mode=Mode.IMAGE if req.image else Mode.TEXT,
+            negative_prompt=req.negative_prompt,
             seconds=req.seconds, fps=req.fps, width=req.width, height=req.height, seed=req.seed,
             image=Path(req.image) if req.image else None, labels={"shot": req.shot_id},
         )

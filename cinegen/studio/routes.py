@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import math
 import os
-import re
 import secrets
-import time
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -30,6 +27,7 @@ from cinegen.mode import SERVICE_MODES
 from cinegen.paths import keys_dir
 from cinegen.service.errors import ApiError, error_response
 from cinegen.service.jobs import ACTIVE, TERMINAL
+from cinegen.studio.boards import BoardStore
 from cinegen.studio.export import ExportError, export_all
 from cinegen.studio.schemas import GenerateBody, StoryboardBody, doc
 from cinegen.studio.storyboard import Storyboard, StoryboardError
@@ -38,7 +36,6 @@ router = APIRouter(tags=["studio"])
 
 IMAGE_TYPES = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
 DEFAULT_MAX_UPLOAD = 8 * 1024 * 1024
-_BOARD_ID = re.compile(r"^sb_[A-Za-z0-9]{8,32}$")
 EXPORT_FILES = {
     "reel.mp4": ("reel", "video/mp4"),
     "storyboard.otio": ("otio", "application/json"),
@@ -78,8 +75,10 @@ def _data_dir(request: Request) -> Path:
 
 def _api(request: Request) -> httpx.AsyncClient:
     """A client for the service's own public API, in process, acting as the caller."""
-    headers = {"authorization": request.headers["authorization"]} if "authorization" in request.headers else {}
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=request.app), base_url="http://studio.internal",
+    auth = request.headers.get("authorization")
+    headers = {"authorization": auth} if auth is not None else {}
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=request.app),
+                             base_url="http://studio.internal",
                              headers=headers, timeout=60.0)
 
 
@@ -116,7 +115,8 @@ async def _owner(request: Request, api: httpx.AsyncClient) -> str:
         from cinegen.service.auth import AuthError, authenticate
 
         try:
-            principal = await run_in_threadpool(authenticate, svc.store, s, request.headers.get("authorization"))
+            principal = await run_in_threadpool(authenticate, svc.store, s,
+                                                request.headers.get("authorization"))
         except AuthError as e:
             raise StudioError(401, "invalid_api_key", str(e)) from None
         return str(principal.key_id)
@@ -125,54 +125,6 @@ async def _owner(request: Request, api: httpx.AsyncClient) -> str:
         raise StudioError(401, "invalid_api_key", _message(r))
     key = request.headers.get("authorization", "").partition(" ")[2].strip()
     return hashlib.sha256(key.encode()).hexdigest()[:24] if key else "local"
-
-
-# ----------------------------------------------------------------------------- the board store
-class BoardStore:
-    """Storyboards of one owner on disk: `<root>/<id>/board.json`, `images/`, `shots/`, `export/`."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def dir(self, board_id: str) -> Path:
-        if not _BOARD_ID.match(board_id):
-            raise StudioError(404, "storyboard_not_found", f"no storyboard {board_id!r}")
-        return self.root / board_id
-
-    def load(self, board_id: str) -> dict[str, Any]:
-        p = self.dir(board_id) / "board.json"
-        if not p.is_file():
-            raise StudioError(404, "storyboard_not_found", f"no storyboard {board_id!r}; it may have been deleted")
-        record: dict[str, Any] = json.loads(p.read_text())
-        return record
-
-    def board(self, record: dict[str, Any]) -> Storyboard:
-        return Storyboard.from_dict(record["board"])
-
-    def save(self, record: dict[str, Any], board: Storyboard) -> dict[str, Any]:
-        record = {**record, "board": board.to_dict(), "updated_at": int(time.time())}
-        d = self.dir(record["id"])
-        d.mkdir(parents=True, exist_ok=True)
-        tmp = d / ".board.json.part"
-        tmp.write_text(json.dumps(record, indent=1))
-        os.replace(tmp, d / "board.json")
-        return record
-
-    def create(self, board: Storyboard) -> dict[str, Any]:
-        now = int(time.time())
-        record = {"id": "sb_" + secrets.token_hex(8), "created_at": now, "updated_at": now}
-        return self.save(record, board)
-
-    def list(self) -> list[dict[str, Any]]:
-        if not self.root.is_dir():
-            return []
-        out = []
-        for p in self.root.glob("sb_*/board.json"):
-            try:
-                out.append(json.loads(p.read_text()))
-            except (OSError, ValueError):
-                continue
-        return sorted(out, key=lambda r: r.get("updated_at", 0), reverse=True)
 
 
 async def _store(request: Request, api: httpx.AsyncClient) -> BoardStore:
@@ -188,7 +140,8 @@ def _lock(request: Request, board_id: str) -> asyncio.Lock:
     return locks.setdefault(board_id, asyncio.Lock())
 
 
-def _public(record: dict[str, Any], board: Storyboard, progress: dict[str, int] | None = None) -> dict[str, Any]:
+def _public(record: dict[str, Any], board: Storyboard, progress: dict[str, int] | None = None) -> dict[str,
+                                                                                                       Any]:
     """The storyboard object the API returns: the board, plus per-shot progress and full prompt."""
     progress = progress or record.get("progress", {})
     shots = []
@@ -250,7 +203,8 @@ def _merge(old: Storyboard | None, incoming: dict[str, Any]) -> Storyboard:
         if p is None or p.status == "draft":
             shots.append(s.replace(status="draft", video_id=None, path=None, error=None))
             continue
-        stale = (s.prompt, s.image, s.camera, s.seed) != (p.prompt, p.image, p.camera, p.seed) or s.seconds > p.seconds
+        changed = (s.prompt, s.image, s.camera, s.seed) != (p.prompt, p.image, p.camera, p.seed)
+        stale = changed or s.seconds > p.seconds
         if stale:
             shots.append(s.replace(status="draft", video_id=None, path=None, error=None))
         else:
@@ -274,7 +228,8 @@ async def _refresh(api: httpx.AsyncClient, board: Storyboard) -> tuple[Storyboar
         if v is None:
             r = await api.get(f"/v1/videos/{s.video_id}")
             if r.status_code == 404:
-                board = board.with_shot(s.replace(status="failed", error="its video was deleted or expired; regenerate it"))
+                board = board.with_shot(s.replace(status="failed",
+                                                  error="its video was deleted or expired; regenerate it"))
                 continue
             if r.status_code != 200:
                 continue  # a transient answer (e.g. 429): keep the last known state
@@ -309,7 +264,8 @@ async def _submit(api: httpx.AsyncClient, store: BoardStore, board_id: str, boar
             img = store.dir(board_id) / "images" / s.image
             form = {k: str(v) for k, v in fields.items()} | {"mode": "image"}
             data = await asyncio.to_thread(_fit_image, img, board.width, board.height)
-            r = await api.post("/v1/videos", data=form, files={"input_reference": (img.stem + ".png", data, "image/png")})
+            r = await api.post("/v1/videos", data=form,
+                               files={"input_reference": (img.stem + ".png", data, "image/png")})
         else:
             r = await api.post("/v1/videos", json=fields)
         if r.status_code == 429:
@@ -318,7 +274,8 @@ async def _submit(api: httpx.AsyncClient, store: BoardStore, board_id: str, boar
             board = board.with_shot(s.replace(status="failed", error=_message(r)))
             continue
         v = r.json()
-        board = board.with_shot(s.replace(status=v.get("status", "queued"), video_id=v["id"], path=None, error=None))
+        board = board.with_shot(s.replace(status=v.get("status", "queued"), video_id=v["id"], path=None,
+                                          error=None))
     return board
 
 
@@ -336,7 +293,8 @@ def _fit_image(path: Path, width: int, height: int) -> bytes:
 
 
 def _mime(p: Path) -> str:
-    return {".png": "image/png", ".jpg": "image/jpeg", ".webp": "image/webp"}.get(p.suffix, "application/octet-stream")
+    return {".png": "image/png", ".jpg": "image/jpeg", ".webp": "image/webp"}.get(p.suffix,
+                                                                                  "application/octet-stream")
 
 
 async def _sync(request: Request, api: httpx.AsyncClient, store: BoardStore, board_id: str) -> dict[str, Any]:
@@ -445,7 +403,8 @@ async def upload_shot_image(board_id: str, shot_id: str, request: Request, file:
     data = await file.read(limit + 1)
     if len(data) > limit:
         raise StudioError(413, "file_too_large",
-                          f"{file.filename} is over the {limit // (1024 * 1024)} MB upload limit; use a smaller image")
+                          f"{file.filename} is over the {limit // (1024 * 1024)} MB upload limit; use a "
+                          "smaller image")
     try:
         import io
 
@@ -457,7 +416,8 @@ async def upload_shot_image(board_id: str, shot_id: str, request: Request, file:
                           f"{file.filename} is not a PNG, JPEG or WebP image") from e
     ext = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}.get(fmt)
     if ext is None:
-        raise StudioError(415, "unsupported_file_type", f"{file.filename} is {fmt.upper()}; use PNG, JPEG or WebP")
+        raise StudioError(415, "unsupported_file_type",
+                          f"{file.filename} is {fmt.upper()}; use PNG, JPEG or WebP")
     async with _api(request) as api:
         store = await _store(request, api)
         async with _lock(request, board_id):
@@ -468,7 +428,8 @@ async def upload_shot_image(board_id: str, shot_id: str, request: Request, file:
             folder.mkdir(parents=True, exist_ok=True)
             name = f"{shot_id}-{secrets.token_hex(4)}{ext}"
             (folder / name).write_bytes(data)
-            board = board.with_shot(shot.replace(image=name, status="draft", video_id=None, path=None, error=None))
+            board = board.with_shot(shot.replace(image=name, status="draft", video_id=None, path=None,
+                                                 error=None))
             record = store.save(record, board)
         return JSONResponse(_public(record, board))
 
@@ -521,7 +482,8 @@ async def export_storyboard(board_id: str, request: Request) -> Response:
             board.require_shots()
             waiting = [s for s in board.shots if s.status != "completed"]
             if waiting:
-                desc = ", ".join(f"shot {board.shots.index(s) + 1} ({s.status.replace('_', ' ')})" for s in waiting)
+                desc = ", ".join(f"shot {board.shots.index(s) + 1} ({s.status.replace('_', ' ')})"
+                                 for s in waiting)
                 raise StudioError(409, "shots_not_ready",
                                   f"Not exported: {desc} not finished. Generate every shot and wait for it "
                                   "to complete, then export again. Nothing was changed.")
@@ -534,7 +496,8 @@ async def export_storyboard(board_id: str, request: Request) -> Response:
                     r = await api.get(f"/v1/videos/{s.video_id}/content", params={"variant": "video"})
                     if r.status_code != 200:
                         raise StudioError(409, "shot_unavailable",
-                                          f"shot {s.id!r}: its video could not be fetched ({_message(r)}); regenerate it")
+                                          f"shot {s.id!r}: its video could not be fetched ({_message(r)}); "
+                                          "regenerate it")
                     tmp = target.with_name(f".{target.name}.part")
                     tmp.write_bytes(r.content)
                     os.replace(tmp, target)
@@ -564,7 +527,8 @@ async def get_export_file(board_id: str, name: str, request: Request) -> Respons
         store.load(board_id)
         p = store.dir(board_id) / "export" / name
         if not p.is_file():
-            raise StudioError(404, "file_not_found", f"{name} has not been exported yet; export the storyboard first")
+            raise StudioError(404, "file_not_found",
+                              f"{name} has not been exported yet; export the storyboard first")
         return FileResponse(p, media_type=EXPORT_FILES[name][1], filename=name)
 
 
@@ -578,14 +542,17 @@ async def video_credentials(video_id: str, request: Request) -> Response:
     import tempfile
 
     async with _api(request) as api:
-        r = await api.get(f"/v1/videos/{urllib.parse.quote(video_id, safe='')}/content", params={"variant": "video"})
+        r = await api.get(f"/v1/videos/{urllib.parse.quote(video_id, safe='')}/content",
+                          params={"variant": "video"})
         if r.status_code != 200:
-            raise StudioError(r.status_code if r.status_code in (401, 404, 409) else 502, "content_unavailable",
+            raise StudioError(r.status_code if r.status_code in (401, 404, 409) else 502,
+                              "content_unavailable",
                               _message(r))
     try:
         from cinegen.trust.credentials import CredentialError, dev_ca_path, read_credentials
     except ImportError as e:  # c2pa not installed
-        return JSONResponse({"state": "unavailable", "message": f"content credentials cannot be read here: {e}"})
+        return JSONResponse({"state": "unavailable",
+                             "message": f"content credentials cannot be read here: {e}"})
     data_dir = _data_dir(request)
     anchors = tuple(p for p in (dev_ca_path(keys_dir(data_dir)), dev_ca_path(data_dir)) if p.is_file())
     with tempfile.TemporaryDirectory(prefix="cinegen-cc-") as tmp:

@@ -16,7 +16,8 @@ from cinegen.limits import MAX_PROMPT_CHARS, MAX_SECONDS
 class ShotBody(BaseModel):
     id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,32}$")
     prompt: str = Field(default="", max_length=MAX_PROMPT_CHARS)
-    image: str | None = Field(default=None, description="Set by the image upload route; send back what you got.")
+    image: str | None = Field(default=None,
+                              description="Set by the image upload route; send back what you got.")
     seconds: float = Field(default=2.0, gt=0, le=MAX_SECONDS)
     camera: Literal["static", "pan_left", "pan_right", "zoom_in", "zoom_out"] = "static"
     transition: Literal["cut", "dissolve"] = "cut"
@@ -41,4 +42,5 @@ class GenerateBody(BaseModel):
 
 
 def doc(model: type[BaseModel], required: bool = True) -> dict[str, Any]:
-    return {"requestBody": {"required": required, "content": {"application/json": {"schema": model.model_json_schema()}}}}
+    return {"requestBody": {"required": required,
+                            "content": {"application/json": {"schema": model.model_json_schema()}}}}

@@ -68,7 +68,8 @@ def _check_types(obj: Any, kinds: dict[str, tuple[type, ...]], where: str) -> No
         if v is None and type(None) in allowed:
             continue
         if isinstance(v, bool) or not isinstance(v, allowed) or (isinstance(v, float) and v != v):
-            names = {float: "a number", int: "a number" if float in allowed else "a whole number", str: "text",
+            names = {float: "a number", int: "a number" if float in allowed else "a whole number",
+                     str: "text",
                      type(None): "null"}
             want = " or ".join(dict.fromkeys(names.get(t, t.__name__) for t in allowed))
             raise StoryboardError(f"{where}: {name} must be {want}, got {v!r}")
@@ -145,13 +146,17 @@ class Shot:
         if not self.prompt.strip() and not self.image:
             raise StoryboardError(f"{where} needs a prompt or an image")
         if len(self.prompt) > MAX_PROMPT_CHARS:
-            raise StoryboardError(f"{where}: prompt is {len(self.prompt)} characters, over {MAX_PROMPT_CHARS}")
+            raise StoryboardError(f"{where}: prompt is {len(self.prompt)} characters, "
+                                  f"over {MAX_PROMPT_CHARS}")
         if not self.seconds > 0:
-            raise StoryboardError(f"{where} is {self.seconds:g} seconds long; a shot must last more than 0 seconds")
+            raise StoryboardError(f"{where} is {self.seconds:g} seconds long; a shot must last more than 0 "
+                                  "seconds")
         if not self.seconds <= MAX_SHOT_SECONDS:  # also refuses infinity
-            raise StoryboardError(f"{where}: seconds must be at most {MAX_SHOT_SECONDS:g}, got {self.seconds:g}")
+            raise StoryboardError(f"{where}: seconds must be at most {MAX_SHOT_SECONDS:g}, got "
+                                  f"{self.seconds:g}")
         if self.camera not in CAMERA_MOVES:
-            raise StoryboardError(f"{where}: unknown camera {self.camera!r}; known: {', '.join(CAMERA_MOVES)}")
+            raise StoryboardError(f"{where}: unknown camera {self.camera!r}; "
+                                  f"known: {', '.join(CAMERA_MOVES)}")
         if self.transition not in TRANSITIONS:
             raise StoryboardError(
                 f"{where}: unknown transition {self.transition!r}; known: {', '.join(TRANSITIONS)}"
@@ -159,7 +164,8 @@ class Shot:
         if self.seed is not None and not 0 <= self.seed < 2**31:
             raise StoryboardError(f"{where}: seed must be in [0, 2**31), got {self.seed}")
         if not 0 < self.transition_seconds <= 5:
-            raise StoryboardError(f"{where}: transition_seconds must be in (0, 5], got {self.transition_seconds}")
+            raise StoryboardError(f"{where}: transition_seconds must be in (0, 5], got "
+                                  f"{self.transition_seconds}")
         if self.status not in STATUSES:
             raise StoryboardError(f"{where}: unknown status {self.status!r}; known: {', '.join(STATUSES)}")
 
@@ -209,7 +215,8 @@ class Storyboard:
             raise StoryboardError(f"seed must be an integer in [0, 2**31), got {self.seed!r}")
         if self.fps not in EDITORIAL_FPS:
             raise StoryboardError(
-                f"fps must be an editorial timecode rate ({', '.join(map(str, EDITORIAL_FPS))}), got {self.fps!r}"
+                f"fps must be an editorial timecode rate ({', '.join(map(str, EDITORIAL_FPS))}), got "
+                f"{self.fps!r}"
             )
         for side, v in (("width", self.width), ("height", self.height)):
             if v < 16 or v > 2048 or v % 2:
@@ -228,7 +235,8 @@ class Storyboard:
         for prev, cur in zip(self.shots, self.shots[1:], strict=False):
             if cur.transition == "dissolve" and cur.transition_seconds >= min(prev.seconds, cur.seconds):
                 raise StoryboardError(
-                    f"shot {cur.id!r}: a {cur.transition_seconds:g} s dissolve needs both shots longer than it "
+                    f"shot {cur.id!r}: a {cur.transition_seconds:g} s dissolve needs both shots longer than "
+                    "it "
                     f"({prev.id!r} is {prev.seconds:g} s, {cur.id!r} is {cur.seconds:g} s)"
                 )
 
@@ -240,17 +248,20 @@ class Storyboard:
 
     def dissolves(self) -> list[tuple[int, float]]:
         """(index of the incoming shot, dissolve seconds) for each dissolve that applies."""
-        return [(i, s.transition_seconds) for i, s in enumerate(self.shots) if i > 0 and s.transition == "dissolve"]
+        return [(i, s.transition_seconds) for i,
+                s in enumerate(self.shots) if i > 0 and s.transition == "dissolve"]
 
     def shot(self, shot_id: str) -> Shot:
         for s in self.shots:
             if s.id == shot_id:
                 return s
-        raise StoryboardError(f"no shot {shot_id!r} in this storyboard; shots: {', '.join(s.id for s in self.shots)}")
+        raise StoryboardError(f"no shot {shot_id!r} in this storyboard; shots: "
+                              f"{', '.join(s.id for s in self.shots)}")
 
     def require_shots(self) -> None:
         if not self.shots:
-            raise StoryboardError("the storyboard has no shots; add at least one shot before generating or exporting")
+            raise StoryboardError("the storyboard has no shots; add at least one shot before generating or "
+                                  "exporting")
 
     def require_rendered(self) -> None:
         """Raise unless every shot has finished and its file exists (before a reel or timeline export)."""
@@ -264,7 +275,8 @@ class Storyboard:
             )
         missing = [s for s in self.shots if s.path and not Path(s.path).is_file()]
         if missing:
-            raise StoryboardError(f"shot {missing[0].id!r}: its video file {missing[0].path} is missing; regenerate it")
+            raise StoryboardError(f"shot {missing[0].id!r}: its video file {missing[0].path} is missing; "
+                                  "regenerate it")
 
     def prompt_for(self, shot: Shot) -> str:
         """The full prompt sent for a shot: its own text, the camera move, the cast and the style line.
@@ -324,8 +336,11 @@ class Storyboard:
     @classmethod
     def from_dict(cls, d: Any) -> Storyboard:
         if not isinstance(d, dict):
-            raise StoryboardError(f"a storyboard is a mapping with title, style, seed, characters, shots; got {type(d).__name__}")
-        require_known(cls, d, lambda bad: StoryboardError(f"unknown storyboard keys: {bad}; known: {field_names(cls)}"))
+            raise StoryboardError("a storyboard is a mapping with title, style, seed, characters, shots; "
+                                  f"got {type(d).__name__}")
+        require_known(cls, d,
+                      lambda bad: StoryboardError(
+                          f"unknown storyboard keys: {bad}; known: {field_names(cls)}"))
         d = dict(d)
         chars = d.pop("characters", None) or []
         shots_in = d.pop("shots", None) or []
@@ -359,7 +374,8 @@ class Storyboard:
         return cls._from_text(text, yaml.safe_load, yaml.YAMLError, "YAML")
 
     @classmethod
-    def _from_text(cls, text: str, load: Callable[[str], Any], syntax: type[Exception], what: str) -> Storyboard:
+    def _from_text(cls, text: str, load: Callable[[str], Any], syntax: type[Exception],
+                   what: str) -> Storyboard:
         try:
             return cls.from_dict(load(text))
         except syntax as e:
@@ -376,7 +392,8 @@ def load_storyboard(path: str | Path) -> Storyboard:
     text = p.read_text(encoding="utf-8")
     board = Storyboard.from_json(text) if p.suffix.lower() == ".json" else Storyboard.from_yaml(text)
     shots = tuple(
-        s.replace(image=str((p.parent / s.image).resolve())) if s.image and not Path(s.image).is_absolute() else s
+        s.replace(image=str((p.parent / s.image).resolve()))
+        if s.image and not Path(s.image).is_absolute() else s
         for s in board.shots
     )
     return board.replace(shots=shots)
@@ -491,7 +508,8 @@ def backlot_shot(req: ShotRequest) -> Path:
     if len(objects) == 2:
         objects = [dataclasses.replace(objects[0], x=0.3), dataclasses.replace(objects[1], x=0.7)]
     setting = _first_mentioned(text, SETTINGS) or rng.choice(SETTINGS)
-    scene = SceneSpec(objects=tuple(objects), setting=setting, camera=req.camera, seconds=req.seconds, fps=req.fps,
+    scene = SceneSpec(objects=tuple(objects), setting=setting, camera=req.camera, seconds=req.seconds,
+                      fps=req.fps,
                       width=req.width, height=req.height, seed=req.seed)
     frames = iter_frames(scene)
     if req.image:  # image to video: the start image (cropped to the frame) opens the shot

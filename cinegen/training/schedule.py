@@ -13,7 +13,8 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def cosine_lr(base: float, step: int, warmup: int, steps: int, elapsed_s: float = 0.0, max_minutes: float = 0.0) -> float:
+def cosine_lr(base: float, step: int, warmup: int, steps: int, elapsed_s: float = 0.0,
+              max_minutes: float = 0.0) -> float:
     """Linear warmup, then cosine decay to 10% of `base`.
 
     Progress is the larger of step/steps and elapsed/max_minutes, so a run with a wall-time
@@ -66,6 +67,7 @@ def _tuple_of(elem: type) -> Any:
         try:
             return tuple(elem(v) for v in s.split(",") if v.strip())
         except ValueError as e:
-            raise argparse.ArgumentTypeError(f"expected comma-separated {elem.__name__} values, got {s!r}") from e
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated {elem.__name__} values, got {s!r}") from e
 
     return parse

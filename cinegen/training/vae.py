@@ -68,7 +68,8 @@ def main(cfg: VAETrainConfig) -> Path:
         raise ValueError(f"train_part must be one of {TRAIN_PARTS}, got {cfg.train_part!r}")
     if cfg.train_part == "decoder" and not cfg.init_from:
         raise ValueError("train_part 'decoder' needs init_from: a trained VAE whose encoder stays frozen")
-    model = (VideoVAE.from_pretrained(cfg.init_from) if cfg.init_from else VideoVAE(VAE_PRESETS[cfg.preset])).to(device)
+    model = VideoVAE.from_pretrained(cfg.init_from) if cfg.init_from else VideoVAE(VAE_PRESETS[cfg.preset])
+    model = model.to(device)
     decoder_only = cfg.train_part == "decoder"
     for name, p in model.named_parameters():
         p.requires_grad_(not decoder_only or name.startswith("dec"))
@@ -127,7 +128,8 @@ def main(cfg: VAETrainConfig) -> Path:
         if step % cfg.log_every == 0 or step == 1:
             psnr = 10 * math.log10(4.0 / max(mse.item(), 1e-10))  # range [-1, 1] -> peak 2
             dt = time.time() - t0
-            log.info("step %d loss %.5f mse %.5f psnr %.2f dB kl %.3f | %.0f frames/s", step, loss.item(), mse.item(), psnr, kl.item(), seen / dt)
+            log.info("step %d loss %.5f mse %.5f psnr %.2f dB kl %.3f | %.0f frames/s", step, loss.item(),
+                     mse.item(), psnr, kl.item(), seen / dt)
             history.append({"step": step, "loss": loss.item(), "psnr": psnr, "frames_per_s": seen / dt})
             t0, seen = time.time(), 0
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
@@ -142,7 +144,8 @@ def main(cfg: VAETrainConfig) -> Path:
     model.eval()
     if decoder_only:
         model.save_pretrained(out / "pretrained")
-        log.info("saved VAE (decoder trained, encoder and latent statistics unchanged) to %s", out / "pretrained")
+        log.info("saved VAE (decoder trained, encoder and latent statistics unchanged) to %s",
+                 out / "pretrained")
         return out / "pretrained"
     cz = model.config.latent_channels
     sums, sq, count = torch.zeros(cz, device=device), torch.zeros(cz, device=device), 0
@@ -158,7 +161,8 @@ def main(cfg: VAETrainConfig) -> Path:
 
     # 5. save ----------------------------------------------------------------------------------------------
     final_cfg = dataclasses.replace(
-        model.config, latent_mean=tuple(round(float(v), 5) for v in mu), latent_std=tuple(round(float(v), 5) for v in std)
+        model.config, latent_mean=tuple(round(float(v), 5) for v in mu),
+        latent_std=tuple(round(float(v), 5) for v in std)
     )
     final = VideoVAE(final_cfg)
     final.load_state_dict(model.state_dict())

@@ -35,7 +35,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
     # consent
     c = sub.add_parser("consent", help="the likeness consent registry")
-    c.add_argument("--data-dir", type=paths.data_dir, default=None, help="default: $CINEGEN_HOME or a per-user dir")
+    c.add_argument("--data-dir", type=paths.data_dir, default=None,
+                   help="default: $CINEGEN_HOME or a per-user dir")
     cs = c.add_subparsers(dest="consent_command", metavar="ACTION")
     cs.required = True
     r = cs.add_parser("register", help="register a performer")
@@ -61,7 +62,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     ds = d.add_subparsers(dest="data_command", metavar="ACTION")
     ds.required = True
     rep = ds.add_parser("report", help="samples learned from, per licensor, for a checkpoint or ledger")
-    rep.add_argument("path", type=Path, help="a checkpoint (.pt/.safetensors), model directory or ledger .json")
+    rep.add_argument("path", type=Path,
+                     help="a checkpoint (.pt/.safetensors), model directory or ledger .json")
     rep.add_argument("--json", action="store_true")
     rep.set_defaults(func=cmd_data_report)
 
@@ -69,7 +71,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     m = sub.add_parser("moderate", help="check a prompt against the moderation policy (dry run)")
     m.add_argument("prompt")
     m.add_argument("--policy", type=Path, default=None)
-    m.add_argument("--data-dir", type=paths.data_dir, default=None, help="default: $CINEGEN_HOME or a per-user dir")
+    m.add_argument("--data-dir", type=paths.data_dir, default=None,
+                   help="default: $CINEGEN_HOME or a per-user dir")
     m.add_argument("--consent", default=None, help="a consent grant id the request carries")
     m.add_argument("--project", default=None)
     m.add_argument("--use", default="text-to-video", choices=USES)
@@ -103,23 +106,29 @@ def _verify_text(r: VerifyReport) -> str:
     if not c.present:
         lines.append("content credentials: none (no C2PA manifest; stripped or never signed)")
     elif not c.valid:
-        lines.append("content credentials: INVALID (the file was changed after signing, or the signature is broken)")
+        lines.append("content credentials: INVALID (the file was changed after signing, or the signature is "
+                     "broken)")
         lines += [f"  - {e}" for e in c.errors]
     else:
         lines.append("content credentials: valid")
     if c.present:
         lines.append(f"  signed by: {c.signer} (issuer {c.issuer})")
-        lines.append(f"  trusted:   {'yes' if c.trusted else 'no (no trust anchor given, or the signer does not chain to one)'}")
+        lines.append("  trusted:   "
+                     f"{'yes' if c.trusted else 'no (no trust anchor given, '}"
+                     f"{'' if c.trusted else 'or the signer does not chain to one)'}")
         cl = c.claims
         for a in cl.get("actions", []) or []:
-            lines.append(f"  action:    {a.get('action')} ({(a.get('digitalSourceType') or '').rsplit('/', 1)[-1]})")
+            lines.append(f"  action:    {a.get('action')} "
+                         f"({(a.get('digitalSourceType') or '').rsplit('/', 1)[-1]})")
         if cl.get("model"):
-            lines.append(f"  model:     {cl['model'].get('name')} {cl['model'].get('version')}, mode {cl.get('mode')}")
+            lines.append(f"  model:     {cl['model'].get('name')} {cl['model'].get('version')}, mode "
+                         f"{cl.get('mode')}")
         if cl.get("ingredients"):
             lines.append(f"  inputs:    {', '.join(map(str, cl['ingredients']))}")
         td = cl.get("training_data") or {}
         if td:
-            lines.append(f"  training data: {td.get('total_samples', '?')} samples from {', '.join(td.get('sources', {}))}")
+            lines.append(f"  training data: {td.get('total_samples', '?')} samples from "
+                         f"{', '.join(td.get('sources', {}))}")
     w = r.watermark
     if w is None:
         lines.append(f"watermark: not checked ({r.watermark_error})")
@@ -150,7 +159,8 @@ def cmd_consent_grant(args: argparse.Namespace) -> int:
     g = _registry(args).grant(args.name, uses=tuple(args.use), projects=tuple(args.project),
                               expires_at=(day + dt.timedelta(days=1)).timestamp(), note=args.note)
     print(g.grant_id)
-    print(f"consent from {g.performer} for {', '.join(g.uses)} on {', '.join(g.projects)} until {args.expires}",
+    print(f"consent from {g.performer} for {', '.join(g.uses)} on {', '.join(g.projects)} until "
+          f"{args.expires}",
           file=sys.stderr)
     return 0
 

@@ -62,9 +62,11 @@ class ConsentGrant:
         if normalise_name(performer) != normalise_name(self.performer):
             return f"consent grant {self.grant_id} is for {self.performer}, not {performer}"
         if use not in self.uses:
-            return f"consent grant {self.grant_id} does not cover the use {use!r} (covers: {', '.join(self.uses)})"
+            return (f"consent grant {self.grant_id} does not cover the use {use!r} "
+                    f"(covers: {', '.join(self.uses)})")
         if project is None or project not in self.projects:
-            return f"consent grant {self.grant_id} does not cover project {project!r} (covers: {', '.join(self.projects)})"
+            return (f"consent grant {self.grant_id} does not cover project {project!r} "
+                    f"(covers: {', '.join(self.projects)})")
         return None
 
 
@@ -116,7 +118,8 @@ class ConsentRegistry:
         with self._db() as db:
             if db.execute("SELECT 1 FROM performers WHERE key=?", (key,)).fetchone():
                 raise ConsentError(f"performer {name!r} is already registered")
-            db.execute("INSERT INTO performers VALUES (?,?,?,?)", (key, name.strip(), json.dumps(list(aliases)), now))
+            db.execute("INSERT INTO performers VALUES (?,?,?,?)",
+                       (key, name.strip(), json.dumps(list(aliases)), now))
             for a in aliases:
                 db.execute("INSERT OR REPLACE INTO aliases VALUES (?,?)", (normalise_name(a), key))
         return Performer(name.strip(), tuple(aliases), now)
@@ -128,7 +131,8 @@ class ConsentRegistry:
             row = db.execute("SELECT performer_key FROM aliases WHERE alias=?", (key,)).fetchone()
             if row:
                 key = row[0]
-            r = db.execute("SELECT name, aliases, registered_at FROM performers WHERE key=?", (key,)).fetchone()
+            r = db.execute("SELECT name, aliases, registered_at FROM performers WHERE key=?",
+                           (key,)).fetchone()
         return Performer(r[0], tuple(json.loads(r[1])), r[2]) if r else None
 
     def performers(self) -> list[Performer]:
@@ -147,7 +151,8 @@ class ConsentRegistry:
 
     # ------------------------------------------------------------------ grants
     def grant(
-        self, name: str, *, uses: tuple[str, ...], projects: tuple[str, ...], expires_at: float, note: str = ""
+        self, name: str, *, uses: tuple[str, ...], projects: tuple[str, ...], expires_at: float,
+        note: str = ""
     ) -> ConsentGrant:
         p = self.performer(name)
         if p is None:
@@ -159,7 +164,8 @@ class ConsentRegistry:
             raise ConsentError("consent must name its projects (no empty or '*' project)")
         if expires_at <= time.time():
             raise ConsentError(f"expiry {_day(expires_at)} is in the past")
-        g = ConsentGrant("cg_" + secrets.token_hex(8), p.name, tuple(uses), tuple(projects), expires_at, time.time(), None, note)
+        g = ConsentGrant("cg_" + secrets.token_hex(8), p.name, tuple(uses), tuple(projects), expires_at,
+                         time.time(), None, note)
         with self._db() as db:
             db.execute(
                 "INSERT INTO grants VALUES (?,?,?,?,?,?,?,?)",
@@ -171,14 +177,16 @@ class ConsentRegistry:
     def get_grant(self, grant_id: str) -> ConsentGrant | None:
         with self._db() as db:
             r = db.execute(
-                "SELECT g.grant_id, p.name, g.uses, g.projects, g.expires_at, g.created_at, g.revoked_at, g.note "
+                "SELECT g.grant_id, p.name, g.uses, g.projects, g.expires_at, g.created_at, g.revoked_at, "
+                "g.note "
                 "FROM grants g JOIN performers p ON p.key = g.performer_key WHERE g.grant_id=?",
                 (grant_id,),
             ).fetchone()
         return _grant(r) if r else None
 
     def grants(self, name: str | None = None) -> list[ConsentGrant]:
-        q = ("SELECT g.grant_id, p.name, g.uses, g.projects, g.expires_at, g.created_at, g.revoked_at, g.note "
+        q = ("SELECT g.grant_id, p.name, g.uses, g.projects, g.expires_at, g.created_at, g.revoked_at, "
+             "g.note "
              "FROM grants g JOIN performers p ON p.key = g.performer_key")
         args: tuple[str, ...] = ()
         if name is not None:
@@ -190,7 +198,8 @@ class ConsentRegistry:
     def revoke(self, grant_id: str) -> ConsentGrant:
         with self._db() as db:
             n = db.execute(
-                "UPDATE grants SET revoked_at=? WHERE grant_id=? AND revoked_at IS NULL", (time.time(), grant_id)
+                "UPDATE grants SET revoked_at=? WHERE grant_id=? AND revoked_at IS NULL",
+                (time.time(), grant_id)
             ).rowcount
         g = self.get_grant(grant_id)
         if g is None:

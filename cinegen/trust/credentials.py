@@ -55,16 +55,19 @@ class SigningIdentity:
 
     def __post_init__(self) -> None:
         if (self.private_key_pem is None) == (self.callback is None):
-            raise CredentialError("a signing identity needs exactly one of a private key or a signing callback")
+            raise CredentialError("a signing identity needs exactly one of a private key or a signing "
+                                  "callback")
         certs = _load_chain(self.cert_chain_pem, "signing certificate chain")
         now = dt.datetime.now(dt.UTC)
         leaf = certs[0]
         if leaf.not_valid_after_utc < now:
             raise CredentialError(
-                f"signing certificate {leaf.subject.rfc4514_string()!r} expired on {leaf.not_valid_after_utc:%Y-%m-%d}"
+                f"signing certificate {leaf.subject.rfc4514_string()!r} expired on "
+                f"{leaf.not_valid_after_utc:%Y-%m-%d}"
             )
         if leaf.not_valid_before_utc > now:
-            raise CredentialError(f"signing certificate is not valid before {leaf.not_valid_before_utc:%Y-%m-%d}")
+            raise CredentialError("signing certificate is not valid before "
+                                  f"{leaf.not_valid_before_utc:%Y-%m-%d}")
         if self.private_key_pem is not None:
             try:
                 key = serialization.load_pem_private_key(self.private_key_pem, password=None)
@@ -105,7 +108,8 @@ class SigningIdentity:
             raise CredentialError(f"unknown signing algorithm {self.alg!r}; known: {', '.join(_ALGS)}")
         try:
             if self.callback is not None:
-                return c2pa.Signer.from_callback(self.callback, alg, self.cert_chain_pem.decode(), self.tsa_url)
+                return c2pa.Signer.from_callback(self.callback, alg, self.cert_chain_pem.decode(),
+                                                 self.tsa_url)
             assert self.private_key_pem is not None
             info = c2pa.C2paSignerInfo(
                 alg.name.lower().encode(), self.cert_chain_pem, self.private_key_pem,
@@ -154,7 +158,9 @@ def ensure_dev_identity(data_dir: Path) -> SigningIdentity:
             _write_atomic(ca_pem, ca.public_bytes(pem), 0o644)
         leaf_key = ec.generate_private_key(ec.SECP256R1())
         leaf = _dev_leaf(leaf_key, ca, ca_key)
-        _write_private(key, leaf_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        _write_private(key,
+                       leaf_key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                              serialization.NoEncryption()))
         _write_atomic(chain, leaf.public_bytes(pem) + ca.public_bytes(pem), 0o644)
         return SigningIdentity.from_files(chain, key)
 
@@ -169,7 +175,8 @@ def _dev_ca(ca_key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now).not_valid_after(now + dt.timedelta(days=3650))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+                       critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
@@ -189,13 +196,16 @@ def _dev_leaf(
         .serial_number(x509.random_serial_number())
         .not_valid_before(now).not_valid_after(end)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
+        .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False),
+                       critical=True)
         .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION, x509.ObjectIdentifier("1.3.6.1.4.1.311.10.3.12")]),
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION,
+                                   x509.ObjectIdentifier("1.3.6.1.4.1.311.10.3.12")]),
             critical=False,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(leaf_key.public_key()), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                       critical=False)
         .sign(ca_key, hashes.SHA256())
     )
 
@@ -394,7 +404,8 @@ def read_credentials(path: Path, trust_anchors: tuple[Path, ...] = ()) -> Creden
             return CredentialReport(False, False, False, "none", None, None, {}, ())
         if not _decodes(path):
             raise CredentialError(f"{path} is corrupt or not an MP4 video ({msg})") from e
-        return CredentialReport(True, False, False, "invalid", None, None, {}, (f"unreadable manifest: {msg}",))
+        return CredentialReport(True, False, False, "invalid", None, None, {},
+                                (f"unreadable manifest: {msg}",))
     with reader:
         store = json.loads(reader.json())
         state = (reader.get_validation_state() or "").lower()
@@ -454,5 +465,6 @@ def _claims(manifest: dict[str, Any]) -> dict[str, Any]:
                 for x in data.get("actions", [])
             ]
         elif label == CINEGEN_ASSERTION:
-            claims.update({k: data.get(k) for k in ("model", "mode", "settings", "job_id", "training_data", "watermark")})
+            claims.update({k: data.get(k) for k in ("model", "mode", "settings", "job_id", "training_data",
+                                                    "watermark")})
     return claims

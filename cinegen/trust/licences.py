@@ -115,7 +115,8 @@ class TrainingDataLedger:
         return sum(self.counts.values())
 
     def by_licensor(self) -> dict[str, dict[str, Any]]:
-        """licensor -> {samples, share, sources, licences, compensation, amount_due} (amounts for per-sample terms)."""
+        """licensor -> {samples, share, sources, licences, compensation, amount_due} (amounts for
+        per-sample terms)."""
         total = self.total_samples or 1
         out: dict[str, dict[str, Any]] = {}
         for k, n in sorted(self.counts.items()):
@@ -124,7 +125,8 @@ class TrainingDataLedger:
                                                 "compensation": [], "attribution": [], "amount_due": {}})
             row["samples"] += n
             row["share"] = row["samples"] / total
-            for key, val in (("sources", rec.source), ("licences", rec.licence), ("compensation", rec.compensation),
+            for key, val in (("sources", rec.source), ("licences", rec.licence),
+                             ("compensation", rec.compensation),
                              ("attribution", rec.attribution)):
                 if val and val not in row[key]:
                     row[key].append(val)
@@ -137,7 +139,8 @@ class TrainingDataLedger:
     def declaration(self) -> dict[str, Any]:
         """The training-data declaration that goes into each output's C2PA manifest."""
         return {
-            "all_sources_licensed_for_training": all(r.get("training_allowed") for r in self.records.values()),
+            "all_sources_licensed_for_training": all(
+                r.get("training_allowed") for r in self.records.values()),
             "total_samples": self.total_samples,
             "sources": {
                 self.records[k]["source"]: {"licensor": self.records[k]["licensor"],
@@ -152,7 +155,8 @@ class TrainingDataLedger:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainingDataLedger:
         if not isinstance(d, dict) or set(d) - {"counts", "records"}:
-            raise LicenceError(f"not a training-data ledger (expected 'counts' and 'records'): keys {sorted(d)[:5]}")
+            raise LicenceError("not a training-data ledger (expected 'counts' and 'records'): keys "
+                               f"{sorted(d)[:5]}")
         counts, records = dict(d.get("counts", {})), dict(d.get("records", {}))
         missing = set(counts) - set(records)
         if missing:
@@ -181,7 +185,8 @@ def load_ledger(path: str | Path) -> TrainingDataLedger:
 
     p = Path(path)
     if p.is_dir():
-        for name in ("cinegen.json", "transformer/cinegen.json", "pretrained/cinegen.json", "training_data.json", "checkpoint.pt"):
+        for name in ("cinegen.json", "transformer/cinegen.json", "pretrained/cinegen.json",
+                     "training_data.json", "checkpoint.pt"):
             if (p / name).is_file():
                 return load_ledger(p / name)
         raise LicenceError(f"{p} holds no training-data ledger (looked for cinegen.json, checkpoint.pt, ...)")
@@ -208,9 +213,11 @@ def load_ledger(path: str | Path) -> TrainingDataLedger:
             try:
                 data = torch.load(p, map_location="cpu", weights_only=True)
             except pickle.UnpicklingError:  # a checkpoint with non-tensor objects: read its dicts only
-                raise LicenceError(f"{p} is not a plain tensor/dict checkpoint; cannot read it safely") from None
+                raise LicenceError(
+                    f"{p} is not a plain tensor/dict checkpoint; cannot read it safely") from None
         else:
-            raise LicenceError(f"{p}: expected a ledger .json, a checkpoint (.pt/.pth/.ckpt/.safetensors) or a directory")
+            raise LicenceError(f"{p}: expected a ledger .json, a checkpoint (.pt/.pth/.ckpt/.safetensors) "
+                               "or a directory")
     except LicenceError:
         raise
     except (ValueError, OSError, RuntimeError, EOFError) as e:

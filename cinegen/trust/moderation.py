@@ -49,7 +49,8 @@ class Decision:
     names: tuple[str, ...] = ()  # person names found in the prompt
 
     def to_dict(self) -> dict[str, Any]:
-        return {"allowed": self.allowed, "category": self.category, "code": self.code, "message": self.message,
+        return {"allowed": self.allowed, "category": self.category, "code": self.code,
+                "message": self.message,
                 "scores": {k: round(v, 4) for k, v in self.scores.items()}, "names": list(self.names)}
 
 
@@ -105,7 +106,8 @@ class Policy:
     def description_embeddings(self) -> dict[str, np.ndarray]:
         if "descriptions" not in self._cache:
             self._cache["descriptions"] = {
-                name: self.embed(list(c.descriptions)) for name, c in self.categories.items() if c.descriptions
+                name: self.embed(list(c.descriptions)) for name,
+                c in self.categories.items() if c.descriptions
             }
         return dict(self._cache["descriptions"])
 
@@ -154,7 +156,8 @@ def load_policy(path: str | os.PathLike[str] | None = None) -> Policy:
         if not isinstance(thr, int | float) or not 0.0 < float(thr) <= 1.0:
             raise PolicyError(f"{where}.threshold must be a number in (0, 1], got {thr!r}")
         cats[name] = CategoryPolicy(
-            name=name, code=code, message=str(c.get("message", f"{name} content is not allowed")), threshold=float(thr),
+            name=name, code=code, message=str(c.get("message", f"{name} content is not allowed")),
+            threshold=float(thr),
             deny_terms=_strings(c.get("deny_terms", []), f"{where}.deny_terms"),
             descriptions=_strings(c.get("descriptions", []), f"{where}.descriptions"),
             mention_terms=_strings(c.get("mention_terms", []), f"{where}.mention_terms"),
@@ -218,14 +221,17 @@ def first_names() -> frozenset[str]:
 
 def mononyms() -> frozenset[str]:
     text = resources.files("cinegen.trust").joinpath("resources/first_names.txt").read_text()
-    return frozenset(w for line in text.splitlines() if line.startswith("@mononyms") for w in line.split()[1:])
+    lines = (line for line in text.splitlines() if line.startswith("@mononyms"))
+    return frozenset(w for line in lines for w in line.split()[1:])
 
 
-_NAME_RX = re.compile(r"\b([A-Z][a-z]+(?:-[A-Z][a-z]+)?)\s+(?:[A-Z]\.\s+)?((?:O')?[A-Z][a-z]+(?:[A-Z][a-z]+)?(?:-[A-Z][a-z]+)?)\b")
+_NAME_RX = re.compile(r"\b([A-Z][a-z]+(?:-[A-Z][a-z]+)?)\s+(?:[A-Z]\.\s+)?"
+                      r"((?:O')?[A-Z][a-z]+(?:[A-Z][a-z]+)?(?:-[A-Z][a-z]+)?)\b")
 
 
 def find_person_names(prompt: str, known: dict[str, str], given_names: frozenset[str],
-                      allow_names: tuple[str, ...] = (), single_names: frozenset[str] = frozenset()) -> list[str]:
+                      allow_names: tuple[str, ...] = (),
+                      single_names: frozenset[str] = frozenset()) -> list[str]:
     """Person names in `prompt`: registered names/aliases anywhere (any case), then capitalised
     'Given Surname' pairs whose given name is on the list. Returns display names, de-duplicated."""
     found: list[str] = []
@@ -316,16 +322,19 @@ def _text_refusal(policy: Policy, stripped: str, hits: dict[str, list[str]], sim
             if hits[name] or context or harmful or sims.get(name, 0.0) >= c.threshold:
                 what = (repr(hits[name][0]) if hits[name] else repr(context[0]) if context
                         else f"{harmful[0]} content" if harmful else "similar content")
-                return Decision(False, name, c.code, f"{c.message}: mentions a minor ({mentions[0]!r}) with {what}", scores)
+                return Decision(False, name, c.code,
+                                f"{c.message}: mentions a minor ({mentions[0]!r}) with {what}", scores)
     for name in order:
         c = policy.categories[name]
         if hits[name]:
             return Decision(False, name, c.code, f"{c.message}: matched {hits[name][0]!r}", scores)
-    margins = {n: sims[n] - c.threshold for n, c in policy.categories.items() if n in sims and not c.mention_terms}
+    margins = {n: sims[n] - c.threshold for n,
+               c in policy.categories.items() if n in sims and not c.mention_terms}
     if margins and max(margins.values()) >= 0:
         name = max(margins, key=lambda n: margins[n])
         c = policy.categories[name]
-        return Decision(False, name, c.code, f"{c.message}: similar to {name} content ({sims[name]:.2f})", scores)
+        return Decision(False, name, c.code, f"{c.message}: similar to {name} content ({sims[name]:.2f})",
+                        scores)
     return None
 
 
@@ -342,7 +351,8 @@ def _image_refusal(policy: Policy, image: np.ndarray | None, scores: dict[str, f
     return None
 
 
-def _likeness(policy: Policy, prompt: str, consent: ConsentGrant | None, registry: ConsentRegistry | None, use: str,
+def _likeness(policy: Policy, prompt: str, consent: ConsentGrant | None, registry: ConsentRegistry | None,
+              use: str,
               project: str | None, scores: dict[str, float]) -> Decision:
     """3. likeness: registered performers need a covering grant; unregistered real names are refused."""
     known = registry.known_names() if registry is not None else {}
@@ -354,12 +364,14 @@ def _likeness(policy: Policy, prompt: str, consent: ConsentGrant | None, registr
         performer = registry.performer(name) if registry is not None else None
         if performer is not None:
             grant_id = consent.grant_id if consent is not None else None
-            proj = project if project is not None else (consent.projects[0] if consent and len(consent.projects) == 1 else None)
+            only = consent.projects[0] if consent and len(consent.projects) == 1 else None
+            proj = project if project is not None else only
             reason = registry.check(grant_id, performer.name, use, proj) if registry is not None else None
             if reason:
                 return Decision(False, "likeness", policy.likeness_code,
                                 f"the prompt names {performer.name}: {reason}", scores, tuple(names))
-        elif consent is not None and registry is None and normalise_name(consent.performer) == normalise_name(name):
+        elif (consent is not None and registry is None
+              and normalise_name(consent.performer) == normalise_name(name)):
             reason = consent.covers(name, use, project if project is not None else (
                 consent.projects[0] if len(consent.projects) == 1 else None))
             if reason:
@@ -367,6 +379,7 @@ def _likeness(policy: Policy, prompt: str, consent: ConsentGrant | None, registr
                                 scores, tuple(names))
         elif policy.refuse_unregistered:
             return Decision(False, "likeness", policy.likeness_code,
-                            f"the prompt names {name}, a real person who is not in the consent registry", scores,
+                            f"the prompt names {name}, a real person who is not in the consent registry",
+                            scores,
                             tuple(names))
     return Decision(True, None, None, "allowed", scores, tuple(names))

@@ -76,7 +76,8 @@ class TrustSettings:
 
     def __post_init__(self) -> None:
         if (self.cert_chain is None) != (self.private_key is None) and self.sign_callback is None:
-            raise ValueError("TrustSettings needs both cert_chain and private_key (or cert_chain and sign_callback)")
+            raise ValueError("TrustSettings needs both cert_chain and private_key (or cert_chain and "
+                             "sign_callback)")
         if self.sign_callback is not None and self.cert_chain is None:
             raise ValueError("TrustSettings.sign_callback needs cert_chain (the certificates it signs for)")
 
@@ -98,7 +99,8 @@ class TrustSettings:
         if env.get("CINEGEN_SIGN_CALLBACK"):
             mod, _, fn = env["CINEGEN_SIGN_CALLBACK"].partition(":")
             if not fn:
-                raise ValueError(f"CINEGEN_SIGN_CALLBACK must be 'module:function', got {env['CINEGEN_SIGN_CALLBACK']!r}")
+                raise ValueError("CINEGEN_SIGN_CALLBACK must be 'module:function', got "
+                                 f"{env['CINEGEN_SIGN_CALLBACK']!r}")
             cb = getattr(importlib.import_module(mod), fn)
         anchors = tuple(Path(p) for p in env.get("CINEGEN_TRUST_ANCHORS", "").split(os.pathsep) if p)
         return cls(
@@ -162,9 +164,11 @@ def publish_video(
         manifest = build_manifest(
             title=out_path.name, model_name=info.model_name, model_version=info.model_version, mode=info.mode,
             settings=info.settings,
-            training_data=info.training_data or {"declared": False, "reason": "the caller gave no training-data declaration"},
+            training_data=info.training_data or {"declared": False,
+                                                 "reason": "the caller gave no training-data declaration"},
             job_id=info.job_id,
-            watermark={"scheme": "cinegen-luma-ss-v1", "payload": f"{info.payload:08x}", "bits": watermark.PAYLOAD_BITS},
+            watermark={"scheme": "cinegen-luma-ss-v1", "payload": f"{info.payload:08x}",
+                       "bits": watermark.PAYLOAD_BITS},
         )
         sign_mp4(unsigned, out_path, manifest, identity, ingredients=tuple(Path(p) for p in info.ingredients))
     finally:
@@ -199,7 +203,8 @@ class VerifyReport:
         else:
             wm = self.watermark.to_dict()
             wm["payload_matches_manifest"] = self.payload_matches()
-        return {"file": str(self.path), "c2pa": self.c2pa.to_dict(), "watermark": wm, "exit_code": self.exit_code}
+        return {"file": str(self.path), "c2pa": self.c2pa.to_dict(), "watermark": wm,
+                "exit_code": self.exit_code}
 
     def payload_matches(self) -> bool | None:
         claimed = (self.c2pa.claims.get("watermark") or {}).get("payload") if self.c2pa.present else None
@@ -229,7 +234,8 @@ def verify_video(path: Path, *, trust_anchors: tuple[Path, ...] = ()) -> VerifyR
 
 
 def sign_composite(
-    video: Path, out_path: Path, *, title: str, ingredients: tuple[Path, ...], settings: TrustSettings | None = None,
+    video: Path, out_path: Path, *, title: str, ingredients: tuple[Path, ...],
+    settings: TrustSettings | None = None,
     details: dict[str, Any] | None = None,
 ) -> Path:
     """Sign an edit made of generated clips (a storyboard reel) with those clips as ingredients.

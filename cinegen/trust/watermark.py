@@ -223,7 +223,8 @@ def _informed_amplitudes(
 
 
 # ----------------------------------------------------------------------------- detection
-def luma_residual(frames: np.ndarray, cfg: WatermarkConfig = WatermarkConfig(), upsample: int = 1) -> np.ndarray:
+def luma_residual(frames: np.ndarray, cfg: WatermarkConfig = WatermarkConfig(),
+                  upsample: int = 1) -> np.ndarray:
     """Temporal mean of each frame's high-passed, clipped luma. (T, H, W, 3) -> (H*u, W*u) float.
 
     `upsample` > 1 enlarges the luma first (bilinear), so a downscaled pattern meets the content
@@ -344,4 +345,5 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def _check_frames(frames: np.ndarray) -> None:
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
-        raise WatermarkError(f"frames must be (T, H, W, 3) uint8 with T >= 1, got {frames.shape} {frames.dtype}")
+        raise WatermarkError(f"frames must be (T, H, W, 3) uint8 with T >= 1, got {frames.shape} "
+                             f"{frames.dtype}")
