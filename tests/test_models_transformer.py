@@ -155,5 +155,6 @@ def test_uniform_per_token_sigma_equals_scalar_timestep(model: VelocityModel) ->
     transformer: Any = model.transformer
     with torch.no_grad():
         ours = model(x, sigma, text)
-        scalar = transformer(hidden_states=x, timestep=torch.tensor([500.0]), encoder_hidden_states=text, return_dict=False)[0]
+        scalar = transformer(hidden_states=x, timestep=torch.tensor([500.0]), encoder_hidden_states=text,
+                             return_dict=False)[0]
     torch.testing.assert_close(ours, scalar, atol=1e-5, rtol=1e-5)

@@ -29,6 +29,7 @@ LOWER_LAYERS = {
     "cinegen.sampling": ("cinegen.pipeline", "cinegen.generate", "cinegen.service", "cinegen.studio"),
     "cinegen.pipeline": ("cinegen.generate", "cinegen.service", "cinegen.studio", "cinegen.backlot"),
     "cinegen.generate": ("cinegen.service", "cinegen.studio"),
+    "cinegen.planning": ("cinegen.pipeline", "cinegen.generate", "cinegen.service", "cinegen.studio"),
 }
 
 

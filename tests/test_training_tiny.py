@@ -18,6 +18,8 @@ from cinegen.models.transformer import load_transformer
 from cinegen.models.vae import VideoVAE
 from cinegen.pipeline import CinegenPipeline
 from cinegen.pipeline.adapters import BuiltinVAE, MiniLMPrompts
+from cinegen.planning.planner import PLANNERS
+from cinegen.planning.raster import LAYOUT_CHANNELS
 from cinegen.training import data as training_data
 from cinegen.training import dit as dit_train
 from cinegen.training import vae as vae_train
@@ -69,7 +71,7 @@ def test_dit_training_writes_transformer_and_ledger(trained: dict[str, Path]) ->
     ckpt = torch.load(trained["root"] / "dit" / "checkpoint.pt", weights_only=False)
     assert ckpt["step"] == 3 and TrainingDataLedger.from_dict(ckpt["ledger"]).total_samples == ledger.total_samples
     loaded = load_transformer(trained["dit"])
-    assert loaded.config["in_channels"] == 4
+    assert loaded.config["in_channels"] == 4 + LAYOUT_CHANNELS and loaded.config["out_channels"] == 4  # plan inputs
     assert any(p.abs().sum() > 0 for p in loaded.proj_out.parameters())  # trained away from the zero init
 
 
@@ -79,7 +81,7 @@ def test_dit_snapshots_are_loadable_transformers_with_their_step(trained: dict[s
     assert json.loads((snaps[0] / "cinegen.json").read_text())["steps"] == 2
     final = load_transformer(trained["dit"])
     snap = load_transformer(snaps[0])
-    assert snap.config["in_channels"] == 4
+    assert snap.config["in_channels"] == 4 + LAYOUT_CHANNELS
     differs = [not torch.equal(a, b) for a, b in zip(snap.parameters(), final.parameters(), strict=True)]
     assert any(differs)  # the EMA moved on after the snapshot
 
@@ -95,6 +97,26 @@ def test_sample_from_the_trained_models(trained: dict[str, Path], tmp_path: Path
     assert np.array_equal(out.frames, again.frames)
     pipe.save_pretrained(tmp_path)
     assert CinegenPipeline.from_pretrained(tmp_path)("a red ball", seconds=0.25, width=64, height=64).frames.shape == (4, 64, 64, 3)
+    # with the backlot's planner the trained model renders a plan, and the plan changes the frames
+    planned = CinegenPipeline(pipe.vae, pipe.transformer, pipe.encode_prompt, sizes=[(64, 64)], window_latents=3, default_steps=2,
+                              planner=PLANNERS["backlot"])
+    p = planned("a red ball moving left", seconds=0.5, seed=0, width=64, height=64)
+    q = planned("a red ball moving left", seconds=0.5, seed=0, width=64, height=64, use_plan=False)
+    assert p.settings["plan"] is not None and q.settings["plan"] is None
+    assert not np.array_equal(p.frames, q.frames)
+
+
+def test_plan_channels_start_at_zero_and_plan_dropout_keeps_them_unused(trained: dict[str, Path], tmp_path: Path) -> None:
+    """From a text-only model the plan inputs start at zero (the same function); with every plan dropped
+    they get no gradient and stay zero; with plans they are learned."""
+    text_only = dit_train.main(_dit_cfg(tmp_path / "text", trained["vae"], plan=False, steps=1))
+    assert load_transformer(text_only).config["in_channels"] == 4
+    dropped = dit_train.main(_dit_cfg(tmp_path / "dropped", trained["vae"], init_from=str(text_only), plan_dropout=1.0, steps=2))
+    used = dit_train.main(_dit_cfg(tmp_path / "used", trained["vae"], init_from=str(text_only), plan_dropout=0.0, steps=2))
+    w_dropped = load_transformer(dropped).patch_embedding.weight[:, 4:]
+    w_used = load_transformer(used).patch_embedding.weight[:, 4:]
+    assert w_dropped.shape[1] == LAYOUT_CHANNELS and torch.count_nonzero(w_dropped) == 0
+    assert torch.count_nonzero(w_used) > 0
 
 
 def test_dit_resume_continues_the_step_count(trained: dict[str, Path], tmp_path: Path) -> None:

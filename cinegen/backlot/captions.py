@@ -191,7 +191,7 @@ _SHORT_CAMERA: Final = {
     "zoom_in": "camera zooms in",
     "zoom_out": "camera zooms out",
 }
-_SHORT_MOTION: Final = {
+MOTION_WORDS: Final = {  # a motion in the short captions' words (the planner's phrases too)
     "left": "moving left",
     "right": "moving right",
     "up": "moving up",
@@ -367,7 +367,7 @@ def describe(scene: SceneSpec, style: Style = "short") -> str:
         raise ValueError(f"style must be 'short' or 'detailed', got {style!r}")
     detailed = style == "detailed"
     objs, kind = _ordered(scene, invert=False)
-    motions = _DETAILED_MOTION if detailed else _SHORT_MOTION
+    motions = _DETAILED_MOTION if detailed else MOTION_WORDS
     parts = []
     for o in objs:
         desc = f"{_article(o.color)} {o.color} {o.shape} {motions[o.motion]}"

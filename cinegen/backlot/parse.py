@@ -197,7 +197,7 @@ def _build_lexicon() -> dict[tuple[str, ...], tuple[str, str]]:
 
     add("shape", C.TRAIN_SHAPES, C.PARA_SHAPES)
     add("color", C.TRAIN_COLORS, C.PARA_COLORS)
-    add("motion", C.TRAIN_MOTIONS, C.TRAIN_MOTIONS_FINITE, C.PARA_MOTIONS, C._SHORT_MOTION,
+    add("motion", C.TRAIN_MOTIONS, C.TRAIN_MOTIONS_FINITE, C.PARA_MOTIONS, C.MOTION_WORDS,
         C._DETAILED_MOTION)
     add("motion",
         {m: tuple(f"{v} {d}" for v in MOTION_VERBS for d in dirs) for m, dirs in DIRECTIONS.items()})

@@ -92,7 +92,8 @@ def add_layout_channels(transformer: WanTransformer3DModel, layout_channels: int
     new = WanTransformer3DModel.from_config(cfg)
     state = transformer.state_dict()
     w = state["patch_embedding.weight"]  # (D, C, pt, ph, pw)
-    state["patch_embedding.weight"] = torch.cat([w, w.new_zeros((w.shape[0], layout_channels, *w.shape[2:]))], dim=1)
+    zeros = w.new_zeros((w.shape[0], layout_channels, *w.shape[2:]))
+    state["patch_embedding.weight"] = torch.cat([w, zeros], dim=1)  # (D, C + Cl, pt, ph, pw)
     new.load_state_dict(state)
     return new
 
@@ -111,7 +112,9 @@ class VelocityModel(nn.Module):
         self.transformer = transformer
         self.layout_channels = layout_channels_of(transformer)
 
-    def forward(self, x: torch.Tensor, sigma: torch.Tensor, text: torch.Tensor, layout: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, sigma: torch.Tensor, text: torch.Tensor, layout: torch.Tensor | None = None
+    ) -> torch.Tensor:
         b, c, n, h, w = x.shape
         pt, ph, pw = self.transformer.config["patch_size"]
         if h % ph or w % pw or n % pt:
@@ -122,7 +125,8 @@ class VelocityModel(nn.Module):
             if layout is None:
                 layout = x.new_zeros((b, self.layout_channels, n, h, w))
             if layout.shape[1:] != (self.layout_channels, n, h, w) or layout.shape[0] not in (1, b):
-                raise ValueError(f"layout must be (B, {self.layout_channels}, {n}, {h}, {w}), got {tuple(layout.shape)}")
+                want = (self.layout_channels, n, h, w)
+                raise ValueError(f"layout must be (B, *{want}), got {tuple(layout.shape)}")
             x = torch.cat([x, layout.to(x.dtype).expand(b, -1, -1, -1, -1)], dim=1)  # (B, C + Cl, N, h, w)
         elif layout is not None:
             raise ValueError("this transformer takes no plan (layout) input")
@@ -154,5 +158,6 @@ def load_transformer(path: str | Path) -> WanTransformer3DModel:
             raise ValueError(f"corrupt transformer weights {f}: {e}") from e
     missing, unexpected = model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
     if missing or unexpected:
-        raise ValueError(f"transformer weights at {path} do not match its config: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        raise ValueError(f"transformer weights at {path} do not match its config: missing {missing[:5]}, "
+                         f"unexpected {unexpected[:5]}")
     return model.eval()

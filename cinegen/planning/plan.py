@@ -80,28 +80,12 @@ class ShotPlan:
 
     # ------------------------------------------------------------------ serialisation
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "prompt": self.prompt,
-            "seed": self.seed,
-            "seconds": self.seconds,
-            "fps": self.fps,
-            "setting": self.setting,
-            "camera": {
-                "kind": self.camera.kind,
-                "pan": list(self.camera.pan),
-                "zoom": list(self.camera.zoom),
-            },
-            "objects": [
-                {
-                    "shape": o.shape,
-                    "color": o.color,
-                    "phrase": o.phrase,
-                    "boxes": [[round(b.cx, 5), round(b.cy, 5), round(b.size, 5)] for b in o.boxes],
-                }
-                for o in self.objects
-            ],
-        }
+        cam = {"kind": self.camera.kind, "pan": list(self.camera.pan), "zoom": list(self.camera.zoom)}
+        objects = [{"shape": o.shape, "color": o.color, "phrase": o.phrase,
+                    "boxes": [[round(b.cx, 5), round(b.cy, 5), round(b.size, 5)] for b in o.boxes]}
+                   for o in self.objects]
+        return {"version": self.version, "prompt": self.prompt, "seed": self.seed, "seconds": self.seconds,
+                "fps": self.fps, "setting": self.setting, "camera": cam, "objects": objects}
 
     def to_json(self, indent: int | None = None) -> str:
         """JSON; with `indent`, readable by hand: one line per box, numeric lists kept on one line."""
@@ -227,7 +211,8 @@ def validate(plan: ShotPlan) -> None:
     for name, seq in (("pan", plan.camera.pan), ("zoom", plan.camera.zoom)):
         if seq and len(seq) != n:
             raise PlanError(
-                f"plan.camera.{name} has {len(seq)} entries; the plan has {n} frames ({plan.seconds:g} s at {plan.fps} fps)"
+                f"plan.camera.{name} has {len(seq)} entries; the plan has {n} frames "
+                f"({plan.seconds:g} s at {plan.fps} fps)"
             )
     if any(not 0.25 <= z <= 4.0 for z in plan.camera.zoom):
         raise PlanError("plan.camera.zoom entries must be in [0.25, 4]")
@@ -243,7 +228,8 @@ def validate(plan: ShotPlan) -> None:
             raise PlanError(f"plan.objects[{i}].phrase is longer than {MAX_PHRASE_CHARS} characters")
         if len(o.boxes) != n:
             raise PlanError(
-                f"plan.objects[{i}].boxes has {len(o.boxes)} entries; the plan has {n} frames ({plan.seconds:g} s at {plan.fps} fps)"
+                f"plan.objects[{i}].boxes has {len(o.boxes)} entries; the plan has {n} frames "
+                f"({plan.seconds:g} s at {plan.fps} fps)"
             )
         for j, b in enumerate(o.boxes):
             if not (lo <= b.cx <= hi and lo <= b.cy <= hi):

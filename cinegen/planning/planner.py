@@ -19,24 +19,13 @@ from typing import Any, Final
 import numpy as np
 import torch
 
+from cinegen.backlot.captions import MOTION_WORDS
 from cinegen.backlot.motion import camera_path, object_track
 from cinegen.backlot.parse import PromptError, parse_prompt
 from cinegen.backlot.scene import SceneError, SceneSpec
 from cinegen.planning.paths import apply_path
 from cinegen.planning.plan import Box, CameraPlan, ObjectPlan, ShotPlan, check_matches
 from cinegen.planning.raster import latent_layout
-
-_MOTION_WORDS = {
-    "left": "moving left",
-    "right": "moving right",
-    "up": "moving up",
-    "down": "moving down",
-    "fall": "falling",
-    "bounce": "bouncing",
-    "still": "staying still",
-    "grow": "growing",
-    "shrink": "shrinking",
-}
 
 
 def screen_tracks(scene: SceneSpec) -> np.ndarray:
@@ -66,8 +55,8 @@ def plan_from_scene(scene: SceneSpec, prompt: str = "") -> ShotPlan:
             shape=o.shape,
             color=o.color,
             phrase=" ".join(
-                [o.color, o.shape, _MOTION_WORDS[o.motion]]
-                + ([f"then {_MOTION_WORDS[o.then]}"] if o.then else [])
+                [o.color, o.shape, MOTION_WORDS[o.motion]]
+                + ([f"then {MOTION_WORDS[o.then]}"] if o.then else [])
             ),
             boxes=tuple(Box(float(a), float(b), float(c)) for a, b, c in tracks[k]),
         )
@@ -105,7 +94,8 @@ def summarize(plan: ShotPlan) -> str:
     for o in plan.objects:
         a, b = o.boxes[0], o.boxes[-1]
         lines.append(
-            f"{o.phrase}: ({a.cx:.2f}, {a.cy:.2f}) -> ({b.cx:.2f}, {b.cy:.2f}), size {a.size:.2f} -> {b.size:.2f}"
+            f"{o.phrase}: ({a.cx:.2f}, {a.cy:.2f}) -> ({b.cx:.2f}, {b.cy:.2f}), "
+            f"size {a.size:.2f} -> {b.size:.2f}"
         )
     return "; ".join(lines)
 

@@ -14,6 +14,15 @@ from typing import Any
 from cinegen.service.errors import ApiError
 
 
+def _given(v: Any, field: str) -> Any:
+    """The body's `field` (None when absent); refused together with `use_plan: false`."""
+    raw = getattr(v, field, None)
+    if raw is not None and getattr(v, "use_plan", None) is False:
+        message = f"a {field} was given together with use_plan=false; choose one"
+        raise ApiError(400, f"invalid_{field}", message, field)
+    return raw
+
+
 def checked_plan(v: Any, seconds: int) -> dict[str, Any] | None:
     """The body's `plan` validated (a JSON object, or its text in a multipart form), or None.
 
@@ -21,13 +30,9 @@ def checked_plan(v: Any, seconds: int) -> dict[str, Any] | None:
     """
     from cinegen.planning.plan import PlanError, ShotPlan
 
-    raw = getattr(v, "plan", None)
+    raw = _given(v, "plan")
     if raw is None:
         return None
-    if getattr(v, "use_plan", None) is False:
-        raise ApiError(
-            400, "invalid_plan", "a plan was given together with use_plan=false; choose one", "plan"
-        )
     try:
         plan = ShotPlan.from_json(raw) if isinstance(raw, str) else ShotPlan.from_dict(raw)
     except PlanError as e:
@@ -35,26 +40,19 @@ def checked_plan(v: Any, seconds: int) -> dict[str, Any] | None:
     except RecursionError:
         raise ApiError(400, "invalid_plan", "plan is nested too deeply", "plan") from None
     if abs(plan.seconds - seconds) > 1e-6:
-        raise ApiError(
-            400, "invalid_plan", f"plan.seconds is {plan.seconds:g}, but the video is {seconds} s", "plan"
-        )
+        message = f"plan.seconds is {plan.seconds:g}, but the video is {seconds} s"
+        raise ApiError(400, "invalid_plan", message, "plan")
     return plan.to_dict()
 
 
 def checked_path(v: Any) -> tuple[tuple[float, float], ...] | None:
-    """The body's `path` parsed ('x,y x,y ...'), or None; 400 naming the field."""
+    """The body's `path` parsed ('x,y x,y ...'), or None; 400 `invalid_path` naming the field."""
     from cinegen.planning.paths import parse_path
     from cinegen.planning.plan import PlanError
 
-    raw = getattr(v, "path", None)
-    if raw is None:
-        return None
-    if getattr(v, "use_plan", None) is False:
-        raise ApiError(
-            400, "invalid_path", "a path was given together with use_plan=false; choose one", "path"
-        )
+    raw = _given(v, "path")
     try:
-        return tuple(parse_path(raw))
+        return None if raw is None else tuple(parse_path(raw))
     except PlanError as e:
         raise ApiError(400, "invalid_path", str(e), "path") from None
 

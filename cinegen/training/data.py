@@ -49,7 +49,7 @@ class Clip:
 
 
 def clip_layout(scene: SceneSpec, num_frames: int) -> np.ndarray:
-    """The scene's exact per-frame layout at latent resolution, as uint8 (x255): what the renderer conditions on."""
+    """The scene's exact layout at latent resolution, uint8 (x255): what the renderer conditions on."""
     from cinegen.planning.planner import plan_from_scene
     from cinegen.planning.raster import latent_layout
 
@@ -174,7 +174,8 @@ def clip_stream(
     prefetch: int = 512,
 ) -> Iterator[Clip]:
     """An endless stream of licence-checked clips rendered by `workers` processes."""
-    source = ClipSource(buckets, weights, seed=seed, workers=workers, with_captions=with_captions, prefetch=prefetch)
+    source = ClipSource(buckets, weights, seed=seed, workers=workers, with_captions=with_captions,
+                        prefetch=prefetch)
     try:
         while True:
             yield source.get()

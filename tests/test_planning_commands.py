@@ -1,0 +1,176 @@
+"""`cinegen plan` and the plan flags of `cinegen generate` on a tiny plan-conditioned model: the
+plan written, read back and rendered; bad plans and paths exit 2 naming the field, with no file."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from cinegen.cli import main
+from cinegen.media import read_video
+from cinegen.models.text import TextEncoder
+from cinegen.models.transformer import DIT_PRESETS, build_transformer
+from cinegen.models.vae import VAE_PRESETS, VideoVAE
+from cinegen.pipeline import CinegenPipeline
+from cinegen.pipeline.adapters import BuiltinVAE, MiniLMPrompts
+from cinegen.planning.plan import ShotPlan
+from cinegen.planning.planner import PLANNERS
+from cinegen.planning.raster import LAYOUT_CHANNELS
+
+PROMPT = "a red ball moving right"
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    transformer: Any = build_transformer(
+        dataclasses.replace(DIT_PRESETS["tiny"], layout_channels=LAYOUT_CHANNELS)
+    )
+    with torch.no_grad():
+        transformer.proj_out.weight.normal_(0.0, 0.05, generator=torch.Generator().manual_seed(1))
+        transformer.patch_embedding.weight[:, 4:].normal_(
+            0.0, 0.5, generator=torch.Generator().manual_seed(2)
+        )
+    pipe = CinegenPipeline(
+        BuiltinVAE(VideoVAE(VAE_PRESETS["tiny"]).eval()),
+        transformer,
+        MiniLMPrompts(TextEncoder()),
+        sizes=[(64, 64)],
+        window_latents=3,
+        default_steps=2,
+        planner=PLANNERS["backlot"],
+    )
+    path = tmp_path_factory.mktemp("model") / "tiny-planned"
+    pipe.save_pretrained(path)
+    return path
+
+
+def gen(model: Path, out: Path, *args: str) -> int:
+    return main(
+        [
+            "generate",
+            PROMPT,
+            "-o",
+            str(out),
+            "--model",
+            str(model),
+            "--size",
+            "64x64",
+            "--dtype",
+            "float32",
+            "--seconds",
+            "0.5",
+            *args,
+        ]
+    )
+
+
+def test_plan_command_writes_a_readable_plan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "p.json"
+    assert (
+        main(
+            [
+                "plan",
+                "a red ball bouncing left of a blue box",
+                "-o",
+                str(out),
+                "--seconds",
+                "2",
+                "--seed",
+                "7",
+            ]
+        )
+        == 0
+    )
+    plan = ShotPlan.from_json(out.read_text())
+    assert plan.num_frames == 32 and [o.phrase for o in plan.objects] == [
+        "red ball bouncing",
+        "blue box staying still",
+    ]
+    assert "red ball bouncing" in capsys.readouterr().out
+    assert (
+        main(["plan", PROMPT, "-o", str(tmp_path / "q.json"), "--path", "0.1,0.1 0.9,0.9", "--seconds", "1"])
+        == 0
+    )
+    q = ShotPlan.from_json((tmp_path / "q.json").read_text())
+    assert (q.objects[0].boxes[0].cx, q.objects[0].boxes[-1].cy) == (0.1, 0.9)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["a cathedral at dawn"], "could not place"),
+        ([PROMPT, "--path", "0.1,0.1"], "at least two points"),
+        ([PROMPT, "--seconds", "90"], "--seconds must be in"),
+    ],
+)
+def test_plan_command_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], needle: str
+) -> None:
+    out = tmp_path / "p.json"
+    assert main(["plan", *args, "-o", str(out)]) == 2
+    assert needle in capsys.readouterr().err and not out.exists()
+
+
+def test_generate_renders_a_plan_a_path_or_none(
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan_path = tmp_path / "plan.json"
+    assert (
+        main(["plan", PROMPT, "-o", str(plan_path), "--seconds", "0.5", "--size", "64x64", "--seed", "3"])
+        == 0
+    )
+    capsys.readouterr()
+    assert gen(model, tmp_path / "a.mp4", "--plan", str(plan_path)) == 0
+    assert "plan: red ball moving right" in capsys.readouterr().out
+    assert gen(model, tmp_path / "b.mp4", "--seed", "3") == 0  # the planner's own plan for the same seed
+    a, b = read_video(tmp_path / "a.mp4")[0], read_video(tmp_path / "b.mp4")[0]
+    assert (a == b).all()
+    assert gen(model, tmp_path / "c.mp4", "--path", "0.9,0.1 0.1,0.9", "--seed", "3") == 0
+    assert gen(model, tmp_path / "d.mp4", "--no-plan", "--seed", "3") == 0
+    assert "plan:" not in capsys.readouterr().out.split("wrote")[-1]
+    c, d = read_video(tmp_path / "c.mp4")[0], read_video(tmp_path / "d.mp4")[0]
+    assert not (a == c).all() and not (a == d).all()
+
+
+def test_generate_refuses_bad_plans_with_no_file(
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "good.json"
+    assert main(["plan", PROMPT, "-o", str(good), "--seconds", "0.5", "--size", "64x64"]) == 0
+    d = json.loads(good.read_text())
+    cases: list[tuple[str, Any, str]] = [
+        ("bad.json", "{not json", "not valid JSON"),
+        ("version.json", {**d, "version": 3}, "plan.version 3"),
+        (
+            "outside.json",
+            {**d, "objects": [{**d["objects"][0], "boxes": [[3.0, 0.5, 0.1]] * 8}]},
+            "outside the frame",
+        ),
+        ("size.json", {**d, "objects": [{**d["objects"][0], "boxes": [[0.5, 0.5, 0.9]] * 8}]}, "size 0.9"),
+        ("shape.json", {**d, "objects": [{**d["objects"][0], "shape": "cube"}]}, "shape 'cube'"),
+        ("long.json", {**d, "seconds": 1.0}, "boxes has 8 entries"),
+    ]
+    for name, body, needle in cases:
+        f = tmp_path / name
+        f.write_text(body if isinstance(body, str) else json.dumps(body))
+        out = tmp_path / f"{name}.mp4"
+        assert gen(model, out, "--plan", str(f)) == 2, name
+        assert needle in capsys.readouterr().err, name
+        assert not out.exists()
+    for args, needle in [
+        (["--plan", str(good), "--seconds", "1"], "request is for 1 s"),
+        (["--path", "0.5,0.5"], "at least two points"),
+        (["--path", "0.5,0.5 2,2"], "outside the frame"),
+        (["--plan", str(good), "--no-plan"], "use_plan=False"),
+        (["--plan", str(tmp_path / "missing.json")], "cannot read plan"),
+    ]:
+        out = tmp_path / "x.mp4"
+        assert gen(model, out, *args) == 2, args
+        assert needle in capsys.readouterr().err, args
+        assert not out.exists()
