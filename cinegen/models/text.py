@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-MAX_PROMPT_CHARS = 2000
+from cinegen.limits import MAX_PROMPT_CHARS
 
 
 def minilm_path() -> Path:

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from cinegen.limits import MAX_PROMPT_CHARS
+from cinegen.limits import MAX_FPS, MAX_PROMPT_CHARS, MIN_FPS
 from cinegen.mode import Mode
 
 Status = Literal["queued", "in_progress", "completed", "failed"]
@@ -64,7 +64,7 @@ class VideoCreate(_Consent):
     # --- cinegen extensions
     negative_prompt: str | None = Field(default=None, max_length=MAX_PROMPT)
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
-    fps: int | None = Field(default=None, ge=1, le=60)
+    fps: int | None = Field(default=None, ge=MIN_FPS, le=MAX_FPS)
     steps: int | None = Field(default=None, ge=1, le=200)
     guidance: float | None = Field(default=None, ge=0.0, le=30.0)
     mode: Mode | None = Field(default=None, description="Generation mode; inferred when omitted.")

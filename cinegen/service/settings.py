@@ -17,7 +17,7 @@ from typing import Any
 
 from cinegen import paths
 from cinegen.config import config_from_dict
-from cinegen.limits import MAX_PROMPT_CHARS
+from cinegen.limits import MAX_PROMPT_CHARS, MAX_SECONDS
 
 # The union of what the built-in backends render; each backend narrows it to its own `SIZES`
 # (the fake backend: 128x128, 192x112, 112x192; the shipped model: 128x128, 176x96, 96x176).
@@ -50,7 +50,7 @@ class Settings:
     sizes: tuple[str, ...] = DEFAULT_SIZES
     default_size: str = "128x128"
     min_seconds: int = 1
-    max_seconds: int = 60
+    max_seconds: int = int(MAX_SECONDS)
     default_seconds: int = 4
     default_fps: int = 16
     max_fps: int = 30

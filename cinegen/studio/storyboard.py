@@ -36,14 +36,14 @@ import yaml
 
 from cinegen.backlot.vocab import CAMERAS
 from cinegen.config import field_names, require_known
+from cinegen.limits import MAX_PROMPT_CHARS, MAX_SECONDS
 
 CAMERA_MOVES: tuple[str, ...] = tuple(CAMERAS)  # the moves the world (and the model) knows
 TRANSITIONS: tuple[str, ...] = ("cut", "dissolve")  # how a shot enters from the one before it
 STATUSES: tuple[str, ...] = ("draft", "queued", "in_progress", "completed", "failed", "cancelled")
 EDITORIAL_FPS: tuple[int, ...] = (24, 25, 30, 48, 50, 60)  # rates SMPTE timecode (EDL, FCP7) can carry
 MAX_SHOTS = 200
-MAX_SHOT_SECONDS = 60.0
-MAX_PROMPT_CHARS = 2000
+MAX_SHOT_SECONDS = MAX_SECONDS
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _CAMERA_WORDS = {
     "static": "locked-off static camera",
