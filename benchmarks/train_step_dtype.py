@@ -3,7 +3,7 @@
 Interleaved repetitions in one process, so a shared machine's noise hits both alike; prints the
 median seconds per step for each and the ratio, with the CPU's bf16 flags.
 
-    .venv/bin/python benchmarks/train_step_dtype.py [--reps 5]
+    .venv/bin/python benchmarks/train_step_dtype.py [--reps 5] [--threads 1]
 """
 
 from __future__ import annotations
@@ -27,7 +27,10 @@ def cpu_flags() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     import dataclasses
 
     cfg = dataclasses.replace(DIT_PRESETS["small"], layout_channels=LAYOUT_CHANNELS)

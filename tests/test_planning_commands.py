@@ -8,8 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from cinegen.cli import main
 from cinegen.media import read_video
@@ -126,16 +128,25 @@ def test_generate_renders_a_plan_a_path_or_none(
         == 0
     )
     capsys.readouterr()
-    assert gen(model, tmp_path / "a.mp4", "--plan", str(plan_path)) == 0
+
+    def frames(
+        name: str, *args: str
+    ) -> np.ndarray:  # the frames before the watermark (its payload is per job)
+        assert (
+            gen(model, tmp_path / f"{name}.mp4", "--seed", "3", "--frames-dir", str(tmp_path / name), *args)
+            == 0
+        )
+        assert read_video(tmp_path / f"{name}.mp4")[0].shape == (8, 64, 64, 3)
+        return np.stack([np.asarray(Image.open(f)) for f in sorted((tmp_path / name).glob("*.png"))])
+
+    a = frames("a", "--plan", str(plan_path))
     assert "plan: red ball moving right" in capsys.readouterr().out
-    assert gen(model, tmp_path / "b.mp4", "--seed", "3") == 0  # the planner's own plan for the same seed
-    a, b = read_video(tmp_path / "a.mp4")[0], read_video(tmp_path / "b.mp4")[0]
-    assert (a == b).all()
-    assert gen(model, tmp_path / "c.mp4", "--path", "0.9,0.1 0.1,0.9", "--seed", "3") == 0
-    assert gen(model, tmp_path / "d.mp4", "--no-plan", "--seed", "3") == 0
-    assert "plan:" not in capsys.readouterr().out.split("wrote")[-1]
-    c, d = read_video(tmp_path / "c.mp4")[0], read_video(tmp_path / "d.mp4")[0]
-    assert not (a == c).all() and not (a == d).all()
+    b = frames("b")  # the planner's own plan for the same prompt, seed and size
+    assert np.array_equal(a, b)
+    c = frames("c", "--path", "0.9,0.1 0.1,0.9")
+    d = frames("d", "--no-plan")
+    assert "plan:" not in capsys.readouterr().out.split("wrote")[-2]
+    assert not np.array_equal(a, c) and not np.array_equal(a, d)
 
 
 def test_generate_refuses_bad_plans_with_no_file(
@@ -154,7 +165,7 @@ def test_generate_refuses_bad_plans_with_no_file(
         ),
         ("size.json", {**d, "objects": [{**d["objects"][0], "boxes": [[0.5, 0.5, 0.9]] * 8}]}, "size 0.9"),
         ("shape.json", {**d, "objects": [{**d["objects"][0], "shape": "cube"}]}, "shape 'cube'"),
-        ("long.json", {**d, "seconds": 1.0}, "boxes has 8 entries"),
+        ("long.json", {**d, "seconds": 1.0}, "has 8 entries; the plan has 16 frames"),
     ]
     for name, body, needle in cases:
         f = tmp_path / name
