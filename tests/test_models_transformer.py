@@ -158,3 +158,31 @@ def test_uniform_per_token_sigma_equals_scalar_timestep(model: VelocityModel) ->
         scalar = transformer(hidden_states=x, timestep=torch.tensor([500.0]), encoder_hidden_states=text,
                              return_dict=False)[0]
     torch.testing.assert_close(ours, scalar, atol=1e-5, rtol=1e-5)
+
+
+def test_layout_channels_zero_init_and_shapes() -> None:
+    """A text-only model given zero-initialised plan inputs computes exactly what it did, for any layout;
+    layouts of the wrong shape, or for a model without plan inputs, are refused."""
+    from cinegen.models.transformer import VelocityModel, add_layout_channels, layout_channels_of
+
+    torch.manual_seed(0)
+    base = build_transformer(DIT_PRESETS["tiny"]).eval()
+    with torch.no_grad():
+        base.proj_out.weight.normal_(0.0, 0.05)
+    planned = add_layout_channels(base, 12).eval()
+    assert layout_channels_of(base) == 0 and layout_channels_of(planned) == 12
+    assert planned.config["in_channels"] == 16 and planned.config["out_channels"] == 4
+    x, s, t = torch.randn(2, 4, 3, 8, 8), torch.rand(2, 3), torch.randn(2, 7, 384)
+    layout = torch.rand(1, 12, 3, 8, 8)  # one layout for the batch
+    with torch.no_grad():
+        want = VelocityModel(base)(x, s, t)
+        got = VelocityModel(planned)(x, s, t, layout)
+        none = VelocityModel(planned)(x, s, t)
+    assert got.shape == (2, 4, 3, 8, 8)
+    assert torch.allclose(got, want, atol=1e-5) and torch.allclose(none, want, atol=1e-5)
+    with pytest.raises(ValueError, match="layout must be"):
+        VelocityModel(planned)(x, s, t, torch.rand(1, 11, 3, 8, 8))
+    with pytest.raises(ValueError, match="takes no plan"):
+        VelocityModel(base)(x, s, t, layout)
+    with pytest.raises(ValueError, match="already takes 12"):
+        add_layout_channels(planned, 12)
