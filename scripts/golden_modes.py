@@ -29,14 +29,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def cpu_signature() -> str:
-    """The CPU features that change float results: vendor model name and the SIMD flags."""
+    """What changes float results: the CPU's model name and SIMD flags, torch, and its thread count
+    (convolutions split their sums by thread: one thread and two hash differently)."""
     try:
         info = Path("/proc/cpuinfo").read_text()
     except OSError:
         return platform.processor() or "unknown"
     name = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")), "?")
     flags = sorted({f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in info.split()})
-    return f"{name} [{' '.join(flags)}] torch {torch.__version__}"
+    return f"{name} [{' '.join(flags)}] torch {torch.__version__} threads {torch.get_num_threads()}"
 
 
 def tiny_pipeline(window_latents: int = 3) -> Any:

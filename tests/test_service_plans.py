@@ -104,7 +104,8 @@ def test_plans_on_create_and_on_the_video(server: ThreadServer) -> None:
     )
     assert r.status_code == 200, r.text
     vid = r.json()["id"]
-    assert _done(server, key, vid)["status"] == "completed"
+    done = _done(server, key, vid)
+    assert done["status"] == "completed" and done["has_plan"] is True
     got = httpx.get(f"{url}/{vid}/plan", headers=_h(key))
     assert got.status_code == 200 and got.json() == plan.to_dict()
     # no plan given: the model's planner plans the prompt; use_plan=false: none
@@ -119,6 +120,7 @@ def test_plans_on_create_and_on_the_video(server: ThreadServer) -> None:
     assert (
         httpx.get(f"{url}/{auto}/plan", headers=_h(key)).json() == plan.to_dict()
     )  # same prompt, seed, size
+    assert _done(server, key, none)["has_plan"] is False
     missing = httpx.get(f"{url}/{none}/plan", headers=_h(key))
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "no_plan"
     other = make_key(server.settings, "other")

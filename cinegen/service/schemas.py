@@ -151,6 +151,7 @@ class Video(BaseModel):
     fps: int | None = None
     negative_prompt: str | None = None
     cancel_requested: bool = False
+    has_plan: bool = Field(default=False, description="A shot plan is readable at GET /v1/videos/{id}/plan.")
 
 
 class VideoList(BaseModel):

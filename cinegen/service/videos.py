@@ -102,8 +102,15 @@ def present(row: Any) -> dict[str, Any]:
         prompt=row["prompt"], seconds=str(row["seconds"]), size=row["size"],
         remixed_from_video_id=row["remixed_from"], error=err,
         mode=str(spec.mode), seed=spec.seed, fps=spec.fps, negative_prompt=spec.negative_prompt or None,
-        cancel_requested=bool(row["cancel_requested"]),
+        cancel_requested=bool(row["cancel_requested"]), has_plan=_has_plan(row, spec),
     ).model_dump()
+
+
+def _has_plan(row: Any, spec: JobSpec) -> bool:
+    """Whether GET /v1/videos/{id}/plan has a plan to return (completed videos only)."""
+    if row["status"] != "completed" or not row["output_path"]:
+        return False
+    return spec.plan is not None or plan_file(Path(row["output_path"])).exists()
 
 
 def video_response(request: Request, row: Any, status: int = 200) -> JSONResponse:
@@ -388,7 +395,7 @@ async def video_plan(video_id: str, request: Request) -> JSONResponse:
     if row["status"] != "completed":
         raise ApiError(409, "video_not_ready", f"video {video_id} is {row['status']}", "video_id")
     path = plan_file(Path(row["output_path"])) if row["output_path"] else None
-    if path is not None and path.exists():
+    if path is not None and path.exists():  # what the worker rendered (the caller's or the planner's)
         return JSONResponse(json.loads(path.read_text()))
     spec = JobSpec.from_dict(json.loads(row["spec"]))
     if spec.plan is not None:

@@ -487,6 +487,7 @@ async function viewVideo(id) {
 }
 
 async function showPlan(v) {
+  if (!v.has_plan) return; // rendered without a plan: nothing to show (and no 404 to log)
   let plan;
   try {
     plan = await api(`/v1/videos/${encodeURIComponent(v.id)}/plan`);
