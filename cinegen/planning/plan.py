@@ -181,15 +181,9 @@ def plan_from_dict(d: Any) -> ShotPlan:
             if not isinstance(value, str):
                 raise PlanError(f"plan.objects[{i}].{name} must be a string, got {value!r}")
         objects.append(ObjectPlan(shape=str(shape), color=str(color), phrase=phrase, boxes=tuple(boxes)))
-    return ShotPlan(
-        seconds=_number(d["seconds"], "plan.seconds"),
-        fps=fps,
-        objects=tuple(objects),
-        setting=setting,
-        camera=camera,
-        prompt=prompt,
-        seed=seed,
-    )
+    seconds = _number(d["seconds"], "plan.seconds")
+    return ShotPlan(seconds=seconds, fps=fps, objects=tuple(objects), setting=setting, camera=camera,
+                    prompt=prompt, seed=seed)
 
 
 # ---------------------------------------------------------------------------- validation
