@@ -3,8 +3,8 @@ the layout reaches the model at the right frames, and bad plans are refused befo
 
 from __future__ import annotations
 
-import dataclasses
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from cinegen.models.text import TextEncoder
-from cinegen.models.transformer import DIT_PRESETS, build_transformer
-from cinegen.models.vae import VAE_PRESETS, VideoVAE
 from cinegen.pipeline import CinegenPipeline, PipelineError, ScheduleEntry
-from cinegen.pipeline.adapters import BuiltinVAE, MiniLMPrompts
 from cinegen.planning.plan import ShotPlan
-from cinegen.planning.planner import PLANNERS, BacklotPlanner, plan_prompt
+from cinegen.planning.planner import BacklotPlanner, plan_prompt
 from cinegen.planning.raster import LAYOUT_CHANNELS
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tiny_planned import tiny_planned_pipeline  # noqa: E402
 
 SIZE: dict[str, Any] = {"width": 64, "height": 64}
 PROMPT = "a red ball moving right on a grass field"
@@ -38,23 +37,7 @@ class RecordingPlanner(BacklotPlanner):
 
 @pytest.fixture(scope="module")
 def pipe() -> CinegenPipeline:
-    torch.manual_seed(0)
-    vae = VideoVAE(VAE_PRESETS["tiny"]).eval()
-    cfg = dataclasses.replace(DIT_PRESETS["tiny"], layout_channels=LAYOUT_CHANNELS)
-    transformer: Any = build_transformer(cfg).eval()
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():  # non-zero output and layout weights, so the plan changes the velocity
-        transformer.proj_out.weight.normal_(0.0, 0.05, generator=g)
-        transformer.patch_embedding.weight[:, 4:].normal_(0.0, 0.5, generator=g)
-    return CinegenPipeline(
-        BuiltinVAE(vae),
-        transformer,
-        MiniLMPrompts(TextEncoder()),
-        sizes=[(64, 64)],
-        window_latents=6,
-        default_steps=2,
-        planner=PLANNERS["backlot"],
-    )
+    return tiny_planned_pipeline(window_latents=6)
 
 
 def _with(pipe: CinegenPipeline, planner: Any) -> CinegenPipeline:

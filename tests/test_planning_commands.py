@@ -3,50 +3,28 @@ plan written, read back and rendered; bad plans and paths exit 2 naming the fiel
 
 from __future__ import annotations
 
-import dataclasses
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from cinegen.cli import main
 from cinegen.media import read_video
-from cinegen.models.text import TextEncoder
-from cinegen.models.transformer import DIT_PRESETS, build_transformer
-from cinegen.models.vae import VAE_PRESETS, VideoVAE
-from cinegen.pipeline import CinegenPipeline
-from cinegen.pipeline.adapters import BuiltinVAE, MiniLMPrompts
 from cinegen.planning.plan import ShotPlan
-from cinegen.planning.planner import PLANNERS
-from cinegen.planning.raster import LAYOUT_CHANNELS
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tiny_planned import tiny_planned_pipeline  # noqa: E402
 
 PROMPT = "a red ball moving right"
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    transformer: Any = build_transformer(
-        dataclasses.replace(DIT_PRESETS["tiny"], layout_channels=LAYOUT_CHANNELS)
-    )
-    with torch.no_grad():
-        transformer.proj_out.weight.normal_(0.0, 0.05, generator=torch.Generator().manual_seed(1))
-        transformer.patch_embedding.weight[:, 4:].normal_(
-            0.0, 0.5, generator=torch.Generator().manual_seed(2)
-        )
-    pipe = CinegenPipeline(
-        BuiltinVAE(VideoVAE(VAE_PRESETS["tiny"]).eval()),
-        transformer,
-        MiniLMPrompts(TextEncoder()),
-        sizes=[(64, 64)],
-        window_latents=3,
-        default_steps=2,
-        planner=PLANNERS["backlot"],
-    )
+    pipe = tiny_planned_pipeline()
     path = tmp_path_factory.mktemp("model") / "tiny-planned"
     pipe.save_pretrained(path)
     return path

@@ -3,8 +3,8 @@ field, nothing queued), rendered by the worker, and readable at GET /v1/videos/{
 
 from __future__ import annotations
 
-import dataclasses
 import json
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,37 +17,18 @@ from cinegen.planning.planner import plan_prompt
 from cinegen.service.settings import Settings
 from cinegen.service.testing import ThreadServer, make_key
 
+sys.path.insert(0, str(Path(__file__).parent))
+from tiny_planned import tiny_planned_pipeline  # noqa: E402
+
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 PROMPT = "a red ball moving right on a grass field"
 
 
 @pytest.fixture(scope="module")
 def planned_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch
-
-    from cinegen.models.text import TextEncoder
-    from cinegen.models.transformer import DIT_PRESETS, build_transformer
-    from cinegen.models.vae import VAE_PRESETS, VideoVAE
-    from cinegen.pipeline import CinegenPipeline
-    from cinegen.pipeline.adapters import BuiltinVAE, MiniLMPrompts
-    from cinegen.planning.planner import PLANNERS
-    from cinegen.planning.raster import LAYOUT_CHANNELS
-
-    torch.manual_seed(0)
     path = tmp_path_factory.mktemp("planned-model")
-    dit = build_transformer(dataclasses.replace(DIT_PRESETS["tiny"], layout_channels=LAYOUT_CHANNELS))
-    CinegenPipeline(
-        BuiltinVAE(VideoVAE(VAE_PRESETS["tiny"])),
-        dit,
-        MiniLMPrompts(TextEncoder()),
-        sizes=[(128, 128)],
-        window_latents=3,
-        default_steps=2,
-        info={"name": "tiny-planned", "version": "0.0"},
-        planner=PLANNERS["backlot"],
-    ).save_pretrained(path)
+    tiny_planned_pipeline(128, info={"name": "tiny-planned", "version": "0.0"}).save_pretrained(path)
     return path
-
 
 @pytest.fixture(scope="module")
 def server(planned_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadServer]:
