@@ -23,7 +23,7 @@ from cinegen.planning.raster import LAYOUT_CHANNELS
 from cinegen.training import data as training_data
 from cinegen.training import dit as dit_train
 from cinegen.training import vae as vae_train
-from cinegen.training.dit import DiTTrainConfig, random_condition_mask, training_sigmas
+from cinegen.training.dit import DiTTrainConfig, object_weighted_error, random_condition_mask, training_sigmas
 from cinegen.training.schedule import config_from_argv, cosine_lr
 from cinegen.training.vae import VAETrainConfig
 from cinegen.trust.licences import BACKLOT_LICENCE, LicenceError, TrainingDataLedger
@@ -47,7 +47,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             bf16=False, log_every=1, ckpt_every=100, stats_batches=1,
         )
     )
-    dit_dir = dit_train.main(_dit_cfg(root / "dit", vae_dir, snapshot_every=2))
+    dit_dir = dit_train.main(_dit_cfg(root / "dit", vae_dir, snapshot_every=2, object_weight=2.0))
     return {"root": root, "vae": vae_dir, "dit": dit_dir}
 
 
@@ -161,6 +161,27 @@ def test_dit_rejects_bad_sizes(trained: dict[str, Path], tmp_path: Path) -> None
         dit_train.main(_dit_cfg(tmp_path, trained["vae"], sizes=("60x60",)))
     with pytest.raises(ValueError):  # one size per aspect weight
         dit_train.main(_dit_cfg(tmp_path, trained["vae"], sizes=("64x64", "80x48")))
+
+
+def test_dit_rejects_bad_object_weight(trained: dict[str, Path], tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="object_weight"):
+        dit_train.main(_dit_cfg(tmp_path, trained["vae"], object_weight=-1.0))
+    with pytest.raises(ValueError, match="object_weight"):  # the weight reads the layout
+        dit_train.main(_dit_cfg(tmp_path, trained["vae"], object_weight=2.0, plan=False))
+
+
+def test_object_weighted_error_is_uniform_at_zero_and_leans_on_objects() -> None:
+    diff = torch.zeros(2, 4, 3, 4, 4)  # (B, C, N, h, w)
+    diff[:, :, :, 0, 0] = 1.0  # the error sits where the object is
+    layout = torch.zeros(2, LAYOUT_CHANNELS, 3, 4, 4, dtype=torch.uint8)
+    layout[:, 0, :, 0, 0] = 255
+    uniform = object_weighted_error(diff, layout, 0.0)
+    assert uniform.shape == (2, 3) and torch.allclose(uniform, diff.pow(2).mean(dim=(1, 3, 4)))
+    assert torch.allclose(object_weighted_error(diff, None, 4.0), uniform)
+    weighted = object_weighted_error(diff, layout, 4.0)
+    assert torch.allclose(weighted, torch.full((2, 3), 5.0 / 20.0))  # weight 5 on 1 of 16 pixels: 5 / (15 + 5)
+    layout[:, 0] = 255  # everything covered: the weight cancels
+    assert torch.allclose(object_weighted_error(diff, layout, 4.0), uniform)
 
 
 # ----------------------------------------------------------------------------- licences
