@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -190,14 +191,18 @@ def generate(
     service checks for a cancel there)."""
     from cinegen.pipeline import PipelineError
 
+    clock = _Stages()
     # 1. moderate, before any work
     if moderator is not None:
         decision = moderator(request)
         if not decision.allowed:
             raise Refused(str(decision.code), decision.message)
+    clock.lap("moderation")
     # 2. the inputs, and the mode as one pipeline call
     kwargs, prefix = _pipeline_call(request)
+    clock.lap("inputs")
     pipe = model.pipe
+    clock.lap("model_load")  # ~0 once the model is warm (a service worker loads it at start)
     if (request.width, request.height) not in pipe.sizes:
         served = ", ".join(f"{w}x{h}" for w, h in pipe.sizes)
         raise GenerateError("invalid_size",
@@ -212,6 +217,7 @@ def generate(
         )
     except PipelineError as e:
         raise GenerateError("invalid_request", str(e)) from None
+    clock.lap("pipeline")
     frames = result.frames
     if prefix is not None:
         from cinegen.pipeline import fit_video, retime
@@ -225,7 +231,26 @@ def generate(
     settings = {**result.settings, "mode": str(request.mode), **request.labels}
     info = provenance(model, request, settings)
     path = publish_frames(frames, result.fps, out, info, publish or PublishOptions())
-    return Published(path, frames, result.fps, request.mode, settings, result.timings)
+    clock.lap("publish")
+    stages = {k: v for k, v in result.timings.items() if k != "total"}  # the pipeline's: text, denoise, ...
+    timings = {**stages, **clock.laps, "total": clock.total()}
+    return Published(path, frames, result.fps, request.mode, settings, timings)
+
+
+class _Stages:
+    """Wall time of each stage of one `generate` call, in seconds (lap = time since the last lap)."""
+
+    def __init__(self) -> None:
+        self.start = self.last = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = self.laps.get(name, 0.0) + now - self.last
+        self.last = now
+
+    def total(self) -> float:
+        return time.perf_counter() - self.start
 
 
 def provenance(model: Model, request: GenerateRequest, settings: dict[str, Any]) -> ProvenanceInfo:

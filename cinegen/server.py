@@ -12,25 +12,25 @@ import argparse
 import json
 import logging
 import os
-from typing import Any
-
-from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
+from typing import TYPE_CHECKING, Any
 
 from cinegen.service.settings import Settings
+
+if TYPE_CHECKING:  # FastAPI is imported when an app is built, not for `cinegen --help`
+    from fastapi import FastAPI
 
 
 def build_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
     """The service's app with the studio mounted and `/` redirecting to it."""
+    from fastapi.responses import RedirectResponse
+
     from cinegen import studio
     from cinegen.service.app import create_app
 
     app = create_app(settings, start_workers=start_workers)
     studio.mount(app)
 
-    @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
-        return RedirectResponse("/studio/", status_code=307)
+    app.add_api_route("/", lambda: RedirectResponse("/studio/", status_code=307), include_in_schema=False)
 
     return app
 

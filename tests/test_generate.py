@@ -129,6 +129,11 @@ def test_the_manifest_records_each_mode_as_itself(
     assert claims["mode"] == claims["settings"]["mode"] == done.settings["mode"] == mode.value
     assert len(done.frames) == (1 if mode is Mode.STILL else 4)
     assert [Path(p).name for p in claims.get("ingredients", [])] == [p.name for p in request.ingredients]
+    # every stage timed: the laps of `generate` add up to its total; the pipeline's stages sit inside its lap
+    t = done.timings
+    laps = ("moderation", "inputs", "model_load", "pipeline", "publish")
+    assert all(t[k] >= 0 for k in laps) and abs(sum(t[k] for k in laps) - t["total"]) < 1e-3
+    assert t["denoise"] + t["text"] <= t["pipeline"]
 
 
 @pytest.mark.parametrize(

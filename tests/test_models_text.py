@@ -82,3 +82,17 @@ def test_embedding_does_not_depend_on_its_batch() -> None:
     together = TextEncoder().encode(["a red ball rolls", ""])[0]
     alone = TextEncoder().encode([""])[0]
     assert torch.equal(together[1], alone[0])
+
+
+def test_sentence_embedder_matches_sentence_transformers() -> None:
+    """Moderation's embeddings are sentence-transformers' (mean pooling, unit norm), without its import."""
+    from sentence_transformers import SentenceTransformer
+
+    from cinegen.models.text import SentenceEmbedder, minilm_path
+
+    texts = ["a red ball bouncing on grass", "x", "a long " + "very " * 300 + "long prompt", ""]
+    ours = SentenceEmbedder().encode(texts, batch_size=2)
+    ref = SentenceTransformer(str(minilm_path()), device="cpu").encode(texts, normalize_embeddings=True)
+    assert ours.shape == (4, 384)
+    assert torch.allclose(ours, torch.from_numpy(ref), atol=1e-5)
+    assert SentenceEmbedder().encode([]).shape == (0, 384)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 
@@ -124,6 +125,16 @@ def test_end_to_end_through_the_server_signed(model_dir: Path, tmp_path: Path) -
         assert v.status == "completed", v.error
         out = tmp_path / "pipe.mp4"
         c.videos.download_content(v.id).write_to_file(out)
+        # per-stage timings: on the video object, and as histograms on /metrics
+        auth = {"Authorization": f"Bearer {key}"}
+        t = httpx.get(f"{srv.base_url}/v1/videos/{v.id}", headers=auth).json()["timings"]
+        stages = ("moderation", "model_load", "text", "denoise", "vae_decode", "publish", "previews", "total")
+        assert set(stages) <= set(t) and all(t[k] >= 0 for k in stages)
+        assert t["denoise"] > 0 and t["model_load"] < t["total"]  # the worker loaded the model before the job
+        assert t["total"] >= t["denoise"] + t["vae_decode"] + t["publish"]
+        m = httpx.get(f"{srv.base_url}/metrics").text
+        assert 'cinegen_job_stage_seconds_count{stage="denoise"} 1' in m
+        assert 'cinegen_job_stage_seconds_bucket{stage="publish",le="+Inf"} 1' in m
     assert probe_video(out).num_frames == 8 and (probe_video(out).width, probe_video(out).height) == (128,
                                                                                                       128)
     report = verify_video(out)

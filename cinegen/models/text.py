@@ -85,3 +85,33 @@ class TextEncoder(nn.Module):
         emb = torch.stack([found[p][0] for p in prompts])
         mask = torch.stack([found[p][1] for p in prompts])
         return emb, mask
+
+
+class SentenceEmbedder:
+    """Sentence embeddings of all-MiniLM-L6-v2, as sentence-transformers computes them: the token states
+    mean-pooled over the attention mask (up to 256 tokens), then unit-normalised (the model's own
+    modules.json: Transformer, Pooling(mean), Normalize). Written out with transformers alone because
+    importing sentence-transformers costs ~2 s of every `cinegen generate` on a 2-core CPU; a test
+    holds it equal to sentence-transformers."""
+
+    max_length = 256
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        from transformers import AutoModel, AutoTokenizer
+
+        path = Path(path) if path is not None else minilm_path()
+        self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        self.model = AutoModel.from_pretrained(str(path), local_files_only=True).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def encode(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:
+        """texts -> (N, 384) float32 unit-norm embeddings."""
+        out = []
+        for i in range(0, len(texts), batch_size):
+            tok = self.tokenizer(texts[i : i + batch_size], padding=True, truncation=True,
+                                 max_length=self.max_length, return_tensors="pt")
+            hidden = self.model(**tok).last_hidden_state.float()  # (B, L, 384)
+            m = tok["attention_mask"][..., None].float()  # (B, L, 1)
+            pooled = (hidden * m).sum(dim=1) / m.sum(dim=1).clamp_min(1e-9)  # (B, 384)
+            out.append(nn.functional.normalize(pooled, p=2, dim=1))
+        return torch.cat(out) if out else torch.zeros(0, 384)

@@ -54,6 +54,7 @@ class VideoResult:
     width: int
     height: int
     info: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage (`cinegen.generate`)
 
 
 class VideoBackend(Protocol):

@@ -241,7 +241,8 @@ class RayActorRunner:
         if res.get("failed"):
             raise JobFailed(*res["failed"])
         out_dir.mkdir(parents=True, exist_ok=True)
-        out: dict[str, Any] = {"sha256": res["sha256"], "bytes": res["bytes"]}
+        out: dict[str, Any] = {"sha256": res["sha256"], "bytes": res["bytes"],
+                               "timings": res.get("timings", {})}
         for k, data in res["files"].items():
             target = out_dir / res["names"][k]
             tmp = target.with_name(f".{target.name}.part")

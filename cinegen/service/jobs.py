@@ -79,6 +79,8 @@ class JobStore:
         columns = {r["name"] for r in c.execute("PRAGMA table_info(videos)")}
         if "moderation" not in columns:  # a store created before moderation was wired in
             c.execute("ALTER TABLE videos ADD COLUMN moderation TEXT")
+        if "timings" not in columns:  # a store created before per-stage timings
+            c.execute("ALTER TABLE videos ADD COLUMN timings TEXT")
 
     # ------------------------------------------------------------------ connections
     def _conn(self) -> sqlite3.Connection:
@@ -339,8 +341,10 @@ class JobStore:
         return Path(rows[0]["output_path"]) if rows and rows[0]["output_path"] else None
 
     def complete(self, video_id: str, token: str, *, output_path: Path, thumbnail_path: Path | None,
-                 spritesheet_path: Path | None, sha256: str, nbytes: int, retention_seconds: float) -> bool:
-        """Mark completed if `token` still holds the lease (exactly once). False: discard outputs."""
+                 spritesheet_path: Path | None, sha256: str, nbytes: int, retention_seconds: float,
+                 timings: dict[str, float] | None = None) -> bool:
+        """Mark completed if `token` still holds the lease (exactly once). False: discard outputs.
+        `timings`: the seconds each stage of the generation took, kept as the video's metadata."""
         now = time.time()
         with self._tx() as c:
             row = self._leased(c, video_id, token)
@@ -352,11 +356,12 @@ class JobStore:
             c.execute(
                 "UPDATE videos SET status='completed', progress=100, completed_at=?, expires_at=?, "
                 "output_path=?, thumbnail_path=?, spritesheet_path=?, sha256=?, bytes=?, lease_token=NULL, "
-                "lease_expires=NULL, completions=completions+1, error_code=NULL, error_message=NULL WHERE "
-                "id=?",
+                "lease_expires=NULL, completions=completions+1, error_code=NULL, error_message=NULL, "
+                "timings=? WHERE id=?",
                 (now, now + retention_seconds, str(output_path),
                  str(thumbnail_path) if thumbnail_path else None,
-                 str(spritesheet_path) if spritesheet_path else None, sha256, nbytes, video_id),
+                 str(spritesheet_path) if spritesheet_path else None, sha256, nbytes,
+                 json.dumps(timings) if timings else None, video_id),
             )
             self._event(c, row, "video.completed", now)
         return True

@@ -10,6 +10,9 @@ import threading
 from collections import defaultdict
 
 DURATION_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800)
+STAGE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300)
+STAGES = ("moderation", "model_load", "inputs", "text", "denoise", "vae_decode", "vae_encode", "publish",
+          "previews")  # the generation stages /metrics breaks a job's time into
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 
 
@@ -42,6 +45,7 @@ class Metrics:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.durations: dict[str, _Histogram] = {}
+        self.stages: dict[str, _Histogram] = {}
         self.failures: dict[str, int] = defaultdict(int)
         self.workers_lost = 0
         self.http = _Histogram(LATENCY_BUCKETS)
@@ -49,11 +53,15 @@ class Metrics:
         self.webhooks: dict[str, int] = defaultdict(int)
         self.refusals: dict[str, int] = defaultdict(int)
 
-    def job_finished(self, status: str, seconds: float, code: str | None) -> None:
+    def job_finished(self, status: str, seconds: float, code: str | None,
+                     timings: dict[str, float] | None = None) -> None:
         with self._lock:
             self.durations.setdefault(status, _Histogram(DURATION_BUCKETS)).observe(seconds)
             if code:
                 self.failures[code] += 1
+            for stage, v in (timings or {}).items():
+                if stage in STAGES:
+                    self.stages.setdefault(stage, _Histogram(STAGE_BUCKETS)).observe(float(v))
 
     def refused(self, code: str) -> None:
         with self._lock:
@@ -89,6 +97,11 @@ class Metrics:
                       "# TYPE cinegen_job_duration_seconds histogram"]
             for status, h in sorted(self.durations.items()):
                 lines += h.lines("cinegen_job_duration_seconds", f'status="{status}"')
+            lines += ["# HELP cinegen_job_stage_seconds Seconds a completed job spent in each generation "
+                      "stage (this node).",
+                      "# TYPE cinegen_job_stage_seconds histogram"]
+            for stage, h in sorted(self.stages.items()):
+                lines += h.lines("cinegen_job_stage_seconds", f'stage="{stage}"')
             lines += ["# HELP cinegen_job_failures_total Failed jobs by error code (this node).",
                       "# TYPE cinegen_job_failures_total counter"]
             lines += [f'cinegen_job_failures_total{{code="{c}"}} {n}' for c,

@@ -73,4 +73,4 @@ class PipelineBackend:
         w, h = job.size
         info = {**self.info, "prompt": job.prompt,
                 "model_prompt": done.settings.get("model_prompt", job.prompt)}
-        return VideoResult(out_path, len(done.frames), done.fps, w, h, info)
+        return VideoResult(out_path, len(done.frames), done.fps, w, h, info, timings=done.timings)

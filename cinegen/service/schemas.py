@@ -152,6 +152,10 @@ class Video(BaseModel):
     negative_prompt: str | None = None
     cancel_requested: bool = False
     has_plan: bool = Field(default=False, description="A shot plan is readable at GET /v1/videos/{id}/plan.")
+    timings: dict[str, float] | None = Field(
+        default=None,
+        description="Completed videos: seconds per generation stage (moderation, model_load, text, denoise, "
+                    "vae_decode, publish, previews, total, ...), as the worker measured them.")
 
 
 class VideoList(BaseModel):

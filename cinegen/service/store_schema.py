@@ -51,7 +51,8 @@ CREATE TABLE IF NOT EXISTS videos (
     sha256 TEXT,
     bytes INTEGER,
     completions INTEGER NOT NULL DEFAULT 0,
-    moderation TEXT
+    moderation TEXT,
+    timings TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS videos_idem ON videos(owner, idempotency_key)
     WHERE idempotency_key IS NOT NULL;

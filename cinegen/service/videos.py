@@ -103,6 +103,7 @@ def present(row: Any) -> dict[str, Any]:
         remixed_from_video_id=row["remixed_from"], error=err,
         mode=str(spec.mode), seed=spec.seed, fps=spec.fps, negative_prompt=spec.negative_prompt or None,
         cancel_requested=bool(row["cancel_requested"]), has_plan=_has_plan(row, spec),
+        timings=json.loads(row["timings"]) if row["timings"] else None,
     ).model_dump()
 
 

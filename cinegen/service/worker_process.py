@@ -32,18 +32,23 @@ def execute_job(
     progress: Callable[[float], None],
     should_cancel: Callable[[], bool],
 ) -> dict[str, Any]:
-    """Generate one video and its previews. Returns paths, sha256 and size of the MP4."""
+    """Generate one video and its previews. Returns paths, sha256 and size of the MP4, and the seconds
+    each stage took (the backend's, then previews and hashing)."""
     attempt = spec.attempt
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{spec.id}.a{attempt}.mp4"
     result = backend.generate(spec, out, progress, should_cancel)
+    t0 = time.perf_counter()
     thumb, sprite = write_previews(result.path, out_dir / f"{spec.id}.a{attempt}")
+    digest = sha256_file(result.path)
+    timings = {**{k: float(v) for k, v in result.timings.items()}, "previews": time.perf_counter() - t0}
     return {
         "output_path": str(result.path),
         "thumbnail_path": str(thumb),
         "spritesheet_path": str(sprite),
-        "sha256": sha256_file(result.path),
+        "sha256": digest,
         "bytes": result.path.stat().st_size,
+        "timings": timings,
     }
 
 
@@ -192,4 +197,5 @@ class RayWorker:
                     paths["plan_path"] = plan_file(paths["output_path"])
                 files = {k: p.read_bytes() for k, p in paths.items()}
                 names = {k: p.name for k, p in paths.items()}
-                return {"files": files, "names": names, "sha256": out["sha256"], "bytes": out["bytes"]}
+                return {"files": files, "names": names, "sha256": out["sha256"], "bytes": out["bytes"],
+                        "timings": out["timings"]}

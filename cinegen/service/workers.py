@@ -175,9 +175,10 @@ class Dispatcher:
             claim.id, claim.token, output_path=Path(out["output_path"]),
             thumbnail_path=Path(out["thumbnail_path"]), spritesheet_path=Path(out["spritesheet_path"]),
             sha256=out["sha256"], nbytes=out["bytes"], retention_seconds=self.settings.retention_seconds,
+            timings=out.get("timings"),
         )
         if ok:
-            self.metrics.job_finished("completed", time.monotonic() - t0, None)
+            self.metrics.job_finished("completed", time.monotonic() - t0, None, out.get("timings"))
         else:  # lost the lease (cancelled, deleted or handed on): the row never named these files
             for k in ("output_path", "thumbnail_path", "spritesheet_path"):
                 Path(out[k]).unlink(missing_ok=True)

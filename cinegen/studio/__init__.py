@@ -9,15 +9,18 @@ the OpenAI SDK uses), with the API key the person types once (kept in the browse
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
+if TYPE_CHECKING:  # importing the package (as `cinegen storyboard` does) must not import FastAPI
+    from fastapi import FastAPI
 
 STATIC_DIR = Path(__file__).parent / "static"
 
 
 def mount(app: FastAPI) -> None:
     """Serve the studio page at `/studio/` and add the `/v1/storyboards` routes to `app`."""
+    from fastapi.staticfiles import StaticFiles
+
     from cinegen.studio.export import ExportError
     from cinegen.studio.routes import router, storyboard_error
     from cinegen.studio.storyboard import StoryboardError

@@ -18,16 +18,10 @@ import argparse
 import importlib
 import sys
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from cinegen.studio.storyboard import (
-    Shot,
-    ShotGenerator,
-    backlot_shot,
-    generate_shots,
-    load_storyboard,
-    save_storyboard,
-)
+if TYPE_CHECKING:  # the storyboard module imports pydantic: `cinegen --help` stays light
+    from cinegen.studio.storyboard import Shot, ShotGenerator
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -57,6 +51,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 def load_generator(spec: str, model: Path | None = None, device: str = "cpu") -> ShotGenerator:
     """Resolve 'model', 'backlot' or `module:function` to a shot generator."""
+    from cinegen.studio.storyboard import backlot_shot
+
     if spec == "model":
         from cinegen.studio.model_shots import ModelShots
 
@@ -77,6 +73,7 @@ def load_generator(spec: str, model: Path | None = None, device: str = "cpu") ->
 
 def run(args: argparse.Namespace) -> int:
     from cinegen.studio.export import export_all
+    from cinegen.studio.storyboard import generate_shots, load_storyboard, save_storyboard
 
     board = load_storyboard(args.file)
     board.require_shots()

@@ -6,13 +6,11 @@ import argparse
 import logging
 from typing import Any
 
+from cinegen.training.configs import DiTTrainConfig, VAETrainConfig
 from cinegen.training.schedule import add_dataclass_args, config_from_args
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    from cinegen.training.dit import DiTTrainConfig
-    from cinegen.training.vae import VAETrainConfig
-
     p = sub.add_parser("train", help="train the built-in model's VAE or transformer on the backlot")
     tsub = p.add_subparsers(dest="what", metavar="vae|dit")
     tsub.required = True

@@ -16,7 +16,6 @@ import logging
 import os
 import random
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,50 +36,12 @@ from cinegen.models.transformer import (
 from cinegen.models.vae import VideoVAE, frames_to_tensor
 from cinegen.planning.raster import LAYOUT_CHANNELS
 from cinegen.sampling import shift_for_tokens, shift_sigmas
+from cinegen.training.configs import DiTTrainConfig
 from cinegen.training.data import Bucket, Clip, ClipSource
 from cinegen.training.schedule import cosine_lr
 from cinegen.trust.licences import LicenceError, TrainingDataLedger, load_ledger
 
 log = logging.getLogger("cinegen.train.dit")
-
-SIZES = ((128, 128), (176, 96), (96, 176))  # 1:1, ~16:9 and ~9:16 at about the same token count
-
-
-@dataclass(frozen=True)
-class DiTTrainConfig:
-    out: str = "runs/dit"
-    vae: str = "weights/backlot-v1/vae"
-    text_encoder: str = ""  # directory of all-MiniLM-L6-v2; empty = the installed package
-    preset: str = "small"
-    init_from: str = ""  # a saved transformer directory to start from (weights only)
-    steps: int = 20000
-    tokens_per_batch: int = 24000
-    max_batch: int = 128
-    lr: float = 4e-4
-    warmup: int = 300
-    ema: float = 0.999
-    text_dropout: float = 0.1
-    plan: bool = True  # condition on the clip's exact layout (plan-then-render); False trains a text-only model
-    plan_dropout: float = 0.2  # share of samples trained without their plan, so text-only generation keeps working
-    object_weight: float = 0.0  # loss weight 1 + this on latent pixels the clip's objects cover (needs plan; 0 = uniform)
-    timestep_shift: bool = True  # shift training sigmas by the sampler's token-count shift (both see the same noise levels)
-    frames: tuple[int, ...] = (1, 17, 33, 65)
-    frame_weights: tuple[float, ...] = (0.1, 0.25, 0.4, 0.25)
-    aspect_weights: tuple[float, ...] = (0.7, 0.15, 0.15)
-    sizes: tuple[str, ...] = tuple(f"{w}x{h}" for w, h in SIZES)  # "WxH", one per aspect weight (tiny runs: "64x64")
-    bank_size: int = 4096  # clips kept per bucket
-    fill_seconds: float = 60.0  # render before the first step
-    refresh_per_step: int = 8  # new clips taken into the banks per step (64 kept an H100 83% idle on ingestion)
-    workers: int = 0
-    device: str = "cpu"
-    bf16: bool = True
-    seed: int = 0
-    log_every: int = 100
-    ckpt_every: int = 1000
-    snapshot_every: int = 0  # also save the EMA transformer as snapshots/step-N every N steps (0 = off), for grading
-    resume: bool = False
-    max_minutes: float = 0.0
-
 
 def object_weighted_error(diff: torch.Tensor, layout: torch.Tensor | None, weight: float) -> torch.Tensor:
     """Mean squared error per frame, each latent pixel weighted 1 + `weight` x its object occupancy.

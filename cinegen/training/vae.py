@@ -12,7 +12,6 @@ import json
 import logging
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,39 +19,11 @@ import torch
 import torch.nn.functional as F
 
 from cinegen.models.vae import VAE_PRESETS, VideoVAE, frames_to_tensor
+from cinegen.training.configs import TRAIN_PARTS, VAETrainConfig
 from cinegen.training.data import Bucket, clip_stream
 from cinegen.training.schedule import cosine_lr
 
 log = logging.getLogger("cinegen.train.vae")
-
-TRAIN_PARTS = ("all", "decoder")
-
-
-@dataclass(frozen=True)
-class VAETrainConfig:
-    out: str = "runs/vae"
-    preset: str = "base"
-    init_from: str = ""  # a saved VideoVAE directory to start from (its config replaces the preset)
-    train_part: str = "all"  # "all", or "decoder": the encoder and latent statistics stay frozen, so a
-    # transformer trained on this VAE's latents stays valid while the decoder sharpens
-    steps: int = 4000
-    batch: int = 16  # clips per step
-    lr: float = 1e-3
-    warmup: int = 200
-    kl_weight: float = 1e-6
-    l1_weight: float = 0.2
-    frames: tuple[int, ...] = (1, 9, 17)
-    size: tuple[int, int] = (128, 128)
-    workers: int = 0
-    device: str = "cpu"
-    bf16: bool = True
-    seed: int = 0
-    log_every: int = 50
-    ckpt_every: int = 500
-    stats_batches: int = 8
-    resume: bool = False
-    max_minutes: float = 0.0  # stop (and save) after this wall time; 0 = no limit
-
 
 def _lr(cfg: VAETrainConfig, step: int, elapsed_s: float) -> float:
     return cosine_lr(cfg.lr, step, cfg.warmup, cfg.steps, elapsed_s, cfg.max_minutes)

@@ -13,14 +13,14 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cinegen import paths
-from cinegen.media import MediaError
 from cinegen.trust.consent import USES, ConsentRegistry
-from cinegen.trust.credentials import CredentialError
 from cinegen.trust.licences import LicenceError, load_ledger
-from cinegen.trust.publish import EXIT_ERROR, VerifyReport, verify_video
+
+if TYPE_CHECKING:  # verification imports c2pa, PyAV and numpy: only `cinegen verify` pays for them
+    from cinegen.trust.publish import VerifyReport
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -82,6 +82,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 # ----------------------------------------------------------------------------- verify
 def cmd_verify(args: argparse.Namespace) -> int:
+    from cinegen.media import MediaError
+    from cinegen.trust.credentials import CredentialError
+    from cinegen.trust.publish import EXIT_ERROR, verify_video
+
     try:
         anchors = tuple(args.trust_anchor) or tuple(
             Path(p) for p in os.environ.get("CINEGEN_TRUST_ANCHORS", "").split(os.pathsep) if p

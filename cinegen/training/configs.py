@@ -1,0 +1,82 @@
+"""The trainers' configs: frozen dataclasses, one `--flag` each on `cinegen train`.
+
+They live apart from the trainers so the command line can list their flags without importing torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TRAIN_PARTS = ("all", "decoder")
+
+
+@dataclass(frozen=True)
+class VAETrainConfig:
+    out: str = "runs/vae"
+    preset: str = "base"
+    init_from: str = ""  # a saved VideoVAE directory to start from (its config replaces the preset)
+    train_part: str = "all"  # "all", or "decoder": the encoder and latent statistics stay frozen, so a
+    # transformer trained on this VAE's latents stays valid while the decoder sharpens
+    steps: int = 4000
+    batch: int = 16  # clips per step
+    lr: float = 1e-3
+    warmup: int = 200
+    kl_weight: float = 1e-6
+    l1_weight: float = 0.2
+    frames: tuple[int, ...] = (1, 9, 17)
+    size: tuple[int, int] = (128, 128)
+    workers: int = 0
+    device: str = "cpu"
+    bf16: bool = True
+    seed: int = 0
+    log_every: int = 50
+    ckpt_every: int = 500
+    stats_batches: int = 8
+    resume: bool = False
+    max_minutes: float = 0.0  # stop (and save) after this wall time; 0 = no limit
+
+
+SIZES = ((128, 128), (176, 96), (96, 176))  # 1:1, ~16:9 and ~9:16 at about the same token count
+
+
+@dataclass(frozen=True)
+class DiTTrainConfig:
+    out: str = "runs/dit"
+    vae: str = "weights/backlot-v1/vae"
+    text_encoder: str = ""  # directory of all-MiniLM-L6-v2; empty = the installed package
+    preset: str = "small"
+    init_from: str = ""  # a saved transformer directory to start from (weights only)
+    steps: int = 20000
+    tokens_per_batch: int = 24000
+    max_batch: int = 128
+    lr: float = 4e-4
+    warmup: int = 300
+    ema: float = 0.999
+    text_dropout: float = 0.1
+    # condition on the clip's exact layout (plan-then-render); False trains a text-only model
+    plan: bool = True
+    # share of samples trained without their plan, so text-only generation keeps working
+    plan_dropout: float = 0.2
+    # loss weight 1 + this on latent pixels the clip's objects cover (needs plan; 0 = uniform)
+    object_weight: float = 0.0
+    # shift training sigmas by the sampler's token-count shift (both see the same noise levels)
+    timestep_shift: bool = True
+    frames: tuple[int, ...] = (1, 17, 33, 65)
+    frame_weights: tuple[float, ...] = (0.1, 0.25, 0.4, 0.25)
+    aspect_weights: tuple[float, ...] = (0.7, 0.15, 0.15)
+    # "WxH", one per aspect weight (tiny runs: "64x64")
+    sizes: tuple[str, ...] = tuple(f"{w}x{h}" for w, h in SIZES)
+    bank_size: int = 4096  # clips kept per bucket
+    fill_seconds: float = 60.0  # render before the first step
+    # new clips taken into the banks per step (64 kept an H100 83% idle on ingestion)
+    refresh_per_step: int = 8
+    workers: int = 0
+    device: str = "cpu"
+    bf16: bool = True
+    seed: int = 0
+    log_every: int = 100
+    ckpt_every: int = 1000
+    # also save the EMA transformer as snapshots/step-N every N steps (0 = off), for grading
+    snapshot_every: int = 0
+    resume: bool = False
+    max_minutes: float = 0.0
