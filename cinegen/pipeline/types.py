@@ -66,6 +66,7 @@ class Sampling:
     steps: int
     guidance: float
     solver: str = "euler"
+    transformer: str = "transformer"  # which of the pipeline's transformers (a quality's subfolder)
 
 
 @dataclass(frozen=True)

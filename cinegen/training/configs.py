@@ -80,3 +80,40 @@ class DiTTrainConfig:
     snapshot_every: int = 0
     resume: bool = False
     max_minutes: float = 0.0
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """Distil a teacher pipeline's guided sampler into a few-step student (`cinegen train distill`)."""
+
+    out: str = "runs/distill"
+    teacher: str = "weights/backlot-v1"  # a model directory: model_index.json, vae/, transformer/
+    init_from: str = ""  # the student's starting weights (a transformer directory); empty = the teacher's
+    # the step counts the student learns (Euler, one call each); sampled per training step
+    student_steps: tuple[int, ...] = (2, 3, 4)
+    teacher_substeps: int = 2  # Heun steps of the guided teacher between two student steps
+    guidance: float = 0.0  # the guidance folded in; 0 = the teacher's default_guidance
+    steps: int = 4000
+    tokens_per_batch: int = 1200
+    max_batch: int = 32
+    lr: float = 5e-5
+    warmup: int = 50
+    ema: float = 0.999
+    plan_dropout: float = 0.2  # share of samples distilled without their plan (the text-only path)
+    object_weight: float = 0.0  # as DiTTrainConfig.object_weight
+    frames: tuple[int, ...] = (1, 17, 33)
+    frame_weights: tuple[float, ...] = (0.05, 0.35, 0.6)
+    aspect_weights: tuple[float, ...] = (0.8, 0.1, 0.1)
+    sizes: tuple[str, ...] = tuple(f"{w}x{h}" for w, h in SIZES)
+    bank_size: int = 1024
+    fill_seconds: float = 30.0
+    refresh_per_step: int = 2
+    workers: int = 0
+    device: str = "cpu"
+    bf16: bool = True
+    seed: int = 0
+    log_every: int = 25
+    ckpt_every: int = 200
+    snapshot_every: int = 0
+    resume: bool = False
+    max_minutes: float = 0.0

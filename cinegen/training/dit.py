@@ -18,7 +18,6 @@ import random
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
@@ -33,11 +32,11 @@ from cinegen.models.transformer import (
     layout_channels_of,
     load_transformer,
 )
-from cinegen.models.vae import VideoVAE, frames_to_tensor
+from cinegen.models.vae import VideoVAE
 from cinegen.planning.raster import LAYOUT_CHANNELS
 from cinegen.sampling import shift_for_tokens, shift_sigmas
 from cinegen.training.configs import DiTTrainConfig
-from cinegen.training.data import Bucket, Clip, ClipSource
+from cinegen.training.latents import LatentBanks
 from cinegen.training.schedule import cosine_lr
 from cinegen.trust.licences import LicenceError, TrainingDataLedger, load_ledger
 
@@ -55,16 +54,6 @@ def object_weighted_error(diff: torch.Tensor, layout: torch.Tensor | None, weigh
         return err.mean(dim=(2, 3))
     w = 1.0 + weight * layout[:, 0].to(err.device, torch.float32).div(255.0)  # (B, N, h, w)
     return (err * w).sum(dim=(2, 3)) / w.sum(dim=(2, 3))
-
-
-def _parse_sizes(sizes: tuple[str, ...]) -> list[tuple[int, int]]:
-    out = []
-    for s in sizes:
-        w, _, h = s.partition("x")
-        if not (w.isdigit() and h.isdigit() and int(w) % 16 == 0 and int(h) % 16 == 0):
-            raise ValueError(f"sizes entries must be 'WxH' with multiples of 16, got {s!r}")
-        out.append((int(w), int(h)))
-    return out
 
 
 # ----------------------------------------------------------------------------- conditioning masks
@@ -101,31 +90,6 @@ def training_sigmas(batch: int, shift: float, gen: torch.Generator) -> torch.Ten
     sigma = shift_sigmas(torch.sigmoid(torch.randn(batch, generator=gen)), shift)
     uniform = torch.rand(batch, generator=gen)
     return torch.where(torch.rand(batch, generator=gen) < 0.1, uniform, sigma)
-
-
-class LatentBank:
-    """A ring buffer of latents, their layouts (uint8) and captions for one bucket, on the training device."""
-
-    def __init__(self, capacity: int, shape: tuple[int, ...], device: torch.device, layout_channels: int = 0) -> None:
-        self.latents = torch.zeros((capacity, *shape), dtype=torch.bfloat16, device=device)
-        self.layouts = torch.zeros((capacity, layout_channels, *shape[1:]), dtype=torch.uint8, device=device)
-        self.captions: list[list[str]] = [[] for _ in range(capacity)]
-        self.count = 0
-        self.pos = 0
-
-    def add(self, latents: torch.Tensor, captions: list[list[str]], layouts: torch.Tensor | None = None) -> None:
-        for i in range(latents.shape[0]):
-            self.latents[self.pos] = latents[i]
-            if layouts is not None:
-                self.layouts[self.pos] = layouts[i]
-            self.captions[self.pos] = captions[i]
-            self.pos = (self.pos + 1) % self.latents.shape[0]
-            self.count = min(self.count + 1, self.latents.shape[0])
-
-    def sample(self, k: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, list[list[str]]]:
-        """k random entries: latents (k, C, N, h, w) bf16, layouts (k, Cl, N, h, w) uint8, captions."""
-        idx = torch.randint(0, self.count, (k,), generator=g).to(self.latents.device)
-        return self.latents[idx], self.layouts[idx], [self.captions[int(i)] for i in idx]
 
 
 def main(cfg: DiTTrainConfig) -> Path:
@@ -183,47 +147,11 @@ def main(cfg: DiTTrainConfig) -> Path:
     train_model: torch.nn.Module = DistributedDataParallel(model) if world > 1 else model
 
     # 2. data: latent banks per bucket -----------------------------------------------------------------
-    buckets: list[Bucket] = []
-    weights: list[float] = []
-    for f, fw in zip(cfg.frames, cfg.frame_weights, strict=True):
-        for (w, h), aw in zip(_parse_sizes(cfg.sizes), cfg.aspect_weights, strict=True):
-            if aw > 0:
-                buckets.append(Bucket(f, w, h))
-                weights.append(fw * aw)
-    cz = vae.config.latent_channels
-    banks = {
-        b: LatentBank(cfg.bank_size, (cz, VideoVAE.latent_frames(b.frames), b.height // 8, b.width // 8), device, dit_cfg.layout_channels)
-        for b in buckets
-    }
-    source = ClipSource(
-        buckets, weights, seed=cfg.seed * 7919 + step + 104729 * rank, workers=cfg.workers, with_captions=True, with_layout=cfg.plan
-    )
-
-    @torch.no_grad()
-    def ingest(clips: list[Clip]) -> None:
-        by_bucket: dict[Bucket, list[Clip]] = {}
-        for c in clips:
-            by_bucket.setdefault(c.bucket, []).append(c)
-            ledger.add(c.licence, 1)
-        for b, cs in by_bucket.items():
-            for i in range(0, len(cs), 32):
-                part = cs[i : i + 32]
-                # move uint8 to the device first: converting to float on the host was the GPU run's bottleneck
-                x = frames_to_tensor(torch.from_numpy(np.stack([c.frames for c in part])).to(device))
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-                    z = vae.encode(x)
-                lay = torch.from_numpy(np.stack([c.layout for c in part])).to(device) if cfg.plan else None  # type: ignore[misc]
-                banks[b].add(z.to(torch.bfloat16), [c.captions for c in part], lay)
-
-    t_fill = time.time()
-    # every bank needs a few clips before the first step; rare buckets (< 5% of draws) need one, or the
-    # fill waits minutes for them (4.6 min on 2 cores with two 0.5% buckets)
-    total_w = sum(weights)
-    fill_min = {b: min(8 if w / total_w >= 0.05 else 1, cfg.bank_size) for b, w in zip(buckets, weights, strict=True)}
-    while time.time() - t_fill < cfg.fill_seconds or any(banks[b].count < fill_min[b] for b in buckets):
-        ingest((source.drain(256) if cfg.workers else []) or [source.get()])  # inline (workers=0): one clip at a time
-    if main_rank:
-        log.info("banks filled in %.0fs: %s", time.time() - t_fill, {f"{b.frames}f{b.width}x{b.height}": banks[b].count for b in buckets})
+    data = LatentBanks(vae, frames=cfg.frames, frame_weights=cfg.frame_weights, sizes=cfg.sizes,
+                       aspect_weights=cfg.aspect_weights, bank_size=cfg.bank_size,
+                       layout_channels=dit_cfg.layout_channels, seed=cfg.seed * 7919 + step + 104729 * rank,
+                       workers=cfg.workers, ledger=ledger, device=device, bf16=cfg.bf16)
+    data.fill(cfg.fill_seconds, cfg.bank_size)
 
     # 3. train ------------------------------------------------------------------------------------------
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16)
@@ -232,15 +160,10 @@ def main(cfg: DiTTrainConfig) -> Path:
     run_loss, run_n = 0.0, 0
     while step < cfg.steps:
         td = time.time()
-        ingest(source.drain(cfg.refresh_per_step))
+        data.refresh(cfg.refresh_per_step)
         t_data += time.time() - td
-        b = rng.choices(buckets, weights=weights)[0]
-        bank = banks[b]
-        n, h, w = VideoVAE.latent_frames(b.frames), b.height // 8, b.width // 8
-        tokens = n * (h // 2) * (w // 2)
-        bs = max(1, min(cfg.max_batch, cfg.tokens_per_batch // tokens))
-        x0, lay, caps = bank.sample(bs, gen)
-        x0 = x0.float()  # (B, C, N, h, w)
+        _, tokens, x0, lay, caps = data.draw(rng, gen, cfg.tokens_per_batch, cfg.max_batch)  # x0 (B, C, N, h, w)
+        bs, n = x0.shape[0], x0.shape[2]
         layout = None
         if cfg.plan:  # (B, Cl, N, h, w) in [0, 1]; dropped plans are all zeros ("no plan")
             keep_plan = (torch.rand(bs, generator=gen) >= cfg.plan_dropout).to(device)
@@ -278,7 +201,7 @@ def main(cfg: DiTTrainConfig) -> Path:
             log.info(
                 "step %d loss %.4f lr %.2e | %.0f tokens/s, data %.0f%% | banks %s",
                 step, run_loss / run_n, opt.param_groups[0]["lr"], n_tok / dt, 100 * t_data / dt,
-                sum(bk.count for bk in banks.values()),
+                data.count(),
             )
             loss_hist.append({"step": step, "loss": run_loss / run_n, "minutes": (time.time() - started) / 60})
             t0, n_tok, t_data, run_loss, run_n = time.time(), 0, 0.0, 0.0, 0
@@ -297,7 +220,7 @@ def main(cfg: DiTTrainConfig) -> Path:
             if main_rank:
                 log.info("time limit reached at step %d", step)
             break
-    source.close()
+    data.close()
     checksum = sum(float(p.detach().double().sum()) for p in model.parameters())
     log.info("rank %d finished at step %d, samples %d, parameter checksum %.8e", rank, step, ledger.total_samples, checksum)
     ledger = _global_ledger(ledger, world)
