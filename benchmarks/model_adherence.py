@@ -87,8 +87,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--per-set", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=2.0)
-    ap.add_argument("--steps", type=int, default=12)
-    ap.add_argument("--guidance", type=float, default=5.0)
+    ap.add_argument("--steps", type=int, default=None, help="default: the quality's")
+    ap.add_argument("--guidance", type=float, default=None, help="default: the quality's")
+    ap.add_argument("--quality", default=None, help="full, or a student the model ships")
     ap.add_argument("--sampler", default=None, help="euler or unipc (default: the model's)")
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--seed", type=int, default=0)
@@ -113,6 +114,8 @@ def main() -> None:
     report: dict[str, dict] = {}
     gen_temporal, real_temporal = defaultdict(list), defaultdict(list)
     falls: list[float] = []
+    denoise_s: list[float] = []
+    used: dict = {}
     sets = prompt_sets(a.per_set, a.seconds, a.seed, heldout=a.heldout_per_set or a.per_set)
     unknown = sorted(set(chosen) - set(sets))
     if unknown:
@@ -130,8 +133,10 @@ def main() -> None:
                 for k, v in ceiling.attribute_results().items():
                     ceil[k] += v
             out = pipe(prompt, seconds=a.seconds, steps=a.steps, guidance=a.guidance, sampler=a.sampler,
-                       seed=i, width=scene.width, height=scene.height,
+                       quality=a.quality, seed=i, width=scene.width, height=scene.height,
                        extend_prompt=extend, use_plan=a.plan == "true")
+            denoise_s.append(out.timings["denoise"])
+            used = out.settings
             g = grade(out.frames, out.fps, scene)
             for k, v in g.attribute_results().items():
                 acc[k] += v
@@ -161,12 +166,15 @@ def main() -> None:
             "real_median": round(statistics.median(real_temporal[k]), 4)}
         for k in gen_temporal
     }
-    report["settings"] = {"model": str(a.model), "steps": a.steps, "guidance": a.guidance,
-                          "sampler": a.sampler or pipe.default_sampler, "seconds": a.seconds,
+    report["settings"] = {"model": str(a.model), "quality": used.get("quality"), "steps": used.get("steps"),
+                          "guidance": used.get("guidance"), "sampler": used.get("sampler"),
+                          "seconds": a.seconds,
+                          "denoise_s_median": round(statistics.median(denoise_s), 3) if denoise_s else None,
                           "dtype": a.dtype,
                           "prompt_extender": (pipe.prompt_extender.name if (extend and pipe.prompt_extender)
                                               else None),
                           "planner": pipe.planner.name if (a.plan == "true" and pipe.planner) else None}
+    print("settings", report["settings"])
     print("physics", report["physics"])
     print("temporal (generated vs real backlot)", report["temporal"])
     if a.json:

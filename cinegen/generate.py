@@ -145,21 +145,26 @@ class Model:
     the identity its manifests carry."""
 
     def __init__(self, model_dir: Path, *, device: str = "cpu", dtype: str = "auto",
-                 pipe: CinegenPipeline | None = None) -> None:
+                 pipe: CinegenPipeline | None = None, runtime: str = "eager",
+                 cache_dir: Path | None = None) -> None:
         self.model_dir = Path(model_dir)
         self.device, self.dtype = device, dtype
+        self.runtime, self.cache_dir = runtime, cache_dir  # runtime: pipeline/runtimes.py
         self._pipe = pipe
 
     @property
     def pipe(self) -> CinegenPipeline:
         if self._pipe is None:
             from cinegen.pipeline import CinegenPipeline, PipelineError
+            from cinegen.pipeline.runtimes import apply_runtime
 
+            dtype = "float32" if (self.runtime != "eager" and self.dtype == "auto") else self.dtype
             try:
-                self._pipe = CinegenPipeline.from_pretrained(self.model_dir, device=self.device,
-                                                             dtype=self.dtype)
+                pipe = CinegenPipeline.from_pretrained(self.model_dir, device=self.device, dtype=dtype)
+                apply_runtime(pipe, self.runtime, self.cache_dir)
             except (FileNotFoundError, PipelineError) as e:
                 raise GenerateError("model_unavailable", str(e)) from e
+            self._pipe = pipe
         return self._pipe
 
     @property

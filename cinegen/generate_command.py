@@ -50,6 +50,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--quality", default=None,
                    help="how the model samples: 'full' (the model at its default steps) or a distilled "
                         "student it ships (e.g. 'fast': 2-4 steps, one call each); default: the model's")
+    p.add_argument("--runtime", default="eager",
+                   help="what runs the transformer: 'eager' (PyTorch; bfloat16 where the CPU is fast at it) "
+                        "or 'onnx' (ONNX Runtime, float32, graphs cached per shape in the data directory)")
     p.add_argument("--sampler", choices=["euler", "heun", "unipc"], default=None,
                    help="ODE solver (default: the model's)")
     p.add_argument("--negative-prompt", default="")
@@ -110,8 +113,10 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"output {out} is a directory")
     data = paths.data_dir(args.data_dir)
     request = _request(args, GenerateRequest)
+    _check_runtime(args.runtime)
     _quiet_libraries()
-    model = Model(paths.model_dir(args.model), device=args.device, dtype=args.dtype)
+    model = Model(paths.model_dir(args.model), device=args.device, dtype=args.dtype, runtime=args.runtime,
+                  cache_dir=data / "cache" / "onnx")
     w, h = args.size
     from tqdm import tqdm
 
@@ -206,6 +211,17 @@ def _read_path(text: str) -> list[tuple[float, float]]:
         return parse_path(text)
     except PlanError as e:
         raise CliError(f"--path: {e}") from e
+
+
+def _check_runtime(name: str) -> None:
+    """An unknown or uninstalled runtime exits 2 before any model loads."""
+    from cinegen.pipeline.runtimes import check_runtime
+    from cinegen.pipeline.types import PipelineError
+
+    try:
+        check_runtime(name)
+    except PipelineError as e:
+        raise CliError(f"--runtime: {e}") from e
 
 
 def _quiet_libraries() -> None:

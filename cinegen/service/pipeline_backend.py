@@ -40,6 +40,10 @@ class PipelineBackend:
                                     f"pass --backend-option model_dir=PATH")
         self.model = Model(self.model_dir, device=device, dtype=dtype)
         self.pipe = self.model.pipe  # loaded once, now
+        w, h = self.pipe.sizes[0]
+        # one tiny call, so the first job does not pay first-call allocations and kernel selection
+        self.pipe("warm up", seconds=1.0, width=w, height=h, steps=1, still=True, extend_prompt=False,
+                  use_plan=False)
         self.info: dict[str, Any] = {"model_name": self.model.name, "model_version": self.model.version}
 
     def generate(
