@@ -1,24 +1,35 @@
-"""Generation speed and memory of the shipped model on this machine.
+"""Generation speed and memory of the shipped model on this machine, as a user meets it.
 
-Prints (and writes to --json): a 4 s clip at the default size, median of --reps runs, with per-stage
-timings, for float32 and bfloat16 side by side; then time and peak memory against duration
-(each duration in its own process, so peak RSS is that run's alone).
+Prints (and writes to --json), each a median of --reps, side by side in one run:
+  1. `cinegen --help`, a whole process;
+  2. the whole `cinegen generate` process for the default 4 s clip (start-up, model load, moderation,
+     generation, watermark, signing), per variant;
+  3. the pipeline call alone for the same clip (model loaded and warm), with per-stage timings;
+  4. time and peak memory against duration with the fastest variant (each duration in its own
+     process, so peak RSS is that run's alone).
+A variant is dtype:runtime:quality, e.g. float32:eager:full, bfloat16:eager:full, float32:onnx:full,
+auto:eager:fast (a quality the model does not ship is skipped with a note; bfloat16 only where the CPU
+has AVX512-BF16 or AMX). The CPU's flags head the output: write them beside every figure you quote.
 
-    .venv/bin/python benchmarks/generation_speed.py [--reps 5] [--durations 4,8,16,32,60] [--steps 12]
+    .venv/bin/python benchmarks/generation_speed.py [--reps 5] [--durations 4,60] [--variants ...]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-MODEL = Path(__file__).resolve().parent.parent / "weights" / "backlot-v1"
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = ROOT / "weights" / "backlot-v1"
+CINEGEN = [sys.executable, "-m", "cinegen"]
 PROMPTS = (
     "a red ball bouncing on a grass field",
     "a blue box falling against a blue sky",
@@ -26,68 +37,115 @@ PROMPTS = (
     "a green triangle moving up at night",
     "a white ball growing in a grey studio",
 )
+DEFAULT_VARIANTS = "float32:eager:full,bfloat16:eager:full,float32:onnx:full,auto:eager:fast"
 
 
-def one_run(seconds: float, dtype: str, steps: int, reps: int) -> dict:
-    import torch
+def cpu_flags() -> str:
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return "unknown"
+    return ",".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags) or "none"
 
+
+def _qualities() -> set[str]:
+    meta = json.loads((MODEL / "model_index.json").read_text())
+    return {"full", *(meta.get("qualities") or {})}
+
+
+def _usable(variant: str) -> str | None:
+    """None if this machine and model can run the variant, else why not."""
+    dtype, runtime, quality = variant.split(":")
+    if quality not in _qualities():
+        return f"the model ships no {quality!r} quality"
+    if dtype == "bfloat16" and not any(f in cpu_flags() for f in ("avx512_bf16", "amx_bf16")):
+        return "no fast bfloat16 on this CPU"
+    if runtime == "onnx" and dtype == "bfloat16":
+        return "onnx runs float32"
+    return None
+
+
+def pipeline_run(seconds: float, variant: str, reps: int, cache: Path) -> dict:
+    """In this process: load once, warm up, then `reps` timed calls of the pipeline."""
     from cinegen.pipeline import CinegenPipeline
+    from cinegen.pipeline.runtimes import apply_runtime
 
-    torch.set_num_threads(torch.get_num_threads())
+    dtype, runtime, quality = variant.split(":")
     pipe = CinegenPipeline.from_pretrained(MODEL, dtype=dtype)
-    # first-call allocations; each timed run encodes a new prompt
-    pipe("warm up", seconds=1.0, steps=2, seed=0)
+    apply_runtime(pipe, runtime, cache)
+    pipe("warm up", seconds=min(seconds, 4.0), seed=99, quality=quality)  # first-call allocations, graphs
     runs = []
     for r in range(reps):
         t = time.perf_counter()
-        out = pipe(PROMPTS[r % len(PROMPTS)], seconds=seconds, steps=steps, seed=r)
-        wall = time.perf_counter() - t
-        runs.append({"wall": wall, **{k: round(v, 3) for k, v in out.timings.items()},
-                     "frames": len(out.frames)})
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        out = pipe(PROMPTS[r % len(PROMPTS)], seconds=seconds, seed=r, quality=quality)
+        runs.append({"wall": time.perf_counter() - t, **out.timings})
+    wall = statistics.median(r["wall"] for r in runs)
     return {
-        "seconds": seconds, "dtype": dtype, "steps": steps, "reps": reps,
-        "median_wall_s": round(statistics.median(r["wall"] for r in runs), 3),
-        "median_stages": {k: round(statistics.median(r[k] for r in runs if k in r), 3)
-                          for k in runs[0] if k not in ("wall", "frames")},
-        "frames": runs[0]["frames"], "peak_rss_mib": round(peak_mib, 1),
-        "realtime_factor": round(seconds / statistics.median(r["wall"] for r in runs), 3),
+        "variant": variant, "seconds": seconds, "reps": reps, "median_wall_s": round(wall, 3),
+        "median_stages": {k: round(statistics.median(r.get(k, 0.0) for r in runs), 3) for k in runs[0]
+                          if k != "wall"},
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "realtime_factor": round(seconds / wall, 3), "steps": out.settings["steps"],
     }
+
+
+def process_wall(args: list[str], reps: int) -> float:
+    """Median wall time of a whole `cinegen` process."""
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        subprocess.run(CINEGEN + args, check=True, capture_output=True, cwd=ROOT)
+        times.append(time.perf_counter() - t)
+    return round(statistics.median(times), 3)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--steps", type=int, default=12)
-    ap.add_argument("--durations", default="4,8,16,32,60")
-    ap.add_argument("--dtypes", default="float32,bfloat16")
+    ap.add_argument("--durations", default="4,60")
+    ap.add_argument("--variants", default=DEFAULT_VARIANTS)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    cache = Path(tempfile.gettempdir()) / "cinegen-bench-onnx"
     if a.child:
-        seconds, dtype, reps = a.child.split(":")
-        print(json.dumps(one_run(float(seconds), dtype, a.steps, int(reps))))
+        seconds, variant, reps = a.child.split("@")
+        print(json.dumps(pipeline_run(float(seconds), variant, int(reps), cache)))
         return
 
-    def child(seconds: float, dtype: str, reps: int) -> dict:
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", f"{seconds}:{dtype}:{reps}", "--steps", str(a.steps)],
-            capture_output=True, text=True, check=True,
-        )
+    def child(seconds: float, variant: str, reps: int) -> dict:
+        out = subprocess.run([sys.executable, __file__, "--child", f"{seconds}@{variant}@{reps}"],
+                             capture_output=True, text=True, check=True)
         return json.loads(out.stdout.strip().splitlines()[-1])
 
-    results = {"default_4s": [], "durations": []}
-    for dtype in a.dtypes.split(","):
-        r = child(4.0, dtype, a.reps)
-        results["default_4s"].append(r)
-        print(f"4 s clip, 128x128, {a.steps} steps, {dtype}: median {r['median_wall_s']} s over {a.reps} "
-              f"(x{r['realtime_factor']} real time), stages {r['median_stages']}, peak RSS "
-              f"{r['peak_rss_mib']} MiB")
-    best = min(results["default_4s"], key=lambda r: r["median_wall_s"])["dtype"]
-    for d in (float(x) for x in a.durations.split(",")):
-        r = child(d, best, 1)
+    print(f"CPU flags: {cpu_flags()}; {os.cpu_count()} cores; medians of {a.reps}")
+    results: dict = {"cpu_flags": cpu_flags(), "help_s": process_wall(["--help"], a.reps),
+                     "process": [], "pipeline": [], "durations": [], "skipped": {}}
+    print(f"cinegen --help: {results['help_s']} s")
+    variants = [v for v in a.variants.split(",") if v]
+    for v in variants:
+        why = _usable(v)
+        if why:
+            results["skipped"][v] = why
+            print(f"{v}: skipped ({why})")
+            continue
+        r = child(4.0, v, a.reps)
+        results["pipeline"].append(r)
+        dtype, runtime, quality = v.split(":")
+        with tempfile.TemporaryDirectory() as d:
+            flags = ["generate", PROMPTS[0], "-o", f"{d}/x.mp4", "--data-dir", f"{d}/data", "--dtype", dtype,
+                     "--runtime", runtime, "--quality", quality]
+            if runtime == "onnx":  # fill the graph cache once, as a first run does
+                subprocess.run(CINEGEN + flags, check=True, capture_output=True, cwd=ROOT)
+            wall = process_wall(flags, a.reps)
+        results["process"].append({"variant": v, "median_wall_s": wall})
+        print(f"{v:24s} whole process {wall:6.2f} s | pipeline call {r['median_wall_s']:6.2f} s "
+              f"({r['steps']} steps, x{r['realtime_factor']} real time) stages {r['median_stages']}")
+    best = min(results["pipeline"], key=lambda r: r["median_wall_s"])["variant"]
+    for s in (float(x) for x in a.durations.split(",") if x):
+        r = child(s, best, 1)
         results["durations"].append(r)
-        print(f"{d:>5.0f} s clip ({best}): {r['median_wall_s']} s wall, x{r['realtime_factor']} real time, "
+        print(f"{s:>5.0f} s clip ({best}): {r['median_wall_s']} s, x{r['realtime_factor']} real time, "
               f"peak RSS {r['peak_rss_mib']} MiB")
     if a.json:
         a.json.write_text(json.dumps(results, indent=2))
