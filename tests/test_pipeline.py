@@ -200,7 +200,7 @@ def test_prompt_changes_frames(pipe: CinegenPipeline) -> None:
         ({"negative_prompt": "x" * 2001}, "negative_prompt"),
         ({"steps": 0}, "steps"),
         ({"guidance": -1.0}, "guidance"),
-        ({"sampler": "rk45"}, "sampler.*rk45.*euler, unipc"),
+        ({"sampler": "rk45"}, "sampler.*rk45.*euler, heun, unipc"),
         ({"strength": 1.5, "edit": "clip"}, "strength"),
         ({"strength": -0.1}, "strength"),
         ({"direction": "sideways", "extend": "clip"}, "direction"),

@@ -389,9 +389,8 @@ class CinegenPipeline:
         timings["total"] = time.perf_counter() - t0
         settings = {"prompt": prompt, "negative_prompt": negative_prompt, "seconds": seconds, "fps": fps,
                     "size": f"{width}x{height}", "seed": seed, "steps": sampling.steps,
-                    "guidance": sampling.guidance,
-                    "sampler": sampling.solver, "quality": quality or self.default_quality,
-                    "model_prompt": model_prompt,
+                    "guidance": sampling.guidance, "sampler": sampling.solver,
+                    "quality": quality or self.default_quality, "model_prompt": model_prompt,
                     "prompt_extender": extender.name if extender is not None else None,
                     "plan": self.planner.to_dict(call.plan) if call.plan and self.planner else None}
         return VideoOutput(frames=frames, fps=fps, seed=seed, timings=timings, settings=settings)

@@ -11,7 +11,19 @@ TRAIN_PARTS = ("all", "decoder")
 
 
 @dataclass(frozen=True)
-class VAETrainConfig:
+class RunSettings:
+    """Where and how a run executes, and how it stops and resumes: every trainer's config extends this."""
+
+    workers: int = 0  # processes rendering backlot clips
+    device: str = "cpu"
+    bf16: bool = True
+    seed: int = 0
+    resume: bool = False  # continue from the out directory's checkpoint.pt
+    max_minutes: float = 0.0  # stop (and save) after this wall time; 0 = no limit
+
+
+@dataclass(frozen=True)
+class VAETrainConfig(RunSettings):
     out: str = "runs/vae"
     preset: str = "base"
     init_from: str = ""  # a saved VideoVAE directory to start from (its config replaces the preset)
@@ -25,65 +37,61 @@ class VAETrainConfig:
     l1_weight: float = 0.2
     frames: tuple[int, ...] = (1, 9, 17)
     size: tuple[int, int] = (128, 128)
-    workers: int = 0
-    device: str = "cpu"
-    bf16: bool = True
-    seed: int = 0
     log_every: int = 50
     ckpt_every: int = 500
     stats_batches: int = 8
-    resume: bool = False
-    max_minutes: float = 0.0  # stop (and save) after this wall time; 0 = no limit
 
 
 SIZES = ((128, 128), (176, 96), (96, 176))  # 1:1, ~16:9 and ~9:16 at about the same token count
 
 
 @dataclass(frozen=True)
-class DiTTrainConfig:
+class BankedRun(RunSettings):
+    """What the DiT and distillation trainers share: batches of latents drawn from banks of rendered
+    backlot clips, an EMA of the weights, checkpoints and snapshots. Defaults are the one-thread CPU
+    recipe every shipped transformer was trained with (docs/training.md has the GPU flags)."""
+
+    max_batch: int = 32
+    warmup: int = 50
+    ema: float = 0.999
+    # share of samples trained without their plan, so text-only generation keeps working
+    plan_dropout: float = 0.2
+    # loss weight 1 + this on latent pixels the clip's objects cover (needs plan; 0 = uniform)
+    object_weight: float = 0.0
+    frames: tuple[int, ...] = (1, 17, 33)
+    frame_weights: tuple[float, ...] = (0.05, 0.35, 0.6)
+    aspect_weights: tuple[float, ...] = (0.8, 0.1, 0.1)
+    # "WxH", one per aspect weight (tiny runs: "64x64")
+    sizes: tuple[str, ...] = tuple(f"{w}x{h}" for w, h in SIZES)
+    bank_size: int = 1024  # clips kept per bucket
+    fill_seconds: float = 30.0  # render before the first step
+    # new clips taken into the banks per step (64 kept an H100 83% idle on ingestion)
+    refresh_per_step: int = 2
+    log_every: int = 25
+    ckpt_every: int = 200
+    # also save the EMA weights as snapshots/step-N every N steps (0 = off), for grading
+    snapshot_every: int = 0
+
+
+@dataclass(frozen=True)
+class DiTTrainConfig(BankedRun):
     out: str = "runs/dit"
     vae: str = "weights/backlot-v1/vae"
     text_encoder: str = ""  # directory of all-MiniLM-L6-v2; empty = the installed package
     preset: str = "small"
     init_from: str = ""  # a saved transformer directory to start from (weights only)
     steps: int = 20000
-    tokens_per_batch: int = 24000
-    max_batch: int = 128
-    lr: float = 4e-4
-    warmup: int = 300
-    ema: float = 0.999
+    tokens_per_batch: int = 2400
+    lr: float = 2e-4
     text_dropout: float = 0.1
     # condition on the clip's exact layout (plan-then-render); False trains a text-only model
     plan: bool = True
-    # share of samples trained without their plan, so text-only generation keeps working
-    plan_dropout: float = 0.2
-    # loss weight 1 + this on latent pixels the clip's objects cover (needs plan; 0 = uniform)
-    object_weight: float = 0.0
     # shift training sigmas by the sampler's token-count shift (both see the same noise levels)
     timestep_shift: bool = True
-    frames: tuple[int, ...] = (1, 17, 33, 65)
-    frame_weights: tuple[float, ...] = (0.1, 0.25, 0.4, 0.25)
-    aspect_weights: tuple[float, ...] = (0.7, 0.15, 0.15)
-    # "WxH", one per aspect weight (tiny runs: "64x64")
-    sizes: tuple[str, ...] = tuple(f"{w}x{h}" for w, h in SIZES)
-    bank_size: int = 4096  # clips kept per bucket
-    fill_seconds: float = 60.0  # render before the first step
-    # new clips taken into the banks per step (64 kept an H100 83% idle on ingestion)
-    refresh_per_step: int = 8
-    workers: int = 0
-    device: str = "cpu"
-    bf16: bool = True
-    seed: int = 0
-    log_every: int = 100
-    ckpt_every: int = 1000
-    # also save the EMA transformer as snapshots/step-N every N steps (0 = off), for grading
-    snapshot_every: int = 0
-    resume: bool = False
-    max_minutes: float = 0.0
 
 
 @dataclass(frozen=True)
-class DistillConfig:
+class DistillConfig(BankedRun):
     """Distil a teacher pipeline's guided sampler into a few-step student (`cinegen train distill`)."""
 
     out: str = "runs/distill"
@@ -95,25 +103,4 @@ class DistillConfig:
     guidance: float = 0.0  # the guidance folded in; 0 = the teacher's default_guidance
     steps: int = 4000
     tokens_per_batch: int = 1200
-    max_batch: int = 32
     lr: float = 5e-5
-    warmup: int = 50
-    ema: float = 0.999
-    plan_dropout: float = 0.2  # share of samples distilled without their plan (the text-only path)
-    object_weight: float = 0.0  # as DiTTrainConfig.object_weight
-    frames: tuple[int, ...] = (1, 17, 33)
-    frame_weights: tuple[float, ...] = (0.05, 0.35, 0.6)
-    aspect_weights: tuple[float, ...] = (0.8, 0.1, 0.1)
-    sizes: tuple[str, ...] = tuple(f"{w}x{h}" for w, h in SIZES)
-    bank_size: int = 1024
-    fill_seconds: float = 30.0
-    refresh_per_step: int = 2
-    workers: int = 0
-    device: str = "cpu"
-    bf16: bool = True
-    seed: int = 0
-    log_every: int = 25
-    ckpt_every: int = 200
-    snapshot_every: int = 0
-    resume: bool = False
-    max_minutes: float = 0.0

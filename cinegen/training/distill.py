@@ -39,6 +39,7 @@ from cinegen.models.text import TextEncoder
 from cinegen.models.transformer import DiTConfig, VelocityModel, layout_channels_of, load_transformer
 from cinegen.models.vae import VideoVAE
 from cinegen.sampling import Conditioning, guided, make_sigmas, sample_heun, shift_for_tokens
+from cinegen.training.checkpoint import resume_checkpoint
 from cinegen.training.configs import DistillConfig
 from cinegen.training.dit import _save_checkpoint, object_weighted_error, random_condition_mask
 from cinegen.training.latents import LatentBanks
@@ -103,14 +104,8 @@ def main(cfg: DistillConfig) -> Path:
     ledger = _teacher_ledger(teacher_dir)
     step = 0
     ckpt = out / "checkpoint.pt"
-    if cfg.resume and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        opt.load_state_dict(state["opt"])
-        step = state["step"]
-        ledger = TrainingDataLedger.from_dict(state.get("ledger", {}))
-        log.info("resumed from %s at step %d", ckpt, step)
+    if cfg.resume and (state := resume_checkpoint(ckpt, {"model": model, "ema": ema, "opt": opt}, device)):
+        step, ledger = state["step"], TrainingDataLedger.from_dict(state.get("ledger", {}))
     (out / "distill_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
     uncond_emb, _ = text.encode_uncached([""])  # (1, L, D): the teacher's default negative prompt
 

@@ -35,6 +35,7 @@ from cinegen.models.transformer import (
 from cinegen.models.vae import VideoVAE
 from cinegen.planning.raster import LAYOUT_CHANNELS
 from cinegen.sampling import shift_for_tokens, shift_sigmas
+from cinegen.training.checkpoint import resume_checkpoint, save_checkpoint
 from cinegen.training.configs import DiTTrainConfig
 from cinegen.training.latents import LatentBanks
 from cinegen.training.schedule import cosine_lr
@@ -131,14 +132,8 @@ def main(cfg: DiTTrainConfig) -> Path:
             log.warning("%s has no training-data ledger; counting from zero", cfg.init_from)
     step = 0
     ckpt = out / "checkpoint.pt"
-    if cfg.resume and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        opt.load_state_dict(state["opt"])
-        step = state["step"]
-        ledger = TrainingDataLedger.from_dict(state.get("ledger", {}))
-        log.info("resumed from %s at step %d", ckpt, step)
+    if cfg.resume and (state := resume_checkpoint(ckpt, {"model": model, "ema": ema, "opt": opt}, device)):
+        step, ledger = state["step"], TrainingDataLedger.from_dict(state.get("ledger", {}))
     if main_rank:
         (out / "train_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
         (out / "dit_config.json").write_text(json.dumps(dataclasses.asdict(dit_cfg), indent=2))
@@ -272,9 +267,7 @@ def _save_pretrained(ema: torch.nn.Module, dit_cfg: DiTConfig, step: int, ledger
 
 
 def _save_checkpoint(path: Path, model: torch.nn.Module, ema: torch.nn.Module, opt: torch.optim.Optimizer, step: int, ledger: TrainingDataLedger) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step, "ledger": ledger.to_dict()}, tmp)
-    tmp.replace(path)
+    save_checkpoint(path, {"model": model, "ema": ema, "opt": opt}, step=step, ledger=ledger.to_dict())
 
 
 if __name__ == "__main__":  # python -m cinegen.training.dit --steps 100 ...

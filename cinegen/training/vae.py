@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from cinegen.models.vae import VAE_PRESETS, VideoVAE, frames_to_tensor
+from cinegen.training.checkpoint import resume_checkpoint, save_checkpoint
 from cinegen.training.configs import TRAIN_PARTS, VAETrainConfig
 from cinegen.training.data import Bucket, clip_stream
 from cinegen.training.schedule import cosine_lr
@@ -48,12 +49,8 @@ def main(cfg: VAETrainConfig) -> Path:
     opt = torch.optim.AdamW(trained, lr=cfg.lr, weight_decay=0.0, betas=(0.9, 0.99))
     step = 0
     ckpt = out / "checkpoint.pt"
-    if cfg.resume and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
+    if cfg.resume and (state := resume_checkpoint(ckpt, {"model": model, "opt": opt}, device)):
         step = state["step"]
-        log.info("resumed from %s at step %d", ckpt, step)
     (out / "train_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
     n_params = sum(p.numel() for p in model.parameters())
     log.info("VAE %s: %.2fM parameters (%.2fM trained) on %s", cfg.init_from or cfg.preset, n_params / 1e6,
@@ -143,10 +140,7 @@ def main(cfg: VAETrainConfig) -> Path:
 
 
 def _save_checkpoint(path: Path, model: VideoVAE, opt: torch.optim.Optimizer, step: int) -> None:
-    """Write then rename, so a run killed mid-save keeps its previous checkpoint."""
-    tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step}, tmp)
-    tmp.replace(path)
+    save_checkpoint(path, {"model": model, "opt": opt}, step=step)
 
 
 if __name__ == "__main__":  # python -m cinegen.training.vae --steps 100 ...
