@@ -29,9 +29,12 @@ def cosine_lr(base: float, step: int, warmup: int, steps: int, elapsed_s: float 
 
 
 def add_dataclass_args(parser: argparse.ArgumentParser, cls: type) -> None:
-    """One --flag per dataclass field; tuples take comma-separated values, bools take true/false."""
+    """One --flag per dataclass field; tuples take comma-separated values, bools take true/false.
+    The class's own fields come first in --help, then those of its bases (run settings last)."""
     hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
+    depth = {name: i for i, klass in reversed(list(enumerate(cls.__mro__)))
+             for name in vars(klass).get("__annotations__", {})}
+    for f in sorted(dataclasses.fields(cls), key=lambda f: depth.get(f.name, 0)):
         default = f.default
         flag = "--" + f.name.replace("_", "-")
         kind = hints[f.name]
