@@ -81,6 +81,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[s
 
 
 ROUTES = ("/v1/videos", "/v1/videos/extensions", "/v1/videos/edits", "/v1/videos/video_x/remix")
+JSON_ROUTES = (*ROUTES, "/v1/storyboards")
 
 
 def check(r: httpx.Response, sent: Any) -> None:
@@ -90,7 +91,7 @@ def check(r: httpx.Response, sent: Any) -> None:
         assert err["code"] and err["message"] and err["type"], r.text
 
 
-@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("route", JSON_ROUTES)
 def test_any_json_body_is_never_a_server_error(live: tuple[str, dict[str, str]], route: str) -> None:
     base, h = live
     with httpx.Client(base_url=base, headers={**h, "content-type": "application/json"}, timeout=30) as client:

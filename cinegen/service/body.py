@@ -56,17 +56,32 @@ async def _read_capped(request: Request, limit: int, code: str, message: str, de
     return bytes(buf)
 
 
+def _declared_length(request: Request) -> int:
+    try:
+        return int(request.headers.get("content-length", "0") or 0)
+    except ValueError:
+        raise ApiError(400, "invalid_content_length", "Content-Length is not a number") from None
+
+
+async def read_json(request: Request, limit: int = JSON_BODY_LIMIT,
+                    empty: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A JSON object body, read only up to `limit` bytes and parsed strictly (`parse_json_object`).
+    An empty body answers `empty` (None: refused). Call it after authenticating the caller."""
+    raw = await _read_capped(request, limit, "request_too_large", f"JSON bodies are limited to {limit} bytes",
+                             _declared_length(request))
+    if not raw.strip():
+        if empty is None:
+            raise ApiError(400, "invalid_json", "the body is empty; send a JSON object")
+        return dict(empty)
+    return parse_json_object(raw)
+
+
 async def read_body(request: Request, max_upload_bytes: int) -> tuple[dict[str, Any], dict[str, Upload]]:
     """The request body as fields (+ uploaded files), for JSON and multipart/form-data alike."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    try:
-        length = int(request.headers.get("content-length", "0") or 0)
-    except ValueError:
-        raise ApiError(400, "invalid_content_length", "Content-Length is not a number") from None
+    length = _declared_length(request)
     if ctype == "application/json" or (ctype == "" and length == 0):
-        raw = await _read_capped(request, JSON_BODY_LIMIT, "request_too_large",
-                                 f"JSON bodies are limited to {JSON_BODY_LIMIT} bytes", length)
-        return parse_json_object(raw or b"{}"), {}
+        return await read_json(request, empty={}), {}
     if ctype == "multipart/form-data":
         limit = max_upload_bytes
         raw = await _read_capped(request, limit + JSON_BODY_LIMIT, "file_too_large",
