@@ -24,6 +24,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from cinegen.private import write_private
 from cinegen.service.backends import JobCancelled, JobSpec
 from cinegen.service.settings import Settings
 from cinegen.service.worker_process import RayWorker, child_main
@@ -244,12 +245,5 @@ class RayActorRunner:
         out: dict[str, Any] = {"sha256": res["sha256"], "bytes": res["bytes"],
                                "timings": res.get("timings", {})}
         for k, data in res["files"].items():
-            target = out_dir / res["names"][k]
-            tmp = target.with_name(f".{target.name}.part")
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-            out[k] = str(target)
+            out[k] = str(write_private(out_dir / res["names"][k], data))
         return out

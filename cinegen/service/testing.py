@@ -118,11 +118,12 @@ class ProcessServer:
     """`cinegen serve` in a child process (its own process group), killable like a real crash."""
 
     def __init__(self, data_dir: Path, port: int | None = None, env: dict[str, str] | None = None,
-                 args: tuple[str, ...] = ()) -> None:
+                 args: tuple[str, ...] = (), umask: int | None = None) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.env = {**os.environ, "CINEGEN_HOME": str(data_dir), **(env or {})}
         self.args = args
+        self.umask = umask  # the child's umask (None: this process's); tests of file modes use 0
         self.proc: subprocess.Popen[bytes] | None = None
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log = data_dir / "server.log"
@@ -134,6 +135,7 @@ class ProcessServer:
             [sys.executable, "-m", "cinegen.cli", "serve", "--port", str(self.port), "--data-dir",
              str(self.data_dir), *(() if "--backend" in self.args else ("--backend", "fake")), *self.args],
             env=self.env, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=None if self.umask is None else (lambda: os.umask(self.umask)),  # type: ignore[arg-type]
         )
         logf.close()
         wait_http(self.base_url + ("/readyz" if ready else "/healthz"), timeout=120, proc=self.proc)

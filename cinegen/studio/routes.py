@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
-import os
 import secrets
 import urllib.parse
 from pathlib import Path
@@ -25,6 +24,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from cinegen.limits import MAX_PROMPT_CHARS
 from cinegen.mode import SERVICE_MODES
 from cinegen.paths import keys_dir
+from cinegen.private import private_dir, secure_tree, write_private
 from cinegen.service.body import read_body, read_json
 from cinegen.service.errors import ApiError, error_response
 from cinegen.service.jobs import ACTIVE, TERMINAL
@@ -430,10 +430,8 @@ async def upload_shot_image(board_id: str, shot_id: str, request: Request) -> Re
         record = store.load(board_id)
         board = store.board(record)
         shot = board.shot(shot_id)
-        folder = store.dir(board_id) / "images"
-        folder.mkdir(parents=True, exist_ok=True)
         name = f"{shot_id}-{secrets.token_hex(4)}{ext}"
-        (folder / name).write_bytes(data)
+        write_private(private_dir(store.dir(board_id) / "images") / name, data)
         board = board.with_shot(shot.replace(image=name, status="draft", video_id=None, path=None,
                                              error=None))
         record = store.save(record, board)
@@ -493,8 +491,7 @@ async def export_storyboard(board_id: str, request: Request) -> Response:
                                   f"Not exported: {desc} not finished. Generate every shot and wait for it "
                                   "to complete, then export again. Nothing was changed.")
             folder = store.dir(board_id)
-            shots_dir = folder / "shots"
-            shots_dir.mkdir(exist_ok=True)
+            shots_dir = private_dir(folder / "shots")
             for s in board.shots:
                 target = shots_dir / f"{s.id}-{s.video_id}.mp4"
                 if not target.is_file():
@@ -503,15 +500,14 @@ async def export_storyboard(board_id: str, request: Request) -> Response:
                         raise StudioError(409, "shot_unavailable",
                                           f"shot {s.id!r}: its video could not be fetched ({_message(r)}); "
                                           "regenerate it")
-                    tmp = target.with_name(f".{target.name}.part")
-                    tmp.write_bytes(r.content)
-                    os.replace(tmp, target)
+                    write_private(target, r.content)
                 board = board.with_shot(s.replace(path=str(target.resolve())))
             out = folder / "export"
             from cinegen.trust.publish import TrustSettings
 
             trust = TrustSettings.for_data_dir(_data_dir(request))
             exports = await asyncio.to_thread(export_all, board, out, trust=trust)
+            await asyncio.to_thread(secure_tree, out)  # written by PyAV, c2pa, PIL: made private after
             files = []
             for path in exports.as_dict().values():
                 kind, _ = EXPORT_FILES[path.name]
@@ -560,7 +556,8 @@ async def video_credentials(video_id: str, request: Request) -> Response:
                              "message": f"content credentials cannot be read here: {e}"})
     data_dir = _data_dir(request)
     anchors = tuple(p for p in (dev_ca_path(keys_dir(data_dir)), dev_ca_path(data_dir)) if p.is_file())
-    with tempfile.TemporaryDirectory(prefix="cinegen-cc-") as tmp:
+    # read under the data directory (nothing is written to the system temp directory)
+    with tempfile.TemporaryDirectory(prefix="cc-", dir=private_dir(data_dir / "scratch")) as tmp:
         path = Path(tmp) / f"{video_id}.mp4"
         path.write_bytes(r.content)
         try:
