@@ -148,6 +148,16 @@ class JobStore:
             )
             return cur.rowcount > 0
 
+    def key_by_name(self, name_or_id: str) -> sqlite3.Row | None:
+        rows = self._read("SELECT * FROM keys WHERE (name=? OR id=?) AND revoked_at IS NULL",
+                          (name_or_id, name_or_id))
+        return rows[0] if rows else None
+
+    def set_webhook(self, key_id: str, webhook_url: str | None, webhook_secret: str | None) -> None:
+        with self._tx() as c:
+            c.execute("UPDATE keys SET webhook_url=?, webhook_secret=? WHERE id=?",
+                      (webhook_url, webhook_secret, key_id))
+
     def key_by_hash(self, key_hash: str) -> sqlite3.Row | None:
         rows = self._read("SELECT * FROM keys WHERE hash=? AND revoked_at IS NULL", (key_hash,))
         return rows[0] if rows else None

@@ -99,6 +99,9 @@ class ThreadServer:
     def __enter__(self) -> ThreadServer:
         self.thread.start()
         wait_http(self.base_url + "/healthz")
+        deadline = time.monotonic() + 120  # the moderation encoder loads first: tests' first creates
+        while not self.service.gate.settled() and time.monotonic() < deadline:  # must not time out on it
+            time.sleep(0.1)
         return self
 
     def wait_ready(self, timeout: float = 60.0) -> None:
