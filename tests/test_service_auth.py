@@ -18,6 +18,7 @@ from cinegen.service.testing import auth as H
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadServer]:
     s = Settings(data_dir=tmp_path_factory.mktemp("auth"), workers=1, default_fps=8)
     with ThreadServer(s) as srv:
+        srv.wait_ready(120)  # the moderation encoder loads first (several seconds on a busy machine)
         yield srv
 
 

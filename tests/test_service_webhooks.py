@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -89,7 +90,8 @@ def test_completed_and_failed_events_signed_and_retried(server: ThreadServer,
                                                          receivers: tuple[Receiver, Receiver]) -> None:
     allowed, _ = receivers
     store = JobStore(server.settings.db_path)
-    _, key, secret = create_key(store, "hooked", webhook_url=allowed.url)
+    _, key, secret = create_key(store, "hooked", webhook_url=allowed.url,
+                                allow_hosts=server.settings.webhook_allow_hosts)
     assert secret is not None
     base = f"{server.base_url}/v1/videos"
     ok = httpx.post(base, headers={"Authorization": f"Bearer {key}"},
@@ -117,7 +119,9 @@ def test_hosts_off_the_allowlist_are_never_contacted(server: ThreadServer,
                                                      receivers: tuple[Receiver, Receiver]) -> None:
     _, forbidden = receivers
     store = JobStore(server.settings.db_path)
-    _, key, _ = create_key(store, "sneaky", webhook_url=forbidden.url)
+    # allowed when the key was made, taken off the allowlist since: delivery checks again
+    _, key, _ = create_key(store, "sneaky", webhook_url=forbidden.url,
+                           allow_hosts=(urlsplit(forbidden.url).netloc,))
     v = httpx.post(f"{server.base_url}/v1/videos", headers={"Authorization": f"Bearer {key}"},
                    json={"prompt": "a ball", "seconds": 1}).json()
     wait_for(lambda: any(e["dead_at"] for e in store.events_for(v["id"])))
@@ -135,3 +139,37 @@ def test_check_url_rules() -> None:
             check_url(bad, allow, resolve=False)
     with pytest.raises(WebhookRefused, match="internal address"):
         check_url("http://localhost/x", allow)  # a name allowlisted, but it resolves to loopback
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "gopher://127.0.0.1:70/_x", "http://169.254.169.254/latest",
+                                 "http://hooks.example.com/x", "http://user:pw@127.0.0.1:9000/"])
+def test_keys_create_refuses_what_delivery_would_refuse(tmp_path: Any, url: str) -> None:
+    """The CLI exits 2 naming the rule, and no key is stored (same rules as delivery: check_url)."""
+    from cinegen.cli import main
+
+    rc = main(["keys", "create", "w", "--data-dir", str(tmp_path), "--webhook-url", url,
+               "--webhook-allow-host", "127.0.0.1:9000"])
+    assert rc == 2
+    assert JobStore(tmp_path / "jobs.sqlite3").list_keys() == []
+
+
+def test_keys_update_checks_and_rotates(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from cinegen.cli import main
+
+    d = ["--data-dir", str(tmp_path), "--webhook-allow-host", "127.0.0.1:9000"]
+    assert main(["keys", "create", "w", *d, "--webhook-url", "http://127.0.0.1:9000/a"]) == 0
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    first = store.key_by_name("w")["webhook_secret"]
+    assert main(["keys", "update", "w", *d, "--webhook-url", "file:///etc/passwd"]) == 2
+    assert store.key_by_name("w")["webhook_url"] == "http://127.0.0.1:9000/a"  # unchanged
+    assert main(["keys", "update", "w", *d, "--webhook-url", "http://127.0.0.1:9000/b"]) == 0
+    row = store.key_by_name("w")
+    assert row["webhook_url"] == "http://127.0.0.1:9000/b" and row["webhook_secret"] == first
+    capsys.readouterr()
+    assert main(["keys", "update", "w", *d, "--webhook-url", "http://127.0.0.1:9000/b",
+                 "--rotate-webhook-secret"]) == 0
+    new = store.key_by_name("w")["webhook_secret"]
+    assert new != first and f"webhook secret: {new}" in capsys.readouterr().out
+    assert main(["keys", "update", "w", "--data-dir", str(tmp_path), "--no-webhook"]) == 0
+    assert store.key_by_name("w")["webhook_url"] is None and store.key_by_name("w")["webhook_secret"] is None
+    assert main(["keys", "update", "nobody", "--data-dir", str(tmp_path), "--no-webhook"]) == 2

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from cinegen.private import private_dir, secure_tree
 from cinegen.service import videos
 from cinegen.service.backends import backend_class, backend_sizes
 from cinegen.service.errors import error_response, install_handlers
@@ -51,9 +52,9 @@ class Service:
 # ----------------------------------------------------------------------------- app factory
 def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
     """The service's FastAPI app. `start_workers=False` serves the API only (another node works)."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    for d in (settings.videos_dir, settings.inputs_dir):
-        d.mkdir(parents=True, exist_ok=True)
+    for d in (settings.data_dir, settings.videos_dir, settings.inputs_dir):
+        private_dir(d)
+    secure_tree(settings.data_dir, skip=("ray",))  # a store an older version made readable is closed too
     if start_workers:
         try:
             backend_class(settings.backend)  # fail at start, not in every worker, if it cannot load

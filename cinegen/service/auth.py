@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from cinegen.service.jobs import JobStore
 from cinegen.service.quotas import Limits
 from cinegen.service.settings import Settings
+from cinegen.service.webhook_urls import check_url
 
 LOCAL_OWNER = "local"  # the owner of every video when auth is off (single-user mode)
 
@@ -47,10 +48,16 @@ def generate_webhook_secret() -> str:
 
 def create_key(store: JobStore, name: str, *, max_concurrent_jobs: int | None = None,
                seconds_per_day: int | None = None, requests_per_minute: int | None = None,
-               webhook_url: str | None = None) -> tuple[str, str, str | None]:
-    """Create a key. Returns (key_id, the key itself (shown once), webhook secret or None)."""
+               webhook_url: str | None = None,
+               allow_hosts: tuple[str, ...] = ()) -> tuple[str, str, str | None]:
+    """Create a key. Returns (key_id, the key itself (shown once), webhook secret or None).
+
+    A webhook URL must pass the delivery rules now (`check_url` against `allow_hosts`, the
+    deployment's `webhook_allow_hosts`): WebhookRefused (a ValueError) otherwise."""
     if not name or len(name) > 100:
         raise ValueError(f"key name must be 1..100 characters, got {name!r}")
+    if webhook_url:
+        check_url(webhook_url, allow_hosts)
     key = generate_key()
     secret = generate_webhook_secret() if webhook_url else None
     limits = {"max_concurrent_jobs": max_concurrent_jobs, "seconds_per_day": seconds_per_day,
@@ -60,6 +67,23 @@ def create_key(store: JobStore, name: str, *, max_concurrent_jobs: int | None = 
             raise ValueError(f"{k} must be >= 0, got {v}")
     kid = store.create_key(name, hash_key(key), key[:7], limits, webhook_url, secret)
     return kid, key, secret
+
+
+def update_webhook(store: JobStore, name: str, webhook_url: str | None, *, rotate_secret: bool = False,
+                   allow_hosts: tuple[str, ...] = ()) -> str | None:
+    """Point key `name` (name or id) at a new webhook URL (None: no webhook), under the same rules
+    as `create_key`. A new secret is made when the key had none or `rotate_secret`; returns it
+    (shown once), or None when the secret is unchanged or removed."""
+    row = store.key_by_name(name)
+    if row is None:
+        raise ValueError(f"no active key named {name!r}")
+    if webhook_url:
+        check_url(webhook_url, allow_hosts)
+    fresh = bool(webhook_url) and (rotate_secret or not row["webhook_secret"])
+    new_secret = generate_webhook_secret() if fresh else None
+    secret = None if not webhook_url else (new_secret or row["webhook_secret"])
+    store.set_webhook(row["id"], webhook_url or None, secret)
+    return new_secret
 
 
 def authenticate(store: JobStore, settings: Settings, authorization: str | None) -> Principal:

@@ -6,7 +6,7 @@ uploaded images). Every failure is an `ApiError` naming the field.
 from __future__ import annotations
 
 import io
-import json
+import re
 import warnings
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
@@ -16,11 +16,16 @@ from fastapi import Request
 from pydantic import BaseModel, ValidationError
 from starlette.formparsers import MultiPartParser
 
+from cinegen.service import strict_json
 from cinegen.service.errors import ApiError, from_validation
 from cinegen.service.settings import Settings
 
 INT_FIELDS = ("seed", "fps", "steps")
 FLOAT_FIELDS = ("guidance", "strength")
+BOOL_FIELDS = ("extend_prompt", "use_plan")
+# What a form field may hold for a number: ASCII digits only (`int()` also takes '٣' and '𝟒').
+_INT_TEXT = re.compile(r"-?[0-9]{1,12}")
+_FLOAT_TEXT = re.compile(r"-?[0-9]{1,12}(\.[0-9]{0,12})?([eE][-+]?[0-9]{1,3})?")
 IMAGE_FORMATS = {"PNG", "JPEG", "WEBP"}
 JSON_BODY_LIMIT = 256 * 1024
 
@@ -51,23 +56,32 @@ async def _read_capped(request: Request, limit: int, code: str, message: str, de
     return bytes(buf)
 
 
+def _declared_length(request: Request) -> int:
+    try:
+        return int(request.headers.get("content-length", "0") or 0)
+    except ValueError:
+        raise ApiError(400, "invalid_content_length", "Content-Length is not a number") from None
+
+
+async def read_json(request: Request, limit: int = JSON_BODY_LIMIT,
+                    empty: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A JSON object body, read only up to `limit` bytes and parsed strictly (`parse_json_object`).
+    An empty body answers `empty` (None: refused). Call it after authenticating the caller."""
+    raw = await _read_capped(request, limit, "request_too_large", f"JSON bodies are limited to {limit} bytes",
+                             _declared_length(request))
+    if not raw.strip():
+        if empty is None:
+            raise ApiError(400, "invalid_json", "the body is empty; send a JSON object")
+        return dict(empty)
+    return parse_json_object(raw)
+
+
 async def read_body(request: Request, max_upload_bytes: int) -> tuple[dict[str, Any], dict[str, Upload]]:
     """The request body as fields (+ uploaded files), for JSON and multipart/form-data alike."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    try:
-        length = int(request.headers.get("content-length", "0") or 0)
-    except ValueError:
-        raise ApiError(400, "invalid_content_length", "Content-Length is not a number") from None
+    length = _declared_length(request)
     if ctype == "application/json" or (ctype == "" and length == 0):
-        raw = await _read_capped(request, JSON_BODY_LIMIT, "request_too_large",
-                                 f"JSON bodies are limited to {JSON_BODY_LIMIT} bytes", length)
-        try:
-            body = json.loads(raw or b"{}")
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ApiError(400, "invalid_json", f"the body is not valid JSON: {e}") from None
-        if not isinstance(body, dict):
-            raise ApiError(400, "invalid_json", "the JSON body must be an object")
-        return body, {}
+        return await read_json(request, empty={}), {}
     if ctype == "multipart/form-data":
         limit = max_upload_bytes
         raw = await _read_capped(request, limit + JSON_BODY_LIMIT, "file_too_large",
@@ -101,37 +115,75 @@ async def read_body(request: Request, max_upload_bytes: int) -> tuple[dict[str, 
                     files[name] = Upload(data, value.filename or "", value.content_type or "")
         finally:
             await form.close()
-        for names, cast, what in ((INT_FIELDS, int, "an integer"), (FLOAT_FIELDS, float, "a number")):
-            for f in (f for f in names if f in fields):
-                try:
-                    fields[f] = cast(fields[f])
-                except ValueError:
-                    raise ApiError(400, f"invalid_{f}", f"{f} must be {what}", f) from None
-        return fields, files
+        return typed_form_fields(fields), files
     raise ApiError(415, "unsupported_media_type", "send application/json or multipart/form-data")
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """A JSON body that must be an object: depth and number size capped (`strict_json`); a field
+    holding an over-long number is refused naming the field."""
+    try:
+        body = strict_json.loads(raw)
+    except strict_json.JsonRefused as e:
+        raise ApiError(400, "invalid_json", str(e)) from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "the JSON body must be an object")
+    huge = strict_json.huge_field(body)
+    if huge is not None:
+        field, number = huge
+        code = f"invalid_{field}" if field.isidentifier() and len(field) <= 40 else "invalid_json"
+        raise ApiError(400, code, f"{field} holds {number!r}; numbers are limited to "
+                       f"{strict_json.MAX_INT_DIGITS} digits", field[:100])
+    return body
+
+
+def typed_form_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """Form fields are text: numbers must be ASCII digits, flags `true`/`false`, a plan JSON text
+    within the JSON limits. Converted to the types the JSON body would carry."""
+    out = dict(fields)
+    for names, pattern, cast, what in ((INT_FIELDS, _INT_TEXT, int, "an integer"),
+                                       (FLOAT_FIELDS, _FLOAT_TEXT, float, "a number")):
+        for f in (f for f in names if f in out):
+            if not pattern.fullmatch(out[f]):
+                raise ApiError(400, f"invalid_{f}", f"{f} must be {what} written in ASCII digits, "
+                               f"got {out[f][:40]!r}", f)
+            out[f] = cast(out[f])
+    for f in (f for f in BOOL_FIELDS if f in out):
+        if out[f] not in ("true", "false"):
+            raise ApiError(400, f"invalid_{f}", f"{f} must be true or false, got {out[f][:40]!r}", f)
+        out[f] = out[f] == "true"
+    if isinstance(out.get("plan"), str):
+        try:
+            strict_json.loads(out["plan"])
+        except strict_json.JsonRefused as e:
+            raise ApiError(400, "invalid_plan", f"plan: {e}", "plan") from None
+    return out
 
 
 def validate(model: type[BaseModel], fields: dict[str, Any]) -> Any:
     try:
         return model.model_validate(fields)
     except ValidationError as e:
-        raise from_validation(e) from None
+        raise from_validation(e, model) from None
 
 
 def check_seconds(value: str | int | None, s: Settings) -> int:
     if value is None:
         return s.default_seconds
-    if isinstance(value, bool):
-        raise ApiError(400, "invalid_seconds", "seconds must be a whole number", "seconds")
+    in_range = f"seconds must be in {s.min_seconds}..{s.max_seconds}"
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ApiError(400, "invalid_seconds", f"seconds must be a whole number of seconds as a string "
+                       f"('4') or an integer, got {value!r}", "seconds")
     if isinstance(value, str):
-        if not value.strip().isdigit() or len(value.strip()) > 3:
-            raise ApiError(400, "invalid_seconds", f"seconds must be a whole number, got {value!r}",
-                           "seconds")
-        value = int(value)
+        text = value.strip()
+        if not re.fullmatch(r"[0-9]+", text):  # ASCII digits only: str.isdigit() takes '²' and '٣'
+            raise ApiError(400, "invalid_seconds", f"seconds must be a whole number of seconds in ASCII "
+                           f"digits, got {value[:40]!r}", "seconds")
+        if len(text) > 6:
+            raise ApiError(400, "invalid_seconds", f"{in_range}, got {text[:40]}", "seconds")
+        value = int(text)
     if not s.min_seconds <= value <= s.max_seconds:
-        raise ApiError(400, "invalid_seconds",
-                       f"seconds must be in {s.min_seconds}..{s.max_seconds}, got {value}",
-                       "seconds")
+        raise ApiError(400, "invalid_seconds", f"{in_range}, got {value}", "seconds")
     return value
 
 

@@ -1,4 +1,4 @@
-"""Service subcommands: `cinegen keys create|revoke|list` (`cinegen serve` is `cinegen.server`)."""
+"""Service subcommands: `cinegen keys create|update|revoke|list` (`cinegen serve` is `cinegen.server`)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,20 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     c.add_argument("--max-concurrent-jobs", type=int)
     c.add_argument("--seconds-per-day", type=int)
     c.add_argument("--requests-per-minute", type=int)
-    c.add_argument("--webhook-url", help="deliver video.completed / video.failed events here")
+    c.add_argument("--webhook-url", help="deliver video.completed / video.failed events here (checked now, "
+                   "with the delivery rules: http(s), a host on the allowlist, not an internal address)")
+    c.add_argument("--webhook-allow-host", action="append", default=[],
+                   help="add to the allowlist (CINEGEN_WEBHOOK_ALLOW_HOSTS) for this check; repeatable")
     c.set_defaults(func=_keys_create)
+    u = ks.add_parser("update", help="change a key's webhook URL (checked as on create) or rotate its secret")
+    u.add_argument("name")
+    u.add_argument("--data-dir")
+    target = u.add_mutually_exclusive_group(required=True)
+    target.add_argument("--webhook-url", help="the new URL")
+    target.add_argument("--no-webhook", action="store_true", help="remove the webhook (and its secret)")
+    u.add_argument("--rotate-webhook-secret", action="store_true", help="issue a new secret (printed once)")
+    u.add_argument("--webhook-allow-host", action="append", default=[])
+    u.set_defaults(func=_keys_update)
     r = ks.add_parser("revoke", help="revoke a key by name or id")
     r.add_argument("name")
     r.add_argument("--data-dir")
@@ -47,11 +59,27 @@ def _keys_create(args: argparse.Namespace) -> int:
     kid, key, secret = create_key(
         store, args.name, max_concurrent_jobs=args.max_concurrent_jobs, seconds_per_day=args.seconds_per_day,
         requests_per_minute=args.requests_per_minute, webhook_url=args.webhook_url,
+        allow_hosts=_allow_hosts(args),
     )
     print(f"created key {args.name!r} ({kid}); store it now, it is not shown again")
     if secret:
         print(f"webhook secret: {secret}")
     print(key)
+    return 0
+
+
+def _allow_hosts(args: argparse.Namespace) -> tuple[str, ...]:
+    return _settings(args).webhook_allow_hosts + tuple(args.webhook_allow_host)
+
+
+def _keys_update(args: argparse.Namespace) -> int:
+    from cinegen.service.auth import update_webhook
+
+    secret = update_webhook(_store(args), args.name, None if args.no_webhook else args.webhook_url,
+                            rotate_secret=args.rotate_webhook_secret, allow_hosts=_allow_hosts(args))
+    print(f"updated key {args.name!r}: webhook " + (args.webhook_url if not args.no_webhook else "removed"))
+    if secret:
+        print(f"webhook secret: {secret}")
     return 0
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cinegen.service.metrics import Metrics
@@ -81,13 +81,71 @@ def install_handlers(app: FastAPI, metrics: Metrics) -> None:
         return JSONResponse(error_json(e.status_code, code, str(e.detail)), e.status_code)
 
 
-def from_validation(e: ValidationError) -> ApiError:
+def from_validation(e: ValidationError, model: type[BaseModel] | None = None) -> ApiError:
+    """The first validation error as an ApiError naming the field, what it must be (read from the
+    model's schema: type, range, length, choices) and what it got; never pydantic's own path."""
     err = e.errors()[0]
     loc = [str(x) for x in err.get("loc", ())]
     field = loc[0] if loc else None
     if err.get("type") == "extra_forbidden":
-        return ApiError(400, "unknown_parameter", f"unknown parameter {'.'.join(loc)!r}", field)
+        return ApiError(400, "unknown_parameter", f"unknown parameter {'.'.join(loc)[:100]!r}", field)
     if err.get("type") == "missing":
-        return ApiError(400, f"missing_{field}", f"{field} is required", field)
-    return ApiError(400, f"invalid_{field}" if field else "invalid_request", f"{'.'.join(loc)}: {err['msg']}",
-                    field)
+        return ApiError(400, f"missing_{field}", f"{'.'.join(loc)} is required", field)
+    if model is None or field is None:
+        return ApiError(400, f"invalid_{field}" if field else "invalid_request",
+                        f"{'.'.join(loc)}: {err['msg']}", field)
+    name, expected = expectation(model.model_json_schema(), loc)
+    got = repr(err.get("input"))
+    got = got if len(got) <= 60 else got[:57] + "..."
+    return ApiError(400, f"invalid_{field}", f"{name} must be {expected}, got {got}", field)
+
+
+_TYPES = {"integer": "an integer", "number": "a number", "string": "a string", "boolean": "true or false",
+          "object": "an object", "array": "a list", "null": "null"}
+
+
+def expectation(schema: dict[str, Any], loc: list[str]) -> tuple[str, str]:
+    """(the field's dotted name, what it must be in words) for a validation error at `loc`,
+    following the schema's properties and `$defs` as far as `loc` names them."""
+    defs = schema.get("$defs", {})
+
+    def resolve(node: dict[str, Any]) -> dict[str, Any]:
+        ref = node.get("$ref", "")
+        return resolve(defs.get(ref.rsplit("/", 1)[-1], {})) if ref else node
+
+    def flat(node: dict[str, Any]) -> list[dict[str, Any]]:
+        node = resolve(node)
+        return [leaf for o in node["anyOf"] for leaf in flat(o)] if "anyOf" in node else [node]
+
+    node, name = schema, ""
+    for part in loc:
+        options = flat(node)
+        if part.isdigit() and any("items" in o for o in options):
+            node, name = next(o["items"] for o in options if "items" in o), f"{name}[{part}]"
+            continue
+        nxt = next((o["properties"][part] for o in options if part in o.get("properties", {})), None)
+        if nxt is None:
+            break
+        node, name = nxt, f"{name}.{part}" if name else part
+    options = [o for o in flat(node) if o.get("type") != "null"]
+    return name or (loc[0] if loc else "body"), " or ".join(_describe(o) for o in options)
+
+
+def _describe(node: dict[str, Any]) -> str:
+    if "enum" in node:
+        return "one of " + ", ".join(repr(v) for v in node["enum"])
+    if "const" in node:
+        return repr(node["const"])
+    text = _TYPES.get(node.get("type", ""), "valid")
+    lo = node.get("minimum", node.get("exclusiveMinimum"))
+    hi = node.get("maximum", node.get("exclusiveMaximum"))
+    if lo is not None or hi is not None:
+        text += f" in {'' if lo is None else lo}..{'' if hi is None else hi}"
+        text += " (exclusive)" if "exclusiveMinimum" in node or "exclusiveMaximum" in node else ""
+    if "maxLength" in node or "minLength" in node:
+        text += f" of {node.get('minLength', 0)}..{node.get('maxLength', '')} characters"
+    if "maxItems" in node:
+        text += f" of at most {node['maxItems']} items"
+    if "pattern" in node:
+        text += f" matching {node['pattern']}"
+    return text

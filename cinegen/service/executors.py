@@ -18,12 +18,15 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import os
+import secrets
+import threading
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from cinegen.private import private_dir, write_private
 from cinegen.service.backends import JobCancelled, JobSpec
 from cinegen.service.settings import Settings
 from cinegen.service.worker_process import RayWorker, child_main
@@ -34,7 +37,8 @@ CANCEL_GRACE_SECONDS = 30.0  # a worker that ignores cancel this long is killed
 
 def make_runner_factory(settings: Settings) -> Callable[[int], Runner]:
     if settings.executor == "ray":
-        return lambda i: RayActorRunner(settings, i)
+        ray_connection = RayConnection(settings)  # one per service: every slot's runner shares it
+        return lambda i: RayActorRunner(settings, i, ray_connection)
     return lambda i: LocalProcessRunner(settings, i)
 
 
@@ -156,25 +160,67 @@ class LocalProcessRunner:
 
 
 # ============================================================================ Ray actors
+RAY_TEMP_MAX_CHARS = 50  # Ray adds ~57 characters of session path to its Unix socket names (limit 107)
+
+
+class RayConnection:
+    """The service's one connection to Ray, made by whichever slot starts first.
+
+    Worker slots start their runners in parallel; each calling `ray.init` started a second local
+    cluster (or failed with "Perhaps you called ray.init twice"). A lock makes the first caller
+    connect and the others wait for it. A local head keeps its session files under
+    `<data dir>/ray` (when that path is short enough for Ray's socket names) and its auth token in
+    `<data dir>/ray/auth_token` rather than `~/.ray/auth_token`, unless the environment names one
+    (`RAY_AUTH_TOKEN`, or an existing `RAY_AUTH_TOKEN_PATH`).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.inits = 0  # how many times this service called ray.init (1 at most)
+        self._lock = threading.Lock()
+
+    def ensure(self) -> None:
+        import ray
+
+        with self._lock:
+            if ray.is_initialized():
+                return
+            kw: dict[str, Any] = {}
+            if self.settings.ray_address is None:
+                temp = private_dir(self.settings.data_dir / "ray")
+                if len(str(temp)) <= RAY_TEMP_MAX_CHARS:
+                    kw["_temp_dir"] = str(temp)
+                self._local_token(temp / "auth_token")
+            ray.init(address=self.settings.ray_address, include_dashboard=False, log_to_driver=False, **kw)
+            self.inits += 1
+
+    @staticmethod
+    def _local_token(path: Path) -> None:
+        """Point Ray at a token file under the data directory (made once, 0600), so a new local
+        cluster does not write `~/.ray/auth_token`. Ray reads the variable from this process's
+        environment (and passes it to the head it starts): it is set for the process."""
+        given = os.environ.get("RAY_AUTH_TOKEN_PATH")
+        if os.environ.get("RAY_AUTH_TOKEN") or (given and Path(given).is_file()):
+            return
+        if not path.is_file():
+            write_private(path, secrets.token_hex(32).encode())
+        os.environ["RAY_AUTH_TOKEN_PATH"] = str(path)
+
+
 class RayActorRunner:
     """One Ray actor per slot, requesting `gpus_per_worker` GPUs; recreated if it dies."""
 
-    def __init__(self, settings: Settings, index: int) -> None:
+    def __init__(self, settings: Settings, index: int, connection: RayConnection | None = None) -> None:
         self.settings = settings
         self.index = index
+        self.connection = connection or RayConnection(settings)
         self.actor: Any = None
         self._ready = False
 
     def start(self) -> None:
         import ray
 
-        if not ray.is_initialized():
-            kw: dict[str, Any] = {}
-            temp = self.settings.data_dir / "ray"
-            if self.settings.ray_address is None and len(str(temp)) <= 50:
-                kw["_temp_dir"] = str(temp)  # a local head keeps its session files in the data dir
-            ray.init(address=self.settings.ray_address, include_dashboard=False, ignore_reinit_error=True,
-                     log_to_driver=False, **kw)
+        self.connection.ensure()
         cls = ray.remote(RayWorker).options(  # type: ignore[attr-defined]
             num_cpus=1, num_gpus=self.settings.gpus_per_worker, max_concurrency=2, max_restarts=0,
         )
@@ -244,12 +290,5 @@ class RayActorRunner:
         out: dict[str, Any] = {"sha256": res["sha256"], "bytes": res["bytes"],
                                "timings": res.get("timings", {})}
         for k, data in res["files"].items():
-            target = out_dir / res["names"][k]
-            tmp = target.with_name(f".{target.name}.part")
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-            out[k] = str(target)
+            out[k] = str(write_private(out_dir / res["names"][k], data))
         return out

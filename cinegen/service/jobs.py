@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from cinegen.errors import CodedError
+from cinegen.private import private_files, touch_private
 from cinegen.service.quotas import Limits, check_job_quota
 from cinegen.service.store_schema import SCHEMA as _SCHEMA
 
@@ -69,7 +70,7 @@ class JobStore:
 
     def __init__(self, path: Path, *, max_attempts: int = 3, lease_seconds: float = 30.0) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        touch_private(self.path)  # before SQLite opens it: its -wal and -shm files take its mode
         self.max_attempts = max_attempts
         self.lease_seconds = lease_seconds
         self._local = threading.local()
@@ -92,6 +93,7 @@ class JobStore:
             c.execute("PRAGMA synchronous=FULL")  # a commit survives a power cut, not only a crash
             c.execute("PRAGMA busy_timeout=30000")
             c.execute("PRAGMA foreign_keys=ON")
+            private_files(*(self.path.with_name(self.path.name + end) for end in ("-wal", "-shm")))
             self._local.conn = c
         return c
 
@@ -145,6 +147,16 @@ class JobStore:
                 (time.time(), name_or_id, name_or_id),
             )
             return cur.rowcount > 0
+
+    def key_by_name(self, name_or_id: str) -> sqlite3.Row | None:
+        rows = self._read("SELECT * FROM keys WHERE (name=? OR id=?) AND revoked_at IS NULL",
+                          (name_or_id, name_or_id))
+        return rows[0] if rows else None
+
+    def set_webhook(self, key_id: str, webhook_url: str | None, webhook_secret: str | None) -> None:
+        with self._tx() as c:
+            c.execute("UPDATE keys SET webhook_url=?, webhook_secret=? WHERE id=?",
+                      (webhook_url, webhook_secret, key_id))
 
     def key_by_hash(self, key_hash: str) -> sqlite3.Row | None:
         rows = self._read("SELECT * FROM keys WHERE hash=? AND revoked_at IS NULL", (key_hash,))

@@ -172,6 +172,10 @@ class ModerationGate:
     def ready(self) -> bool:
         return self._ready.is_set() and self._error is None
 
+    def settled(self) -> bool:
+        """The warm-up has finished, loaded or failed."""
+        return self._ready.is_set()
+
     # ------------------------------------------------------------------ the check
     def check(self, prompt: str, *, mode: str, image: np.ndarray | None = None,
               consent_grant_id: str | None = None, project: str | None = None) -> dict[str, Any]:

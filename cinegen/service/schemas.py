@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from cinegen.limits import MAX_FPS, MAX_PROMPT_CHARS, MIN_FPS
 from cinegen.mode import Mode
@@ -63,16 +63,16 @@ class VideoCreate(_Consent):
                              examples=["128x128"])
     # --- cinegen extensions
     negative_prompt: str | None = Field(default=None, max_length=MAX_PROMPT)
-    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
-    fps: int | None = Field(default=None, ge=MIN_FPS, le=MAX_FPS)
-    steps: int | None = Field(default=None, ge=1, le=200)
-    guidance: float | None = Field(default=None, ge=0.0, le=30.0)
+    seed: StrictInt | None = Field(default=None, ge=0, le=2**31 - 1)
+    fps: StrictInt | None = Field(default=None, ge=MIN_FPS, le=MAX_FPS)
+    steps: StrictInt | None = Field(default=None, ge=1, le=200)
+    guidance: StrictFloat | None = Field(default=None, ge=0.0, le=30.0)
     mode: Mode | None = Field(default=None, description="Generation mode; inferred when omitted.")
     video_ids: list[VideoId] | None = Field(
         default=None, max_length=8, description="Source videos for extend/connect/loop/edit/keyframes."
     )
-    strength: float | None = Field(default=None, ge=0.0, le=1.0)
-    extend_prompt: bool | None = Field(
+    strength: StrictFloat | None = Field(default=None, ge=0.0, le=1.0)
+    extend_prompt: StrictBool | None = Field(
         default=None,
         description="Let the model's prompt extender rewrite the prompt into its caption language (default "
         "true; "
@@ -84,7 +84,8 @@ class VideoCreate(_Consent):
         "one): where each object is, frame by frame. Omitted: the model's planner plans the prompt. "
         "Its seconds must match the video's.",
     )
-    use_plan: bool | None = Field(default=None, description="false: text only, no shot plan (default true).")
+    use_plan: StrictBool | None = Field(default=None,
+                                        description="false: text only, no shot plan (default true).")
     path: str | None = Field(
         default=None, max_length=4000, examples=["0.1,0.5 0.5,0.2 0.9,0.5"],
         description="Move the first object along these points at constant speed: 'x,y' pairs separated "
@@ -98,8 +99,8 @@ class VideoRemix(_Consent):
 
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT)
     negative_prompt: str | None = Field(default=None, max_length=MAX_PROMPT)
-    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
-    strength: float | None = Field(default=None, ge=0.0, le=1.0)
+    seed: StrictInt | None = Field(default=None, ge=0, le=2**31 - 1)
+    strength: StrictFloat | None = Field(default=None, ge=0.0, le=1.0)
 
 
 class VideoRef(_Strict):
@@ -112,7 +113,7 @@ class VideoExtend(_Consent):
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT)
     seconds: Seconds
     video: VideoRef
-    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    seed: StrictInt | None = Field(default=None, ge=0, le=2**31 - 1)
 
 
 class VideoEdit(_Consent):
@@ -120,8 +121,8 @@ class VideoEdit(_Consent):
 
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT)
     video: VideoRef
-    strength: float | None = Field(default=None, ge=0.0, le=1.0)
-    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    strength: StrictFloat | None = Field(default=None, ge=0.0, le=1.0)
+    seed: StrictInt | None = Field(default=None, ge=0, le=2**31 - 1)
 
 
 class VideoError(BaseModel):

@@ -99,6 +99,9 @@ class ThreadServer:
     def __enter__(self) -> ThreadServer:
         self.thread.start()
         wait_http(self.base_url + "/healthz")
+        deadline = time.monotonic() + 120  # the moderation encoder loads first: tests' first creates
+        while not self.service.gate.settled() and time.monotonic() < deadline:  # must not time out on it
+            time.sleep(0.1)
         return self
 
     def wait_ready(self, timeout: float = 60.0) -> None:
@@ -118,11 +121,12 @@ class ProcessServer:
     """`cinegen serve` in a child process (its own process group), killable like a real crash."""
 
     def __init__(self, data_dir: Path, port: int | None = None, env: dict[str, str] | None = None,
-                 args: tuple[str, ...] = ()) -> None:
+                 args: tuple[str, ...] = (), umask: int | None = None) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.env = {**os.environ, "CINEGEN_HOME": str(data_dir), **(env or {})}
         self.args = args
+        self.umask = umask  # the child's umask (None: this process's); tests of file modes use 0
         self.proc: subprocess.Popen[bytes] | None = None
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log = data_dir / "server.log"
@@ -134,6 +138,7 @@ class ProcessServer:
             [sys.executable, "-m", "cinegen.cli", "serve", "--port", str(self.port), "--data-dir",
              str(self.data_dir), *(() if "--backend" in self.args else ("--backend", "fake")), *self.args],
             env=self.env, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=None if self.umask is None else (lambda: os.umask(self.umask)),  # type: ignore[arg-type]
         )
         logf.close()
         wait_http(self.base_url + ("/readyz" if ready else "/healthz"), timeout=120, proc=self.proc)

@@ -13,7 +13,6 @@ import hashlib
 import io
 import json
 import logging
-import os
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -27,6 +26,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from cinegen.mode import SERVICE_MODES, Mode
+from cinegen.private import write_private
 from cinegen.service import schemas
 from cinegen.service.auth import AuthError, Principal, authenticate
 from cinegen.service.body import check_prompt, check_seconds, check_size, inspect_image, read_body, validate
@@ -166,9 +166,7 @@ def accept(request: Request, p: Principal, route: str, v: Any, spec: JobSpec, se
         buf = io.BytesIO()
         upload.save(buf, format="PNG")
         h.update(buf.getvalue())
-        tmp = ref_path.with_name(f".{ref_path.name}.part")
-        tmp.write_bytes(buf.getvalue())
-        os.replace(tmp, ref_path)
+        write_private(ref_path, buf.getvalue())
         spec = spec.replace(input_reference=ref_path)
     try:
         row, created = svc.store.create_video(

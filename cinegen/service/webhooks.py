@@ -21,24 +21,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import logging
-import socket
 import threading
 import time
-from urllib.parse import urlsplit
 
 import httpx
 
 from cinegen.service.jobs import JobStore
 from cinegen.service.metrics import Metrics
 from cinegen.service.settings import Settings
+from cinegen.service.webhook_urls import WebhookRefused, check_url
 
 log = logging.getLogger(__name__)
-
-
-class WebhookRefused(ValueError):
-    """A URL the service will not deliver to."""
+__all__ = ["WebhookDeliverer", "WebhookRefused", "check_url", "sign", "verify"]
 
 
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
@@ -59,36 +54,6 @@ def verify(secret: str, headers: dict[str, str], body: bytes, tolerance: float =
     if abs(time.time() - ts) > tolerance:
         return False
     return any(hmac.compare_digest(expected, s) for s in h.get("webhook-signature", "").split())
-
-
-def check_url(url: str, allow_hosts: tuple[str, ...], *, resolve: bool = True) -> None:
-    """Raise WebhookRefused unless `url` is http(s) to an allowlisted, non-internal host."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise WebhookRefused(f"webhook URL must be http(s)://host/..., got {url!r}")
-    if parts.username or parts.password:
-        raise WebhookRefused("webhook URL must not carry credentials")
-    host = parts.hostname.lower()
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    allowed = {h.lower() for h in allow_hosts}
-    if host not in allowed and f"{host}:{port}" not in allowed:
-        raise WebhookRefused(f"webhook host {host}:{port} is not on the allowlist")
-    if not resolve:
-        return
-    try:
-        ipaddress.ip_address(host)
-        return  # an address literal that is explicitly allowlisted
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-    except OSError as e:
-        raise WebhookRefused(f"cannot resolve webhook host {host}: {e}") from e
-    for info in infos:
-        ip = ipaddress.ip_address(info[4][0])
-        internal = ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved
-        if internal and str(ip) not in allowed and f"{ip}:{port}" not in allowed:
-            raise WebhookRefused(f"webhook host {host} resolves to internal address {ip}")
 
 
 class WebhookDeliverer:

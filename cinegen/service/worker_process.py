@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from cinegen.private import PRIVATE_UMASK
 from cinegen.service.backends import BackendError, JobCancelled, JobSpec, VideoBackend, load_backend
 from cinegen.service.plans import plan_file
 
@@ -100,6 +101,7 @@ def child_main(conn: Connection, backend_name: str, options: dict[str, Any], par
     if os.getppid() != parent:  # the parent died before prctl took effect
         return
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the server, which stops us
+    os.umask(PRIVATE_UMASK)  # this process is ours alone: what the backend writes is private
     try:
         backend = load_backend(backend_name, options)
     except Exception as e:
@@ -149,6 +151,7 @@ class RayWorker:
     """The actor body: a loaded backend serving one job at a time (plus progress/cancel calls)."""
 
     def __init__(self, backend_name: str, options: dict[str, Any], scratch: str | None = None) -> None:
+        os.umask(PRIVATE_UMASK)  # the actor's own process: its outputs and scratch files are private
         self.backend = load_backend(backend_name, options)
         self.scratch: str | None = None  # the data directory's scratch/ when this node can write it
         if scratch:

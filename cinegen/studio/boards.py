@@ -4,13 +4,13 @@ holds `board.json` (written atomically), `images/`, `shots/` and `export/`."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import time
 from pathlib import Path
 from typing import Any
 
+from cinegen.private import private_dir, write_private
 from cinegen.service.errors import ApiError
 from cinegen.studio.storyboard import Storyboard
 
@@ -42,10 +42,7 @@ class BoardStore:
     def save(self, record: dict[str, Any], board: Storyboard) -> dict[str, Any]:
         record = {**record, "board": board.to_dict(), "updated_at": int(time.time())}
         d = self.dir(record["id"])
-        d.mkdir(parents=True, exist_ok=True)
-        tmp = d / ".board.json.part"
-        tmp.write_text(json.dumps(record, indent=1))
-        os.replace(tmp, d / "board.json")
+        write_private(private_dir(d) / "board.json", json.dumps(record, indent=1).encode())
         return record
 
     def create(self, board: Storyboard) -> dict[str, Any]:

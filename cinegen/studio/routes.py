@@ -12,19 +12,20 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
-import os
 import secrets
 import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import httpx
-from fastapi import APIRouter, Request, UploadFile
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
 from cinegen.limits import MAX_PROMPT_CHARS
 from cinegen.mode import SERVICE_MODES
 from cinegen.paths import keys_dir
+from cinegen.private import private_dir, secure_tree, write_private
+from cinegen.service.body import read_body, read_json
 from cinegen.service.errors import ApiError, error_response
 from cinegen.service.jobs import ACTIVE, TERMINAL
 from cinegen.studio.boards import BoardStore
@@ -36,6 +37,7 @@ router = APIRouter(tags=["studio"])
 
 IMAGE_TYPES = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
 DEFAULT_MAX_UPLOAD = 8 * 1024 * 1024
+STORYBOARD_BODY_LIMIT = 2 * 1024 * 1024  # 200 shots with long prompts fit
 EXPORT_FILES = {
     "reel.mp4": ("reel", "video/mp4"),
     "storyboard.otio": ("otio", "application/json"),
@@ -48,6 +50,9 @@ EXPORT_FILES = {
 
 
 StudioError = ApiError  # the service's error envelope, rendered by its handlers
+IMAGE_UPLOAD_DOC = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["file"],
+    "properties": {"file": {"type": "string", "format": "binary", "description": "PNG, JPEG or WebP"}}}}}}}
 
 
 async def storyboard_error(request: Request, e: Exception) -> Response:
@@ -159,14 +164,10 @@ def _public(record: dict[str, Any], board: Storyboard, progress: dict[str, int] 
     return body
 
 
-async def _body(request: Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError as e:
-        raise StudioError(400, "invalid_json", f"the request body is not valid JSON: {e}") from e
-    if not isinstance(body, dict):
-        raise StudioError(400, "invalid_json", "the request body must be a JSON object")
-    return body
+async def _body(request: Request, empty: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A storyboard JSON body: read only after the caller is authenticated (`_store`), capped and
+    parsed with the service's limits (nesting, number size)."""
+    return await read_json(request, STORYBOARD_BODY_LIMIT, empty)
 
 
 def _merge(old: Storyboard | None, incoming: dict[str, Any]) -> Storyboard:
@@ -353,10 +354,9 @@ async def list_storyboards(request: Request) -> Response:
 @router.post("/v1/storyboards", status_code=201, openapi_extra=doc(StoryboardBody))
 async def create_storyboard(request: Request) -> Response:
     """Create a storyboard (shots may be empty: a draft)."""
-    body = await _body(request)
     async with _api(request) as api:
         store = await _store(request, api)
-        board = _merge(None, body)
+        board = _merge(None, await _body(request))
         record = store.create(board)
         return JSONResponse(_public(record, board), 201)
 
@@ -372,9 +372,9 @@ async def get_storyboard(board_id: str, request: Request) -> Response:
 @router.put("/v1/storyboards/{board_id}", openapi_extra=doc(StoryboardBody))
 async def put_storyboard(board_id: str, request: Request) -> Response:
     """Replace title, style, seed, characters and the shots (their order, timing, prompts)."""
-    body = await _body(request)
     async with _api(request) as api:
         store = await _store(request, api)
+        body = await _body(request)
         async with _lock(request, board_id):
             record = store.load(board_id)
             board = _merge(store.board(record), body)
@@ -393,18 +393,26 @@ async def delete_storyboard(board_id: str, request: Request) -> Response:
         return JSONResponse({"id": board_id, "object": "storyboard.deleted", "deleted": True})
 
 
-@router.post("/v1/storyboards/{board_id}/shots/{shot_id}/image")
-async def upload_shot_image(board_id: str, shot_id: str, request: Request, file: UploadFile) -> Response:
+@router.post("/v1/storyboards/{board_id}/shots/{shot_id}/image", openapi_extra=IMAGE_UPLOAD_DOC)
+async def upload_shot_image(board_id: str, shot_id: str, request: Request) -> Response:
     """Attach a start image (PNG, JPEG or WebP) to a shot: it becomes an image-to-video shot."""
     from PIL import Image, UnidentifiedImageError
 
     s = _settings(request)
     limit = int(getattr(s, "max_upload_bytes", DEFAULT_MAX_UPLOAD)) if s is not None else DEFAULT_MAX_UPLOAD
-    data = await file.read(limit + 1)
-    if len(data) > limit:
-        raise StudioError(413, "file_too_large",
-                          f"{file.filename} is over the {limit // (1024 * 1024)} MB upload limit; use a "
-                          "smaller image")
+    async with _api(request) as api:  # the key first: nothing is read for a caller without one
+        store = await _store(request, api)
+    try:
+        _, files = await read_body(request, limit)
+    except ApiError as e:
+        if e.status != 413:
+            raise
+        raise StudioError(413, "file_too_large", f"the image is over the {limit // (1024 * 1024)} MB upload "
+                          "limit; use a smaller image") from None
+    if "file" not in files:
+        raise StudioError(400, "missing_file", "send the image as the multipart field `file`", "file")
+    file = files["file"]
+    data = file.data
     try:
         import io
 
@@ -418,20 +426,16 @@ async def upload_shot_image(board_id: str, shot_id: str, request: Request, file:
     if ext is None:
         raise StudioError(415, "unsupported_file_type",
                           f"{file.filename} is {fmt.upper()}; use PNG, JPEG or WebP")
-    async with _api(request) as api:
-        store = await _store(request, api)
-        async with _lock(request, board_id):
-            record = store.load(board_id)
-            board = store.board(record)
-            shot = board.shot(shot_id)
-            folder = store.dir(board_id) / "images"
-            folder.mkdir(parents=True, exist_ok=True)
-            name = f"{shot_id}-{secrets.token_hex(4)}{ext}"
-            (folder / name).write_bytes(data)
-            board = board.with_shot(shot.replace(image=name, status="draft", video_id=None, path=None,
-                                                 error=None))
-            record = store.save(record, board)
-        return JSONResponse(_public(record, board))
+    async with _lock(request, board_id):
+        record = store.load(board_id)
+        board = store.board(record)
+        shot = board.shot(shot_id)
+        name = f"{shot_id}-{secrets.token_hex(4)}{ext}"
+        write_private(private_dir(store.dir(board_id) / "images") / name, data)
+        board = board.with_shot(shot.replace(image=name, status="draft", video_id=None, path=None,
+                                             error=None))
+        record = store.save(record, board)
+    return JSONResponse(_public(record, board))
 
 
 @router.get("/v1/storyboards/{board_id}/shots/{shot_id}/image")
@@ -449,12 +453,11 @@ async def get_shot_image(board_id: str, shot_id: str, request: Request) -> Respo
 @router.post("/v1/storyboards/{board_id}/generate", openapi_extra=doc(GenerateBody, required=False))
 async def generate_storyboard(board_id: str, request: Request) -> Response:
     """Queue every shot (or `{"shot_ids": [...]}`) as a video job; a running shot is left alone."""
-    body = await _body(request) if (await request.body()).strip() else {}
-    ids = body.get("shot_ids")
-    if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, str) for i in ids)):
-        raise StudioError(400, "invalid_shot_ids", "shot_ids must be a list of shot ids")
     async with _api(request) as api:
         store = await _store(request, api)
+        ids = (await _body(request, empty={})).get("shot_ids")
+        if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, str) for i in ids)):
+            raise StudioError(400, "invalid_shot_ids", "shot_ids must be a list of shot ids")
         async with _lock(request, board_id):
             record = store.load(board_id)
             board = store.board(record)
@@ -488,8 +491,7 @@ async def export_storyboard(board_id: str, request: Request) -> Response:
                                   f"Not exported: {desc} not finished. Generate every shot and wait for it "
                                   "to complete, then export again. Nothing was changed.")
             folder = store.dir(board_id)
-            shots_dir = folder / "shots"
-            shots_dir.mkdir(exist_ok=True)
+            shots_dir = private_dir(folder / "shots")
             for s in board.shots:
                 target = shots_dir / f"{s.id}-{s.video_id}.mp4"
                 if not target.is_file():
@@ -498,15 +500,14 @@ async def export_storyboard(board_id: str, request: Request) -> Response:
                         raise StudioError(409, "shot_unavailable",
                                           f"shot {s.id!r}: its video could not be fetched ({_message(r)}); "
                                           "regenerate it")
-                    tmp = target.with_name(f".{target.name}.part")
-                    tmp.write_bytes(r.content)
-                    os.replace(tmp, target)
+                    write_private(target, r.content)
                 board = board.with_shot(s.replace(path=str(target.resolve())))
             out = folder / "export"
             from cinegen.trust.publish import TrustSettings
 
             trust = TrustSettings.for_data_dir(_data_dir(request))
             exports = await asyncio.to_thread(export_all, board, out, trust=trust)
+            await asyncio.to_thread(secure_tree, out)  # written by PyAV, c2pa, PIL: made private after
             files = []
             for path in exports.as_dict().values():
                 kind, _ = EXPORT_FILES[path.name]
@@ -555,7 +556,8 @@ async def video_credentials(video_id: str, request: Request) -> Response:
                              "message": f"content credentials cannot be read here: {e}"})
     data_dir = _data_dir(request)
     anchors = tuple(p for p in (dev_ca_path(keys_dir(data_dir)), dev_ca_path(data_dir)) if p.is_file())
-    with tempfile.TemporaryDirectory(prefix="cinegen-cc-") as tmp:
+    # read under the data directory (nothing is written to the system temp directory)
+    with tempfile.TemporaryDirectory(prefix="cc-", dir=private_dir(data_dir / "scratch")) as tmp:
         path = Path(tmp) / f"{video_id}.mp4"
         path.write_bytes(r.content)
         try:

@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from cinegen.private import touch_private
+
 USES = ("text-to-video", "image-to-video", "video-to-video", "extend", "remix")
 
 
@@ -92,7 +94,7 @@ class ConsentRegistry:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        touch_private(self.path)  # 0600 before SQLite opens it (its journal files take its mode)
         with self._db() as db:
             db.executescript(_SCHEMA)
 

@@ -30,6 +30,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from cinegen.private import private_dir, touch_private
+
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 # pure algorithm, no training data: the backlot's procedural renders
 ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/algorithmicMedia"
@@ -133,10 +135,9 @@ def ensure_dev_identity(data_dir: Path) -> SigningIdentity:
     import fcntl
 
     d = Path(data_dir) / "credentials"
-    d.mkdir(parents=True, exist_ok=True)
-    os.chmod(d, 0o700)
+    private_dir(d)  # and the `trust/` above it: the data directory is private (cinegen.private)
     chain, key = d / "signer-chain.pem", d / "signer.key"
-    with open(d / ".lock", "a") as lock:
+    with open(touch_private(d / ".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if chain.is_file() and key.is_file():
             leaf = x509.load_pem_x509_certificates(chain.read_bytes())[0]
@@ -155,13 +156,13 @@ def ensure_dev_identity(data_dir: Path) -> SigningIdentity:
             ca = _dev_ca(ca_key)
             _write_private(ca_key_path, ca_key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
                                                              serialization.NoEncryption()))
-            _write_atomic(ca_pem, ca.public_bytes(pem), 0o644)
+            _write_atomic(ca_pem, ca.public_bytes(pem), 0o600)  # public, but under the private data dir
         leaf_key = ec.generate_private_key(ec.SECP256R1())
         leaf = _dev_leaf(leaf_key, ca, ca_key)
         _write_private(key,
                        leaf_key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
                                               serialization.NoEncryption()))
-        _write_atomic(chain, leaf.public_bytes(pem) + ca.public_bytes(pem), 0o644)
+        _write_atomic(chain, leaf.public_bytes(pem) + ca.public_bytes(pem), 0o600)
         return SigningIdentity.from_files(chain, key)
 
 
