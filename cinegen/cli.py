@@ -15,6 +15,7 @@ from collections.abc import Sequence
 # Modules that contribute subcommands, in the order `cinegen --help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "cinegen.generate_command",
+    "cinegen.families.commands",
     "cinegen.planning.commands",
     "cinegen.training.commands",
     "cinegen.backlot.commands",

@@ -32,6 +32,8 @@ from cinegen.errors import CodedError
 from cinegen.mode import Mode
 
 if TYPE_CHECKING:
+    from cinegen.families.model import DiffusersVideoModel
+    from cinegen.families.switches import Switches
     from cinegen.pipeline import CinegenPipeline, ScheduleEntry
     from cinegen.trust.moderation import Decision
     from cinegen.trust.publish import ProvenanceInfo, TrustSettings
@@ -83,6 +85,8 @@ class GenerateRequest:
     schedule: tuple[ScheduleEntry, ...] = ()
     include_source: bool = False  # extend: publish the source followed by the new frames (the service's rule)
     consent_grant_id: str | None = None
+    fit: bool = False  # an open model family: round frames and size to the nearest it takes (else refuse)
+    references: tuple[Path, ...] = ()  # reference images (a character, an object) for families that take them
     project: str | None = None
     job_id: str | None = None  # None: a hash of the settings
     # extra settings for the manifest (a storyboard shot id)
@@ -91,7 +95,8 @@ class GenerateRequest:
     @property
     def ingredients(self) -> tuple[Path, ...]:
         """The inputs a manifest lists: the image, the keyframe images, the source videos."""
-        return tuple(p for p in (self.image, *(p for _, p in self.keyframes), *self.sources) if p is not None)
+        given = (self.image, *(p for _, p in self.keyframes), *self.sources, *self.references)
+        return tuple(p for p in given if p is not None)
 
 
 @dataclass(frozen=True)
@@ -142,30 +147,71 @@ class LocalModerator:
 
 class Model:
     """A model directory and its pipeline, loaded on first use (so a refusal costs no load), with
-    the identity its manifests carry."""
+    the identity its manifests carry. The registry (`cinegen.families.registry`) picks the
+    pipeline: the built-in `CinegenPipeline`, or an open family's `DiffusersVideoModel` (with
+    its memory and speed `switches`)."""
 
     def __init__(self, model_dir: Path, *, device: str = "cpu", dtype: str = "auto",
-                 pipe: CinegenPipeline | None = None, runtime: str = "eager",
-                 cache_dir: Path | None = None) -> None:
+                 pipe: CinegenPipeline | DiffusersVideoModel | None = None, runtime: str = "eager",
+                 cache_dir: Path | None = None, switches: Switches | None = None) -> None:
         self.model_dir = Path(model_dir)
         self.device, self.dtype = device, dtype
         self.runtime, self.cache_dir = runtime, cache_dir  # runtime: pipeline/runtimes.py
+        self.switches = switches
         self._pipe = pipe
 
     @property
-    def pipe(self) -> CinegenPipeline:
+    def pipe(self) -> CinegenPipeline | DiffusersVideoModel:
         if self._pipe is None:
-            from cinegen.pipeline import CinegenPipeline, PipelineError
-            from cinegen.pipeline.runtimes import apply_runtime
+            from cinegen.families.registry import recognise
+            from cinegen.pipeline import PipelineError
 
-            dtype = "float32" if (self.runtime != "eager" and self.dtype == "auto") else self.dtype
             try:
-                pipe = CinegenPipeline.from_pretrained(self.model_dir, device=self.device, dtype=dtype)
-                apply_runtime(pipe, self.runtime, self.cache_dir)
+                family = recognise(self.model_dir)
+                self._pipe = self._load_builtin() if family is None else self._load_family()
+            except GenerateError:
+                raise
             except (FileNotFoundError, PipelineError) as e:
-                raise GenerateError("model_unavailable", str(e)) from e
-            self._pipe = pipe
+                raise GenerateError(getattr(e, "code", "model_unavailable"), str(e)) from e
         return self._pipe
+
+    def check_mode(self, mode: Mode) -> None:
+        """Refuse, before any load, a mode an open family's directory cannot do (naming those it can)."""
+        from cinegen.families.registry import recognise
+        from cinegen.pipeline import PipelineError
+
+        try:
+            family = recognise(self.model_dir)
+            if family is not None:
+                family.route(mode)
+        except FileNotFoundError:
+            return  # the load reports a missing model
+        except PipelineError as e:
+            raise GenerateError(getattr(e, "code", "invalid_request"), str(e)) from None
+
+    def _load_builtin(self) -> CinegenPipeline:
+        from cinegen.pipeline import CinegenPipeline
+        from cinegen.pipeline.runtimes import apply_runtime
+
+        if self.switches is not None and self.switches.describe():
+            on = ", ".join(self.switches.describe())
+            raise GenerateError("invalid_switch",
+                                f"the built-in model takes no memory or speed switches ({on}); open families "
+                                "do")
+        dtype = "float32" if (self.runtime != "eager" and self.dtype == "auto") else self.dtype
+        pipe = CinegenPipeline.from_pretrained(self.model_dir, device=self.device, dtype=dtype)
+        apply_runtime(pipe, self.runtime, self.cache_dir)
+        return pipe
+
+    def _load_family(self) -> DiffusersVideoModel:
+        from cinegen.families.model import DiffusersVideoModel
+
+        if self.runtime != "eager":
+            raise GenerateError("invalid_request",
+                                f"runtime {self.runtime!r} is for the built-in model; open "
+                                                   "families run in PyTorch (see --compile)")
+        return DiffusersVideoModel.load(self.model_dir, device=self.device, dtype=self.dtype,
+                                        switches=self.switches)
 
     @property
     def name(self) -> str:
@@ -204,15 +250,13 @@ def generate(
         if not decision.allowed:
             raise Refused(str(decision.code), decision.message)
     clock.lap("moderation")
-    # 2. the inputs, and the mode as one pipeline call
+    # 2. the mode (an open family may lack it), the inputs, and the mode as one pipeline call
+    model.check_mode(request.mode)
     kwargs, prefix = _pipeline_call(request)
     clock.lap("inputs")
     pipe = model.pipe
     clock.lap("model_load")  # ~0 once the model is warm (a service worker loads it at start)
-    if (request.width, request.height) not in pipe.sizes:
-        served = ", ".join(f"{w}x{h}" for w, h in pipe.sizes)
-        raise GenerateError("invalid_size",
-                            f"this model renders {served}, not {request.width}x{request.height}")
+    kwargs.update(_model_inputs(pipe, request))
     # 3. generate
     try:
         result = pipe(
@@ -223,7 +267,7 @@ def generate(
             plan=request.plan, use_plan=request.use_plan, path=request.path, progress=progress, **kwargs,
         )
     except PipelineError as e:
-        raise GenerateError("invalid_request", str(e)) from None
+        raise GenerateError(getattr(e, "code", "invalid_request"), str(e)) from None
     clock.lap("pipeline")
     frames = result.frames
     if prefix is not None:
@@ -242,6 +286,32 @@ def generate(
     stages = {k: v for k, v in result.timings.items() if k != "total"}  # the pipeline's: text, denoise, ...
     timings = {**stages, **clock.laps, "total": clock.total()}
     return Published(path, frames, result.fps, request.mode, settings, timings)
+
+
+def _model_inputs(pipe: Any, request: GenerateRequest) -> dict[str, Any]:
+    """What only one kind of model takes: the built-in model's fixed sizes are checked here; an open
+    family checks its own size and frame rules in its call, rounding them with `fit`, and takes
+    reference images."""
+    from cinegen.pipeline import CinegenPipeline
+
+    if isinstance(pipe, CinegenPipeline):
+        if (request.width, request.height) not in pipe.sizes:
+            served = ", ".join(f"{w}x{h}" for w, h in pipe.sizes)
+            raise GenerateError("invalid_size",
+                                f"this model renders {served}, not {request.width}x{request.height}")
+        if request.references:
+            raise GenerateError("invalid_request", "the built-in model takes no reference images")
+        return {}
+    return {"fit": request.fit, "references": [_read_image(p) for p in request.references]}
+
+
+def _read_image(p: Path) -> np.ndarray:
+    from cinegen.media import MediaError, read_image
+
+    try:
+        return read_image(p)
+    except MediaError as e:
+        raise GenerateError("input_unavailable", str(e)) from None
 
 
 class _Stages:

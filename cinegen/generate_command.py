@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                    help="duration, 1/16 to 60 s (default 4); with --edit, how much of the source is edited")
     p.add_argument("--size", type=_size, default=(128, 128),
                    help="WxH the model serves, e.g. 128x128, 176x96, 96x176")
-    p.add_argument("--fps", type=int, default=16)
+    p.add_argument("--fps", type=int, default=None, help="frames per second (default: the model's own)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
     p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale")
@@ -61,10 +61,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                    "rewrites it "
                         "into the caption language it learned, when it has one)")
     p.add_argument("--model", type=Path, default=None,
-                   help="a saved cinegen pipeline or a diffusers Wan 2.1 directory")
+                   help="a saved cinegen pipeline or an open model family's diffusers directory (Wan, "
+                        "LTX-Video, CogVideoX: `cinegen models` lists what a directory can do)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"],
-                   help="auto: bfloat16 where the CPU/GPU runs it fast (1.5x here), else float32")
+    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
+                   help="auto: bfloat16 where the CPU/GPU runs it fast (1.5x here), else float32 (open "
+                        "families: float32 on a CPU, bfloat16 on a GPU)")
+    _family_flags(p)
     p.add_argument("--frames-dir", type=Path, default=None, help="also write every frame as PNG here")
     p.add_argument("--image", type=Path, default=None, help="image-to-video: animate this still as frame 0")
     p.add_argument("--keyframe", type=_keyframe, action="append", default=[], metavar="T=PATH",
@@ -90,6 +93,38 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.set_defaults(func=run)
 
 
+def _family_flags(p: argparse.ArgumentParser) -> None:
+    """Flags only an open model family takes (README "Open model families": what each costs and saves)."""
+    g = p.add_argument_group("open model families")
+    g.add_argument("--fit", action="store_true",
+                   help="round the frame count and size to the nearest the family takes (default: "
+                        "refuse them)")
+    g.add_argument("--reference", type=Path, action="append", default=[], metavar="IMAGE",
+                   help="a reference image (a character, an object) for families that take them (Wan VACE)")
+    g.add_argument("--offload", choices=["model", "group", "sequential"], default=None,
+                   help="keep weights on the CPU and move them to the GPU as needed (less VRAM, slower)")
+    g.add_argument("--vae-tiling", action="store_true", help="decode in tiles (less memory for large frames)")
+    g.add_argument("--vae-slicing", action="store_true", help="decode a batch one video at a time")
+    g.add_argument("--cache", choices=["first-block", "mag", "taylorseer", "faster"], default=None,
+                   help="skip transformer work between similar steps (diffusers' cache hooks; faster, "
+                        "approximate)")
+    g.add_argument("--compile", action="store_true",
+                   help="torch.compile the transformer's repeated blocks (faster steps after a compile)")
+    g.add_argument("--lora", action="append", default=[], metavar="PATH[:SCALE]",
+                   help="load a LoRA (diffusers format), repeatable")
+    g.add_argument("--quantize", default=None, metavar="CONFIG", help="quantise through a diffusers backend")
+
+
+def _switches(args: argparse.Namespace) -> Any:
+    """The switch flags as `Switches` (None when none is on, so the built-in model accepts them)."""
+    from cinegen.families.switches import Lora, Switches
+
+    switches = Switches(offload=args.offload, vae_tiling=args.vae_tiling, vae_slicing=args.vae_slicing,
+                        cache=args.cache, compile=args.compile, loras=tuple(Lora.parse(t) for t in args.lora),
+                        quantize=args.quantize)
+    return switches if switches.describe() else None
+
+
 def run(args: argparse.Namespace) -> int:
     from cinegen import paths
     from cinegen.generate import (
@@ -112,11 +147,16 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and out.is_dir():
         raise CliError(f"output {out} is a directory")
     data = paths.data_dir(args.data_dir)
+    model_dir = paths.model_dir(args.model)
+    if args.fps is None:
+        from cinegen.families.registry import default_fps
+
+        args.fps = default_fps(model_dir) if (model_dir / "model_index.json").exists() else 16
     request = _request(args, GenerateRequest)
     _check_runtime(args.runtime)
     _quiet_libraries()
-    model = Model(paths.model_dir(args.model), device=args.device, dtype=args.dtype, runtime=args.runtime,
-                  cache_dir=data / "cache" / "onnx")
+    model = Model(model_dir, device=args.device, dtype=args.dtype, runtime=args.runtime,
+                  cache_dir=data / "cache" / "onnx", switches=_switches(args))
     w, h = args.size
     from tqdm import tqdm
 
@@ -183,7 +223,7 @@ def _request(args: argparse.Namespace, request_type: type[Any]) -> Any:
         extend_prompt=args.extend_prompt, image=args.image, keyframes=tuple(args.keyframe), sources=sources,
         direction=args.direction, strength=args.strength,
         schedule=tuple(_read_schedule(args.schedule)) if args.schedule else (),
-        consent_grant_id=args.consent_grant,
+        consent_grant_id=args.consent_grant, fit=args.fit, references=tuple(args.reference),
         plan=_read_plan(args.plan) if args.plan else None, use_plan=args.use_plan,
         path=tuple(_read_path(args.path)) if args.path is not None else None,
     )
@@ -232,6 +272,7 @@ def _quiet_libraries() -> None:
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
     diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
 
 
 def _read_schedule(path: Path) -> list[Any]:

@@ -31,6 +31,7 @@ LOWER_LAYERS = {
     "cinegen.pipeline": ("cinegen.generate", "cinegen.service", "cinegen.studio", "cinegen.backlot"),
     "cinegen.generate": ("cinegen.service", "cinegen.studio"),
     "cinegen.planning": ("cinegen.pipeline", "cinegen.generate", "cinegen.service", "cinegen.studio"),
+    "cinegen.families": ("cinegen.generate", "cinegen.service", "cinegen.studio", "cinegen.backlot"),
 }
 
 

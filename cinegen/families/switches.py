@@ -1,0 +1,171 @@
+"""Memory and speed switches for a diffusers pipeline, each diffusers' or torch's own feature.
+
+`Switches` is what a request (a CLI flag set, a service setting) asks for; `apply_switches` turns
+it on for a loaded pipeline or raises a FamilyError naming what is missing (a library, a device,
+a model feature), before anything is generated. What each costs and saves: README "Open model
+families"; docs/benchmarks.md for measured figures.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cinegen.families.family import FamilyError
+
+OFFLOADS = ("model", "group", "sequential")
+CACHES = ("first-block", "mag", "taylorseer", "faster")
+MAG_RATIOS_FILE = "mag_ratios.json"  # a checkpoint's calibrated MagCache ratios, beside model_index.json
+
+
+@dataclass(frozen=True)
+class Lora:
+    path: Path
+    scale: float = 1.0
+
+    @classmethod
+    def parse(cls, text: str) -> Lora:
+        """'path' or 'path:scale' (a Windows drive colon is not a scale)."""
+        head, sep, tail = text.rpartition(":")
+        if sep and head and tail.replace(".", "", 1).lstrip("-").isdigit():
+            return cls(Path(head), float(tail))
+        return cls(Path(text))
+
+
+@dataclass(frozen=True)
+class Switches:
+    """offload: None | model | group | sequential; cache: None | first-block | mag | taylorseer | faster."""
+
+    offload: str | None = None
+    vae_tiling: bool = False
+    vae_slicing: bool = False
+    cache: str | None = None
+    compile: bool = False
+    loras: tuple[Lora, ...] = ()
+    quantize: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.offload is not None and self.offload not in OFFLOADS:
+            raise FamilyError("invalid_switch",
+                              f"offload must be one of {', '.join(OFFLOADS)}, got {self.offload!r}")
+        if self.cache is not None and self.cache not in CACHES:
+            raise FamilyError("invalid_switch",
+                              f"cache must be one of {', '.join(CACHES)}, got {self.cache!r}")
+
+    def describe(self) -> dict[str, Any]:
+        """The switches that are on, for the manifest's settings."""
+        on: dict[str, Any] = {"offload": self.offload, "vae_tiling": self.vae_tiling or None,
+                              "vae_slicing": self.vae_slicing or None, "cache": self.cache,
+                              "compile": self.compile or None, "quantize": self.quantize,
+                              "loras": [f"{lo.path.name}:{lo.scale:g}" for lo in self.loras] or None}
+        return {k: v for k, v in on.items() if v is not None}
+
+
+def check_before_load(switches: Switches, device: str) -> None:
+    """What can be refused before the weights load: the device and the libraries."""
+    if switches.offload is not None:
+        if not device.startswith(("cuda", "xpu")):
+            raise FamilyError("invalid_switch",
+                              f"offload {switches.offload!r} moves weights between the CPU and an "
+                                                f"accelerator; this run's device is {device!r}")
+        if switches.offload in ("model", "sequential") and importlib.util.find_spec("accelerate") is None:
+            raise FamilyError("invalid_switch",
+                              f"offload {switches.offload!r} needs the 'accelerate' package, "
+                                                "which is not installed")
+    if switches.loras and importlib.util.find_spec("peft") is None:
+        raise FamilyError("invalid_switch",
+                          "--lora needs the 'peft' package (diffusers loads LoRAs through it), "
+                                            "which is not installed")
+    for lora in switches.loras:
+        if not lora.path.exists():
+            raise FamilyError("invalid_switch", f"LoRA {lora.path} does not exist")
+    if switches.quantize is not None:
+        raise FamilyError("invalid_switch", _quantize_refusal(switches.quantize, device))
+
+
+def _quantize_refusal(name: str, device: str) -> str:
+    """Why quantisation is refused here: every diffusers quantisation backend needs a package
+    (bitsandbytes and most torchao modes also a CUDA device); the message names which are missing."""
+    backends = {"bitsandbytes": "bitsandbytes", "torchao": "torchao", "quanto": "optimum.quanto",
+                "gguf": "gguf"}
+    missing = [pkg for pkg, mod in backends.items() if importlib.util.find_spec(mod.split(".")[0]) is None]
+    return (f"--quantize {name!r}: diffusers quantises through {', '.join(backends)}; not installed here: "
+            f"{', '.join(missing) or 'none'} (device {device!r}); cinegen does not enable quantisation yet")
+
+
+def apply_switches(pipe: Any, switches: Switches, device: str, model_dir: Path) -> None:
+    """Turn the switches on for a loaded pipeline (placed on `device` unless offloaded)."""
+    if switches.vae_tiling or switches.vae_slicing:
+        for name, on in (("enable_tiling", switches.vae_tiling), ("enable_slicing", switches.vae_slicing)):
+            if on and not hasattr(pipe.vae, name):
+                raise FamilyError("invalid_switch",
+                                  f"this model's VAE ({type(pipe.vae).__name__}) has no {name}")
+            if on:
+                getattr(pipe.vae, name)()
+    for i, lora in enumerate(switches.loras):
+        _load_lora(pipe, lora, f"lora{i}")
+    if switches.loras:
+        pipe.set_adapters([f"lora{i}" for i in range(len(switches.loras))],
+                          [lo.scale for lo in switches.loras])
+    if switches.cache is not None:
+        for transformer in _transformers(pipe):
+            if not hasattr(transformer, "enable_cache"):
+                raise FamilyError("invalid_switch",
+                                  f"{type(transformer).__name__} takes no diffusers cache hook")
+            transformer.enable_cache(_cache_config(switches.cache, pipe, model_dir))
+    if switches.compile:
+        for transformer in _transformers(pipe):
+            if not getattr(transformer, "_repeated_blocks", None):
+                raise FamilyError("invalid_switch",
+                                  f"{type(transformer).__name__} declares no repeated blocks "
+                                                    "for regional compilation")
+            transformer.compile_repeated_blocks(fullgraph=True)
+    _place(pipe, switches.offload, device)
+
+
+def _transformers(pipe: Any) -> list[Any]:
+    return [t for t in (getattr(pipe, "transformer", None), getattr(pipe, "transformer_2",
+                                                                    None)) if t is not None]
+
+
+def _load_lora(pipe: Any, lora: Lora, name: str) -> None:
+    if not hasattr(pipe, "load_lora_weights"):
+        raise FamilyError("invalid_switch", f"{type(pipe).__name__} does not load LoRAs")
+    try:
+        pipe.load_lora_weights(str(lora.path), adapter_name=name)
+    except (ValueError, KeyError, RuntimeError, OSError) as e:
+        raise FamilyError("invalid_lora", f"LoRA {lora.path} does not fit this model: {e}") from e
+
+
+def _cache_config(name: str, pipe: Any, model_dir: Path) -> Any:
+    from diffusers import FasterCacheConfig, FirstBlockCacheConfig, MagCacheConfig, TaylorSeerCacheConfig
+
+    if name == "first-block":
+        return FirstBlockCacheConfig(threshold=0.05)
+    if name == "taylorseer":
+        return TaylorSeerCacheConfig()
+    if name == "faster":
+        # the pipeline's own timestep; guidance passes run separately in these pipelines
+        return FasterCacheConfig(current_timestep_callback=lambda: pipe.current_timestep,
+                                 is_guidance_distilled=True)
+    ratios = model_dir / MAG_RATIOS_FILE
+    if not ratios.exists():
+        raise FamilyError("invalid_switch", f"MagCache needs magnitude ratios calibrated for this checkpoint "
+                                            f"({ratios} is missing; diffusers ships them for Flux only)")
+    return MagCacheConfig(mag_ratios=json.loads(ratios.read_text()))
+
+
+def _place(pipe: Any, offload: str | None, device: str) -> None:
+    if offload == "model":
+        pipe.enable_model_cpu_offload(device=device)
+    elif offload == "sequential":
+        pipe.enable_sequential_cpu_offload(device=device)
+    elif offload == "group":
+        pipe.enable_group_offload(onload_device=device, offload_device="cpu", offload_type="leaf_level")
+    elif torch.device(device).type != "cpu":  # components load on the CPU
+        pipe.to(device)
