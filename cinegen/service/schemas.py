@@ -108,19 +108,21 @@ class VideoRef(_Strict):
 
 
 class VideoExtend(_Consent):
-    """`POST /v1/videos/extensions` (the SDK's `videos.extend`): continue a completed video."""
+    """`POST /v1/videos/extensions` (the SDK's `videos.extend`): continue a completed video, or the
+    caller's own clip uploaded as the multipart file `video`."""
 
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT)
     seconds: Seconds
-    video: VideoRef
+    video: VideoRef | None = Field(default=None, description="A completed video by id (or upload a file).")
     seed: StrictInt | None = Field(default=None, ge=0, le=2**31 - 1)
 
 
 class VideoEdit(_Consent):
-    """`POST /v1/videos/edits` (the SDK's `videos.edit`): re-render a completed video."""
+    """`POST /v1/videos/edits` (the SDK's `videos.edit`): re-render a completed video, or the
+    caller's own clip uploaded as the multipart file `video`."""
 
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT)
-    video: VideoRef
+    video: VideoRef | None = Field(default=None, description="A completed video by id (or upload a file).")
     strength: StrictFloat | None = Field(default=None, ge=0.0, le=1.0)
     seed: StrictInt | None = Field(default=None, ge=0, le=2**31 - 1)
 
@@ -189,5 +191,7 @@ def multipart_schema(model: type[BaseModel], files: tuple[str, ...]) -> dict[str
     schema = model.model_json_schema()
     props = {k: v for k, v in schema.get("properties", {}).items() if k not in ("video_ids", "video")}
     for f in files:
-        props[f] = {"type": "string", "format": "binary", "description": "An image file (PNG, JPEG or WebP)."}
+        what = ("A video file (MP4/MOV/WebM, H.264/HEVC/VP9/AV1)" if f == "video"
+                else "An image file (PNG, JPEG or WebP)")
+        props[f] = {"type": "string", "format": "binary", "description": what + "."}
     return {"type": "object", "properties": props, "required": schema.get("required", [])}
