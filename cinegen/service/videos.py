@@ -156,7 +156,9 @@ def accept(request: Request, p: Principal, route: str, v: Any, spec: JobSpec, se
     svc = service(request)
     for vid in spec.source_video_ids:
         completed_source(request, p, vid)
-    verdict = _moderated(request, p, route, spec, v, upload)
+    # an uploaded clip was never moderated (generated sources were): its middle frame is checked as an image
+    looked_at = upload if upload is not None or clip is None else clip.frames[len(clip.frames) // 2]
+    verdict = _moderated(request, p, route, spec, v, looked_at)
     idem = request.headers.get("idempotency-key")
     if idem is not None and not 1 <= len(idem) <= 200:
         raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1..200 characters")
