@@ -186,9 +186,30 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema with every `$ref` replaced by the definition it names, so the schema
+    stands alone wherever it is placed in the OpenAPI document (pydantic's `#/$defs/...` refs
+    dangle once the schema is nested under a path's requestBody)."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        if not isinstance(node, dict):
+            return node
+        out = {k: inline(v) for k, v in node.items() if k != "$ref"}
+        if "$ref" in node:
+            out = {**inline(defs[node["$ref"].rsplit("/", 1)[-1]]), **out}
+        return out
+
+    result: dict[str, Any] = inline(schema)
+    return result
+
+
 def multipart_schema(model: type[BaseModel], files: tuple[str, ...]) -> dict[str, Any]:
     """The model's JSON schema as a multipart/form-data body with binary file fields."""
-    schema = model.model_json_schema()
+    schema = inline_schema(model)
     props = {k: v for k, v in schema.get("properties", {}).items() if k not in ("video_ids", "video")}
     for f in files:
         what = ("A video file (MP4/MOV/WebM, H.264/HEVC/VP9/AV1)" if f == "video"

@@ -47,7 +47,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {code: _ERR for code in (400, 401, 404
 
 
 def _body_doc(model: type[BaseModel], files: tuple[str, ...] = ()) -> dict[str, Any]:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema = schemas.inline_schema(model)
     content: dict[str, Any] = {"application/json": {"schema": schema}}
     if files or model is not schemas.VideoRemix:
         content["multipart/form-data"] = {"schema": schemas.multipart_schema(model, files)}
