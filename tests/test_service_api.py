@@ -200,7 +200,7 @@ def test_health_ready_metrics_openapi(server: ThreadServer) -> None:
 
 def test_cli_keys_create_prints_key_last(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main(["keys", "create", "bob", "--data-dir", str(tmp_path), "--webhook-url",
-                     "http://x/y"]) == 0
+                     "http://127.0.0.1:9000/y", "--webhook-allow-host", "127.0.0.1:9000"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert out[-1].startswith("cg_") and " " not in out[-1] and any("whsec_" in line for line in out)
     assert cli_main(["keys", "list", "--data-dir", str(tmp_path)]) == 0

@@ -93,6 +93,18 @@ def test_a_skin_toned_reference_image_is_refused(server: ThreadServer) -> None:
     assert list(server.settings.inputs_dir.glob("*.png")) == []  # a refused upload is never written
 
 
+def test_an_uploaded_source_clip_is_looked_at_too(server: ThreadServer, tmp_path: Path) -> None:
+    """Generated sources were moderated when made; a user's own clip was not, so a frame of it is."""
+    from cinegen.media import write_video
+
+    key = make_key(server.settings, "clip")
+    clip = write_video(tmp_path / "c.mp4", np.full((8, 128, 128, 3), (224, 172, 140), np.uint8), 8)
+    r = httpx.post(f"{server.base_url}/v1/videos/edits", headers=_h(key), data={"prompt": "a portrait"},
+                   files={"video": ("c.mp4", clip.read_bytes(), "video/mp4")})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "safety.sexual", r.text
+    assert list(server.settings.inputs_dir.glob("*.mp4")) == []  # nothing written for a refusal
+
+
 def test_likeness_needs_a_covering_grant_and_revocation_stops_new_jobs(
     server: ThreadServer, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -23,7 +23,8 @@ from cinegen.service.metrics import Metrics
 log = logging.getLogger(__name__)
 
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
-               409: "conflict_error", 413: "invalid_request_error", 415: "invalid_request_error",
+               405: "invalid_request_error", 409: "conflict_error", 413: "invalid_request_error",
+               415: "invalid_request_error",
                422: "invalid_request_error", 429: "rate_limit_error"}
 
 
@@ -78,7 +79,20 @@ def install_handlers(app: FastAPI, metrics: Metrics) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, e: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code, "http_error")
-        return JSONResponse(error_json(e.status_code, code, str(e.detail)), e.status_code)
+        headers = dict(e.headers or {})
+        if e.status_code == 405:  # RFC 9110: name every method of the path (Starlette names one route's)
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return JSONResponse(error_json(e.status_code, code, str(e.detail)), e.status_code, headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods the app's routes accept at this request's path (each asked through the routes'
+    public `matches`, which sees through included routers)."""
+    from starlette.routing import Match
+
+    routes = request.app.router.routes
+    return [m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+            if any(r.matches({**request.scope, "method": m})[0] is Match.FULL for r in routes)]
 
 
 def from_validation(e: ValidationError, model: type[BaseModel] | None = None) -> ApiError:

@@ -524,9 +524,8 @@ class JobStore:
         refs: set[str] = set()
         for r in rows:
             refs.update(str(p) for p in (r["output_path"], r["thumbnail_path"], r["spritesheet_path"]) if p)
-            ref = json.loads(r["spec"]).get("input_reference")
-            if ref:
-                refs.add(str(ref))
+            spec = json.loads(r["spec"])
+            refs.update(str(spec[k]) for k in ("input_reference", "source_upload") if spec.get(k))
         return refs
 
     def counts(self) -> dict[str, int]:

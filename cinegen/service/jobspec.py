@@ -42,6 +42,7 @@ class JobSpec:
     mode: Mode = Mode.TEXT
     input_reference: Path | None = None  # an image, already validated
     source_video_ids: tuple[str, ...] = ()  # extend/connect/loop/edit/remix/keyframes sources, in order
+    source_upload: Path | None = None  # extend/edit of the caller's own clip (re-encoded into inputs/)
     strength: float | None = None  # edit/remix: how far to move from the source (0..1)
     remix_of: str | None = None
     extend_prompt: bool = True  # let the model's prompt extender rewrite the prompt (a no-op without one)
@@ -63,6 +64,7 @@ class JobSpec:
         d = dataclasses.asdict(self)
         d.update(size=f"{self.size[0]}x{self.size[1]}", mode=str(self.mode),
                  input_reference=str(self.input_reference) if self.input_reference else None,
+                 source_upload=str(self.source_upload) if self.source_upload else None,
                  source_video_ids=list(self.source_video_ids),
                  source_videos=[str(p) for p in self.source_videos],
                  data_dir=str(self.data_dir) if self.data_dir else None)
@@ -83,6 +85,7 @@ class JobSpec:
         w, h = (int(v) for v in (size.lower().split("x") if isinstance(size, str) else size))
         d["size"] = (w, h)
         d["input_reference"] = Path(d["input_reference"]) if d.get("input_reference") else None
+        d["source_upload"] = Path(d["source_upload"]) if d.get("source_upload") else None
         d["data_dir"] = Path(d["data_dir"]) if d.get("data_dir") else None
         d["source_video_ids"] = tuple(d.get("source_video_ids") or ())
         d["source_videos"] = tuple(Path(p) for p in d.get("source_videos") or ())

@@ -108,19 +108,21 @@ class VideoRef(_Strict):
 
 
 class VideoExtend(_Consent):
-    """`POST /v1/videos/extensions` (the SDK's `videos.extend`): continue a completed video."""
+    """`POST /v1/videos/extensions` (the SDK's `videos.extend`): continue a completed video, or the
+    caller's own clip uploaded as the multipart file `video`."""
 
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT)
     seconds: Seconds
-    video: VideoRef
+    video: VideoRef | None = Field(default=None, description="A completed video by id (or upload a file).")
     seed: StrictInt | None = Field(default=None, ge=0, le=2**31 - 1)
 
 
 class VideoEdit(_Consent):
-    """`POST /v1/videos/edits` (the SDK's `videos.edit`): re-render a completed video."""
+    """`POST /v1/videos/edits` (the SDK's `videos.edit`): re-render a completed video, or the
+    caller's own clip uploaded as the multipart file `video`."""
 
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT)
-    video: VideoRef
+    video: VideoRef | None = Field(default=None, description="A completed video by id (or upload a file).")
     strength: StrictFloat | None = Field(default=None, ge=0.0, le=1.0)
     seed: StrictInt | None = Field(default=None, ge=0, le=2**31 - 1)
 
@@ -184,10 +186,33 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema with every `$ref` replaced by the definition it names, so the schema
+    stands alone wherever it is placed in the OpenAPI document (pydantic's `#/$defs/...` refs
+    dangle once the schema is nested under a path's requestBody)."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        if not isinstance(node, dict):
+            return node
+        out = {k: inline(v) for k, v in node.items() if k != "$ref"}
+        if "$ref" in node:
+            out = {**inline(defs[node["$ref"].rsplit("/", 1)[-1]]), **out}
+        return out
+
+    result: dict[str, Any] = inline(schema)
+    return result
+
+
 def multipart_schema(model: type[BaseModel], files: tuple[str, ...]) -> dict[str, Any]:
     """The model's JSON schema as a multipart/form-data body with binary file fields."""
-    schema = model.model_json_schema()
+    schema = inline_schema(model)
     props = {k: v for k, v in schema.get("properties", {}).items() if k not in ("video_ids", "video")}
     for f in files:
-        props[f] = {"type": "string", "format": "binary", "description": "An image file (PNG, JPEG or WebP)."}
+        what = ("A video file (MP4/MOV/WebM, H.264/HEVC/VP9/AV1)" if f == "video"
+                else "An image file (PNG, JPEG or WebP)")
+        props[f] = {"type": "string", "format": "binary", "description": what + "."}
     return {"type": "object", "properties": props, "required": schema.get("required", [])}

@@ -56,6 +56,7 @@ class Settings:
     max_fps: int = 30
     max_prompt_chars: int = MAX_PROMPT_CHARS  # the pipeline's limit: never accept what it refuses
     max_upload_bytes: int = 8 * 1024 * 1024
+    max_video_upload_bytes: int = 32 * 1024 * 1024  # a source clip uploaded to extensions and edits
     max_upload_pixels: int = 4096 * 4096
     poll_after_ms: int = 1000
     retention_seconds: int = 7 * 24 * 3600  # expires_at = completed_at + this

@@ -37,6 +37,7 @@ from cinegen.service.moderation import ModerationUnavailable, Refused
 from cinegen.service.plans import checked_path, checked_plan, plan_file
 from cinegen.service.quotas import QuotaExceeded
 from cinegen.service.settings import parse_size
+from cinegen.service.video_upload import Clip, inspect_clip, save_clip
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["videos"])
@@ -46,7 +47,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {code: _ERR for code in (400, 401, 404
 
 
 def _body_doc(model: type[BaseModel], files: tuple[str, ...] = ()) -> dict[str, Any]:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema = schemas.inline_schema(model)
     content: dict[str, Any] = {"application/json": {"schema": schema}}
     if files or model is not schemas.VideoRemix:
         content["multipart/form-data"] = {"schema": schemas.multipart_schema(model, files)}
@@ -147,20 +148,28 @@ def new_spec(request: Request, v: Any, prompt: str, seconds: int, size: str, mod
 
 
 def accept(request: Request, p: Principal, route: str, v: Any, spec: JobSpec, seed_requested: int | None, *,
-           row_seconds: int | None = None, upload: Any = None,
+           row_seconds: int | None = None, upload: Any = None, clip: Clip | None = None,
            remixed_from: str | None = None) -> JSONResponse:
     """Accept one job (call from the threadpool): sources completed, moderation, then the input
-    file and one transaction (quota + insert). Idempotent under an `Idempotency-Key`."""
+    files (an image `upload`, a source `clip`) and one transaction (quota + insert). Idempotent
+    under an `Idempotency-Key`."""
     svc = service(request)
     for vid in spec.source_video_ids:
         completed_source(request, p, vid)
-    verdict = _moderated(request, p, route, spec, v, upload)
+    # an uploaded clip was never moderated (generated sources were): its middle frame is checked as an image
+    looked_at = upload if upload is not None or clip is None else clip.frames[len(clip.frames) // 2]
+    verdict = _moderated(request, p, route, spec, v, looked_at)
     idem = request.headers.get("idempotency-key")
     if idem is not None and not 1 <= len(idem) <= 200:
         raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1..200 characters")
     video_id = new_id("video")
     h = hashlib.sha256(json.dumps({**spec.to_dict(), "seed": seed_requested}, sort_keys=True).encode())
     ref_path: Path | None = None
+    clip_path: Path | None = None
+    if clip is not None:
+        h.update(clip.sha256.encode())
+        clip_path = save_clip(clip, svc.settings.inputs_dir / f"{video_id}.source.mp4")
+        spec = spec.replace(source_upload=clip_path)
     if upload is not None:
         ref_path = svc.settings.inputs_dir / f"{video_id}.png"
         buf = io.BytesIO()
@@ -181,8 +190,10 @@ def accept(request: Request, p: Principal, route: str, v: Any, spec: JobSpec, se
     except Conflict as e:
         raise ApiError(409, e.code, e.message) from None
     finally:
-        if ref_path is not None and not _stored(svc, video_id):
-            ref_path.unlink(missing_ok=True)
+        written = [f for f in (ref_path, clip_path) if f is not None]
+        if written and not _stored(svc, video_id):
+            for f in written:
+                f.unlink(missing_ok=True)
     if created and svc.dispatcher is not None:
         svc.dispatcher.notify()
     return video_response(request, row)
@@ -215,15 +226,24 @@ def _stored(svc: Any, video_id: str) -> bool:
         return False
 
 
-async def _parse(request: Request, model: type[BaseModel], *, files_allowed: bool = False) -> tuple[Principal,
-                                                                                                    Any,
-                                                                                                    dict[str,
-                                                                                                         Any]]:
+async def _parse_source(request: Request, model: type[BaseModel]) -> tuple[Principal, Any, Clip | None]:
+    """Extensions and edits: the key, the body, and the source clip when `video` is an uploaded file
+    (validated and decoded in the threadpool); exactly one of `video` (file) and `video.id`."""
     p = await run_in_threadpool(principal, request)
-    fields, files = await read_body(request, service(request).settings.max_upload_bytes)
-    if files and not files_allowed:
-        raise ApiError(400, "unsupported_video_upload", "reference a completed video by id", "video")
-    return p, validate(model, fields), {"fields": fields, "files": files}
+    s = service(request).settings
+    fields, files = await read_body(request, s.max_video_upload_bytes)
+    unknown = set(files) - {"video"}
+    if unknown:
+        raise ApiError(400, "unknown_parameter", f"unexpected file field {sorted(unknown)[0]!r}")
+    v = validate(model, fields)
+    if ("video" in files) == (v.video is not None):
+        raise ApiError(400, "missing_video" if v.video is None else "invalid_video",
+                       "send `video` as a completed video's id ({\"id\": ...}) or as an uploaded file, "
+                       "exactly one", "video")
+    if "video" not in files:
+        return p, v, None
+    clip = await run_in_threadpool(inspect_clip, files["video"].data, s, service(request).sizes)
+    return p, v, clip
 
 
 # ----------------------------------------------------------------------------- create
@@ -271,31 +291,38 @@ async def create_video(request: Request) -> JSONResponse:
 
 
 @router.post("/v1/videos/extensions", response_model=schemas.Video, responses=ERRORS,
-             openapi_extra=_body_doc(schemas.VideoExtend))
+             openapi_extra=_body_doc(schemas.VideoExtend, ("video",)))
 async def extend_video(request: Request) -> JSONResponse:
-    """Continue a completed video (OpenAI `videos.extend`, by reference)."""
-    p, v, _ = await _parse(request, schemas.VideoExtend)
+    """Continue a completed video by id, or an uploaded clip (OpenAI `videos.extend`)."""
+    p, v, clip = await _parse_source(request, schemas.VideoExtend)
     s = service(request).settings
     prompt, seconds = check_prompt(v.prompt, s), check_seconds(v.seconds, s)
 
     def go() -> JSONResponse:
-        src = completed_source(request, p, v.video.id)
-        total = int(src["seconds"]) + seconds
+        src = completed_source(request, p, v.video.id) if clip is None else None
+        total = (int(src["seconds"]) if src is not None else clip.seconds) + seconds  # type: ignore[union-attr]
         if total > s.max_seconds:
             raise ApiError(400, "invalid_seconds", f"the extended video would be {total}s; the limit is "
                            f"{s.max_seconds}s", "seconds")
-        spec, seed = new_spec(request, v, prompt, seconds, src["size"], Mode.EXTEND, source=src)
-        return accept(request, p, "extend", v, spec, seed, row_seconds=total)
+        size = src["size"] if src is not None else clip.size  # type: ignore[union-attr]
+        spec, seed = new_spec(request, v, prompt, seconds, size, Mode.EXTEND, source=src)
+        if clip is not None:
+            spec = spec.replace(fps=clip.fps)
+        return accept(request, p, "extend", v, spec, seed, row_seconds=total, clip=clip)
 
     return await run_in_threadpool(go)
 
 
 @router.post("/v1/videos/edits", response_model=schemas.Video, responses=ERRORS,
-             openapi_extra=_body_doc(schemas.VideoEdit))
+             openapi_extra=_body_doc(schemas.VideoEdit, ("video",)))
 async def edit_video(request: Request) -> JSONResponse:
-    """Re-render a completed video under a new prompt (OpenAI `videos.edit`, by reference)."""
-    p, v, _ = await _parse(request, schemas.VideoEdit)
+    """Re-render a completed video, or an uploaded clip, under a new prompt (OpenAI `videos.edit`)."""
+    p, v, clip = await _parse_source(request, schemas.VideoEdit)
     prompt = check_prompt(v.prompt, service(request).settings)
+    if clip is not None:
+        spec, seed = new_spec(request, v, prompt, clip.seconds, clip.size, Mode.EDIT)
+        return await run_in_threadpool(accept, request, p, "edit", v, spec.replace(fps=clip.fps), seed,
+                                       clip=clip)
     return await run_in_threadpool(_from_source, request, p, v, prompt, v.video.id, Mode.EDIT)
 
 

@@ -186,7 +186,9 @@ class Dispatcher:
     def _spec(self, claim: Claim) -> JobSpec:
         """The stored spec, with what this attempt needs: the sources' files, the attempt, publishing."""
         spec = JobSpec.from_dict(claim.spec)
-        sources: list[Path] = []
+        sources: list[Path] = [spec.source_upload] if spec.source_upload is not None else []
+        if spec.source_upload is not None and not spec.source_upload.exists():
+            raise JobFailed("input_unavailable", "the uploaded source video is missing")
         for vid in spec.source_video_ids:
             p = self.store.source_path(vid, claim.owner)
             if p is None or not p.exists():

@@ -28,12 +28,17 @@ from cinegen.private import private_dir, secure_tree, write_private
 from cinegen.service.body import read_body, read_json
 from cinegen.service.errors import ApiError, error_response
 from cinegen.service.jobs import ACTIVE, TERMINAL
+from cinegen.service.schemas import ErrorResponse
 from cinegen.studio.boards import BoardStore
 from cinegen.studio.export import ExportError, export_all
 from cinegen.studio.schemas import GenerateBody, StoryboardBody, doc
 from cinegen.studio.storyboard import Storyboard, StoryboardError
 
-router = APIRouter(tags=["studio"])
+# Every studio route answers its errors in the service's envelope (documented for clients and fuzzers):
+# 400 bad body, 401 key, 404 unknown storyboard/shot/file, 409 not finished / export failed,
+# 413 too large, 415 not an image, 422 a storyboard the library refuses, 502 the video service failed.
+_ERROR = {"model": ErrorResponse}
+router = APIRouter(tags=["studio"], responses={c: _ERROR for c in (400, 401, 404, 409, 413, 415, 422, 502)})
 
 IMAGE_TYPES = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
 DEFAULT_MAX_UPLOAD = 8 * 1024 * 1024

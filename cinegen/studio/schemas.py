@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from cinegen.limits import MAX_PROMPT_CHARS, MAX_SECONDS
+from cinegen.service.schemas import inline_schema
 
 
 class ShotBody(BaseModel):
@@ -43,4 +44,4 @@ class GenerateBody(BaseModel):
 
 def doc(model: type[BaseModel], required: bool = True) -> dict[str, Any]:
     return {"requestBody": {"required": required,
-                            "content": {"application/json": {"schema": model.model_json_schema()}}}}
+                            "content": {"application/json": {"schema": inline_schema(model)}}}}
