@@ -14,7 +14,7 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
-from cinegen.service.settings import Settings
+from cinegen.service.settings import Settings, parse_models
 
 if TYPE_CHECKING:  # FastAPI is imported when an app is built, not for `cinegen --help`
     from fastapi import FastAPI
@@ -47,6 +47,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                    help="generation backend: pipeline (the model; default) or fake (a fast stand-in)")
     p.add_argument("--backend-option", action="append", default=None, metavar="KEY=VALUE",
                    help="passed to the backend's constructor (JSON values, else strings); repeatable")
+    p.add_argument("--model", action="append", default=None, metavar="NAME=PATH",
+                   help="serve this model directory under NAME (repeatable: several models side by side; the "
+                   "API's `model` field picks one, GET /v1/models lists them; the first is the default)")
     p.add_argument("--ray-address", help="join this Ray cluster (default: start a local one)")
     p.add_argument("--gpus-per-worker", type=float, help="GPUs each Ray actor requests")
     p.add_argument("--publish", choices=("trust", "plain"),
@@ -78,17 +81,20 @@ def run(args: argparse.Namespace) -> int:
             except json.JSONDecodeError:
                 options[k] = v
     # `cinegen serve` serves the shipped model unless told otherwise (flag or CINEGEN_BACKEND)
-    backend = args.backend or (None if os.environ.get("CINEGEN_BACKEND") else "pipeline")
+    backend = args.backend or (None if os.environ.get("CINEGEN_BACKEND") and not args.model else "pipeline")
+    models = parse_models(args.model) if args.model else None
     s = Settings.from_env(args.data_dir, host=args.host, port=args.port, executor=args.executor,
                           workers=args.workers,
                   backend=backend, ray_address=args.ray_address, gpus_per_worker=args.gpus_per_worker,
                   auth=False if args.no_auth else None, webhook_allow_hosts=allow, publish=args.publish,
-                  backend_options=options, moderation=False if args.no_moderation else None,
+                  backend_options=options, models=models, moderation=False if args.no_moderation else None,
                   moderation_policy=args.moderation_policy)
     moderation = f"policy={s.moderation_policy or 'packaged'}" if s.moderation else "OFF"
     print(f"cinegen serve: http://{s.host}:{s.port}/v1  data={s.data_dir}  executor={s.executor}  "
           f"workers={s.workers}  backend={s.backend}  publish={s.publish}  moderation: {moderation}",
           flush=True)
+    if s.models:
+        print("models: " + ", ".join(f"{k}={v}" for k, v in s.models.items()), flush=True)
     print(f"studio: http://{s.host}:{s.port}/studio/", flush=True)
     from cinegen.service.app import serve
 

@@ -12,26 +12,14 @@ import pytest
 from cinegen.media import probe_video, read_video
 from cinegen.service.backends import BACKENDS, JobCancelled, JobSpec, backend_class
 from cinegen.service.settings import Settings
+from tests.tiny_builtin import save_tiny_builtin
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch
-
-    from cinegen.models.text import TextEncoder
-    from cinegen.models.transformer import DIT_PRESETS, build_transformer
-    from cinegen.models.vae import VAE_PRESETS, VideoVAE
-    from cinegen.pipeline import CinegenPipeline
-    from cinegen.pipeline.adapters import BuiltinVAE, MiniLMPrompts
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("tiny-model")
-    CinegenPipeline(BuiltinVAE(VideoVAE(VAE_PRESETS["tiny"])), build_transformer(DIT_PRESETS["tiny"]),
-                    MiniLMPrompts(TextEncoder()), sizes=[(128, 128)], window_latents=3, default_steps=2,
-                    info={"name": "tiny-test", "version": "0.0"}).save_pretrained(path)
-    return path
+    return save_tiny_builtin(tmp_path_factory.mktemp("tiny-model"))
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +103,9 @@ def test_end_to_end_through_the_server_signed(model_dir: Path, tmp_path: Path) -
     assert s.publish == "trust"  # the default: every MP4 carries C2PA + watermark
     key = make_key(s, "pipe")
     with ThreadServer(s) as srv:
-        assert srv.service.sizes == ("128x128", "176x96", "96x176")
+        # the sizes the model itself declares (the tiny one renders only 128x128): the rest are refused
+        # at the edge, before anything is queued
+        assert srv.service.sizes == ("128x128",)
         srv.wait_ready(timeout=120)
         c = openai.OpenAI(base_url=srv.base_url + "/v1", api_key=key, max_retries=0)
         # the SDK's types name only OpenAI's sizes and seconds

@@ -105,3 +105,15 @@ def choose_sampling(
         raise PipelineError(f"unknown sampler {solver!r}; choose from {', '.join(sorted(samplers))}")
     scale = q.guidance if (guidance is None or q.guidance_folded is not None) else guidance
     return q, Sampling(n, scale, solver, transformer=q.transformer)
+
+
+def declared_qualities(meta: dict[str, Any]) -> tuple[tuple[str, ...], str]:
+    """(the qualities a model_index.json offers, `full` first; its default), each entry checked."""
+    declared = meta.get("qualities") or {}
+    if not isinstance(declared, dict):
+        raise PipelineError(f"model_index.json 'qualities' must be an object, got {declared!r}")
+    names = (FULL, *(Quality.declared(k, v).name for k, v in declared.items()))
+    default = str(meta.get("default_quality") or FULL)
+    if default not in names:
+        raise PipelineError(f"model_index.json default_quality {default!r} is not one of {', '.join(names)}")
+    return names, default

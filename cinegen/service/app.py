@@ -21,13 +21,14 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from cinegen.private import private_dir, secure_tree
-from cinegen.service import videos
+from cinegen.service import model_routes, videos
 from cinegen.service.backends import backend_class, backend_sizes
 from cinegen.service.errors import error_response, install_handlers
 from cinegen.service.jobs import JobStore
 from cinegen.service.metrics import Metrics
 from cinegen.service.moderation import ModerationGate
 from cinegen.service.quotas import RateLimiter
+from cinegen.service.served_models import ServedModel, catalogue
 from cinegen.service.settings import LARGE_SIZES, Settings
 from cinegen.service.webhooks import WebhookDeliverer
 from cinegen.service.workers import Dispatcher
@@ -43,8 +44,9 @@ class Service:
     store: JobStore
     metrics: Metrics
     limiter: RateLimiter
-    sizes: tuple[str, ...]
+    sizes: tuple[str, ...]  # every size some served model renders
     gate: ModerationGate
+    models: dict[str, ServedModel]  # the default first
     dispatcher: Dispatcher | None = None
     deliverer: WebhookDeliverer | None = None
 
@@ -63,6 +65,8 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
     sizes = offered_sizes(settings.sizes, backend_sizes(settings.backend))
     if not sizes:
         raise ValueError(f"backend {settings.backend!r} serves none of the configured sizes {settings.sizes}")
+    models = catalogue(settings, sizes)
+    sizes = tuple(dict.fromkeys(s for m in models.values() for s in m.sizes))
     if settings.default_size not in sizes:
         settings = settings.replace(sizes=sizes, default_size=sizes[0])
     metrics = Metrics()
@@ -71,7 +75,7 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
     if start_workers and settings.publish == "trust":
         check_signer(settings)  # a bad certificate (or a missing c2pa) fails the start, not every job
     gate = ModerationGate(settings)  # loads the policy now: a bad policy file fails the start, naming the key
-    svc = Service(settings, store, metrics, RateLimiter(), sizes, gate)
+    svc = Service(settings, store, metrics, RateLimiter(), sizes, gate, models)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -105,6 +109,7 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
     app.state.service = svc
     install_handlers(app, metrics)
     app.include_router(videos.router)
+    app.include_router(model_routes.router)
     app.include_router(ops)
     return app
 

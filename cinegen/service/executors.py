@@ -62,7 +62,7 @@ class LocalProcessRunner:
         try:
             self.proc = ctx.Process(
                 target=child_main,
-                args=(child_conn, self.settings.backend, self.settings.backend_options, os.getpid()),
+                args=(child_conn, self.settings.backend, self.settings.backend_kwargs(), os.getpid()),
                 name=f"cinegen-worker-{self.index}",
                 daemon=True,
             )
@@ -224,7 +224,7 @@ class RayActorRunner:
         cls = ray.remote(RayWorker).options(  # type: ignore[attr-defined]
             num_cpus=1, num_gpus=self.settings.gpus_per_worker, max_concurrency=2, max_restarts=0,
         )
-        self.actor = cls.remote(self.settings.backend, self.settings.backend_options,
+        self.actor = cls.remote(self.settings.backend, self.settings.backend_kwargs(),
                                 str(self.settings.data_dir / "scratch"))
         ray.get(self.actor.pid.remote(), timeout=600)  # waits until the backend has loaded
         self._ready = True

@@ -38,6 +38,9 @@ class JobSpec:
     fps: int = 16
     seed: int = 0
     steps: int | None = None  # None: the backend's default
+    model: str = ""  # the served model's name ("": the service's default)
+    quality: str | None = None  # None: the model's default quality
+    fit: bool = False  # an open family: round frames and size to what it takes
     guidance: float | None = None
     mode: Mode = Mode.TEXT
     input_reference: Path | None = None  # an image, already validated
@@ -101,7 +104,8 @@ class JobSpec:
             prompt=self.prompt, mode=self.mode, negative_prompt=self.negative_prompt,
             seconds=float(self.seconds),
             fps=self.fps, width=self.size[0], height=self.size[1], seed=self.seed, steps=self.steps,
-            guidance=self.guidance, extend_prompt=self.extend_prompt, plan=self.plan, use_plan=self.use_plan,
+            guidance=self.guidance, quality=self.quality, fit=self.fit, extend_prompt=self.extend_prompt,
+            plan=self.plan, use_plan=self.use_plan,
             path=self.path,
             image=self.input_reference,
             sources=self.source_videos, strength=self.strength, include_source=True, job_id=self.id or None,

@@ -5,6 +5,9 @@ Loaded once per worker process (or Ray actor) with `backend_options` as keyword 
     cinegen serve --backend pipeline --backend-option model_dir=weights/backlot-v1 \\
                   --backend-option device=cuda --backend-option dtype=bfloat16
 
+or with several named models (`cinegen serve --model backlot=weights/backlot-v1 --model wan=/m/wan`),
+each job rendered by the one its spec names.
+
 Each job becomes one `GenerateRequest` (`JobSpec.request()`) and one call of the shared
 `generate` (the mode's inputs, the pipeline call and the provenance record live there, the same
 for the CLI and the studio); moderation already happened at the HTTP edge. The pipeline's
@@ -14,6 +17,7 @@ denoising loop). For `extend` the published video is the source followed by the 
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -25,26 +29,57 @@ DEFAULT_MODEL_DIR = "weights/backlot-v1"
 
 
 class PipelineBackend:
-    """`CinegenPipeline` serving jobs: one model load per worker, one job at a time."""
+    """Models serving jobs: the default model loaded (and warmed) at start, others on their first job;
+    at most `max_loaded` stay loaded per worker (the least recently used is dropped). One job at a time."""
 
     SIZES: ClassVar[tuple[str, ...]] = ("128x128", "176x96", "96x176")  # the shipped model's sizes
     MODES: ClassVar[tuple[str, ...]] = tuple(str(m) for m in SERVICE_MODES)
 
-    def __init__(self, model_dir: str | None = None, device: str = "cpu", dtype: str = "auto") -> None:
+    def __init__(self, model_dir: str | None = None, device: str = "cpu", dtype: str = "auto",
+                 models: dict[str, str] | None = None, max_loaded: int = 2) -> None:
         from cinegen import paths
+
+        if models and model_dir:
+            raise ValueError("give the backend either model_dir or models, not both")
+        named = models or {"": model_dir or DEFAULT_MODEL_DIR}
+        self.paths = {name: paths.model_dir(p) for name, p in named.items()}
+        for path in self.paths.values():
+            if not (path / "model_index.json").exists():
+                raise FileNotFoundError(f"no model at {path} (model_index.json is missing); pass "
+                                        f"--backend-option model_dir=PATH or --model NAME=PATH")
+        self.device, self.dtype, self.max_loaded = device, dtype, max(1, max_loaded)
+        self.default = next(iter(self.paths))
+        self.loaded: OrderedDict[str, Any] = OrderedDict()
+        self.model = self._model(self.default)
+        self.pipe = self.model.pipe  # the default model, loaded once, now
+        self.info: dict[str, Any] = {"model_name": self.model.name, "model_version": self.model.version}
+
+    @property
+    def model_dir(self) -> Path:
+        return self.paths[self.default]
+
+    def _model(self, name: str) -> Any:
+        """The named model (loaded, warmed up and kept on first use; "" is the default)."""
         from cinegen.generate import Model
 
-        self.model_dir = paths.model_dir(model_dir or DEFAULT_MODEL_DIR)
-        if not (self.model_dir / "model_index.json").exists():
-            raise FileNotFoundError(f"no model at {self.model_dir} (model_index.json is missing); "
-                                    f"pass --backend-option model_dir=PATH")
-        self.model = Model(self.model_dir, device=device, dtype=dtype)
-        self.pipe = self.model.pipe  # loaded once, now
-        w, h = self.pipe.sizes[0]
-        # one tiny call, so the first job does not pay first-call allocations and kernel selection
-        self.pipe("warm up", seconds=1.0, width=w, height=h, steps=1, still=True, extend_prompt=False,
-                  use_plan=False)
-        self.info: dict[str, Any] = {"model_name": self.model.name, "model_version": self.model.version}
+        single = len(self.paths) == 1 and self.default == ""  # one unnamed model serves every name
+        key = self.default if single or not name else name
+        if key not in self.paths:
+            raise BackendError("unknown_model", f"this worker serves {', '.join(self.paths)}, not {name!r}")
+        if key in self.loaded:
+            self.loaded.move_to_end(key)
+            return self.loaded[key]
+        model = Model(self.paths[key], device=self.device, dtype=self.dtype)
+        pipe = model.pipe
+        if type(pipe).__name__ == "CinegenPipeline":
+            # one tiny call, so the first job does not pay first-call allocations and kernel selection
+            w, h = pipe.sizes[0]
+            pipe("warm up", seconds=1.0, width=w, height=h, steps=1, still=True, extend_prompt=False,
+                 use_plan=False)
+        self.loaded[key] = model
+        while len(self.loaded) > self.max_loaded:
+            self.loaded.popitem(last=False)
+        return model
 
     def generate(
         self,
@@ -65,7 +100,8 @@ class PipelineBackend:
                 raise JobCancelled(job.id)
 
         try:
-            done = generate(self.model, job.request(), out_path, publish=job.publish_options(),
+            model = self._model(job.model)
+            done = generate(model, job.request(), out_path, publish=job.publish_options(),
                             progress=on_step, before_publish=before_publish)
         except GenerateError as e:  # bad input for this model: permanent, not retried
             raise BackendError(e.code, e.message) from None
@@ -75,6 +111,6 @@ class PipelineBackend:
 
             write_plan(out_path, done.settings["plan"])
         w, h = job.size
-        info = {**self.info, "prompt": job.prompt,
+        info = {"model_name": model.name, "model_version": model.version, "prompt": job.prompt,
                 "model_prompt": done.settings.get("model_prompt", job.prompt)}
         return VideoResult(out_path, len(done.frames), done.fps, w, h, info, timings=done.timings)

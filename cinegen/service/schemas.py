@@ -47,17 +47,29 @@ class _Strict(BaseModel):
 
 
 class _Consent(_Strict):
-    """Fields every generating request takes: the likeness consent it carries."""
+    """Fields every generating request takes: the likeness consent it carries, and the model, quality
+    and frame fitting it renders with."""
 
     consent_grant_id: ConsentGrantId | None = None
     project: Project | None = None
+    model: str | None = Field(
+        default=None, max_length=64,
+        description="A served model (GET /v1/models); omitted: the first. A service with one model takes "
+                    "any name here, as OpenAI clients send their own.")
+    quality: str | None = Field(
+        default=None, max_length=32, pattern=r"^[a-z0-9_\-]+$", examples=["fast"],
+        description="A quality the model ships (GET /v1/models lists them): 'full', or a distilled "
+                    "few-step student such as 'fast'; omitted: the model's default.")
+    fit: StrictBool | None = Field(
+        default=None,
+        description="Open model families only: round the frame count and size to the nearest the family "
+                    "takes (Wan's 4k+1 frames, say) instead of refusing them.")
 
 
 class VideoCreate(_Consent):
     """`POST /v1/videos` body (JSON, or multipart/form-data with an `input_reference` image)."""
 
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT, description="What the video shows.")
-    model: str | None = Field(default=None, max_length=64, description="Accepted for compatibility.")
     seconds: Seconds | None = None
     size: str | None = Field(default=None, max_length=16, pattern=r"^[0-9]{1,5}x[0-9]{1,5}$",
                              examples=["128x128"])

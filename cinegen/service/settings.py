@@ -40,6 +40,8 @@ class Settings:
     ray_address: str | None = None  # None: start or join a local Ray head
     backend: str = "fake"  # "fake" or "pipeline"; loaded lazily once per worker
     backend_options: dict[str, Any] = field(default_factory=dict)
+    # name -> model directory, served side by side (the pipeline backend); empty: its one model
+    models: dict[str, str] = field(default_factory=dict)
     # "trust": watermark + C2PA signature (cinegen.trust); "plain" H.264 only by opt-out
     publish: str = "trust"
     max_attempts: int = 3  # tries per job before it fails with `max_attempts_exceeded`
@@ -94,6 +96,10 @@ class Settings:
             raise ValueError(f"default_size {self.default_size!r} is not among sizes {self.sizes}")
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
 
+    def backend_kwargs(self) -> dict[str, Any]:
+        """What each worker's backend is constructed with: the backend options, and the served models."""
+        return {**self.backend_options, **({"models": dict(self.models)} if self.models else {})}
+
     # ---------------------------------------------------------------- paths
     @property
     def db_path(self) -> Path:
@@ -129,6 +135,7 @@ class Settings:
             "CINEGEN_WORKERS": ("workers", int),
             "CINEGEN_BACKEND": ("backend", str),
             "CINEGEN_BACKEND_OPTIONS": ("backend_options", json.loads),
+            "CINEGEN_MODELS": ("models", parse_models),
             "CINEGEN_RAY_ADDRESS": ("ray_address", str),
             "CINEGEN_GPUS_PER_WORKER": ("gpus_per_worker", float),
             "CINEGEN_NODE_ID": ("node_id", str),
@@ -151,6 +158,20 @@ class Settings:
             d["data_dir"] = Path(data_dir)
         d.update({k: v for k, v in overrides.items() if v is not None})
         return cls.from_dict(d)
+
+
+def parse_models(value: str | list[str] | tuple[str, ...]) -> dict[str, str]:
+    """"name=path,name=path" (or a list of "name=path") -> {name: path}, each name once."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    out: dict[str, str] = {}
+    for item in (i.strip() for i in items if i.strip()):
+        name, sep, path = item.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise ValueError(f"a served model is NAME=PATH, got {item!r}")
+        if name.strip() in out:
+            raise ValueError(f"model name {name.strip()!r} is given twice")
+        out[name.strip()] = path.strip()
+    return out
 
 
 def parse_size(size: str) -> tuple[int, int]:

@@ -36,6 +36,7 @@ from cinegen.service.jobspec import JobSpec
 from cinegen.service.moderation import ModerationUnavailable, Refused
 from cinegen.service.plans import checked_path, checked_plan, plan_file
 from cinegen.service.quotas import QuotaExceeded
+from cinegen.service.served_models import check_mode, check_request, pick
 from cinegen.service.settings import parse_size
 from cinegen.service.video_upload import Clip, inspect_clip, save_clip
 
@@ -132,10 +133,14 @@ def new_spec(request: Request, v: Any, prompt: str, seconds: int, size: str, mod
         raise ApiError(400, "invalid_fps", f"fps must be at most {s.max_fps}, got {fps}", "fps")
     neg = getattr(v, "negative_prompt", None)
     seed = getattr(v, "seed", None)
+    model = pick(service(request).models, s, getattr(v, "model", None))
+    check_request(model, mode.value, getattr(v, "quality", None), size, seconds * fps, fps,
+                  getattr(v, "fit", None) is True)
     spec = JobSpec(
         id="", prompt=prompt, negative_prompt=check_prompt(neg, s, "negative_prompt") if neg else "",
         seconds=seconds, size=parse_size(size), fps=fps,
         seed=seed if seed is not None else secrets.randbelow(2**31), steps=getattr(v, "steps", None),
+        model=model.name, quality=getattr(v, "quality", None), fit=getattr(v, "fit", None) is True,
         guidance=getattr(v, "guidance", None), mode=mode, strength=getattr(v, "strength", None),
         extend_prompt=getattr(v, "extend_prompt", None) is not False,
         plan=checked_plan(v, seconds), use_plan=getattr(v, "use_plan", None) is not False,
@@ -179,7 +184,8 @@ def accept(request: Request, p: Principal, route: str, v: Any, spec: JobSpec, se
         spec = spec.replace(input_reference=ref_path)
     try:
         row, created = svc.store.create_video(
-            video_id=video_id, owner=p.key_id, model=svc.settings.model_name, prompt=spec.prompt,
+            video_id=video_id, owner=p.key_id, model=spec.model or svc.settings.model_name,
+            prompt=spec.prompt,
             seconds=spec.seconds if row_seconds is None else row_seconds,
             size=f"{spec.size[0]}x{spec.size[1]}",
             spec=spec.to_dict(), limits=p.limits, remixed_from=remixed_from, idempotency_key=idem,
@@ -264,7 +270,9 @@ async def create_video(request: Request) -> JSONResponse:
     v: schemas.VideoCreate = validate(schemas.VideoCreate, fields)
     svc = service(request)
     prompt, seconds = check_prompt(v.prompt, s), check_seconds(v.seconds, s)
-    size = check_size(v.size, svc.sizes, s.default_size)
+    served = pick(svc.models, s, v.model)
+    default_size = s.default_size if s.default_size in served.sizes else served.sizes[0]
+    size = check_size(v.size, served.sizes, default_size)
     upload = None
     if "input_reference" in files:
         upload = inspect_image(files["input_reference"].data, s)
@@ -277,6 +285,7 @@ async def create_video(request: Request) -> JSONResponse:
     mode = Mode(v.mode) if v.mode else inferred
     if mode not in SERVICE_MODES:
         raise ApiError(400, "invalid_mode", f"mode {mode.value!r} is not served here", "mode")
+    check_mode(served, mode.value)
     takes_sources = mode.source_videos != (0, 0)
     if takes_sources and not sources:
         raise ApiError(400, "missing_source_video", f"mode {mode.value!r} needs video_ids", "video_ids")

@@ -1,0 +1,135 @@
+"""The models a service serves: one or several, named, each a model directory (`cinegen serve --model
+NAME=PATH ...`, or `CINEGEN_MODELS="name=path,name=path"`); without them, the pipeline backend's
+one model under the service's `model_name`.
+
+At start the catalogue reads each directory's `model_index.json` (nothing is loaded here: workers
+load weights) for what requests are checked against before anything is queued: the modes the
+model's family can do and the qualities it ships. `GET /v1/models` lists the catalogue as OpenAI's
+models endpoint does, with cinegen's extras; the `model` field of a create picks one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cinegen.mode import SERVICE_MODES
+from cinegen.pipeline.quality import FULL, declared_qualities
+from cinegen.service.errors import ApiError
+from cinegen.service.settings import Settings
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    name: str
+    path: Path | None  # None: a backend without a model directory (the fake one)
+    family: str
+    modes: tuple[str, ...]
+    sizes: tuple[str, ...]  # "WxH", the default first
+    qualities: tuple[str, ...]
+    default_quality: str
+    created: int  # unix time of the model_index.json
+    family_rules: Any = field(default=None, compare=False)  # an open family's Family (frame rules)
+
+    def to_openai(self) -> dict[str, Any]:
+        return {"id": self.name, "object": "model", "created": self.created, "owned_by": "cinegen",
+                "family": self.family, "modes": list(self.modes), "sizes": list(self.sizes),
+                "qualities": list(self.qualities),
+                "default_quality": self.default_quality}
+
+
+def model_paths(settings: Settings) -> dict[str, Path]:
+    """Name -> model directory for the pipeline backend (the `models` setting, else its one model)."""
+    from cinegen import paths
+
+    if settings.models:
+        return {name: paths.model_dir(p) for name, p in settings.models.items()}
+    return {settings.model_name: paths.model_dir(settings.backend_options.get("model_dir"))}
+
+
+def catalogue(settings: Settings, offered: tuple[str, ...]) -> dict[str, ServedModel]:
+    """The served models, the default first. A directory that is missing or that no family reads
+    fails the start (ValueError naming it), not the first request. `offered`: the sizes the service
+    offers for its backend; a model serves those it can render (the built-in model: those of its own
+    sizes that are offered, else its own; a family: its default size and the configured sizes that
+    fit its rule)."""
+    if settings.backend != "pipeline":
+        if settings.models:
+            raise ValueError(f"--model serves model directories; it needs the pipeline backend, not "
+                             f"{settings.backend!r}")
+        modes = tuple(str(m) for m in SERVICE_MODES)
+        return {settings.model_name: ServedModel(settings.model_name, None, settings.backend, modes,
+                                                 offered, (FULL,), FULL, 0)}
+    from cinegen.families.family import FamilyError
+    from cinegen.families.registry import describe, read_index, recognise
+
+    served = {}
+    for name, path in model_paths(settings).items():
+        try:
+            entry, meta = describe(path), read_index(path)
+            qualities, default = declared_qualities(meta)
+            family = recognise(path, meta)
+        except (FileNotFoundError, FamilyError, ValueError) as e:
+            raise ValueError(f"model {name!r} at {path} cannot be served: {e}") from e
+        if family is None:
+            own = tuple(f"{w}x{h}" for w, h in meta.get("sizes", []))
+            sizes = tuple(s for s in own if s in offered) or own
+        else:
+            w, h = family.default_size
+            fits = [s for s in settings.sizes if _fits(family, s)]
+            sizes = tuple(dict.fromkeys([f"{w}x{h}", *fits]))
+        modes = tuple(m for m in entry.modes if m in {str(s) for s in SERVICE_MODES})
+        served[name] = ServedModel(name, path, entry.family, modes, sizes, qualities, default,
+                                   int((path / "model_index.json").stat().st_mtime), family)
+    return served
+
+
+def _fits(family: Any, size: str) -> bool:
+    from cinegen.families.family import FamilyError
+    from cinegen.service.settings import parse_size
+
+    try:
+        family.check_size(*parse_size(size))
+    except (FamilyError, ValueError):
+        return False
+    return True
+
+
+def pick(served: dict[str, ServedModel], settings: Settings, requested: str | None) -> ServedModel:
+    """The model a request names. With one model and no `models` setting any name is taken (OpenAI
+    clients send their own model names); with several, an unknown name is a 400 listing them."""
+    default = next(iter(served.values()))
+    if requested is None or requested in served:
+        return served[requested] if requested else default
+    if not settings.models:
+        return default
+    raise ApiError(400, "unknown_model", f"model {requested!r} is not served here; choose from "
+                   f"{', '.join(served)}", "model")
+
+
+def check_mode(model: ServedModel, mode: str) -> None:
+    if mode not in model.modes:
+        raise ApiError(400, "unsupported_mode", f"model {model.name!r} ({model.family}) cannot do mode "
+                       f"{mode!r}; it can do {', '.join(model.modes)}", "mode")
+
+
+def check_request(model: ServedModel, mode: str, quality: str | None, size: str, frames: int,
+                  fps: int, fit: bool) -> None:
+    """400 for a mode the model's family cannot do, a quality it does not ship, a size it does not
+    render or a frame count it cannot take (unless the request asks to fit it), naming what it has."""
+    from cinegen.families.family import FamilyError
+
+    if model.family_rules is not None and mode != "still":
+        try:
+            model.family_rules.check_frames(frames, fps, fit=fit)
+        except FamilyError as e:
+            message = str(e).replace("(or ask to fit, --fit)", "(or send fit: true)")
+            raise ApiError(400, "invalid_frames", message, "seconds") from None
+    if size not in model.sizes:
+        raise ApiError(400, "invalid_size", f"model {model.name!r} does not render {size}; use one of "
+                       f"{', '.join(model.sizes)}", "size")
+    check_mode(model, mode)
+    if quality is not None and quality not in model.qualities:
+        raise ApiError(400, "invalid_quality", f"model {model.name!r} has no quality {quality!r}; choose "
+                       f"from {', '.join(model.qualities)}", "quality")
