@@ -56,6 +56,9 @@ def error_text(page: Any, selector: str) -> str:
 
 def test_prompt_progress_reaches_100_and_the_video_plays(page: Any, server: Server) -> None:
     open_studio(page, server, "create")
+    # the model picker lists the served models (GET /v1/models) and the picked one's qualities
+    assert page.eval_on_selector_all("select[name=model] option", "os => os.length") == 1
+    assert page.eval_on_selector("select[name=quality]", "s => s.value") == "full"
     page.fill("textarea[name=prompt]", "a red ball bounces on the grass [delay=1.5]")
     page.fill("input[name=seconds]", "1")
     page.click("#create-form button[type=submit]")

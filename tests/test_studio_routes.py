@@ -66,6 +66,19 @@ def test_storyboard_crud_and_generate_queues_jobs(client: TestClient) -> None:
     assert client.get(f"/v1/storyboards/{b['id']}").status_code == 404
 
 
+def test_a_storyboard_renders_with_its_model_and_quality(client: TestClient) -> None:
+    """The board's model and quality go with every shot's job; one the service lacks fails the shot
+    with the service's message, and the board keeps it."""
+    name = client.get("/v1/models").json()["data"][0]["id"]
+    b = client.post("/v1/storyboards", json={**TWO_SHOTS, "model": name, "quality": "full"}).json()
+    assert (b["model"], b["quality"]) == (name, "full")
+    g = client.post(f"/v1/storyboards/{b['id']}/generate").json()
+    assert [s["status"] for s in g["shots"]] == ["queued", "queued"]
+    bad = client.post("/v1/storyboards", json={**TWO_SHOTS, "quality": "fast"}).json()
+    g = client.post(f"/v1/storyboards/{bad['id']}/generate").json()
+    assert g["shots"][0]["status"] == "failed" and "no quality 'fast'" in g["shots"][0]["error"]
+
+
 @pytest.mark.parametrize(
     ("shots", "text"),
     [

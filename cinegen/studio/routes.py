@@ -264,8 +264,9 @@ async def _submit(api: httpx.AsyncClient, store: BoardStore, board_id: str, boar
             "seed": board.seed_for(s),
             "fps": board.fps,
         }
-        if board.negative_prompt:
-            fields["negative_prompt"] = board.negative_prompt
+        for k in ("negative_prompt", "model", "quality"):
+            if getattr(board, k):
+                fields[k] = getattr(board, k)
         if s.image:
             img = store.dir(board_id) / "images" / s.image
             form = {k: str(v) for k, v in fields.items()} | {"mode": "image"}

@@ -36,6 +36,9 @@ class StoryboardBody(BaseModel):
     width: int = Field(default=176, ge=16, le=2048, multiple_of=2)
     height: int = Field(default=96, ge=16, le=2048, multiple_of=2)
     negative_prompt: str = Field(default="", max_length=MAX_PROMPT_CHARS)
+    model: str = Field(default="", max_length=64,
+                       description="A served model (GET /v1/models); '': the default")
+    quality: str = Field(default="", max_length=32, description="A quality of that model; '': its default")
 
 
 class GenerateBody(BaseModel):

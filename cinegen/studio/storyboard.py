@@ -205,10 +205,13 @@ class Storyboard:
     width: int = 176  # the shipped model's ~16:9 size
     height: int = 96
     negative_prompt: str = ""
+    model: str = ""  # the served model every shot is rendered by ("": the service's default)
+    quality: str = ""  # a quality that model ships ("": its default)
 
     def __post_init__(self) -> None:
         _check_types(self, {"title": (str,), "style": (str,), "seed": (int,), "fps": (int,), "width": (int,),
-                            "height": (int,), "negative_prompt": (str,)}, "storyboard")
+                            "height": (int,), "negative_prompt": (str,), "model": (str,), "quality": (str,)},
+                     "storyboard")
         if not self.title.strip():
             raise StoryboardError("a storyboard needs a title")
         if not 0 <= self.seed < 2**31:
@@ -358,7 +361,7 @@ class Storyboard:
                 sid = f"s{n}"
                 used.add(sid)
             shots.append(Shot.from_dict(s, default_id=sid or "s1"))
-        for k in ("style", "negative_prompt"):
+        for k in ("style", "negative_prompt", "model", "quality"):
             if d.get(k) is None:
                 d[k] = ""
         if d.get("title") is None:

@@ -194,6 +194,8 @@ function follow(v) {
 
 async function viewCreate() {
   const sizes = config.sizes;
+  let models = [];
+  try { models = (await api("/v1/models")).data; } catch (e) { showError(null, e); }
   const form = h("form", { id: "create-form", class: "panel", novalidate: true },
     h("h1", { text: "Create a video" }),
     field("Prompt", h("textarea", { name: "prompt", rows: "3", required: true, maxlength: String(config.max_prompt_chars),
@@ -206,6 +208,9 @@ async function viewCreate() {
       field("Size", select("size", sizes.map((s) => [s, s]), config.default_size)),
       field("Seed", h("input", { name: "seed", type: "number", min: "0", step: "1", placeholder: "random" })),
     ),
+    h("div", { class: "grid4", id: "model-fields", hidden: !models.length },
+      field("Model", select("model", models.map((m) => [m.id, `${m.id} (${m.family})`]), models.length ? models[0].id : "")),
+      field("Quality", select("quality", [], ""))),
     h("div", { class: "field", id: "image-field", hidden: true },
       h("label", { for: "image-input", text: "Start image (PNG, JPEG or WebP)" }),
       h("input", { id: "image-input", name: "image", type: "file", accept: "image/png,image/jpeg,image/webp" })),
@@ -249,6 +254,21 @@ async function viewCreate() {
     }
   };
   modeSel.addEventListener("change", onMode);
+  // the picked model decides the modes, sizes and qualities on offer (GET /v1/models)
+  const onModel = () => {
+    const m = models.find((x) => x.id === form.elements.model.value);
+    if (!m) return;
+    form.elements.quality.replaceChildren(...m.qualities.map((q) => h("option", { value: q },
+      q === m.default_quality ? `${q} (default)` : q)));
+    form.elements.quality.value = m.default_quality;
+    for (const o of modeSel.options) o.disabled = !m.modes.includes(o.value);
+    if (modeSel.selectedOptions[0].disabled) { modeSel.value = "text"; onMode(); }
+    const size = form.elements.size;
+    const keep = m.sizes.includes(size.value) ? size.value : (m.sizes.includes(config.default_size) ? config.default_size : m.sizes[0]);
+    size.replaceChildren(...m.sizes.map((x) => h("option", { value: x }, x)));
+    size.value = keep;
+  };
+  if (models.length) { form.elements.model.addEventListener("change", () => { onModel(); makePad(); }); onModel(); }
   const makePad = () => {
     pad = pathPad(form.elements.size.value, () => {
       $("#path-status").textContent = pad.path() ? "Path drawn: the first object follows it." : "No path: the planner decides.";
@@ -296,6 +316,8 @@ async function submitCreate(ev) {
   if (f.guidance.value !== "") body.guidance = Number(f.guidance.value);
   if (f.negative_prompt.value.trim()) body.negative_prompt = f.negative_prompt.value.trim();
   if (pad && pad.path()) body.path = pad.path();
+  if (f.model.value) body.model = f.model.value;
+  if (f.quality.value) body.quality = f.quality.value;
   let opts;
   if (mode === "image") {
     const file = f.image.files[0];
@@ -544,7 +566,8 @@ function readBoard(form, board) {
   });
   const seed = f.seed.value === "" ? 0 : Number(f.seed.value);
   return { title: f.title.value, style: f.style.value, seed, characters, fps: Number(f.fps.value), width, height,
-    negative_prompt: board.negative_prompt || "", shots };
+    negative_prompt: board.negative_prompt || "", model: f.model ? f.model.value : (board.model || ""),
+    quality: f.quality ? f.quality.value : (board.quality || ""), shots };
 }
 
 function shotRow(board, s, i, n, handlers) {
@@ -587,6 +610,8 @@ async function viewBoard(id) {
     showError(err, e);
     return;
   }
+  let models = [];
+  try { models = (await api("/v1/models")).data; } catch (e) { showError(err, e); }
   const sizes = config.sizes.includes(`${board.width}x${board.height}`) ? config.sizes : [...config.sizes, `${board.width}x${board.height}`];
   const form = h("form", { class: "panel board", id: "board-form", novalidate: true },
     h("p", {}, h("a", { href: "#boards" }, "← All storyboards")),
@@ -596,6 +621,9 @@ async function viewBoard(id) {
       field("Seed (shared)", h("input", { name: "seed", type: "number", min: "0", step: "1", value: String(board.seed) })),
       field("Size", select("size", sizes.map((s) => [s, s]), `${board.width}x${board.height}`)),
       field("FPS", select("fps", EDITORIAL_FPS.map((x) => [x, String(x)]), board.fps))),
+    models.length > 1 || (models[0] && models[0].qualities.length > 1) ? h("div", { class: "grid4" },
+      field("Model (every shot)", select("model", models.map((m) => [m.id, `${m.id} (${m.family})`]), board.model || models[0].id)),
+      field("Quality", select("quality", [["", "model default"], ...[...new Set(models.flatMap((m) => m.qualities))].map((q) => [q, q])], board.quality || ""))) : null,
     field("Characters (one per line, “Name: description”)", h("textarea", { name: "characters", rows: "2",
       text: board.characters.map((c) => (c.description ? `${c.name}: ${c.description}` : c.name)).join("\n") })),
     h("h2", {}, "Shots ", h("small", { class: "muted", id: "runtime", text: `${board.shots.length} shots · ${board.running_seconds} s` })),
