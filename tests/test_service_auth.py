@@ -60,8 +60,13 @@ def test_another_key_gets_404_everywhere(server: ThreadServer) -> None:
         "extend": httpx.post(f"{base}/extensions", headers=m,
                              json={"prompt": "x", "seconds": 1, "video": {"id": vid}}),
         "cursor": httpx.get(base, headers=m, params={"after": vid}),
+        "spritesheet": httpx.get(f"{base}/{vid}/content", params={"variant": "spritesheet"}, headers=m),
+        "plan": httpx.get(f"{base}/{vid}/plan", headers=m),
+        "edit": httpx.post(f"{base}/edits", headers=m, json={"prompt": "x", "video": {"id": vid}}),
+        "credentials": httpx.get(f"{server.base_url}/v1/studio/videos/{vid}/credentials", headers=m),
         "delete": httpx.delete(f"{base}/{vid}", headers=m),
     }
+    assert len(checks) == 14
     for name, r in checks.items():
         assert r.status_code == 404, (name, r.text)
     assert vid not in [v["id"] for v in httpx.get(base, headers=m).json()["data"]]

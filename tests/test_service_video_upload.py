@@ -23,17 +23,14 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadServer]:
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ThreadServer, str]]:
+    """A server with one worker (uploads capped at 256 KiB) and a key for it."""
     s = Settings(data_dir=tmp_path_factory.mktemp("up"), workers=1, poll_after_ms=50, default_fps=8,
                  moderation=False, max_concurrent_jobs=50, max_video_upload_bytes=256 * 1024)
+    key = make_key(s, "alice")
     with ThreadServer(s) as srv:
         srv.wait_ready()
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def key(server: ThreadServer) -> str:
-    return make_key(server.settings, "alice")
+        yield srv, key
 
 
 def clip(frames: int = 8, fps: int = 8, size: tuple[int, int] = (128, 128), **kw: object) -> bytes:
@@ -53,7 +50,8 @@ def frames_of(data: bytes) -> int:
         return probe_video(f.name).num_frames
 
 
-def test_sdk_extend_and_edit_an_uploaded_clip(server: ThreadServer, key: str) -> None:
+def test_sdk_extend_and_edit_an_uploaded_clip(live: tuple[ThreadServer, str]) -> None:
+    server, key = live
     client = openai.OpenAI(base_url=server.base_url + "/v1", api_key=key, max_retries=0)
     mine = clip(frames=12)  # 1.5 s at 8 fps: trimmed to whole seconds (8 frames)
     ext = client.videos.extend(prompt="the bar keeps moving", seconds="1",  # type: ignore[arg-type]
@@ -103,8 +101,9 @@ BAD = [
 
 @pytest.mark.parametrize(("name", "make", "code"), BAD, ids=[b[0] for b in BAD])
 @pytest.mark.parametrize("route", ["extensions", "edits"])
-def test_bad_clips_are_refused(server: ThreadServer, key: str, route: str, name: str, make: object,
+def test_bad_clips_are_refused(live: tuple[ThreadServer, str], route: str, name: str, make: object,
                                code: str) -> None:
+    server, key = live
     data = make()  # type: ignore[operator]
     before = set(server.settings.inputs_dir.iterdir())
     fields = {"prompt": (None, "x")} | ({"seconds": (None, "1")} if route == "extensions" else {})
@@ -114,7 +113,8 @@ def test_bad_clips_are_refused(server: ThreadServer, key: str, route: str, name:
     assert set(server.settings.inputs_dir.iterdir()) == before  # nothing left behind
 
 
-def test_both_or_neither_source_is_refused(server: ThreadServer, key: str) -> None:
+def test_both_or_neither_source_is_refused(live: tuple[ThreadServer, str]) -> None:
+    server, key = live
     url = f"{server.base_url}/v1/videos/edits"
     r = httpx.post(url, headers=H(key), json={"prompt": "x"})
     assert r.status_code == 400 and r.json()["error"]["code"] == "missing_video"

@@ -31,6 +31,7 @@ import numpy as np
 import yaml
 
 from cinegen.trust.consent import ConsentGrant, ConsentRegistry, normalise_name
+from cinegen.trust.names import NameIndex, plain_capitals, public_figures, skeleton
 
 TEXT_CATEGORIES = ("minors", "sexual", "violence", "hate")  # checked in this order of precedence
 
@@ -228,21 +229,25 @@ _NAME_RX = re.compile(r"\b([A-Z][a-z]+(?:-[A-Z][a-z]+)?)\s+(?:[A-Z]\.\s+)?"
 
 def find_person_names(prompt: str, known: dict[str, str], given_names: frozenset[str],
                       allow_names: tuple[str, ...] = (),
-                      single_names: frozenset[str] = frozenset()) -> list[str]:
-    """Person names in `prompt`: registered names/aliases anywhere (any case), then capitalised
-    'Given Surname' pairs whose given name is on the list. Returns display names, de-duplicated."""
-    found: list[str] = []
-    low = " " + re.sub(r"\s+", " ", prompt.casefold()) + " "
-    allowed = {normalise_name(a) for a in allow_names}
-    for key, name in sorted(known.items(), key=lambda kv: -len(kv[0])):
-        if re.search(r"(?<![\w])" + re.escape(key) + r"(?:'s)?(?![\w])", low) and name not in found:
+                      single_names: frozenset[str] = frozenset(),
+                      public: NameIndex | None = None) -> list[str]:
+    """Person names in `prompt`: registered names/aliases and listed public figures however they are
+    written (`names.skeleton`: case, spacing, punctuation, diacritics, digits for letters), then
+    capitalised 'Given Surname' pairs whose given name is on the list, then capitalised single-name
+    figures. Returns display names, de-duplicated."""
+    allowed = {skeleton(a) for a in allow_names}
+    found = NameIndex.of(known.items()).find(prompt)
+    registered = {skeleton(k) for k in known} | {skeleton(n) for n in found}
+    for name in public.find(prompt) if public is not None else ():
+        if skeleton(name) not in allowed | registered and name not in found:
             found.append(name)
-    for m in _NAME_RX.finditer(prompt):
+    for m in _NAME_RX.finditer(plain_capitals(prompt)):
         given, surname = m.group(1), m.group(2)
         full = f"{given} {surname}"
         key = normalise_name(full)
         is_name = given in given_names and surname not in given_names | {"The", "And"}
-        if is_name and key not in allowed and key not in known and full not in found:
+        listed = any(skeleton(full) == skeleton(n) for n in found)
+        if is_name and skeleton(full) not in allowed and key not in known and not listed:
             found.append(full)
     for m in re.finditer(r"\b[A-Z][a-z]+\b", prompt):
         if m.group(0) in single_names and normalise_name(m.group(0)) not in known and m.group(0) not in found:
@@ -354,9 +359,9 @@ def _likeness(policy: Policy, prompt: str, consent: ConsentGrant | None, registr
     """3. likeness: registered performers need a covering grant; unregistered real names are refused."""
     known = registry.known_names() if registry is not None else {}
     if "first_names" not in policy._cache:
-        policy._cache["first_names"] = (first_names(), mononyms())
-    given, single = policy._cache["first_names"]
-    names = find_person_names(prompt, known, given, policy.allow_names, single)
+        policy._cache["first_names"] = (first_names(), mononyms(), NameIndex.of(public_figures()))
+    given, single, public = policy._cache["first_names"]
+    names = find_person_names(prompt, known, given, policy.allow_names, single, public)
     for name in names:
         performer = registry.performer(name) if registry is not None else None
         if performer is not None:
