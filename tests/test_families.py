@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,16 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from tiny_families import MAX_TEXT, cogvideox_pipeline, ltx_pipeline, save, wan_pipeline  # noqa: E402
-
-from cinegen.cli import main  # noqa: E402
-from cinegen.families.family import FamilyError, FrameRule  # noqa: E402
-from cinegen.families.model import DiffusersVideoModel, to_uint8  # noqa: E402
-from cinegen.families.registry import describe, recognise  # noqa: E402
-from cinegen.families.switches import Lora, Switches  # noqa: E402
-from cinegen.generate import GenerateError, GenerateRequest, Model, PublishOptions, generate  # noqa: E402
-from cinegen.mode import Mode  # noqa: E402
+from cinegen.cli import main
+from cinegen.families.family import FamilyError, FrameRule
+from cinegen.families.model import DiffusersVideoModel, to_uint8
+from cinegen.families.random_models import MAX_TEXT, cogvideox_pipeline, ltx_pipeline, save, wan_pipeline
+from cinegen.families.registry import describe, recognise
+from cinegen.families.switches import Lora, Switches
+from cinegen.generate import GenerateError, GenerateRequest, Model, PublishOptions, generate
+from cinegen.mode import Mode
 
 IMAGE = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
 

