@@ -90,6 +90,18 @@ def wan_pipeline(kind: str, scale: str = "tiny") -> Any:
     raise ValueError(f"unknown Wan kind {kind!r}")
 
 
+def skyreels_pipeline() -> Any:
+    """SkyReels-V2 diffusion forcing: Wan's VAE and text stack, SkyReels' transformer."""
+    from diffusers import SkyReelsV2DiffusionForcingPipeline, UniPCMultistepScheduler
+
+    tokenizer, encoder = _text(umt5=True)
+    transformer = _wan_transformer("SkyReelsV2Transformer3DModel")
+    scheduler = UniPCMultistepScheduler(flow_shift=8.0, use_flow_sigmas=True,
+                                        prediction_type="flow_prediction")
+    return SkyReelsV2DiffusionForcingPipeline(vae=_wan_vae(), transformer=transformer, tokenizer=tokenizer,
+                                              text_encoder=encoder, scheduler=scheduler)
+
+
 def ltx_pipeline(scale: str = "tiny") -> Any:
     from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXPipeline
     from diffusers import LTXVideoTransformer3DModel as Transformer
