@@ -106,12 +106,16 @@ class DiffusersVideoModel:
                        references=tuple(Image.fromarray(r) for r in references))
         # 3. the family's own pipeline call
         steps = self.family.steps if steps is None else steps
+        if guidance is not None and self.family.guidance is None:
+            raise FamilyError("invalid_request",
+                              f"{self.family.label} takes its guidance from the checkpoint's "
+                                                 "guider; leave guidance unset")
         guidance = self.family.guidance if guidance is None else guidance
         kwargs = self.family.inputs(mode, x, self.common_kwargs(prompt, negative_prompt, x, steps, guidance,
                                                                 seed))
         if self.family.prepare is not None:
             kwargs = self.family.prepare(pipe, kwargs)
-        if progress is not None:
+        if progress is not None and self.family.reports_steps:
             kwargs["callback_on_step_end"] = _progress_callback(progress, steps)
         t0 = time.perf_counter()
         frames = pipe(**kwargs).frames[0]  # (T, H, W, 3) floats in [0, 1]
@@ -123,8 +127,8 @@ class DiffusersVideoModel:
         return VideoOutput(frames, fps, int(seed), timings={"denoise": elapsed, "total": elapsed},
                            settings=settings)
 
-    def common_kwargs(self, prompt: str, negative_prompt: str, x: ModeInputs, steps: int, guidance: float,
-                      seed: int) -> dict[str, Any]:
+    def common_kwargs(self, prompt: str, negative_prompt: str, x: ModeInputs, steps: int,
+                      guidance: float | None, seed: int) -> dict[str, Any]:
         """The keyword arguments every family's pipelines share; a seeded CPU generator, so a seed
         gives the same noise on every device."""
         kw: dict[str, Any] = {
@@ -133,6 +137,8 @@ class DiffusersVideoModel:
             "num_frames": x.num_frames, "num_inference_steps": steps, "guidance_scale": guidance,
             "generator": torch.Generator("cpu").manual_seed(int(seed)), "output_type": "np",
         }
+        if guidance is None:
+            del kw["guidance_scale"]
         if self.max_sequence_length is not None:
             kw["max_sequence_length"] = int(self.max_sequence_length)
         return kw

@@ -16,13 +16,13 @@ from math import prod
 from pathlib import Path
 from typing import Any
 
-from cinegen.families import cogvideox, ltx, skyreels, wan
+from cinegen.families import cogvideox, hunyuan15, ltx, skyreels, wan
 from cinegen.families.family import Family, FamilyError
 
 BUILTIN = "CinegenPipeline"
 # _class_name -> (model_index.json, the directory) -> Family
 BUILDERS: dict[str, Callable[[dict[str, Any], Path], Family]] = {
-    **wan.FAMILIES, **cogvideox.FAMILIES, **ltx.FAMILIES, **skyreels.FAMILIES}
+    **wan.FAMILIES, **cogvideox.FAMILIES, **ltx.FAMILIES, **skyreels.FAMILIES, **hunyuan15.FAMILIES}
 LICENCE_NAMES = ("LICENSE", "LICENSE.txt", "LICENSE.md", "LICENCE", "LICENCE.txt", "LICENCE.md")
 
 
