@@ -16,7 +16,7 @@ from cinegen.cli import main
 from cinegen.families.family import FamilyError, FrameRule
 from cinegen.families.model import DiffusersVideoModel, to_uint8
 from cinegen.families.random_models import MAX_TEXT, cogvideox_pipeline, ltx_pipeline, save, wan_pipeline
-from cinegen.families.registry import describe, recognise
+from cinegen.families.registry import describe, recognise, weights_digest
 from cinegen.families.switches import Lora, Switches
 from cinegen.generate import GenerateError, GenerateRequest, Model, PublishOptions, generate
 from cinegen.mode import Mode
@@ -134,6 +134,7 @@ def test_generate_core_and_cli(models: dict[str, Any], tmp_path: Path,
     request = GenerateRequest("a red ball", seconds=9 / 16, fps=16, width=32, height=32, steps=2, seed=1)
     done = generate(Model(path), request, tmp_path / "a.mp4", publish=PublishOptions(sign=False))
     assert done.frames.shape == (9, 32, 32, 3) and done.settings["family"] == "wan"
+    assert done.settings["weights_sha256"] == weights_digest(path)  # the manifest's record of the weights
     with pytest.raises(GenerateError, match="cannot do mode 'image'") as e:  # before the inputs are read
         generate(Model(path), GenerateRequest("a ball", mode=Mode.IMAGE, image=tmp_path / "x.png"),
                  tmp_path / "b.mp4", publish=PublishOptions(sign=False))

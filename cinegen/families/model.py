@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 from cinegen.families.family import Family, FamilyError, ModeInputs
-from cinegen.families.registry import read_index, recognise
+from cinegen.families.registry import read_index, recognise, weights_digest
 from cinegen.families.switches import Switches, apply_switches, check_before_load
 from cinegen.families.weights import load_pipeline
 from cinegen.mode import Mode
@@ -42,9 +42,9 @@ class DiffusersVideoModel:
         self.max_sequence_length = meta.get("cinegen_max_sequence_length")
         self._pipes: dict[str, Any] = {type(base).__name__: base}
         self.sizes = tuple(tuple(s) for s in meta.get("cinegen_sizes", [family.default_size]))
-        self.info = {"name": path.name, "version": str(meta.get("_diffusers_version", "")),
-                     "family": family.name,
-                     "class": family.class_name}
+        digest = weights_digest(path)  # the weights' identity: the manifest's model version
+        self.info = {"name": path.name, "version": f"sha256:{digest[:16]}", "family": family.name,
+                     "class": family.class_name, "weights_sha256": digest}
 
     @classmethod
     def load(cls, path: Path, *, device: str = "cpu", dtype: str | torch.dtype = "auto",
@@ -123,7 +123,8 @@ class DiffusersVideoModel:
         frames = to_uint8(self.family.new_frames(mode, x, frames))
         settings = {"family": self.family.name, "pipeline": type(pipe).__name__, "num_frames": num_frames,
                     "width": width, "height": height, "steps": steps, "guidance": guidance, "seed": int(seed),
-                    "fps": fps, "switches": self.switches.describe()}
+                    "fps": fps, "switches": self.switches.describe(), "model_class": self.family.class_name,
+                    "weights_sha256": self.info["weights_sha256"]}
         return VideoOutput(frames, fps, int(seed), timings={"denoise": elapsed, "total": elapsed},
                            settings=settings)
 
