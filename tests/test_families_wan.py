@@ -30,7 +30,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any, Diff
     """kind -> (the diffusers pipeline in memory, cinegen's model loaded from its saved directory)."""
     root = tmp_path_factory.mktemp("wan")
     out = {}
-    for kind in ("t2v", "flf2v", "vace", "ti2v"):
+    for kind in ("t2v", "flf2v", "vace", "ti2v", "a14b"):
         pipe = wan_pipeline(kind)
         pipe.set_progress_bar_config(disable=True)
         out[kind] = (pipe, DiffusersVideoModel.load(save(pipe, root / kind)))
@@ -90,8 +90,8 @@ def test_vace_modes(built: dict[str, Any]) -> None:
     pipe, model = built["vace"]
     text = model("a ball", **NINE)
     assert np.array_equal(text.frames, direct(pipe, "a ball"))
-    for kw in ({"image": IMAGE}, {"keyframes": {0.0: IMAGE, 0.5: LAST}}, {"references": [IMAGE]}):
-        assert model("a ball", **kw, **NINE).frames.shape == (9, 32, 32, 3)
+    both = model("a ball", image=IMAGE, keyframes={0.5: LAST}, references=[IMAGE], **NINE)
+    assert both.frames.shape == (9, 32, 32, 3)
     forward = model("a ball", extend=SOURCE, extend_fps=16, **NINE)
     backward = model("a ball", extend=SOURCE, extend_fps=16, direction="backward", **NINE)
     assert forward.frames.shape == backward.frames.shape == (5, 32, 32, 3)  # 9 - 4 context frames
@@ -112,6 +112,12 @@ def test_wan22_ti2v_text_and_image(built: dict[str, Any]) -> None:
     out = model("a ball", image=IMAGE, **NINE)
     i2v = WanImageToVideoPipeline.from_pipe(pipe)
     assert np.array_equal(out.frames, direct(i2v, "a ball", image=Image.fromarray(IMAGE)))
+
+
+def test_wan22_two_experts(built: dict[str, Any]) -> None:
+    pipe, model = built["a14b"]
+    assert model.base.transformer_2 is not None and Mode.EDIT not in model.family.modes  # V2V runs one expert
+    assert np.array_equal(model("a ball", **NINE).frames, direct(pipe, "a ball"))
 
 
 def test_refusals_name_what_is_valid(built: dict[str, Any]) -> None:

@@ -58,7 +58,7 @@ def _wan_transformer(cls_name: str = "WanTransformer3DModel", scale: str = "tiny
 
 def wan_pipeline(kind: str, scale: str = "tiny") -> Any:
     """A tiny Wan pipeline: 't2v' (Wan 2.1), 'i2v' (CLIP image encoder), 'flf2v' (first + last frame),
-    'vace', 'ti2v' (Wan 2.2 5B)."""
+    'vace', 'ti2v' (Wan 2.2 5B), 'a14b' (Wan 2.2 two experts)."""
     import diffusers
     from diffusers import FlowMatchEulerDiscreteScheduler
 
@@ -66,6 +66,9 @@ def wan_pipeline(kind: str, scale: str = "tiny") -> Any:
     common = {"tokenizer": tokenizer, "text_encoder": encoder, "scheduler": FlowMatchEulerDiscreteScheduler()}
     if kind == "t2v":
         return diffusers.WanPipeline(vae=_wan_vae(), transformer=_wan_transformer(scale=scale), **common)
+    if kind == "a14b":  # Wan 2.2 A14B: a high-noise and a low-noise expert, switched at boundary_ratio
+        experts = {"transformer": _wan_transformer(), "transformer_2": _wan_transformer()}
+        return diffusers.WanPipeline(vae=_wan_vae(), boundary_ratio=0.875, **experts, **common)
     if kind == "ti2v":
         vae = _wan_vae(z_dim=48, in_channels=12, out_channels=12, is_residual=True, patch_size=2,
                        latents_mean=[0.0] * 48, latents_std=[1.0] * 48, scale_factor_spatial=16)
