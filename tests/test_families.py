@@ -164,6 +164,14 @@ def test_switches_refused_with_what_is_missing(models: dict[str, Any], tmp_path:
     with pytest.raises(GenerateError, match="built-in model takes no memory or speed switches"):
         Model(builtin, switches=Switches(vae_tiling=True)).pipe  # noqa: B018
     assert Lora.parse("style.safetensors:0.7") == Lora(Path("style.safetensors"), 0.7)
+    settings = Switches.from_options({"offload": "group", "vae_tiling": "true",
+                                      "lora": "a.safetensors:0.5, b"})
+    loras = (Lora(Path("a.safetensors"), 0.5), Lora(Path("b")))
+    assert settings == Switches(offload="group", vae_tiling=True, loras=loras)
+    with pytest.raises(FamilyError, match="unknown switch setting.s. tiling; known: cache"):
+        Switches.from_options({"tiling": "true"})
+    with pytest.raises(FamilyError, match="cache must be one of first-block"):
+        Switches.from_options({"cache": "tea"})
     assert Lora.parse("C:/loras/style.safetensors") == Lora(Path("C:/loras/style.safetensors"))
 
 
@@ -185,3 +193,17 @@ def test_lora_and_cache_switches(models: dict[str, Any], tmp_path: Path) -> None
     a, b = cached("a ball", **call), plain("a ball", **call)
     assert a.settings["switches"] == {"vae_tiling": True, "cache": "first-block"}
     assert np.abs(a.frames.astype(int) - b.frames.astype(int)).max() <= 8
+
+
+def test_cache_and_compile_switches_per_family(models: dict[str, Any]) -> None:
+    """TaylorSeer runs on LTX-Video; FirstBlockCache needs two blocks (the tiny LTX has one); regional
+    compilation needs the repeated blocks a transformer declares (CogVideoX's declares none)."""
+    call = {"seconds": 9 / 24, "fps": 24, "width": 32, "height": 32, "steps": 4}
+    ltx = DiffusersVideoModel.load(models["ltx"][1], switches=Switches(cache="taylorseer"))
+    assert ltx("a ball", **call).settings["switches"] == {"cache": "taylorseer"}
+    with pytest.raises(FamilyError, match="FirstBlockCache needs at least two transformer blocks"):
+        DiffusersVideoModel.load(models["ltx"][1], switches=Switches(cache="first-block"))
+    with pytest.raises(FamilyError, match="declares no repeated blocks"):
+        DiffusersVideoModel.load(models["cogvideox"][1], switches=Switches(compile=True))
+    compiled = DiffusersVideoModel.load(models["wan"][1], switches=Switches(compile=True))  # compiles lazily
+    assert compiled.switches.describe() == {"compile": True}
