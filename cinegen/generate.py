@@ -251,7 +251,8 @@ def generate(
             raise Refused(str(decision.code), decision.message)
     clock.lap("moderation")
     # 2. the mode (an open family may lack it), the inputs, and the mode as one pipeline call
-    model.check_mode(request.mode)
+    pinned = request.mode is Mode.IMAGE and bool(request.keyframes)  # an image and keyframes: pinned frames
+    model.check_mode(Mode.KEYFRAMES if pinned else request.mode)
     kwargs, prefix = _pipeline_call(request)
     clock.lap("inputs")
     pipe = model.pipe

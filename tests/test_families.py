@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,16 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from tiny_families import MAX_TEXT, cogvideox_pipeline, ltx_pipeline, save, wan_pipeline  # noqa: E402
-
-from cinegen.cli import main  # noqa: E402
-from cinegen.families.family import FamilyError, FrameRule  # noqa: E402
-from cinegen.families.model import DiffusersVideoModel, to_uint8  # noqa: E402
-from cinegen.families.registry import describe, recognise  # noqa: E402
-from cinegen.families.switches import Lora, Switches  # noqa: E402
-from cinegen.generate import GenerateError, GenerateRequest, Model, PublishOptions, generate  # noqa: E402
-from cinegen.mode import Mode  # noqa: E402
+from cinegen.cli import main
+from cinegen.families.family import FamilyError, FrameRule
+from cinegen.families.model import DiffusersVideoModel, to_uint8
+from cinegen.families.random_models import MAX_TEXT, cogvideox_pipeline, ltx_pipeline, save, wan_pipeline
+from cinegen.families.registry import describe, recognise, weights_digest
+from cinegen.families.switches import Lora, Switches
+from cinegen.generate import GenerateError, GenerateRequest, Model, PublishOptions, generate
+from cinegen.mode import Mode
 
 IMAGE = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
 
@@ -137,6 +134,7 @@ def test_generate_core_and_cli(models: dict[str, Any], tmp_path: Path,
     request = GenerateRequest("a red ball", seconds=9 / 16, fps=16, width=32, height=32, steps=2, seed=1)
     done = generate(Model(path), request, tmp_path / "a.mp4", publish=PublishOptions(sign=False))
     assert done.frames.shape == (9, 32, 32, 3) and done.settings["family"] == "wan"
+    assert done.settings["weights_sha256"] == weights_digest(path)  # the manifest's record of the weights
     with pytest.raises(GenerateError, match="cannot do mode 'image'") as e:  # before the inputs are read
         generate(Model(path), GenerateRequest("a ball", mode=Mode.IMAGE, image=tmp_path / "x.png"),
                  tmp_path / "b.mp4", publish=PublishOptions(sign=False))
@@ -166,6 +164,14 @@ def test_switches_refused_with_what_is_missing(models: dict[str, Any], tmp_path:
     with pytest.raises(GenerateError, match="built-in model takes no memory or speed switches"):
         Model(builtin, switches=Switches(vae_tiling=True)).pipe  # noqa: B018
     assert Lora.parse("style.safetensors:0.7") == Lora(Path("style.safetensors"), 0.7)
+    settings = Switches.from_options({"offload": "group", "vae_tiling": "true",
+                                      "lora": "a.safetensors:0.5, b"})
+    loras = (Lora(Path("a.safetensors"), 0.5), Lora(Path("b")))
+    assert settings == Switches(offload="group", vae_tiling=True, loras=loras)
+    with pytest.raises(FamilyError, match="unknown switch setting.s. tiling; known: cache"):
+        Switches.from_options({"tiling": "true"})
+    with pytest.raises(FamilyError, match="cache must be one of first-block"):
+        Switches.from_options({"cache": "tea"})
     assert Lora.parse("C:/loras/style.safetensors") == Lora(Path("C:/loras/style.safetensors"))
 
 
@@ -187,3 +193,17 @@ def test_lora_and_cache_switches(models: dict[str, Any], tmp_path: Path) -> None
     a, b = cached("a ball", **call), plain("a ball", **call)
     assert a.settings["switches"] == {"vae_tiling": True, "cache": "first-block"}
     assert np.abs(a.frames.astype(int) - b.frames.astype(int)).max() <= 8
+
+
+def test_cache_and_compile_switches_per_family(models: dict[str, Any]) -> None:
+    """TaylorSeer runs on LTX-Video; FirstBlockCache needs two blocks (the tiny LTX has one); regional
+    compilation needs the repeated blocks a transformer declares (CogVideoX's declares none)."""
+    call = {"seconds": 9 / 24, "fps": 24, "width": 32, "height": 32, "steps": 4}
+    ltx = DiffusersVideoModel.load(models["ltx"][1], switches=Switches(cache="taylorseer"))
+    assert ltx("a ball", **call).settings["switches"] == {"cache": "taylorseer"}
+    with pytest.raises(FamilyError, match="FirstBlockCache needs at least two transformer blocks"):
+        DiffusersVideoModel.load(models["ltx"][1], switches=Switches(cache="first-block"))
+    with pytest.raises(FamilyError, match="declares no repeated blocks"):
+        DiffusersVideoModel.load(models["cogvideox"][1], switches=Switches(compile=True))
+    compiled = DiffusersVideoModel.load(models["wan"][1], switches=Switches(compile=True))  # compiles lazily
+    assert compiled.switches.describe() == {"compile": True}

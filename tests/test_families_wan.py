@@ -3,7 +3,6 @@ weights saved by diffusers, each checked against the same call made on diffusers
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from tiny_families import MAX_TEXT, save, wan_pipeline  # noqa: E402
-
-from cinegen.families.family import FamilyError  # noqa: E402
-from cinegen.families.model import DiffusersVideoModel, to_uint8  # noqa: E402
-from cinegen.families.wan import without_ftfy  # noqa: E402
-from cinegen.mode import Mode  # noqa: E402
+from cinegen.families.family import FamilyError
+from cinegen.families.model import DiffusersVideoModel, to_uint8
+from cinegen.families.random_models import MAX_TEXT, save, wan_pipeline
+from cinegen.families.wan import without_ftfy
+from cinegen.mode import Mode
 
 NINE = {"seconds": 9 / 16, "fps": 16, "width": 32, "height": 32, "steps": 2}  # 9 frames (4k+1)
 DIRECT = {"num_frames": 9, "height": 32, "width": 32, "num_inference_steps": 2, "guidance_scale": 5.0,
@@ -33,7 +30,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any, Diff
     """kind -> (the diffusers pipeline in memory, cinegen's model loaded from its saved directory)."""
     root = tmp_path_factory.mktemp("wan")
     out = {}
-    for kind in ("t2v", "flf2v", "vace", "ti2v"):
+    for kind in ("t2v", "flf2v", "vace", "ti2v", "a14b"):
         pipe = wan_pipeline(kind)
         pipe.set_progress_bar_config(disable=True)
         out[kind] = (pipe, DiffusersVideoModel.load(save(pipe, root / kind)))
@@ -93,8 +90,8 @@ def test_vace_modes(built: dict[str, Any]) -> None:
     pipe, model = built["vace"]
     text = model("a ball", **NINE)
     assert np.array_equal(text.frames, direct(pipe, "a ball"))
-    for kw in ({"image": IMAGE}, {"keyframes": {0.0: IMAGE, 0.5: LAST}}, {"references": [IMAGE]}):
-        assert model("a ball", **kw, **NINE).frames.shape == (9, 32, 32, 3)
+    both = model("a ball", image=IMAGE, keyframes={0.5: LAST}, references=[IMAGE], **NINE)
+    assert both.frames.shape == (9, 32, 32, 3)
     forward = model("a ball", extend=SOURCE, extend_fps=16, **NINE)
     backward = model("a ball", extend=SOURCE, extend_fps=16, direction="backward", **NINE)
     assert forward.frames.shape == backward.frames.shape == (5, 32, 32, 3)  # 9 - 4 context frames
@@ -115,6 +112,12 @@ def test_wan22_ti2v_text_and_image(built: dict[str, Any]) -> None:
     out = model("a ball", image=IMAGE, **NINE)
     i2v = WanImageToVideoPipeline.from_pipe(pipe)
     assert np.array_equal(out.frames, direct(i2v, "a ball", image=Image.fromarray(IMAGE)))
+
+
+def test_wan22_two_experts(built: dict[str, Any]) -> None:
+    pipe, model = built["a14b"]
+    assert model.base.transformer_2 is not None and Mode.EDIT not in model.family.modes  # V2V runs one expert
+    assert np.array_equal(model("a ball", **NINE).frames, direct(pipe, "a ball"))
 
 
 def test_refusals_name_what_is_valid(built: dict[str, Any]) -> None:
@@ -139,3 +142,19 @@ def test_progress_is_reported(built: dict[str, Any]) -> None:
     seen: list[tuple[int, int]] = []
     built["t2v"][1]("a ball", progress=lambda i, n: seen.append((i, n)), **NINE)
     assert seen == [(1, 2), (2, 2)]
+
+
+def test_first_and_last_frame_through_the_cli(built: dict[str, Any], tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from cinegen.cli import main
+    from cinegen.media import write_image
+
+    write_image(tmp_path / "first.png", IMAGE)
+    write_image(tmp_path / "last.png", LAST)
+    out = tmp_path / "flf.mp4"
+    model = str(built["flf2v"][1].path)
+    args = ["generate", "a ball", "-o", str(out), "--model", model, "--size", "32x32", "--seconds", "0.5625",
+            "--steps", "2", "--image", str(tmp_path / "first.png")]
+    assert main([*args, "--keyframe", f"0.5625={tmp_path / 'last.png'}"]) == 0 and out.exists()
+    assert main([*args[:3], str(tmp_path / "x.mp4"), *args[4:]]) == 2  # one image: FLF2V needs both
+    assert "cannot do mode 'image'; it can do: keyframes" in capsys.readouterr().err

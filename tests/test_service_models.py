@@ -7,19 +7,16 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from cinegen.families.random_models import save, wan_pipeline
 from cinegen.service.settings import Settings, parse_models
 from cinegen.training.distill import install_student
 from tests.tiny_builtin import save_tiny_builtin
-
-sys.path.insert(0, str(Path(__file__).parent))
-from tiny_families import save, wan_pipeline  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

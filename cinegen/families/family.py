@@ -84,11 +84,12 @@ class Family:
     size_multiple: int  # width and height must be multiples of this
     fps: int  # the rate the family was trained at
     steps: int
-    guidance: float
+    guidance: float | None  # None: the checkpoint's own guider sets it (HunyuanVideo 1.5)
     default_size: tuple[int, int]  # (width, height)
     variant: str = ""  # e.g. "text-to-video", "Wan 2.2 TI2V"
     references: bool = False  # takes reference images (a character, an object)
     extension_context: ContextFn | None = None
+    reports_steps: bool = True  # its pipelines take `callback_on_step_end` (progress, cancel)
     prepare: Callable[[Any, dict[str, Any]], dict[str,
                                                   Any]] | None = None  # (pipeline, call kwargs) -> kwargs
 

@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 from cinegen.families.family import Family, FamilyError, ModeInputs
-from cinegen.families.registry import read_index, recognise
+from cinegen.families.registry import read_index, recognise, weights_digest
 from cinegen.families.switches import Switches, apply_switches, check_before_load
 from cinegen.families.weights import load_pipeline
 from cinegen.mode import Mode
@@ -42,9 +42,9 @@ class DiffusersVideoModel:
         self.max_sequence_length = meta.get("cinegen_max_sequence_length")
         self._pipes: dict[str, Any] = {type(base).__name__: base}
         self.sizes = tuple(tuple(s) for s in meta.get("cinegen_sizes", [family.default_size]))
-        self.info = {"name": path.name, "version": str(meta.get("_diffusers_version", "")),
-                     "family": family.name,
-                     "class": family.class_name}
+        digest = weights_digest(path)  # the weights' identity: the manifest's model version
+        self.info = {"name": path.name, "version": f"sha256:{digest[:16]}", "family": family.name,
+                     "class": family.class_name, "weights_sha256": digest}
 
     @classmethod
     def load(cls, path: Path, *, device: str = "cpu", dtype: str | torch.dtype = "auto",
@@ -106,12 +106,16 @@ class DiffusersVideoModel:
                        references=tuple(Image.fromarray(r) for r in references))
         # 3. the family's own pipeline call
         steps = self.family.steps if steps is None else steps
+        if guidance is not None and self.family.guidance is None:
+            raise FamilyError("invalid_request",
+                              f"{self.family.label} takes its guidance from the checkpoint's "
+                                                 "guider; leave guidance unset")
         guidance = self.family.guidance if guidance is None else guidance
         kwargs = self.family.inputs(mode, x, self.common_kwargs(prompt, negative_prompt, x, steps, guidance,
                                                                 seed))
         if self.family.prepare is not None:
             kwargs = self.family.prepare(pipe, kwargs)
-        if progress is not None:
+        if progress is not None and self.family.reports_steps:
             kwargs["callback_on_step_end"] = _progress_callback(progress, steps)
         t0 = time.perf_counter()
         frames = pipe(**kwargs).frames[0]  # (T, H, W, 3) floats in [0, 1]
@@ -119,12 +123,13 @@ class DiffusersVideoModel:
         frames = to_uint8(self.family.new_frames(mode, x, frames))
         settings = {"family": self.family.name, "pipeline": type(pipe).__name__, "num_frames": num_frames,
                     "width": width, "height": height, "steps": steps, "guidance": guidance, "seed": int(seed),
-                    "fps": fps, "switches": self.switches.describe()}
+                    "fps": fps, "switches": self.switches.describe(), "model_class": self.family.class_name,
+                    "weights_sha256": self.info["weights_sha256"]}
         return VideoOutput(frames, fps, int(seed), timings={"denoise": elapsed, "total": elapsed},
                            settings=settings)
 
-    def common_kwargs(self, prompt: str, negative_prompt: str, x: ModeInputs, steps: int, guidance: float,
-                      seed: int) -> dict[str, Any]:
+    def common_kwargs(self, prompt: str, negative_prompt: str, x: ModeInputs, steps: int,
+                      guidance: float | None, seed: int) -> dict[str, Any]:
         """The keyword arguments every family's pipelines share; a seeded CPU generator, so a seed
         gives the same noise on every device."""
         kw: dict[str, Any] = {
@@ -133,6 +138,8 @@ class DiffusersVideoModel:
             "num_frames": x.num_frames, "num_inference_steps": steps, "guidance_scale": guidance,
             "generator": torch.Generator("cpu").manual_seed(int(seed)), "output_type": "np",
         }
+        if guidance is None:
+            del kw["guidance_scale"]
         if self.max_sequence_length is not None:
             kw["max_sequence_length"] = int(self.max_sequence_length)
         return kw

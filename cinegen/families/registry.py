@@ -8,6 +8,7 @@ safetensors headers).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import struct
 from collections.abc import Callable
@@ -16,13 +17,13 @@ from math import prod
 from pathlib import Path
 from typing import Any
 
-from cinegen.families import cogvideox, ltx, wan
+from cinegen.families import cogvideox, hunyuan15, ltx, skyreels, wan
 from cinegen.families.family import Family, FamilyError
 
 BUILTIN = "CinegenPipeline"
 # _class_name -> (model_index.json, the directory) -> Family
-BUILDERS: dict[str, Callable[[dict[str, Any], Path], Family]] = {**wan.FAMILIES, **cogvideox.FAMILIES,
-                                                                 **ltx.FAMILIES}
+BUILDERS: dict[str, Callable[[dict[str, Any], Path], Family]] = {
+    **wan.FAMILIES, **cogvideox.FAMILIES, **ltx.FAMILIES, **skyreels.FAMILIES, **hunyuan15.FAMILIES}
 LICENCE_NAMES = ("LICENSE", "LICENSE.txt", "LICENSE.md", "LICENCE", "LICENCE.txt", "LICENCE.md")
 
 
@@ -103,15 +104,33 @@ def describe(path: Path) -> ModelEntry:
                       params, size, licence_text(path))
 
 
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
+
+
+def _weight_files(path: Path) -> list[Path]:
+    return sorted(f for f in path.rglob("*") if f.suffix in WEIGHT_SUFFIXES and f.is_file())
+
+
 def _weights(path: Path) -> tuple[int, int]:
     """(parameters in the safetensors files, bytes of all weight files) under `path`."""
     params = size = 0
-    for f in path.rglob("*"):
-        if f.suffix in (".safetensors", ".bin", ".pt", ".gguf") and f.is_file():
-            size += f.stat().st_size
-            if f.suffix == ".safetensors":
-                params += _safetensors_parameters(f)
+    for f in _weight_files(path):
+        size += f.stat().st_size
+        if f.suffix == ".safetensors":
+            params += _safetensors_parameters(f)
     return params, size
+
+
+def weights_digest(path: Path) -> str:
+    """SHA-256 over every weight file under `path` (relative name, then content, in name order): the
+    weights' identity a manifest records. Reads every byte (about 1 s per GB here), once per load."""
+    digest = hashlib.sha256()
+    for f in _weight_files(path):
+        digest.update(str(f.relative_to(path)).encode() + b"\0")
+        with f.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 22), b""):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 def _safetensors_parameters(f: Path) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,28 @@ class Switches:
         if self.cache is not None and self.cache not in CACHES:
             raise FamilyError("invalid_switch",
                               f"cache must be one of {', '.join(CACHES)}, got {self.cache!r}")
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, str]) -> Switches:
+        """Switches from string settings (a service setting, `--backend-option KEY=VALUE` pairs):
+        offload, vae_tiling, vae_slicing, cache, compile, quantize, and lora as comma-separated
+        PATH[:SCALE]; booleans are true/false/1/0; an unknown key or value raises naming it."""
+        known = {"offload", "vae_tiling", "vae_slicing", "cache", "compile", "quantize", "lora"}
+        if unknown := sorted(set(options) - known):
+            raise FamilyError("invalid_switch", f"unknown switch setting(s) {', '.join(unknown)}; known: "
+                                                f"{', '.join(sorted(known))}")
+
+        def flag(key: str) -> bool:
+            value = options.get(key, "false").strip().lower()
+            if value not in ("true", "false", "1", "0"):
+                raise FamilyError("invalid_switch", f"{key} must be true or false, got {options[key]!r}")
+            return value in ("true", "1")
+
+        loras = tuple(Lora.parse(t.strip()) for t in options.get("lora", "").split(",") if t.strip())
+        return cls(offload=options.get("offload") or None, vae_tiling=flag("vae_tiling"),
+                   vae_slicing=flag("vae_slicing"), cache=options.get("cache") or None,
+                   compile=flag("compile"),
+                   loras=loras, quantize=options.get("quantize") or None)
 
     def describe(self) -> dict[str, Any]:
         """The switches that are on, for the manifest's settings."""
@@ -114,10 +137,7 @@ def apply_switches(pipe: Any, switches: Switches, device: str, model_dir: Path) 
                           [lo.scale for lo in switches.loras])
     if switches.cache is not None:
         for transformer in _transformers(pipe):
-            if not hasattr(transformer, "enable_cache"):
-                raise FamilyError("invalid_switch",
-                                  f"{type(transformer).__name__} takes no diffusers cache hook")
-            transformer.enable_cache(_cache_config(switches.cache, pipe, model_dir))
+            _enable_cache(transformer, switches.cache, pipe, model_dir)
     if switches.compile:
         for transformer in _transformers(pipe):
             if not getattr(transformer, "_repeated_blocks", None):
@@ -131,6 +151,24 @@ def apply_switches(pipe: Any, switches: Switches, device: str, model_dir: Path) 
 def _transformers(pipe: Any) -> list[Any]:
     return [t for t in (getattr(pipe, "transformer", None), getattr(pipe, "transformer_2",
                                                                     None)) if t is not None]
+
+
+def _enable_cache(transformer: Any, cache: str, pipe: Any, model_dir: Path) -> None:
+    name = type(transformer).__name__
+    if not hasattr(transformer, "enable_cache"):
+        raise FamilyError("invalid_switch", f"{name} takes no diffusers cache hook")
+    if cache == "first-block" and _block_count(transformer) < 2:
+        raise FamilyError("invalid_switch",
+                          "FirstBlockCache needs at least two transformer blocks (the first decides, the "
+                          f"rest are skipped); {name} has {_block_count(transformer)}")
+    transformer.enable_cache(_cache_config(cache, pipe, model_dir))
+
+
+def _block_count(transformer: Any) -> int:
+    for name in ("blocks", "transformer_blocks"):
+        if isinstance(getattr(transformer, name, None), torch.nn.ModuleList):
+            return len(getattr(transformer, name))
+    return 0
 
 
 def _load_lora(pipe: Any, lora: Lora, name: str) -> None:

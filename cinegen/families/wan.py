@@ -93,17 +93,18 @@ def vace_context(source_frames: int, num_frames: int) -> int:
 
 
 def without_ftfy(pipe: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Wan's pipelines other than `WanPipeline` call `ftfy` (an optional diffusers dependency)
-    unguarded when they clean a prompt. Without it, the prompt is embedded by
-    `WanPipeline.encode_prompt` (the same copied code, ftfy guarded) and passed as embeddings,
-    which is what the pipeline would compute for a prompt ftfy leaves unchanged."""
+    """Wan's pipelines other than `WanPipeline` (and SkyReels-V2's, copied from them) call `ftfy`
+    (an optional diffusers dependency) unguarded when they clean a prompt. Without it, the prompt
+    is embedded by `WanPipeline.encode_prompt` (the same copied code, ftfy guarded) and passed as
+    embeddings, which is what the pipeline would compute for a prompt ftfy leaves unchanged."""
     from diffusers import WanPipeline
 
     if importlib.util.find_spec("ftfy") is not None or type(pipe) is WanPipeline or "prompt" not in kwargs:
         return kwargs
     encoder: Any = WanPipeline(tokenizer=pipe.tokenizer, text_encoder=pipe.text_encoder, vae=None,
                                transformer=None, scheduler=pipe.scheduler)
-    kw = {k: v for k, v in kwargs.items() if k not in ("prompt", "negative_prompt")}
+    kw = {k: v for k, v in kwargs.items() if k != "negative_prompt"}
+    kw["prompt"] = None  # given as embeddings (SkyReels' text-to-video takes `prompt` positionally)
     kw["prompt_embeds"], kw["negative_prompt_embeds"] = encoder.encode_prompt(
         kwargs["prompt"], kwargs.get("negative_prompt"),
         do_classifier_free_guidance=kwargs["guidance_scale"] > 1.0,

