@@ -1,6 +1,7 @@
 """Property: whatever JSON (or form) a client sends to a create-like route, the answer is never a
 5xx; a 4xx carries the error envelope naming a code. Arbitrary JSON, deep nesting, Unicode digits,
-huge integers and wrong types for every field, on create, extensions, edits, remix and storyboards.
+huge integers and wrong types for every field, on create, extensions, edits, remix and storyboards;
+forms also carry random, truncated or whole uploaded clips.
 """
 
 from __future__ import annotations
@@ -62,13 +63,34 @@ form_values = st.one_of(st.sampled_from(UNICODE_DIGITS), st.text(max_size=20),
                         st.integers().map(str), st.sampled_from(("true", "false", "True", "0", "1", "")))
 
 
+def _clip() -> bytes:
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+
+    from cinegen.media import write_video
+
+    with tempfile.TemporaryDirectory() as d:
+        return write_video(Path(d) / "c.mp4", np.zeros((8, 128, 128, 3), np.uint8), 8).read_bytes()
+
+
+CLIP = _clip()
+
+
 @st.composite
-def form_bodies(draw: Any) -> dict[str, tuple[None, str]]:
+def form_bodies(draw: Any) -> dict[str, tuple[str | None, Any] | tuple[str, bytes, str]]:
     fields = draw(st.dictionaries(st.sampled_from(FIELDS), form_values, max_size=6))
     fields.setdefault("prompt", "x")
     if draw(st.booleans()):
         fields[draw(st.sampled_from(("seed", "seconds", "fps", "plan")))] = "9" * draw(st.integers(41, 5000))
-    return {k: (None, v) for k, v in fields.items()}
+    form: dict[str, Any] = {k: (None, v) for k, v in fields.items()}
+    upload = draw(st.sampled_from(("none", "garbage", "cut_clip", "clip")))
+    if upload != "none":  # a `video` file: random bytes, a clip cut anywhere, or a whole one
+        cut = CLIP[: draw(st.integers(0, len(CLIP)))]
+        data = {"garbage": draw(st.binary(max_size=3000)), "cut_clip": cut, "clip": CLIP}[upload]
+        form[draw(st.sampled_from(("video", "input_reference")))] = ("v.mp4", data, "video/mp4")
+    return form
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +135,7 @@ def test_any_form_body_is_never_a_server_error(live: tuple[str, dict[str, str]],
         @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
                   suppress_health_check=list(HealthCheck))
         @given(form=form_bodies())
-        def run(form: dict[str, tuple[None, str]]) -> None:
+        def run(form: dict[str, Any]) -> None:
             check(client.post(route, files=form), form)
 
         run()

@@ -79,6 +79,8 @@ def inspect_clip(data: bytes, settings: Settings, sizes: tuple[str, ...]) -> Cli
         if len(container.streams.video) != 1:
             raise _refuse(f"video must have one video stream, it has {len(container.streams.video)}")
         stream = container.streams.video[0]
+        if stream.codec_context is None:  # a stream whose codec parameters are missing (a cut file)
+            raise _refuse("video stream has no codec parameters (truncated or corrupt)")
         codec = stream.codec_context.name
         if codec not in VIDEO_CODECS:
             raise _refuse(f"video codec {codec} is not accepted; use one of {', '.join(VIDEO_CODECS)}",
