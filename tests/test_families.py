@@ -70,7 +70,8 @@ def test_unknown_class_and_missing_component(models: dict[str, Any], tmp_path: P
         DiffusersVideoModel.load(broken)
 
 
-def test_cinegen_models_lists_each_family(models: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+def test_cinegen_models_lists_each_family(models: dict[str, Any], tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
     root = models["wan"][1].parent
     assert main(["models", "--models-dir", str(root), "--json"]) == 0
     listed = {e["name"]: e for e in json.loads(capsys.readouterr().out)}
@@ -83,6 +84,12 @@ def test_cinegen_models_lists_each_family(models: dict[str, Any], capsys: pytest
     assert main(["models", str(models["wan"][1])]) == 0
     assert "licence: Apache License" in capsys.readouterr().out
     assert describe(Path(__file__).parents[1] / "weights" / "backlot-v1").family == "cinegen"
+    ltx2 = tmp_path / "ltx2"
+    ltx2.mkdir()
+    (ltx2 / "model_index.json").write_text(json.dumps({"_class_name": "LTX2Pipeline"}))
+    assert main(["models", str(ltx2), str(models["ltx"][1])]) == 0
+    out = capsys.readouterr().out
+    assert "ltx2  [cannot run]" in out and "joint audio track" in out and "ltx  [ltx:" in out
 
 
 # ----------------------------------------------------------------------------- LTX-Video and CogVideoX

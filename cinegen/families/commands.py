@@ -21,15 +21,23 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cinegen import paths
+    from cinegen.families.family import FamilyError
     from cinegen.families.registry import describe, find_models
 
     found = find_models(args.models_dir, list(args.paths))
     if not found:
         found = [paths.model_dir(None)]
-    entries = [describe(p) for p in found]
+    entries, refused = [], []
+    for p in found:
+        try:
+            entries.append(describe(p))
+        except FamilyError as err:  # listed with the reason, so one directory does not hide the rest
+            refused.append({"name": p.name, "path": str(p), "error": err.message})
     if args.json:
-        print(json.dumps([e.to_dict() for e in entries], indent=2))
+        print(json.dumps([e.to_dict() for e in entries] + refused, indent=2))
         return 0
+    for r in refused:
+        print(f"{r['name']}  [cannot run]  {r['path']}\n  {r['error']}")
     for e in entries:
         print(f"{e.name}  [{e.family}: {e.variant}]  {e.path}")
         print(f"  modes: {', '.join(e.modes)}")

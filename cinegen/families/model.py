@@ -25,7 +25,7 @@ from PIL import Image
 
 from cinegen.families.family import Family, FamilyError, ModeInputs
 from cinegen.families.registry import read_index, recognise, weights_digest
-from cinegen.families.switches import Switches, apply_switches, check_before_load
+from cinegen.families.switches import Switches, apply_switches, check_before_load, place
 from cinegen.families.weights import load_pipeline
 from cinegen.mode import Mode
 from cinegen.pipeline.frames import fit_image, fit_video, retime
@@ -37,8 +37,9 @@ class DiffusersVideoModel:
     """One model directory of a known family, loaded once; called like `CinegenPipeline`."""
 
     def __init__(self, base: Any, family: Family, path: Path, meta: dict[str, Any],
-                 switches: Switches) -> None:
-        self.base, self.family, self.path, self.switches = base, family, path, switches
+                 switches: Switches, device: str = "cpu") -> None:
+        self.base, self.family, self.path, self.switches, self.device = base, family, path, switches, device
+        self._placed = type(base).__name__  # the pipeline whose offload hooks are on the shared components
         self.max_sequence_length = meta.get("cinegen_max_sequence_length")
         self._pipes: dict[str, Any] = {type(base).__name__: base}
         self.sizes = tuple(tuple(s) for s in meta.get("cinegen_sizes", [family.default_size]))
@@ -60,7 +61,7 @@ class DiffusersVideoModel:
         base = load_pipeline(path, family_dtype(dtype, device), family.label, meta)
         base.set_progress_bar_config(disable=True)
         apply_switches(base, switches, device, path)
-        return cls(base, family, path, meta, switches)
+        return cls(base, family, path, meta, switches, device)
 
     def pipeline(self, mode: Mode) -> Any:
         """The family's own diffusers pipeline for `mode`, sharing the loaded components."""
@@ -71,6 +72,9 @@ class DiffusersVideoModel:
             pipe = getattr(diffusers, name).from_pipe(self.base)
             pipe.set_progress_bar_config(disable=True)
             self._pipes[name] = pipe
+        if self.switches.offload in ("model", "sequential") and name != self._placed:
+            place(self._pipes[name], self.switches.offload, self.device)  # pipeline-level hooks move with it
+            self._placed = name
         return self._pipes[name]
 
     def __call__(

@@ -145,7 +145,7 @@ def apply_switches(pipe: Any, switches: Switches, device: str, model_dir: Path) 
                                   f"{type(transformer).__name__} declares no repeated blocks "
                                                     "for regional compilation")
             transformer.compile_repeated_blocks(fullgraph=True)
-    _place(pipe, switches.offload, device)
+    place(pipe, switches.offload, device)
 
 
 def _transformers(pipe: Any) -> list[Any]:
@@ -198,7 +198,9 @@ def _cache_config(name: str, pipe: Any, model_dir: Path) -> Any:
     return MagCacheConfig(mag_ratios=json.loads(ratios.read_text()))
 
 
-def _place(pipe: Any, offload: str | None, device: str) -> None:
+def place(pipe: Any, offload: str | None, device: str) -> None:
+    """Offload as asked (model and sequential offload hook a pipeline's components for that pipeline;
+    group offload hooks the modules themselves), else move the pipeline to `device`."""
     if offload == "model":
         pipe.enable_model_cpu_offload(device=device)
     elif offload == "sequential":
