@@ -150,8 +150,17 @@ def test_a_performer_needs_consent_and_a_public_figure_is_refused(
     assert r.status_code == 200, r.text
     assert httpx.get(f"{server.base_url}/v1/videos/characters", headers=_h(key)).json()["data"][0]["id"] == \
         r.json()["id"]
-    routes = {row["route"] for row in server.service.store.refusals(None)}
-    assert "character" in routes
+    ada = r.json()["id"]
+    # a job naming the character re-checks its name under the grant it was made with: revoked, refused
+    assert cli_main(["consent", "--data-dir", data, "revoke", grant]) == 0
+    job = httpx.post(f"{server.base_url}/v1/videos", headers=_h(key),
+                     json={"prompt": "a walk on the pier", "seconds": "1", "size": "128x128", "model": "vace",
+                           "fit": True, "characters": [ada]})
+    err = job.json()["error"]
+    assert job.status_code == 400 and err["code"] == "safety.likeness" and err["param"] == "characters"
+    assert "revoked" in err["message"]
+    owner = server.service.store.key_by_name("consent")["id"]
+    assert {row["route"] for row in server.service.store.refusals(owner)} == {"character", "create"}
 
 
 def test_a_job_renders_its_characters_on_a_reference_model_only(server: ThreadServer) -> None:
