@@ -119,7 +119,8 @@ def test_bad_uploads_are_specific_4xx(server: ThreadServer) -> None:
              ({"name": "Both"}, [("images", png), ("video", ("c.mp4", b"\0" * 64, "video/mp4"))], 400,
               "invalid_character_images"),
              ({"name": "Junk"}, [("video", ("c.mp4", b"\0" * 64, "video/mp4"))], 400, "invalid_video"),
-             ({"name": "Other"}, [("thumbnail", png)], 400, "unknown_parameter")]
+             ({"name": "Other"}, [("thumbnail", png)], 400, "unknown_parameter"),
+             ({"name": "Odd"}, [("images[x]", png)], 400, "unknown_parameter")]
     for data, files, status, code in cases:
         r = _post(server, key, data, files)
         assert r.status_code == status and r.json()["error"]["code"] == code, (data, code, r.text)

@@ -14,6 +14,7 @@ These routes are registered before `/v1/videos/{video_id}` so `characters` is ne
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import numpy as np
@@ -50,9 +51,9 @@ def _body_doc() -> dict[str, Any]:
 
 def _uploads(files: dict[str, Upload], max_image_bytes: int) -> tuple[Upload | None, list[Upload]]:
     """The clip, or the images in the order sent; exactly one kind, 1..MAX_IMAGES images."""
-    images = [files[k] for k in sorted((k for k in files if k.startswith("images[")),
-                                       key=lambda k: int(k[len("images["):-1]))]
-    unknown = sorted(set(files) - {"video"} - {k for k in files if k.startswith("images[")})
+    numbered = {k: int(m.group(1)) for k in files if (m := re.fullmatch(r"images\[([0-9]{1,3})\]", k))}
+    images = [files[k] for k in sorted(numbered, key=numbered.__getitem__)]
+    unknown = sorted(set(files) - {"video"} - set(numbered))
     if unknown:
         raise ApiError(400, "unknown_parameter", f"unexpected file field {unknown[0]!r}; send `video` or "
                        "`images`")
