@@ -79,6 +79,18 @@ def test_a_storyboard_renders_with_its_model_and_quality(client: TestClient) -> 
     assert g["shots"][0]["status"] == "failed" and "no quality 'fast'" in g["shots"][0]["error"]
 
 
+def test_a_linked_character_goes_with_the_shots_that_name_it(client: TestClient) -> None:
+    """A character linked to an API character sends `characters` with the shots naming it; this
+    service's model takes no reference images, so exactly those shots fail with the API's reason."""
+    cast = [{"name": "Rolo", "description": "a red ball", "character_id": "char_0123abcd"}]
+    shots = [{"prompt": "Rolo moves right", "seconds": 1}, {"prompt": "a blue box falls", "seconds": 1}]
+    b = client.post("/v1/storyboards", json={**TWO_SHOTS, "characters": cast, "shots": shots}).json()
+    assert b["characters"] == cast
+    g = client.post(f"/v1/storyboards/{b['id']}/generate").json()
+    assert [s["status"] for s in g["shots"]] == ["failed", "queued"]  # only the first shot names Rolo
+    assert "takes no reference images" in g["shots"][0]["error"]
+
+
 @pytest.mark.parametrize(
     ("shots", "text"),
     [

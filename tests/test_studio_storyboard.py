@@ -166,3 +166,15 @@ def test_backlot_shot_opens_an_image_shot_with_its_image(tmp_path: Path) -> None
 def test_fields_of_the_wrong_kind_are_refused(d: dict[str, object], message: str) -> None:
     with pytest.raises(StoryboardError, match=message):
         Storyboard.from_dict(d)
+
+
+def test_a_character_can_link_an_api_character() -> None:
+    b = Storyboard.from_dict({"characters": [{"name": "Rolo", "description": "a red ball",
+                                              "character_id": "char_0123abcd"}, "Bo: a blue box"],
+                              "shots": [{"prompt": "rolo rolls"}, {"prompt": "Bo falls"}]})
+    assert b.characters[0].character_id == "char_0123abcd" and b.characters[1].character_id == ""
+    assert [b.character_ids_for(s) for s in b.shots] == [["char_0123abcd"], []]
+    assert Storyboard.from_dict(b.to_dict()) == b
+    assert b.to_dict()["characters"][1] == {"name": "Bo", "description": "a blue box"}  # unlinked: as before
+    with pytest.raises(StoryboardError, match="character_id must be an API character id"):
+        Character("Rolo", character_id="video_123")

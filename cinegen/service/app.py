@@ -21,7 +21,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from cinegen.private import private_dir, secure_tree
-from cinegen.service import model_routes, videos
+from cinegen.service import characters, model_routes, videos
 from cinegen.service.backends import backend_class, backend_sizes
 from cinegen.service.errors import error_response, install_handlers
 from cinegen.service.jobs import JobStore
@@ -108,6 +108,7 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
     )
     app.state.service = svc
     install_handlers(app, metrics)
+    app.include_router(characters.router)  # before videos: /v1/videos/characters is not a video id
     app.include_router(videos.router)
     app.include_router(model_routes.router)
     app.include_router(ops)

@@ -22,7 +22,7 @@ from cinegen.service.settings import Settings
 
 INT_FIELDS = ("seed", "fps", "steps")
 FLOAT_FIELDS = ("guidance", "strength")
-BOOL_FIELDS = ("extend_prompt", "use_plan")
+BOOL_FIELDS = ("extend_prompt", "use_plan", "fit")
 # What a form field may hold for a number: ASCII digits only (`int()` also takes '٣' and '𝟒').
 _INT_TEXT = re.compile(r"-?[0-9]{1,12}")
 _FLOAT_TEXT = re.compile(r"-?[0-9]{1,12}(\.[0-9]{0,12})?([eE][-+]?[0-9]{1,3})?")
@@ -76,8 +76,11 @@ async def read_json(request: Request, limit: int = JSON_BODY_LIMIT,
     return parse_json_object(raw)
 
 
-async def read_body(request: Request, max_upload_bytes: int) -> tuple[dict[str, Any], dict[str, Upload]]:
-    """The request body as fields (+ uploaded files), for JSON and multipart/form-data alike."""
+async def read_body(request: Request, max_upload_bytes: int, *, repeatable: str = "",
+                    max_files: int = 2) -> tuple[dict[str, Any], dict[str, Upload]]:
+    """The request body as fields (+ uploaded files), for JSON and multipart/form-data alike.
+    The file field named `repeatable` (also sent as `name[]`) may come several times (up to
+    `max_files` files in all): its files are keyed `name[0]`, `name[1]`, ... in the order sent."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     length = _declared_length(request)
     if ctype == "application/json" or (ctype == "" and length == 0):
@@ -92,7 +95,7 @@ async def read_body(request: Request, max_upload_bytes: int) -> tuple[dict[str, 
             yield b""
 
         try:
-            parser = _InMemoryMultiPartParser(request.headers, body(), max_files=2, max_fields=64,
+            parser = _InMemoryMultiPartParser(request.headers, body(), max_files=max_files, max_fields=64,
                                               max_part_size=JSON_BODY_LIMIT)
             form = await parser.parse()
         except Exception as e:  # starlette raises several kinds for malformed multipart
@@ -102,8 +105,9 @@ async def read_body(request: Request, max_upload_bytes: int) -> tuple[dict[str, 
         try:
             for name, value in form.multi_items():
                 if isinstance(value, str):
-                    if name in ("video_ids", "video_ids[]"):
-                        fields.setdefault("video_ids", []).extend(v for v in value.split(",") if v)
+                    if name in ("video_ids", "video_ids[]", "characters", "characters[]"):
+                        key = name.removesuffix("[]")
+                        fields.setdefault(key, []).extend(v.strip() for v in value.split(",") if v.strip())
                     elif name == "video[id]":
                         fields["video"] = {"id": value}
                     else:
@@ -112,6 +116,8 @@ async def read_body(request: Request, max_upload_bytes: int) -> tuple[dict[str, 
                     data = await value.read(limit + 1)
                     if len(data) > limit:
                         raise ApiError(413, "file_too_large", f"uploads are limited to {limit} bytes", name)
+                    if repeatable and name.removesuffix("[]") == repeatable:
+                        name = f"{repeatable}[{sum(k.startswith(repeatable + '[') for k in files)}]"
                     files[name] = Upload(data, value.filename or "", value.content_type or "")
         finally:
             await form.close()
@@ -207,35 +213,36 @@ def check_prompt(value: str, s: Settings, field: str = "prompt") -> str:
     return p
 
 
-def inspect_image(data: bytes, settings: Settings) -> Any:
-    """Decode an uploaded image fully, refusing bombs, truncation and non-images. Returns RGB PIL."""
+def inspect_image(data: bytes, settings: Settings, field: str = "input_reference") -> Any:
+    """Decode an uploaded image fully, refusing bombs, truncation and non-images (errors name `field`).
+    Returns RGB PIL."""
     from PIL import Image, UnidentifiedImageError
 
     if not data:
-        raise ApiError(400, "invalid_image", "input_reference is empty", "input_reference")
+        raise ApiError(400, "invalid_image", f"{field} is empty", field)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data))
             if im.format not in IMAGE_FORMATS:
                 raise ApiError(400, "invalid_image",
-                               f"input_reference must be PNG, JPEG or WebP, got {im.format}",
-                               "input_reference")
+                               f"{field} must be PNG, JPEG or WebP, got {im.format}",
+                               field)
             w, h = im.size
             if w * h > settings.max_upload_pixels or w > 16384 or h > 16384:
-                raise ApiError(400, "image_too_large", f"input_reference is {w}x{h}; the limit is "
-                               f"{settings.max_upload_pixels} pixels", "input_reference")
+                raise ApiError(400, "image_too_large", f"{field} is {w}x{h}; the limit is "
+                               f"{settings.max_upload_pixels} pixels", field)
             im.load()
             return im.convert("RGB")
     except ApiError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ApiError(400, "image_too_large", "input_reference is a decompression bomb",
-                       "input_reference") from None
+        raise ApiError(400, "image_too_large", f"{field} is a decompression bomb",
+                       field) from None
     except UnidentifiedImageError:
-        raise ApiError(400, "invalid_image", "input_reference is not an image", "input_reference") from None
+        raise ApiError(400, "invalid_image", f"{field} is not an image", field) from None
     except (OSError, SyntaxError, ValueError) as e:
-        raise ApiError(400, "invalid_image", f"input_reference is truncated or corrupt: {e}",
-                       "input_reference") from None
+        raise ApiError(400, "invalid_image", f"{field} is truncated or corrupt: {e}",
+                       field) from None
 
 

@@ -526,6 +526,7 @@ class JobStore:
             refs.update(str(p) for p in (r["output_path"], r["thumbnail_path"], r["spritesheet_path"]) if p)
             spec = json.loads(r["spec"])
             refs.update(str(spec[k]) for k in ("input_reference", "source_upload") if spec.get(k))
+            refs.update(str(p) for p in spec.get("references") or ())
         return refs
 
     def counts(self) -> dict[str, int]:

@@ -52,6 +52,8 @@ class JobSpec:
     plan: dict[str, Any] | None = None  # a shot plan (JSON object); None: the model's planner plans it
     use_plan: bool = True  # False: text only
     path: tuple[tuple[float, float], ...] | None = None  # move the plan's first object along these points
+    characters: tuple[str, ...] = ()  # the caller's characters (`char_...`) whose images are `references`
+    references: tuple[Path, ...] = ()  # reference images (the characters' PNGs, copied into inputs/)
     # --- one attempt, filled in by the dispatcher (a stored row has the defaults)
     source_videos: tuple[Path, ...] = ()  # the sources' MP4 files, same order
     attempt: int = 1
@@ -70,6 +72,7 @@ class JobSpec:
                  source_upload=str(self.source_upload) if self.source_upload else None,
                  source_video_ids=list(self.source_video_ids),
                  source_videos=[str(p) for p in self.source_videos],
+                 characters=list(self.characters), references=[str(p) for p in self.references],
                  data_dir=str(self.data_dir) if self.data_dir else None)
         return d
 
@@ -92,6 +95,8 @@ class JobSpec:
         d["data_dir"] = Path(d["data_dir"]) if d.get("data_dir") else None
         d["source_video_ids"] = tuple(d.get("source_video_ids") or ())
         d["source_videos"] = tuple(Path(p) for p in d.get("source_videos") or ())
+        d["characters"] = tuple(d.get("characters") or ())
+        d["references"] = tuple(Path(p) for p in d.get("references") or ())
         d["path"] = tuple((float(x), float(y)) for x, y in d["path"]) if d.get("path") else None
         return config_from_dict(cls, d, "job spec")
 
@@ -107,7 +112,7 @@ class JobSpec:
             guidance=self.guidance, quality=self.quality, fit=self.fit, extend_prompt=self.extend_prompt,
             plan=self.plan, use_plan=self.use_plan,
             path=self.path,
-            image=self.input_reference,
+            image=self.input_reference, references=self.references,
             sources=self.source_videos, strength=self.strength, include_source=True, job_id=self.id or None,
         )
 

@@ -34,6 +34,7 @@ ConsentGrantId = Annotated[
                       "registered performer. Re-checked against the registry on every request.",
           examples=["cg_5f2c0a9e1b7d3c44"]),
 ]
+CharacterId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
 Project = Annotated[
     str,
     Field(min_length=1, max_length=200,
@@ -64,6 +65,11 @@ class _Consent(_Strict):
         default=None,
         description="Open model families only: round the frame count and size to the nearest the family "
                     "takes (Wan's 4k+1 frames, say) instead of refusing them.")
+    characters: list[CharacterId] | None = Field(
+        default=None, max_length=4, examples=[["char_0123abcd"]],
+        description="Your characters (POST /v1/videos/characters) whose images the video is rendered with "
+                    "(a JSON list, or comma-separated in a multipart form); only for models that take "
+                    "reference images (GET /v1/models: `references`).")
 
 
 class VideoCreate(_Consent):
@@ -184,6 +190,36 @@ class VideoList(BaseModel):
 class VideoDeleted(BaseModel):
     id: str
     object: Literal["video.deleted"] = "video.deleted"
+    deleted: bool = True
+
+
+class CharacterCreate(_Strict):
+    """`POST /v1/videos/characters` form fields (multipart, with a `video` clip or 1..4 `images`)."""
+
+    name: str = Field(min_length=1, max_length=80, description="The character's name; moderated as a prompt "
+                      "(a registered performer's name needs a consent grant).")
+    consent_grant_id: ConsentGrantId | None = None
+    project: Project | None = None
+
+
+class VideoCharacter(BaseModel):
+    """A named set of reference images (the SDK's `videos.create_character` / `get_character`)."""
+
+    id: str
+    object: Literal["video.character"] = "video.character"
+    name: str
+    created_at: int
+    images: int = Field(description="How many reference images the character holds (1..4).")
+
+
+class VideoCharacterList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[VideoCharacter]
+
+
+class VideoCharacterDeleted(BaseModel):
+    id: str
+    object: Literal["video.character.deleted"] = "video.character.deleted"
     deleted: bool = True
 
 

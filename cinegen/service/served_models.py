@@ -31,12 +31,13 @@ class ServedModel:
     default_quality: str
     created: int  # unix time of the model_index.json
     family_rules: Any = field(default=None, compare=False)  # an open family's Family (frame rules)
+    references: bool = False  # its family takes reference images (Wan VACE): jobs may name characters
 
     def to_openai(self) -> dict[str, Any]:
         return {"id": self.name, "object": "model", "created": self.created, "owned_by": "cinegen",
                 "family": self.family, "modes": list(self.modes), "sizes": list(self.sizes),
                 "qualities": list(self.qualities),
-                "default_quality": self.default_quality}
+                "default_quality": self.default_quality, "references": self.references}
 
 
 def model_paths(settings: Settings) -> dict[str, Path]:
@@ -81,7 +82,8 @@ def catalogue(settings: Settings, offered: tuple[str, ...]) -> dict[str, ServedM
             sizes = tuple(dict.fromkeys([f"{w}x{h}", *fits]))
         modes = tuple(m for m in entry.modes if m in {str(s) for s in SERVICE_MODES})
         served[name] = ServedModel(name, path, entry.family, modes, sizes, qualities, default,
-                                   int((path / "model_index.json").stat().st_mtime), family)
+                                   int((path / "model_index.json").stat().st_mtime), family,
+                                   references=family is not None and family.references)
     return served
 
 
@@ -112,6 +114,17 @@ def check_mode(model: ServedModel, mode: str) -> None:
     if mode not in model.modes:
         raise ApiError(400, "unsupported_mode", f"model {model.name!r} ({model.family}) cannot do mode "
                        f"{mode!r}; it can do {', '.join(model.modes)}", "mode")
+
+
+def check_references(served: dict[str, ServedModel], model: ServedModel) -> None:
+    """400 `references_unsupported` when a request names characters for a model whose family takes no
+    reference images, naming the served models that do."""
+    if model.references:
+        return
+    takers = [m.name for m in served.values() if m.references]
+    where = f"use one of: {', '.join(takers)}" if takers else "no model served here takes them"
+    raise ApiError(400, "references_unsupported", f"model {model.name!r} ({model.family}) takes no reference "
+                   f"images, so it cannot render characters; {where}", "characters")
 
 
 def check_request(model: ServedModel, mode: str, quality: str | None, size: str, frames: int,

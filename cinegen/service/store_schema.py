@@ -1,4 +1,5 @@
-"""The job store's SQLite schema: keys, videos (jobs), the webhook outbox, moderation refusals.
+"""The job store's SQLite schema: keys, videos (jobs), the webhook outbox, moderation refusals,
+characters (named reference images, `characters.py`).
 
 Columns added after the first release are added in place to older stores by `JobStore`.
 """
@@ -87,4 +88,14 @@ CREATE TABLE IF NOT EXISTS moderation_refusals (
     decision TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS moderation_refusals_owner ON moderation_refusals(owner, created_at);
+CREATE TABLE IF NOT EXISTS characters (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    name TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    images INTEGER NOT NULL,
+    consent_grant_id TEXT,
+    project TEXT
+);
+CREATE INDEX IF NOT EXISTS characters_owner ON characters(owner, created_at);
 """

@@ -19,7 +19,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
@@ -30,12 +29,13 @@ from cinegen.private import write_private
 from cinegen.service import schemas
 from cinegen.service.auth import AuthError, Principal, authenticate
 from cinegen.service.body import check_prompt, check_seconds, check_size, inspect_image, read_body, validate
+from cinegen.service.character_refs import checked_characters, copy_references
 from cinegen.service.errors import ApiError, error_json
 from cinegen.service.jobs import ACTIVE, TERMINAL, Conflict, NotFound, new_id
 from cinegen.service.jobspec import JobSpec
-from cinegen.service.moderation import ModerationUnavailable, Refused
 from cinegen.service.plans import checked_path, checked_plan, plan_file
 from cinegen.service.quotas import QuotaExceeded
+from cinegen.service.refusals import gate_check
 from cinegen.service.served_models import check_mode, check_request, pick
 from cinegen.service.settings import parse_size
 from cinegen.service.video_upload import Clip, inspect_clip, save_clip
@@ -144,7 +144,7 @@ def new_spec(request: Request, v: Any, prompt: str, seconds: int, size: str, mod
         guidance=getattr(v, "guidance", None), mode=mode, strength=getattr(v, "strength", None),
         extend_prompt=getattr(v, "extend_prompt", None) is not False,
         plan=checked_plan(v, seconds), use_plan=getattr(v, "use_plan", None) is not False,
-        path=checked_path(v),
+        path=checked_path(v), characters=tuple(getattr(v, "characters", None) or ()),
     )
     if source is not None:
         spec = spec.replace(fps=JobSpec.from_dict(json.loads(source["spec"])).fps,
@@ -161,6 +161,7 @@ def accept(request: Request, p: Principal, route: str, v: Any, spec: JobSpec, se
     svc = service(request)
     for vid in spec.source_video_ids:
         completed_source(request, p, vid)
+    characters = checked_characters(svc, p.key_id, route, spec)
     # an uploaded clip was never moderated (generated sources were): its middle frame is checked as an image
     looked_at = upload if upload is not None or clip is None else clip.frames[len(clip.frames) // 2]
     verdict = _moderated(request, p, route, spec, v, looked_at)
@@ -171,6 +172,8 @@ def accept(request: Request, p: Principal, route: str, v: Any, spec: JobSpec, se
     h = hashlib.sha256(json.dumps({**spec.to_dict(), "seed": seed_requested}, sort_keys=True).encode())
     ref_path: Path | None = None
     clip_path: Path | None = None
+    refs = copy_references(svc.settings.data_dir, svc.settings.inputs_dir, video_id, characters)
+    spec = spec.replace(references=refs)
     if clip is not None:
         h.update(clip.sha256.encode())
         clip_path = save_clip(clip, svc.settings.inputs_dir / f"{video_id}.source.mp4")
@@ -196,7 +199,7 @@ def accept(request: Request, p: Principal, route: str, v: Any, spec: JobSpec, se
     except Conflict as e:
         raise ApiError(409, e.code, e.message) from None
     finally:
-        written = [f for f in (ref_path, clip_path) if f is not None]
+        written = [f for f in (ref_path, clip_path, *refs) if f is not None]
         if written and not _stored(svc, video_id):
             for f in written:
                 f.unlink(missing_ok=True)
@@ -208,20 +211,9 @@ def accept(request: Request, p: Principal, route: str, v: Any, spec: JobSpec, se
 def _moderated(request: Request, p: Principal, route: str, spec: JobSpec, v: Any, image: Any) -> dict[str,
                                                                                                       Any]:
     """The moderation policy's verdict; a refusal is logged and answered 400 with its `safety.*` code."""
-    svc = service(request)
-    try:
-        return svc.gate.check(spec.prompt, mode=spec.mode, image=None if image is None else np.asarray(image),
-                              consent_grant_id=getattr(v, "consent_grant_id", None),
-                              project=getattr(v, "project", None))
-    except ModerationUnavailable as e:
-        raise ApiError(503, "moderation_unavailable", f"moderation is not available: {e}") from None
-    except Refused as e:
-        svc.store.record_refusal(owner=p.key_id, route=route, mode=str(spec.mode), prompt=spec.prompt,
-                                 decision=e.record)
-        svc.metrics.refused(e.code)
-        param = "input_reference" if "reference image" in e.message else "prompt"
-        raise ApiError(400, e.code, f"the request was refused by this deployment's content policy "
-                       f"({e.record['category']}): {e.message}", param) from None
+    return gate_check(service(request), p.key_id, route, spec.prompt, mode=str(spec.mode), image=image,
+                      consent_grant_id=getattr(v, "consent_grant_id", None),
+                      project=getattr(v, "project", None))
 
 
 def _stored(svc: Any, video_id: str) -> bool:

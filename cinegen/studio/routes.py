@@ -267,9 +267,12 @@ async def _submit(api: httpx.AsyncClient, store: BoardStore, board_id: str, boar
         for k in ("negative_prompt", "model", "quality"):
             if getattr(board, k):
                 fields[k] = getattr(board, k)
+        if board.character_ids_for(s):  # linked API characters: their images as references
+            fields["characters"] = board.character_ids_for(s)
         if s.image:
             img = store.dir(board_id) / "images" / s.image
-            form = {k: str(v) for k, v in fields.items()} | {"mode": "image"}
+            form = {k: ",".join(v) if isinstance(v, list) else str(v) for k, v in fields.items()} | {
+                "mode": "image"}
             data = await asyncio.to_thread(_fit_image, img, board.width, board.height)
             r = await api.post("/v1/videos", data=form,
                                files={"input_reference": (img.stem + ".png", data, "image/png")})

@@ -30,7 +30,10 @@ class StoryboardBody(BaseModel):
     title: str = Field(default="Untitled storyboard", min_length=1, max_length=200)
     style: str = Field(default="", max_length=MAX_PROMPT_CHARS)
     seed: int = Field(default=0, ge=0, lt=2**31)
-    characters: list[str] = Field(default_factory=list, description='"Name: description" each', max_length=50)
+    characters: list[str | dict[str, str]] = Field(
+        default_factory=list, max_length=50,
+        description='"Name: description" each, or {"name", "description", "character_id"}: an API character '
+                    '(char_...) whose images render the shots that name it')
     shots: list[ShotBody] = Field(default_factory=list, max_length=200)
     fps: Literal[24, 25, 30, 48, 50, 60] = 24
     width: int = Field(default=176, ge=16, le=2048, multiple_of=2)

@@ -78,15 +78,22 @@ def _check_types(obj: Any, kinds: dict[str, tuple[type, ...]], where: str) -> No
 # ----------------------------------------------------------------------------- model
 @dataclass(frozen=True)
 class Character:
-    """Someone (or something) that appears in several shots, described once for consistency."""
+    """Someone (or something) that appears in several shots, described once for consistency.
+
+    `character_id` optionally links an API character (`POST /v1/videos/characters`, `char_...`):
+    a shot naming the character is then rendered with its reference images (a model that takes them)."""
 
     name: str
     description: str = ""
+    character_id: str = ""
 
     def __post_init__(self) -> None:
-        _check_types(self, {"name": (str,), "description": (str,)}, "character")
+        _check_types(self, {"name": (str,), "description": (str,), "character_id": (str,)}, "character")
         if not self.name.strip():
             raise StoryboardError("a character needs a name")
+        if self.character_id and not re.fullmatch(r"char_[A-Za-z0-9]{1,59}", self.character_id):
+            raise StoryboardError(f"character {self.name!r}: character_id must be an API character id "
+                                  f"(char_...), got {self.character_id[:70]!r}")
 
     @classmethod
     def parse(cls, value: Any) -> Character:
@@ -100,17 +107,20 @@ class Character:
             if len(value) == 1 and "name" not in value:  # YAML `- Rolo: a red ball`
                 ((name, desc),) = value.items()
                 return cls(str(name).strip(), str(desc or "").strip())
-            unknown = set(value) - {"name", "description"}
+            unknown = set(value) - {"name", "description", "character_id"}
             if unknown:
                 raise StoryboardError(f"unknown character keys: {sorted(unknown)}")
             name, desc = value.get("name", ""), value.get("description", "")
-            if not isinstance(name, str) or not isinstance(desc, str):
-                raise StoryboardError(f"a character's name and description are text, got {value!r}")
-            return cls(name.strip(), desc.strip())
+            cid = value.get("character_id", "")
+            if not isinstance(name, str) or not isinstance(desc, str) or not isinstance(cid, str):
+                raise StoryboardError(f"a character's name and description are text (and its character_id), "
+                                      f"got {value!r}")
+            return cls(name.strip(), desc.strip(), cid.strip())
         raise StoryboardError(f"a character is a 'Name: description' string or a mapping, got {value!r}")
 
     def to_dict(self) -> dict[str, str]:
-        return {"name": self.name, "description": self.description}
+        linked = {"character_id": self.character_id} if self.character_id else {}
+        return {"name": self.name, "description": self.description, **linked}
 
 
 @dataclass(frozen=True)
@@ -296,6 +306,11 @@ class Storyboard:
         if self.style.strip():
             parts.append(self.style.strip().rstrip("."))
         return ". ".join(p for p in parts if p) + ("." if parts else "")
+
+    def character_ids_for(self, shot: Shot) -> list[str]:
+        """The API characters (`characters` on create) of the linked characters the shot's prompt names."""
+        return [c.character_id for c in self.characters
+                if c.character_id and c.name.lower() in shot.prompt.lower()]
 
     def seed_for(self, shot: Shot) -> int:
         """The shared seed, unless the shot overrides it: one seed across shots keeps looks consistent."""
