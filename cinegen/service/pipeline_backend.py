@@ -71,7 +71,9 @@ class PipelineBackend:
             return self.loaded[key]
         model = Model(self.paths[key], device=self.device, dtype=self.dtype)
         pipe = model.pipe
-        if type(pipe).__name__ == "CinegenPipeline":
+        from cinegen.pipeline import CinegenPipeline
+
+        if isinstance(pipe, CinegenPipeline):  # an open family has no cheap warm-up call (not all do stills)
             # one tiny call, so the first job does not pay first-call allocations and kernel selection
             w, h = pipe.sizes[0]
             pipe("warm up", seconds=1.0, width=w, height=h, steps=1, still=True, extend_prompt=False,
