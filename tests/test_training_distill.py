@@ -161,6 +161,19 @@ def test_the_fast_quality_makes_one_unguided_call_per_step(installed: Path) -> N
     assert again.frames.shape == out.frames.shape and not (again.frames == out.frames).all()
 
 
+def test_an_installed_student_is_stored_in_float16(installed: Path, student: Path) -> None:
+    from safetensors.torch import load_file
+
+    files = sorted((installed / "student").glob("*.safetensors"))
+    assert files and sorted(f.name for f in files) == sorted(f.name for f in student.glob("*.safetensors"))
+    for f in files:
+        half, full = load_file(str(f)), load_file(str(student / f.name))
+        assert half.keys() == full.keys()
+        for k, t in half.items():
+            assert t.dtype == (torch.float16 if full[k].is_floating_point() else full[k].dtype)
+            torch.testing.assert_close(t.float(), full[k].float(), atol=1e-3, rtol=1e-3)
+
+
 def test_save_pretrained_keeps_the_students(installed: Path, tmp_path: Path) -> None:
     pipe = CinegenPipeline.from_pretrained(installed, dtype="float32")
     pipe.save_pretrained(tmp_path / "copy")

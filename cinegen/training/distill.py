@@ -237,11 +237,26 @@ def install_student(student: Path, model_dir: Path, *, name: str = "fast", subfo
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(student, target)
+    _store_half(target)
     meta.setdefault("qualities", {})[name] = entry
     if make_default:
         meta["default_quality"] = name
     index.write_text(json.dumps(meta, indent=2))
     return entry
+
+
+def _store_half(directory: Path) -> None:
+    """Rewrite every safetensors file under `directory` with its float tensors in float16: the shipped
+    transformer's storage format (half the bytes in git history; the loader computes in fp32 or bf16)."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    for f in sorted(directory.glob("*.safetensors")):
+        with safe_open(str(f), framework="pt") as src:
+            meta = src.metadata()
+            tensors = {k: src.get_tensor(k) for k in src.keys()}  # noqa: SIM118 (safe_open is not a dict)
+        half = {k: t.to(torch.float16) if t.is_floating_point() else t for k, t in tensors.items()}
+        save_file(half, str(f), metadata=meta)
 
 
 if __name__ == "__main__":  # python -m cinegen.training.distill --steps 100 ...
