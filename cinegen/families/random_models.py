@@ -105,20 +105,16 @@ def skyreels_pipeline() -> Any:
                                               text_encoder=encoder, scheduler=scheduler)
 
 
-def hunyuan15_pipeline() -> Any:
-    """HunyuanVideo 1.5 text-to-video: a tiny Qwen2.5-VL text model behind MiniLM's tokenizer (given
-    a plain chat template), a tiny T5 behind ByT5's byte tokenizer, and the guider component."""
+def hunyuan15_pipeline(kind: str = "t2v") -> Any:
+    """HunyuanVideo 1.5: a tiny Qwen2.5-VL text model behind MiniLM's tokenizer (given a plain chat
+    template), a tiny T5 behind ByT5's byte tokenizer, and the guider component; 'i2v' adds a tiny
+    SigLIP image encoder (12-wide states, the transformer's image_embed_dim) and its processor."""
     from diffusers import AutoencoderKLHunyuanVideo15, ClassifierFreeGuidance, FlowMatchEulerDiscreteScheduler
-    from diffusers import HunyuanVideo15Pipeline as Pipeline
     from diffusers import HunyuanVideo15Transformer3DModel as Transformer
-    from transformers import (
-        ByT5Tokenizer,
-        Qwen2_5_VLTextConfig,
-        Qwen2_5_VLTextModel,
-        T5Config,
-        T5EncoderModel,
-    )
+    from transformers import ByT5Tokenizer, T5Config, T5EncoderModel
 
+    if kind not in ("t2v", "i2v"):
+        raise ValueError(f"unknown HunyuanVideo 1.5 kind {kind!r}")
     tokenizer, _ = _text()
     tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }} {% endfor %}"
     torch.manual_seed(0)
@@ -126,25 +122,45 @@ def hunyuan15_pipeline() -> Any:
         in_channels=9, out_channels=4, num_attention_heads=2, attention_head_dim=8, num_layers=1,
         num_refiner_layers=1, mlp_ratio=2.0, patch_size=1, patch_size_t=1, text_embed_dim=16,
         text_embed_2_dim=32,
-        image_embed_dim=12, rope_axes_dim=(2, 2, 4), target_size=16, task_type="t2v")
+        image_embed_dim=12, rope_axes_dim=(2, 2, 4), target_size=16, task_type=kind)
     torch.manual_seed(0)
     vae: Any = AutoencoderKLHunyuanVideo15(
         in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(16, 16), layers_per_block=1,
         spatial_compression_ratio=4, temporal_compression_ratio=2, downsample_match_channel=False,
         upsample_match_channel=False)
     torch.manual_seed(0)
-    qwen_config: dict[str, Any] = {
-        "hidden_size": 16, "intermediate_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2,
-        "num_key_value_heads": 2, "rope_theta": 1000000.0, "vocab_size": tokenizer.vocab_size,
-        "rope_scaling": {"mrope_section": [1, 1, 2], "rope_type": "default", "type": "default"},
-        "bos_token_id": None, "eos_token_id": None}
-    qwen = Qwen2_5_VLTextModel(Qwen2_5_VLTextConfig(**qwen_config))
     byt5 = T5EncoderModel(T5Config(vocab_size=384, d_model=32, d_kv=8, d_ff=37, num_layers=2, num_heads=4,
                                    relative_attention_num_buckets=8))
-    return Pipeline(text_encoder=qwen.eval(), tokenizer=tokenizer, transformer=transformer.eval(),
-                    vae=vae.eval(),
-                    scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0), text_encoder_2=byt5.eval(),
-                    tokenizer_2=ByT5Tokenizer(), guider=ClassifierFreeGuidance(guidance_scale=1.0))
+    components = {"text_encoder": _qwen(tokenizer.vocab_size), "tokenizer": tokenizer,
+                  "transformer": transformer.eval(), "vae": vae.eval(),
+                  "scheduler": FlowMatchEulerDiscreteScheduler(shift=7.0), "text_encoder_2": byt5.eval(),
+                  "tokenizer_2": ByT5Tokenizer(), "guider": ClassifierFreeGuidance(guidance_scale=1.0)}
+    if kind == "t2v":
+        from diffusers import HunyuanVideo15Pipeline
+
+        return HunyuanVideo15Pipeline(**components)
+    from diffusers import HunyuanVideo15ImageToVideoPipeline
+    from transformers import SiglipImageProcessor, SiglipVisionConfig, SiglipVisionModel
+
+    torch.manual_seed(0)
+    siglip = SiglipVisionModel(SiglipVisionConfig(hidden_size=12, intermediate_size=16, num_hidden_layers=2,
+                                                  num_attention_heads=2, image_size=16, patch_size=4))
+    processor = SiglipImageProcessor(size={"height": 16, "width": 16})
+    return HunyuanVideo15ImageToVideoPipeline(**components, image_encoder=siglip.eval(),
+                                              feature_extractor=processor)
+
+
+def _qwen(vocab_size: int) -> Any:
+    """A tiny Qwen2.5-VL text model (16 wide, 2 layers), seeded after the transformer and VAE."""
+    from transformers import Qwen2_5_VLTextConfig, Qwen2_5_VLTextModel
+
+    torch.manual_seed(0)
+    config: dict[str, Any] = {
+        "hidden_size": 16, "intermediate_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2,
+        "num_key_value_heads": 2, "rope_theta": 1000000.0, "vocab_size": vocab_size,
+        "rope_scaling": {"mrope_section": [1, 1, 2], "rope_type": "default", "type": "default"},
+        "bos_token_id": None, "eos_token_id": None}
+    return Qwen2_5_VLTextModel(Qwen2_5_VLTextConfig(**config)).eval()
 
 
 def ltx_pipeline(scale: str = "tiny") -> Any:

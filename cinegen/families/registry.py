@@ -28,8 +28,6 @@ BUILDERS: dict[str, Callable[[dict[str, Any], Path], Family]] = {
 LTX2_AUDIO = "LTX-2 makes video with a joint audio track, and cinegen's publishing writes no audio yet"
 NOT_YET = {
     "LTX2Pipeline": LTX2_AUDIO, "LTX2ConditionPipeline": LTX2_AUDIO, "LTX2ImageToVideoPipeline": LTX2_AUDIO,
-    "HunyuanVideo15ImageToVideoPipeline": "HunyuanVideo 1.5 image-to-video (its SigLIP image encoder) is not "
-                                          "mapped yet; its text-to-video checkpoints run",
 }
 LICENCE_NAMES = ("LICENSE", "LICENSE.txt", "LICENSE.md", "LICENCE", "LICENCE.txt", "LICENCE.md")
 
@@ -107,9 +105,10 @@ def describe(path: Path) -> ModelEntry:
                                                                                                16)),
                           params, size, licence_text(path))
     w, h = family.default_size
+    rule = str(family.buckets) if family.buckets else f"multiples of {family.size_multiple}"
     return ModelEntry(path.name, str(path), family.name, family.class_name, family.variant,
                       tuple(m.value for m in family.modes),
-                      f"multiples of {family.size_multiple} (default {w}x{h})", str(family.frames),
+                      f"{rule} (default {w}x{h})", str(family.frames),
                       family.fps,
                       params, size, licence_text(path))
 
