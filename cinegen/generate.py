@@ -87,6 +87,7 @@ class GenerateRequest:
     consent_grant_id: str | None = None
     fit: bool = False  # an open model family: round frames and size to the nearest it takes (else refuse)
     references: tuple[Path, ...] = ()  # reference images (a character, an object) for families that take them
+    upscale: bool = False  # an open family that ships a latent upsampler: half size, then its 2x upsampler
     project: str | None = None
     job_id: str | None = None  # None: a hash of the settings
     # extra settings for the manifest (a storyboard shot id)
@@ -175,15 +176,21 @@ class Model:
                 raise GenerateError(getattr(e, "code", "model_unavailable"), str(e)) from e
         return self._pipe
 
-    def check_mode(self, mode: Mode) -> None:
-        """Refuse, before any load, a mode an open family's directory cannot do (naming those it can)."""
+    def check_mode(self, mode: Mode, *, upscale: bool = False) -> None:
+        """Refuse, before any load, a mode an open family's directory cannot do (naming those it can),
+        and upscaling where the directory ships no latent upsampler."""
         from cinegen.families.registry import recognise
         from cinegen.pipeline import PipelineError
 
         try:
             family = recognise(self.model_dir)
+            if family is None and upscale:
+                raise GenerateError("invalid_request", "the built-in model has no latent upsampler; "
+                                                       "upscaling is for LTX-Video directories that ship one")
             if family is not None:
                 family.route(mode)
+                if upscale:
+                    family.check_upscale()
         except FileNotFoundError:
             return  # the load reports a missing model
         except PipelineError as e:
@@ -252,7 +259,7 @@ def generate(
     clock.lap("moderation")
     # 2. the mode (an open family may lack it), the inputs, and the mode as one pipeline call
     pinned = request.mode is Mode.IMAGE and bool(request.keyframes)  # an image and keyframes: pinned frames
-    model.check_mode(Mode.KEYFRAMES if pinned else request.mode)
+    model.check_mode(Mode.KEYFRAMES if pinned else request.mode, upscale=request.upscale)
     kwargs, prefix = _pipeline_call(request)
     clock.lap("inputs")
     pipe = model.pipe
@@ -303,7 +310,8 @@ def _model_inputs(pipe: Any, request: GenerateRequest) -> dict[str, Any]:
         if request.references:
             raise GenerateError("invalid_request", "the built-in model takes no reference images")
         return {}
-    return {"fit": request.fit, "references": [_read_image(p) for p in request.references]}
+    return {"fit": request.fit, "references": [_read_image(p) for p in request.references],
+            "upscale": request.upscale}
 
 
 def _read_image(p: Path) -> np.ndarray:

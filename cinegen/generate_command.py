@@ -102,6 +102,9 @@ def _family_flags(p: argparse.ArgumentParser) -> None:
                         "refuse them)")
     g.add_argument("--reference", type=Path, action="append", default=[], metavar="IMAGE",
                    help="a reference image (a character, an object) for families that take them (Wan VACE)")
+    g.add_argument("--upscale", action="store_true",
+                   help="render at half the size, then double it with the model's latent upsampler "
+                        "(LTX-Video directories that ship a latent_upsampler/; --size is the final size)")
     add_switch_flags(g)
 
 
@@ -210,6 +213,7 @@ def _request(args: argparse.Namespace, request_type: type[Any]) -> Any:
         direction=args.direction, strength=args.strength,
         schedule=tuple(_read_schedule(args.schedule)) if args.schedule else (),
         consent_grant_id=args.consent_grant, fit=args.fit, references=tuple(args.reference),
+        upscale=args.upscale,
         plan=_read_plan(args.plan) if args.plan else None, use_plan=args.use_plan,
         path=tuple(_read_path(args.path)) if args.path is not None else None,
     )

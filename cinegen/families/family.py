@@ -113,6 +113,8 @@ class Family:
     prepare: Callable[[Any, dict[str, Any]], dict[str,
                                                   Any]] | None = None  # (pipeline, call kwargs) -> kwargs
     buckets: SizeBuckets | None = None  # its pipelines choose the size by aspect ratio (else any multiple)
+    upsampler: str | None = None  # the diffusers pipeline that upsamples its latents, where the directory
+    # ships a latent upsampler (families/upscale.py)
 
     @property
     def modes(self) -> tuple[Mode, ...]:
@@ -125,6 +127,13 @@ class Family:
             raise FamilyError("unsupported_mode",
                               f"{self.label} cannot do mode {mode.value!r}; it can do: {can}")
         return self.routes[mode]
+
+    def check_upscale(self) -> None:
+        """A FamilyError unless this directory ships a latent upsampler (upscaling is its second stage)."""
+        if self.upsampler is None:
+            raise FamilyError("invalid_request",
+                              f"{self.label} ships no latent upsampler, so it cannot upscale (an LTX-Video "
+                              "directory with a latent_upsampler/ folder can)")
 
     def new_frames(self, mode: Mode, x: ModeInputs, frames: Any) -> Any:
         """The frames a mode returns: an extension's window less the source frames it started from."""

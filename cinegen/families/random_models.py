@@ -189,6 +189,15 @@ def ltx_pipeline(scale: str = "tiny") -> Any:
                        scheduler=FlowMatchEulerDiscreteScheduler())
 
 
+def ltx_latent_upsampler() -> Any:
+    """A tiny LTX spatial upsampler for the tiny LTX VAE's 8 latent channels (32 wide: its GroupNorms
+    take 32 groups); saved into an LTX directory's `latent_upsampler/` (families/upscale.py)."""
+    from diffusers.pipelines.ltx.modeling_latent_upsampler import LTXLatentUpsamplerModel
+
+    torch.manual_seed(0)
+    return LTXLatentUpsamplerModel(in_channels=8, mid_channels=32, num_blocks_per_stage=1).eval()
+
+
 def cogvideox_pipeline(kind: str) -> Any:
     """'t2v' or 'i2v' (the transformer reads the image latents too: 8 input channels)."""
     from diffusers import (
