@@ -34,6 +34,7 @@ from cinegen.mode import Mode
 if TYPE_CHECKING:
     from cinegen.families.model import DiffusersVideoModel
     from cinegen.families.switches import Switches
+    from cinegen.media import AudioTrack
     from cinegen.pipeline import CinegenPipeline, ScheduleEntry
     from cinegen.trust.moderation import Decision
     from cinegen.trust.publish import ProvenanceInfo, TrustSettings
@@ -289,7 +290,9 @@ def generate(
     # 4. publish with the one provenance record
     settings = {**result.settings, "mode": str(request.mode), **request.labels}
     info = provenance(model, request, settings)
-    path = publish_frames(frames, result.fps, out, info, publish or PublishOptions())
+    if prefix is not None and result.audio is not None:  # no family with audio extends yet
+        raise GenerateError("invalid_request", "a source prefix cannot be published beside generated audio")
+    path = publish_frames(frames, result.fps, out, info, publish or PublishOptions(), audio=result.audio)
     clock.lap("publish")
     stages = {k: v for k, v in result.timings.items() if k != "total"}  # the pipeline's: text, denoise, ...
     timings = {**stages, **clock.laps, "total": clock.total()}
@@ -352,21 +355,22 @@ def provenance(model: Model, request: GenerateRequest, settings: dict[str, Any])
 
 
 def publish_frames(frames: np.ndarray, fps: int, out: Path, info: ProvenanceInfo | None,
-                   options: PublishOptions) -> Path:
-    """Frames (T, H, W, 3) uint8 -> the published file at `out`, atomically: a signed MP4, a plain
-    MP4 (opt-out), or a PNG of the first frame for a `.png` path."""
+                   options: PublishOptions, audio: AudioTrack | None = None) -> Path:
+    """Frames (T, H, W, 3) uint8 (and the model's audio track, if it made one) -> the published file
+    at `out`, atomically: a signed MP4, a plain MP4 (opt-out), or a PNG of the first frame for a
+    `.png` path."""
     from cinegen import media
 
     if out.suffix.lower() == ".png":
         return media.write_image(out, frames[0])
     if not options.sign:
-        return media.write_video(out, frames, fps)
+        return media.write_video(out, frames, fps, audio=audio)
     from cinegen.trust.publish import TrustSettings, publish_video
 
     if info is None:
         raise ValueError("a signed video needs its provenance record")
     trust = options.trust if options.trust is not None else TrustSettings.for_data_dir()
-    return Path(publish_video(frames, fps, out, info=info, settings=trust))
+    return Path(publish_video(frames, fps, out, info=info, settings=trust, audio=audio))
 
 
 # ----------------------------------------------------------------------------- mode -> pipeline call

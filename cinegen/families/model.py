@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -34,6 +34,9 @@ from cinegen.mode import Mode
 from cinegen.pipeline.frames import fit_image, fit_video, retime
 from cinegen.pipeline.loading import resolve_dtype
 from cinegen.pipeline.types import ProgressFn, VideoOutput
+
+if TYPE_CHECKING:  # media imports PyAV
+    from cinegen.media import AudioTrack
 
 
 class DiffusersVideoModel:
@@ -137,24 +140,28 @@ class DiffusersVideoModel:
         if progress is not None and self.family.reports_steps:
             kwargs["callback_on_step_end"] = _progress_callback(progress, steps)
         t0 = time.perf_counter()
-        frames = self._run(pipe, kwargs, x, upscale)  # (T, H, W, 3) floats in [0, 1]
+        frames, audio = self._run(pipe, kwargs, x, upscale)  # (T, H, W, 3) floats in [0, 1]; a track or None
         elapsed = time.perf_counter() - t0
         frames = to_uint8(self.family.new_frames(mode, x, frames))
         settings = {"family": self.family.name, "pipeline": type(pipe).__name__, "num_frames": num_frames,
                     "width": frames.shape[2], "height": frames.shape[1], "steps": steps, "guidance": guidance,
                     "seed": int(seed), **({"upscale": self.family.upsampler} if upscale else {}),
                     "fps": fps, "switches": self.switches.describe(), "model_class": self.family.class_name,
-                    "weights_sha256": self.info["weights_sha256"]}
+                    "weights_sha256": self.info["weights_sha256"],
+                    **({"audio": {"rate": audio.rate, "channels": audio.samples.shape[0]}} if audio else {})}
         return VideoOutput(frames, fps, int(seed), timings={"denoise": elapsed, "total": elapsed},
-                           settings=settings)
+                           settings=settings, audio=audio)
 
-    def _run(self, pipe: Any, kwargs: dict[str, Any], x: ModeInputs, upscale: bool) -> Any:
-        """The pipeline call; upscaling, its latents through the upsample pipeline (the same generator)."""
+    def _run(self, pipe: Any, kwargs: dict[str, Any], x: ModeInputs,
+             upscale: bool) -> tuple[Any, AudioTrack | None]:
+        """The pipeline call -> (frames, its audio track if it makes sound); upscaling, its latents
+        through the upsample pipeline (the same generator)."""
         if not upscale:
-            return pipe(**kwargs).frames[0]
+            out = pipe(**kwargs)
+            return out.frames[0], _audio(pipe, getattr(out, "audio", None))
         latents = pipe(**{**kwargs, "output_type": "latent"}).frames
         return upsample(self.pipeline(None), pipe, latents, x.num_frames, x.width, x.height,
-                        kwargs["generator"])
+                        kwargs["generator"]), None
 
     def common_kwargs(self, prompt: str, negative_prompt: str, x: ModeInputs, steps: int,
                       guidance: float | None, seed: int) -> dict[str, Any]:
@@ -233,6 +240,16 @@ def _frames(video: np.ndarray | None, src_fps: float, fps: int, width: int,
     if video is None:
         return ()
     return tuple(Image.fromarray(f) for f in fit_video(retime(video, src_fps, fps), width, height))
+
+
+def _audio(pipe: Any, audio: Any) -> AudioTrack | None:
+    """The first video's waveform ((B, C, N) tensor) at the pipeline's vocoder rate (LTX-2), or None."""
+    if audio is None:
+        return None
+    from cinegen.media import AudioTrack
+
+    samples = audio[0].float().cpu().numpy() if isinstance(audio, torch.Tensor) else np.asarray(audio[0])
+    return AudioTrack(samples.astype(np.float32), int(pipe.vocoder.config.output_sampling_rate))
 
 
 def to_uint8(frames: np.ndarray) -> np.ndarray:

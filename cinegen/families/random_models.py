@@ -198,6 +198,83 @@ def ltx_latent_upsampler() -> Any:
     return LTXLatentUpsamplerModel(in_channels=8, mid_channels=32, num_blocks_per_stage=1).eval()
 
 
+def ltx2_pipeline() -> Any:
+    """LTX-2 text-to-video with audio, as diffusers' tests build it, but with a tiny Gemma 3 built from
+    a config (32-wide text states, 2 layers, a 1-layer SigLIP it never uses for text) behind MiniLM's
+    tokenizer instead of the hub's tiny-gemma3."""
+    from diffusers import AutoencoderKLLTX2Audio, FlowMatchEulerDiscreteScheduler, LTX2Pipeline
+    from diffusers import LTX2VideoTransformer3DModel as Transformer
+    from diffusers.pipelines.ltx2 import LTX2TextConnectors
+    from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
+
+    tokenizer, _ = _text()
+    text_encoder = _gemma3(tokenizer.vocab_size)
+    width = text_encoder.config.text_config.hidden_size
+    torch.manual_seed(0)
+    transformer: Any = Transformer(
+        in_channels=4, out_channels=4, patch_size=1, patch_size_t=1, num_attention_heads=2,
+        attention_head_dim=8, cross_attention_dim=16, audio_in_channels=4, audio_out_channels=4,
+        audio_num_attention_heads=2, audio_attention_head_dim=4, audio_cross_attention_dim=8, num_layers=2,
+        qk_norm="rms_norm_across_heads", caption_channels=width, rope_double_precision=False,
+        rope_type="split")
+    torch.manual_seed(0)
+    connector = {"num_attention_heads": 4, "attention_head_dim": 8, "num_layers": 1,
+                 "num_learnable_registers": None}
+    connectors: Any = LTX2TextConnectors(
+        caption_channels=width, text_proj_in_factor=text_encoder.config.text_config.num_hidden_layers + 1,
+        connector_rope_base_seq_len=32, rope_theta=10000.0, rope_double_precision=False,
+        causal_temporal_positioning=False, rope_type="split",
+        **{f"{kind}_connector_{k}": v for kind in ("video", "audio") for k, v in connector.items()})
+    torch.manual_seed(0)
+    audio_vae: Any = AutoencoderKLLTX2Audio(
+        base_channels=4, output_channels=2, ch_mult=(1,), num_res_blocks=1, attn_resolutions=None,
+        in_channels=2, resolution=32, latent_channels=2, norm_type="pixel", causality_axis="height",
+        dropout=0.0, mid_block_add_attention=False, sample_rate=16000, mel_hop_length=160, is_causal=True,
+        mel_bins=8)
+    torch.manual_seed(0)
+    vocoder: Any = LTX2Vocoder(
+        in_channels=2 * 8, hidden_channels=32, out_channels=2, upsample_kernel_sizes=[4, 4],
+        upsample_factors=[2, 2], resnet_kernel_sizes=[3], resnet_dilations=[[1, 3, 5]],
+        leaky_relu_negative_slope=0.1, output_sampling_rate=16000)
+    return LTX2Pipeline(transformer=transformer.eval(), vae=_ltx2_vae(), audio_vae=audio_vae.eval(),
+                        scheduler=FlowMatchEulerDiscreteScheduler(), text_encoder=text_encoder,
+                        tokenizer=tokenizer, connectors=connectors.eval(), vocoder=vocoder.eval())
+
+
+def _gemma3(vocab_size: int) -> Any:
+    from transformers import (
+        Gemma3Config,
+        Gemma3ForConditionalGeneration,
+        Gemma3TextConfig,
+        SiglipVisionConfig,
+    )
+
+    torch.manual_seed(0)
+    text = Gemma3TextConfig(vocab_size=vocab_size, hidden_size=32, intermediate_size=32, num_hidden_layers=2,
+                            num_attention_heads=2, num_key_value_heads=1, head_dim=8, sliding_window=8,
+                            max_position_embeddings=64)
+    vision = SiglipVisionConfig(hidden_size=8, intermediate_size=16, num_hidden_layers=1,
+                                num_attention_heads=2, image_size=8, patch_size=4)
+    config = Gemma3Config(text_config=text.to_dict(), vision_config=vision.to_dict(), mm_tokens_per_image=4)
+    return Gemma3ForConditionalGeneration(config).eval()
+
+
+def _ltx2_vae() -> Any:
+    """One down/up stage: 2x in time and space."""
+    from diffusers import AutoencoderKLLTX2Video
+
+    torch.manual_seed(0)
+    vae: Any = AutoencoderKLLTX2Video(
+        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8,),
+        decoder_block_out_channels=(8,), layers_per_block=(1,), decoder_layers_per_block=(1, 1),
+        spatio_temporal_scaling=(True,), decoder_spatio_temporal_scaling=(True,),
+        decoder_inject_noise=(False, False), downsample_type=("spatial",), upsample_residual=(False,),
+        upsample_factor=(1,), timestep_conditioning=False, patch_size=1, patch_size_t=1, encoder_causal=True,
+        decoder_causal=False)
+    vae.use_framewise_encoding = vae.use_framewise_decoding = False
+    return vae.eval()
+
+
 def cogvideox_pipeline(kind: str) -> Any:
     """'t2v' or 'i2v' (the transformer reads the image latents too: 8 input channels)."""
     from diffusers import (
