@@ -34,6 +34,7 @@ from cinegen.mode import Mode
 if TYPE_CHECKING:
     from cinegen.families.model import DiffusersVideoModel
     from cinegen.families.switches import Switches
+    from cinegen.media import AudioTrack
     from cinegen.pipeline import CinegenPipeline, ScheduleEntry
     from cinegen.trust.moderation import Decision
     from cinegen.trust.publish import ProvenanceInfo, TrustSettings
@@ -87,6 +88,7 @@ class GenerateRequest:
     consent_grant_id: str | None = None
     fit: bool = False  # an open model family: round frames and size to the nearest it takes (else refuse)
     references: tuple[Path, ...] = ()  # reference images (a character, an object) for families that take them
+    upscale: bool = False  # an open family that ships a latent upsampler: half size, then its 2x upsampler
     project: str | None = None
     job_id: str | None = None  # None: a hash of the settings
     # extra settings for the manifest (a storyboard shot id)
@@ -175,15 +177,21 @@ class Model:
                 raise GenerateError(getattr(e, "code", "model_unavailable"), str(e)) from e
         return self._pipe
 
-    def check_mode(self, mode: Mode) -> None:
-        """Refuse, before any load, a mode an open family's directory cannot do (naming those it can)."""
+    def check_mode(self, mode: Mode, *, upscale: bool = False) -> None:
+        """Refuse, before any load, a mode an open family's directory cannot do (naming those it can),
+        and upscaling where the directory ships no latent upsampler."""
         from cinegen.families.registry import recognise
         from cinegen.pipeline import PipelineError
 
         try:
             family = recognise(self.model_dir)
+            if family is None and upscale:
+                raise GenerateError("invalid_request", "the built-in model has no latent upsampler; "
+                                                       "upscaling is for LTX-Video directories that ship one")
             if family is not None:
                 family.route(mode)
+                if upscale:
+                    family.check_upscale()
         except FileNotFoundError:
             return  # the load reports a missing model
         except PipelineError as e:
@@ -252,7 +260,7 @@ def generate(
     clock.lap("moderation")
     # 2. the mode (an open family may lack it), the inputs, and the mode as one pipeline call
     pinned = request.mode is Mode.IMAGE and bool(request.keyframes)  # an image and keyframes: pinned frames
-    model.check_mode(Mode.KEYFRAMES if pinned else request.mode)
+    model.check_mode(Mode.KEYFRAMES if pinned else request.mode, upscale=request.upscale)
     kwargs, prefix = _pipeline_call(request)
     clock.lap("inputs")
     pipe = model.pipe
@@ -282,7 +290,9 @@ def generate(
     # 4. publish with the one provenance record
     settings = {**result.settings, "mode": str(request.mode), **request.labels}
     info = provenance(model, request, settings)
-    path = publish_frames(frames, result.fps, out, info, publish or PublishOptions())
+    if prefix is not None and result.audio is not None:  # no family with audio extends yet
+        raise GenerateError("invalid_request", "a source prefix cannot be published beside generated audio")
+    path = publish_frames(frames, result.fps, out, info, publish or PublishOptions(), audio=result.audio)
     clock.lap("publish")
     stages = {k: v for k, v in result.timings.items() if k != "total"}  # the pipeline's: text, denoise, ...
     timings = {**stages, **clock.laps, "total": clock.total()}
@@ -303,7 +313,8 @@ def _model_inputs(pipe: Any, request: GenerateRequest) -> dict[str, Any]:
         if request.references:
             raise GenerateError("invalid_request", "the built-in model takes no reference images")
         return {}
-    return {"fit": request.fit, "references": [_read_image(p) for p in request.references]}
+    return {"fit": request.fit, "references": [_read_image(p) for p in request.references],
+            "upscale": request.upscale}
 
 
 def _read_image(p: Path) -> np.ndarray:
@@ -344,21 +355,22 @@ def provenance(model: Model, request: GenerateRequest, settings: dict[str, Any])
 
 
 def publish_frames(frames: np.ndarray, fps: int, out: Path, info: ProvenanceInfo | None,
-                   options: PublishOptions) -> Path:
-    """Frames (T, H, W, 3) uint8 -> the published file at `out`, atomically: a signed MP4, a plain
-    MP4 (opt-out), or a PNG of the first frame for a `.png` path."""
+                   options: PublishOptions, audio: AudioTrack | None = None) -> Path:
+    """Frames (T, H, W, 3) uint8 (and the model's audio track, if it made one) -> the published file
+    at `out`, atomically: a signed MP4, a plain MP4 (opt-out), or a PNG of the first frame for a
+    `.png` path."""
     from cinegen import media
 
     if out.suffix.lower() == ".png":
         return media.write_image(out, frames[0])
     if not options.sign:
-        return media.write_video(out, frames, fps)
+        return media.write_video(out, frames, fps, audio=audio)
     from cinegen.trust.publish import TrustSettings, publish_video
 
     if info is None:
         raise ValueError("a signed video needs its provenance record")
     trust = options.trust if options.trust is not None else TrustSettings.for_data_dir()
-    return Path(publish_video(frames, fps, out, info=info, settings=trust))
+    return Path(publish_video(frames, fps, out, info=info, settings=trust, audio=audio))
 
 
 # ----------------------------------------------------------------------------- mode -> pipeline call

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cinegen.cli import CliError
+from cinegen.families.switch_flags import add_switch_flags
 
 EXIT_REFUSED = 3
 
@@ -101,28 +102,16 @@ def _family_flags(p: argparse.ArgumentParser) -> None:
                         "refuse them)")
     g.add_argument("--reference", type=Path, action="append", default=[], metavar="IMAGE",
                    help="a reference image (a character, an object) for families that take them (Wan VACE)")
-    g.add_argument("--offload", choices=["model", "group", "sequential"], default=None,
-                   help="keep weights on the CPU and move them to the GPU as needed (less VRAM, slower)")
-    g.add_argument("--vae-tiling", action="store_true", help="decode in tiles (less memory for large frames)")
-    g.add_argument("--vae-slicing", action="store_true", help="decode a batch one video at a time")
-    g.add_argument("--cache", choices=["first-block", "mag", "taylorseer", "faster"], default=None,
-                   help="skip transformer work between similar steps (diffusers' cache hooks; faster, "
-                        "approximate)")
-    g.add_argument("--compile", action="store_true",
-                   help="torch.compile the transformer's repeated blocks (faster steps after a compile)")
-    g.add_argument("--lora", action="append", default=[], metavar="PATH[:SCALE]",
-                   help="load a LoRA (diffusers format), repeatable")
-    g.add_argument("--quantize", default=None, metavar="CONFIG", help="quantise through a diffusers backend")
+    g.add_argument("--upscale", action="store_true",
+                   help="render at half the size, then double it with the model's latent upsampler "
+                        "(LTX-Video directories that ship a latent_upsampler/; --size is the final size)")
+    add_switch_flags(g)
 
 
 def _switches(args: argparse.Namespace) -> Any:
-    """The switch flags as `Switches` (None when none is on, so the built-in model accepts them)."""
-    from cinegen.families.switches import Lora, Switches
+    from cinegen.families.switches import Switches
 
-    switches = Switches(offload=args.offload, vae_tiling=args.vae_tiling, vae_slicing=args.vae_slicing,
-                        cache=args.cache, compile=args.compile, loras=tuple(Lora.parse(t) for t in args.lora),
-                        quantize=args.quantize)
-    return switches if switches.describe() else None
+    return Switches.from_flags(args)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -224,6 +213,7 @@ def _request(args: argparse.Namespace, request_type: type[Any]) -> Any:
         direction=args.direction, strength=args.strength,
         schedule=tuple(_read_schedule(args.schedule)) if args.schedule else (),
         consent_grant_id=args.consent_grant, fit=args.fit, references=tuple(args.reference),
+        upscale=args.upscale,
         plan=_read_plan(args.plan) if args.plan else None, use_plan=args.use_plan,
         path=tuple(_read_path(args.path)) if args.path is not None else None,
     )

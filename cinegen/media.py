@@ -11,8 +11,9 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import av
 import numpy as np
@@ -42,6 +43,21 @@ def _atomic_target(path: Path) -> Path:
     return Path(tmp)
 
 
+@dataclass(frozen=True)
+class AudioTrack:
+    """A waveform muxed beside a video: `samples` (C, N) floats in [-1, 1], C 1 (mono) or 2 (stereo),
+    at `rate` samples per second (LTX-2's vocoder: 24 kHz stereo)."""
+
+    samples: np.ndarray
+    rate: int
+
+    def __post_init__(self) -> None:
+        if self.samples.ndim != 2 or self.samples.shape[0] not in (1, 2) or self.samples.shape[1] == 0:
+            raise MediaError(f"audio samples must be (1 or 2 channels, N > 0), got {self.samples.shape}")
+        if self.rate <= 0:
+            raise MediaError(f"audio rate must be positive, got {self.rate}")
+
+
 def write_video(
     path: str | os.PathLike[str],
     frames: Iterable[np.ndarray] | np.ndarray,
@@ -49,8 +65,10 @@ def write_video(
     *,
     crf: int = 18,
     codec: str = "libx264",
+    audio: AudioTrack | None = None,
 ) -> Path:
-    """Encode frames (each (H, W, 3) uint8 RGB) to an H.264 yuv420p MP4 that browsers play.
+    """Encode frames (each (H, W, 3) uint8 RGB) to an H.264 yuv420p MP4 that browsers play, with
+    `audio` as an AAC track beside it when given.
 
     Width and height must be even (yuv420p); `fps` a positive integer. Returns the final path.
     """
@@ -62,18 +80,13 @@ def write_video(
     try:
         with av.open(str(tmp), mode="w", format="mp4") as container:
             stream: VideoStream | None = None
+            audio_stream: Any = None
             for frame in frames:
                 if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
                     raise MediaError(f"frames must be (H, W, 3) uint8, got {frame.shape} {frame.dtype}")
-                if stream is None:
-                    h, w = frame.shape[:2]
-                    if h % 2 or w % 2:
-                        raise MediaError(f"width and height must be even for yuv420p, got {w}x{h}")
-                    stream = cast(VideoStream, container.add_stream(codec, rate=fps))
-                    stream.width, stream.height = w, h
-                    stream.pix_fmt = "yuv420p"
-                    if codec == "libx264":
-                        stream.options = {"crf": str(crf), "preset": "medium", "movflags": "+faststart"}
+                if stream is None:  # every stream is added before the first packet (the header)
+                    stream = _video_stream(container, frame, fps, codec, crf)
+                    audio_stream = _audio_stream(container, audio) if audio is not None else None
                 elif frame.shape[:2] != (stream.height, stream.width):
                     raise MediaError(f"frame {count} is {frame.shape[:2]}, expected "
                                      f"{(stream.height, stream.width)}")
@@ -85,11 +98,46 @@ def write_video(
                 raise MediaError("no frames to write")
             for packet in stream.encode():  # flush: without it most frames are lost
                 container.mux(packet)
+            if audio is not None:
+                _encode_audio(container, audio_stream, audio)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _video_stream(container: Any, first: np.ndarray, fps: int, codec: str, crf: int) -> VideoStream:
+    h, w = first.shape[:2]
+    if h % 2 or w % 2:
+        raise MediaError(f"width and height must be even for yuv420p, got {w}x{h}")
+    stream = cast(VideoStream, container.add_stream(codec, rate=fps))
+    stream.width, stream.height = w, h
+    stream.pix_fmt = "yuv420p"
+    if codec == "libx264":
+        stream.options = {"crf": str(crf), "preset": "medium", "movflags": "+faststart"}
+    return stream
+
+
+def _audio_stream(container: Any, audio: AudioTrack) -> Any:
+    stream = container.add_stream("aac", rate=audio.rate)
+    stream.codec_context.layout = "stereo" if audio.samples.shape[0] == 2 else "mono"
+    stream.codec_context.time_base = Fraction(1, audio.rate)
+    return stream
+
+
+def _encode_audio(container: Any, stream: Any, audio: AudioTrack) -> None:
+    """The whole waveform as one packed int16 frame; PyAV resamples it to the encoder's planar floats
+    and cuts it into AAC's 1024-sample frames."""
+    pcm = (np.clip(audio.samples, -1.0, 1.0) * 32767.0).astype(np.int16)  # (C, N)
+    layout = "stereo" if pcm.shape[0] == 2 else "mono"
+    packed = np.ascontiguousarray(pcm.T.reshape(1, -1))  # (1, N * C): samples interleaved
+    frame = av.AudioFrame.from_ndarray(packed, format="s16", layout=layout)
+    frame.sample_rate, frame.pts = audio.rate, 0
+    for packet in stream.encode(frame):
+        container.mux(packet)
+    for packet in stream.encode():  # flush
+        container.mux(packet)
 
 
 def probe_video(path: str | os.PathLike[str]) -> VideoInfo:

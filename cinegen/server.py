@@ -14,7 +14,8 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
-from cinegen.service.settings import Settings, parse_models
+from cinegen.families.switch_flags import add_switch_flags
+from cinegen.service.settings import DTYPES, Settings, parse_models
 
 if TYPE_CHECKING:  # FastAPI is imported when an app is built, not for `cinegen --help`
     from fastapi import FastAPI
@@ -50,6 +51,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--model", action="append", default=None, metavar="NAME=PATH",
                    help="serve this model directory under NAME (repeatable: several models side by side; the "
                    "API's `model` field picks one, GET /v1/models lists them; the first is the default)")
+    g = p.add_argument_group("the pipeline backend's device, dtype and open-family switches (as "
+                             "`generate`'s; also CINEGEN_DEVICE, CINEGEN_DTYPE, CINEGEN_OFFLOAD, "
+                             "CINEGEN_VAE_TILING, CINEGEN_VAE_SLICING, CINEGEN_CACHE, CINEGEN_COMPILE, "
+                             "CINEGEN_LORAS, CINEGEN_QUANTIZE)")
+    g.add_argument("--device", help="where workers load models (default: cpu)")
+    g.add_argument("--dtype", choices=DTYPES, help="auto: bfloat16 on a GPU that has it, else float32")
+    add_switch_flags(g)
     p.add_argument("--ray-address", help="join this Ray cluster (default: start a local one)")
     p.add_argument("--gpus-per-worker", type=float, help="GPUs each Ray actor requests")
     p.add_argument("--publish", choices=("trust", "plain"),
@@ -64,6 +72,14 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--webhook-allow-host", action="append", default=None,
                    help="a host (or host:port) webhooks may be delivered to; repeatable")
     p.set_defaults(func=run)
+
+
+def _model_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The device, dtype and switch flags as settings overrides (None: not given, the environment's)."""
+    return {"device": args.device, "dtype": args.dtype, "offload": args.offload, "cache": args.cache,
+            "quantize": args.quantize, "vae_tiling": args.vae_tiling or None,
+            "vae_slicing": args.vae_slicing or None, "compile": args.compile or None,
+            "loras": tuple(args.lora) or None}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,11 +104,15 @@ def run(args: argparse.Namespace) -> int:
                   backend=backend, ray_address=args.ray_address, gpus_per_worker=args.gpus_per_worker,
                   auth=False if args.no_auth else None, webhook_allow_hosts=allow, publish=args.publish,
                   backend_options=options, models=models, moderation=False if args.no_moderation else None,
-                  moderation_policy=args.moderation_policy)
+                  moderation_policy=args.moderation_policy, **_model_settings(args))
     moderation = f"policy={s.moderation_policy or 'packaged'}" if s.moderation else "OFF"
     print(f"cinegen serve: http://{s.host}:{s.port}/v1  data={s.data_dir}  executor={s.executor}  "
           f"workers={s.workers}  backend={s.backend}  publish={s.publish}  moderation: {moderation}",
           flush=True)
+    switches = s.switches()
+    on = {"device": s.device, "dtype": s.dtype, **(switches.describe() if switches else {})}
+    if any(v is not None for v in on.values()):
+        print("model settings: " + "  ".join(f"{k}={v}" for k, v in on.items() if v is not None), flush=True)
     if s.models:
         print("models: " + ", ".join(f"{k}={v}" for k, v in s.models.items()), flush=True)
     print(f"studio: http://{s.host}:{s.port}/studio/", flush=True)

@@ -120,3 +120,57 @@ def test_a_model_that_cannot_be_served_fails_the_start(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="pipeline backend"):
         create_app(Settings(data_dir=tmp_path / "svc2", backend="fake", models={"x": "y"}),
                    start_workers=False)
+
+
+def test_switch_settings_parse_and_refuse(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from cinegen.families.switches import Lora, Switches
+
+    for var, value in {"CINEGEN_VAE_TILING": "on", "CINEGEN_CACHE": "first-block", "CINEGEN_DTYPE": "float32",
+                       "CINEGEN_LORAS": "a.safetensors:0.5, b"}.items():
+        monkeypatch.setenv(var, value)
+    s = Settings.from_env(tmp_path, backend="pipeline")
+    loras = (Lora(Path("a.safetensors"), 0.5), Lora(Path("b")))
+    want = Switches(vae_tiling=True, cache="first-block", loras=loras)
+    assert s.switches() == want and s.backend_kwargs()["switches"] == want
+    assert s.backend_kwargs()["dtype"] == "float32" and "device" not in s.backend_kwargs()
+    assert Settings(data_dir=tmp_path).switches() is None and "switches" not in Settings().backend_kwargs()
+    monkeypatch.setenv("CINEGEN_COMPILE", "maybe")
+    with pytest.raises(ValueError, match="CINEGEN_COMPILE: expected true or false, got 'maybe'"):
+        Settings.from_env(tmp_path)
+    with pytest.raises(ValueError, match="cache must be one of first-block, .*, got 'tea'"):
+        Settings(data_dir=tmp_path, cache="tea")
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        Settings(data_dir=tmp_path, dtype="fp8")
+    with pytest.raises(ValueError, match="device is given twice"):
+        Settings(data_dir=tmp_path, device="cuda", backend_options={"device": "cpu"})
+
+
+def test_switches_that_cannot_work_fail_the_start(dirs: dict[str, Path], tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from cinegen.cli import main
+    from cinegen.service.app import create_app
+
+    # the same refusal as `cinegen generate --offload group` on a CPU, before anything is served
+    args = ["serve", "--data-dir", str(tmp_path / "a"), "--model", f"wan={dirs['wan']}", "--no-auth",
+            "--publish", "plain", "--offload", "group"]
+    assert main(args) == 2
+    assert "cannot serve with these switches: offload 'group' moves weights" in capsys.readouterr().err
+    builtin = Settings(data_dir=tmp_path / "b", backend="pipeline", models={"tiny": str(dirs["tiny"])},
+                       vae_tiling=True)
+    with pytest.raises(ValueError, match=r"none of the served models \(tiny\) is one"):
+        create_app(builtin, start_workers=False)
+    with pytest.raises(ValueError, match="settings of the pipeline backend, not of backend 'fake'"):
+        create_app(Settings(data_dir=tmp_path / "c", backend="fake", compile=True), start_workers=False)
+
+
+def test_served_family_models_load_with_the_switches(dirs: dict[str, Path], tmp_path: Path) -> None:
+    """The switch reaches the open-family model's pipeline; the built-in model beside it loads without."""
+    from cinegen.pipeline import CinegenPipeline
+    from cinegen.service.backends import load_backend
+
+    s = Settings(data_dir=tmp_path, backend="pipeline", vae_tiling=True, dtype="float32",
+                 models={"tiny": str(dirs["tiny"]), "wan": str(dirs["wan"])})
+    backend: Any = load_backend("pipeline", s.backend_kwargs())
+    wan = backend._model("wan").pipe
+    assert wan.base.vae.use_tiling and wan.switches.describe() == {"vae_tiling": True}
+    assert isinstance(backend._model("tiny").pipe, CinegenPipeline)

@@ -47,6 +47,26 @@ class FrameRule:
 
 
 @dataclass(frozen=True)
+class SizeBuckets:
+    """Sizes a pipeline picks itself: about `target` x `target` pixels in multiples of `multiple`, the
+    aspect ratio nearest the request's (HunyuanVideo 1.5 image-to-video sizes its video so, from the
+    image, with diffusers' `HunyuanVideo15ImageProcessor.calculate_default_height_width`)."""
+
+    target: int
+    multiple: int
+
+    def nearest(self, width: int, height: int) -> tuple[int, int]:
+        from diffusers.pipelines.hunyuan_video1_5.image_processor import HunyuanVideo15ImageProcessor
+
+        processor = HunyuanVideo15ImageProcessor(vae_scale_factor=self.multiple)
+        h, w = processor.calculate_default_height_width(height, width, self.target)
+        return int(w), int(h)
+
+    def __str__(self) -> str:
+        return f"sizes of about {self.target}x{self.target} pixels in multiples of {self.multiple}"
+
+
+@dataclass(frozen=True)
 class ModeInputs:
     """A mode's inputs, already in the family's terms: frames counted, images as PIL.
 
@@ -92,6 +112,9 @@ class Family:
     reports_steps: bool = True  # its pipelines take `callback_on_step_end` (progress, cancel)
     prepare: Callable[[Any, dict[str, Any]], dict[str,
                                                   Any]] | None = None  # (pipeline, call kwargs) -> kwargs
+    buckets: SizeBuckets | None = None  # its pipelines choose the size by aspect ratio (else any multiple)
+    upsampler: str | None = None  # the diffusers pipeline that upsamples its latents, where the directory
+    # ships a latent upsampler (families/upscale.py)
 
     @property
     def modes(self) -> tuple[Mode, ...]:
@@ -105,6 +128,13 @@ class Family:
                               f"{self.label} cannot do mode {mode.value!r}; it can do: {can}")
         return self.routes[mode]
 
+    def check_upscale(self) -> None:
+        """A FamilyError unless this directory ships a latent upsampler (upscaling is its second stage)."""
+        if self.upsampler is None:
+            raise FamilyError("invalid_request",
+                              f"{self.label} ships no latent upsampler, so it cannot upscale (an LTX-Video "
+                              "directory with a latent_upsampler/ folder can)")
+
     def new_frames(self, mode: Mode, x: ModeInputs, frames: Any) -> Any:
         """The frames a mode returns: an extension's window less the source frames it started from."""
         if mode is not Mode.EXTEND or self.extension_context is None:
@@ -117,14 +147,19 @@ class Family:
         return f"{self.name} ({self.class_name})"
 
     def check_size(self, width: int, height: int, *, fit: bool = False) -> tuple[int, int]:
-        """(width, height) if both are positive multiples of `size_multiple`; rounded to the nearest
-        multiple when `fit`, else a FamilyError naming the nearest valid size."""
+        """(width, height) if both are positive multiples of `size_multiple` (or, with `buckets`, the
+        size the pipeline would pick itself); the nearest such size when `fit`, else a FamilyError
+        naming it."""
         m = self.size_multiple
-        near = (max(m, round(width / m) * m), max(m, round(height / m) * m))
+        if self.buckets is not None:
+            near, rule = self.buckets.nearest(width, height), str(self.buckets)
+        else:
+            near = (max(m, round(width / m) * m), max(m, round(height / m) * m))
+            rule = f"widths and heights in multiples of {m}"
         if (width, height) == near or fit:
             return near
-        raise FamilyError("invalid_size", f"{self.label} takes widths and heights in multiples of {m}, not "
-                                          f"{width}x{height}: use {near[0]}x{near[1]} (or ask to fit, --fit)")
+        raise FamilyError("invalid_size", f"{self.label} takes {rule}, not {width}x{height}: use "
+                                          f"{near[0]}x{near[1]} (or ask to fit, --fit)")
 
     def check_frames(self, frames: int, fps: int, *, fit: bool = False) -> int:
         """`frames` if the family takes it; the nearest valid count when `fit`, else a FamilyError

@@ -3,7 +3,9 @@
 `LTXPipeline` text and still, `LTXImageToVideoPipeline` image, `LTXConditionPipeline` keyframes
 (an image condition at each pinned frame) and extend (the source's last frames as a video
 condition at frame 0, or its first frames at the end for backward). Frames 8k+1, sizes in
-multiples of 32, 24 fps (passed to the model as `frame_rate`, which its rotary positions use).
+multiples of 32, 24 fps (passed to the model as `frame_rate`, which its rotary positions use). A
+directory that ships a `latent_upsampler/` can upscale every mode 2x (`LTXLatentUpsamplePipeline`,
+families/upscale.py).
 """
 
 from __future__ import annotations
@@ -49,12 +51,15 @@ def _context(source_frames: int, num_frames: int) -> int:
 
 
 def ltx_video(meta: dict[str, Any], path: Path) -> Family:
+    from cinegen.families.upscale import ships_upsampler
+
+    upsampler = "LTXLatentUpsamplePipeline" if ships_upsampler(path) else None
+    variant = "LTX-Video (text, image, keyframes, extend" + ("; 2x latent upsampler)" if upsampler else ")")
     routes = {Mode.TEXT: "LTXPipeline", Mode.STILL: "LTXPipeline", Mode.IMAGE: "LTXImageToVideoPipeline",
               Mode.KEYFRAMES: "LTXConditionPipeline", Mode.EXTEND: "LTXConditionPipeline"}
     return Family(name="ltx", class_name=str(meta.get("_class_name")), routes=routes, inputs=_inputs,
-                  frames=FrameRule(8), size_multiple=32, fps=24, steps=50, guidance=3.0, default_size=(704,
-                                                                                                       480),
-                  variant="LTX-Video (text, image, keyframes, extend)", extension_context=_context)
+                  frames=FrameRule(8), size_multiple=32, fps=24, steps=50, guidance=3.0,
+                  default_size=(704, 480), variant=variant, extension_context=_context, upsampler=upsampler)
 
 
 FAMILIES = {"LTXPipeline": ltx_video, "LTXConditionPipeline": ltx_video, "LTXImageToVideoPipeline": ltx_video}

@@ -9,7 +9,9 @@
 2. per call: name the mode from the inputs given, refuse what the family cannot take (mode, frame
    count, size, options that only the built-in model has), unless `fit` rounds frames and size;
 3. build the mode's pipeline from the loaded components (`from_pipe`, cached), call it with a
-   seeded CPU `torch.Generator`, and return its frames as uint8, as diffusers itself converts them.
+   seeded CPU `torch.Generator`, and return its frames as uint8, as diffusers itself converts them;
+   with `upscale` (a directory that ships a latent upsampler) the call makes latents at half the size
+   and the family's upsample pipeline doubles and decodes them (`upscale.py`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -26,22 +28,28 @@ from PIL import Image
 from cinegen.families.family import Family, FamilyError, ModeInputs
 from cinegen.families.registry import read_index, recognise, weights_digest
 from cinegen.families.switches import Switches, apply_switches, check_before_load, place
+from cinegen.families.upscale import base_size, load_upsampler, upsample
 from cinegen.families.weights import load_pipeline
 from cinegen.mode import Mode
 from cinegen.pipeline.frames import fit_image, fit_video, retime
 from cinegen.pipeline.loading import resolve_dtype
 from cinegen.pipeline.types import ProgressFn, VideoOutput
 
+if TYPE_CHECKING:  # media imports PyAV
+    from cinegen.media import AudioTrack
+
 
 class DiffusersVideoModel:
     """One model directory of a known family, loaded once; called like `CinegenPipeline`."""
 
     def __init__(self, base: Any, family: Family, path: Path, meta: dict[str, Any],
-                 switches: Switches, device: str = "cpu") -> None:
+                 switches: Switches, device: str = "cpu", upsampler: Any = None) -> None:
         self.base, self.family, self.path, self.switches, self.device = base, family, path, switches, device
         self._placed = type(base).__name__  # the pipeline whose offload hooks are on the shared components
         self.max_sequence_length = meta.get("cinegen_max_sequence_length")
         self._pipes: dict[str, Any] = {type(base).__name__: base}
+        if upsampler is not None:  # the family's upsample pipeline (over the base's VAE)
+            self._pipes[type(upsampler).__name__] = upsampler
         self.sizes = tuple(tuple(s) for s in meta.get("cinegen_sizes", [family.default_size]))
         digest = weights_digest(path)  # the weights' identity: the manifest's model version
         self.info = {"name": path.name, "version": f"sha256:{digest[:16]}", "family": family.name,
@@ -58,14 +66,21 @@ class DiffusersVideoModel:
             raise FamilyError("model_unavailable",
                               f"{path} holds the built-in model; load it with CinegenPipeline")
         check_before_load(switches, device)
-        base = load_pipeline(path, family_dtype(dtype, device), family.label, meta)
+        torch_dtype = family_dtype(dtype, device)
+        base = load_pipeline(path, torch_dtype, family.label, meta)
         base.set_progress_bar_config(disable=True)
         apply_switches(base, switches, device, path)
-        return cls(base, family, path, meta, switches, device)
+        upsampler = load_upsampler(base, path, family, torch_dtype) if family.upsampler else None
+        if upsampler is not None and switches.offload not in ("model", "sequential"):
+            upsampler.latent_upsampler.to(device)  # the VAE it shares is placed (or group-offloaded) already
+        return cls(base, family, path, meta, switches, device, upsampler)
 
-    def pipeline(self, mode: Mode) -> Any:
-        """The family's own diffusers pipeline for `mode`, sharing the loaded components."""
-        name = self.family.route(mode)
+    def pipeline(self, mode: Mode | None) -> Any:
+        """The family's own diffusers pipeline for `mode` (None: its upsample pipeline), sharing the
+        loaded components."""
+        if mode is None:
+            self.family.check_upscale()
+        name = self.family.route(mode) if mode is not None else str(self.family.upsampler)
         if name not in self._pipes:
             import diffusers
 
@@ -89,15 +104,18 @@ class DiffusersVideoModel:
         strength: float = 0.6, schedule: Sequence[Any] | None = None, still: bool = False,
         extend_prompt: bool = True, plan: Any = None, use_plan: bool = True,
         path: Sequence[tuple[float, float]] | None = None, progress: ProgressFn | None = None,
-        fit: bool = False, references: Sequence[np.ndarray] = (),
+        fit: bool = False, references: Sequence[np.ndarray] = (), upscale: bool = False,
     ) -> VideoOutput:
         """Generate with the family's pipeline for the mode these inputs name (see CinegenPipeline)."""
         # 1. the mode, and what this family cannot take
         mode = _mode(image, keyframes, extend, connect, loop, edit, schedule, still)
         pipe = self.pipeline(mode)
         self._refuse_builtin_only(sampler, quality, plan, path, references)
-        # 2. frames and size in the family's terms
-        width, height = self.family.check_size(width, height, fit=fit)
+        # 2. frames and size in the family's terms (upscaling: the first stage's, half the request's)
+        if upscale:
+            self.family.check_upscale()
+        width, height = (base_size(self.family, width, height, fit=fit) if upscale
+                         else self.family.check_size(width, height, fit=fit))
         num_frames = 1 if still else self.family.check_frames(max(1, round(seconds * fps)), fps, fit=fit)
         source = edit if edit is not None else extend
         video = _frames(source, extend_fps or fps, fps, width, height)
@@ -122,15 +140,28 @@ class DiffusersVideoModel:
         if progress is not None and self.family.reports_steps:
             kwargs["callback_on_step_end"] = _progress_callback(progress, steps)
         t0 = time.perf_counter()
-        frames = pipe(**kwargs).frames[0]  # (T, H, W, 3) floats in [0, 1]
+        frames, audio = self._run(pipe, kwargs, x, upscale)  # (T, H, W, 3) floats in [0, 1]; a track or None
         elapsed = time.perf_counter() - t0
         frames = to_uint8(self.family.new_frames(mode, x, frames))
         settings = {"family": self.family.name, "pipeline": type(pipe).__name__, "num_frames": num_frames,
-                    "width": width, "height": height, "steps": steps, "guidance": guidance, "seed": int(seed),
+                    "width": frames.shape[2], "height": frames.shape[1], "steps": steps, "guidance": guidance,
+                    "seed": int(seed), **({"upscale": self.family.upsampler} if upscale else {}),
                     "fps": fps, "switches": self.switches.describe(), "model_class": self.family.class_name,
-                    "weights_sha256": self.info["weights_sha256"]}
+                    "weights_sha256": self.info["weights_sha256"],
+                    **({"audio": {"rate": audio.rate, "channels": audio.samples.shape[0]}} if audio else {})}
         return VideoOutput(frames, fps, int(seed), timings={"denoise": elapsed, "total": elapsed},
-                           settings=settings)
+                           settings=settings, audio=audio)
+
+    def _run(self, pipe: Any, kwargs: dict[str, Any], x: ModeInputs,
+             upscale: bool) -> tuple[Any, AudioTrack | None]:
+        """The pipeline call -> (frames, its audio track if it makes sound); upscaling, its latents
+        through the upsample pipeline (the same generator)."""
+        if not upscale:
+            out = pipe(**kwargs)
+            return out.frames[0], _audio(pipe, getattr(out, "audio", None))
+        latents = pipe(**{**kwargs, "output_type": "latent"}).frames
+        return upsample(self.pipeline(None), pipe, latents, x.num_frames, x.width, x.height,
+                        kwargs["generator"]), None
 
     def common_kwargs(self, prompt: str, negative_prompt: str, x: ModeInputs, steps: int,
                       guidance: float | None, seed: int) -> dict[str, Any]:
@@ -209,6 +240,16 @@ def _frames(video: np.ndarray | None, src_fps: float, fps: int, width: int,
     if video is None:
         return ()
     return tuple(Image.fromarray(f) for f in fit_video(retime(video, src_fps, fps), width, height))
+
+
+def _audio(pipe: Any, audio: Any) -> AudioTrack | None:
+    """The first video's waveform ((B, C, N) tensor) at the pipeline's vocoder rate (LTX-2), or None."""
+    if audio is None:
+        return None
+    from cinegen.media import AudioTrack
+
+    samples = audio[0].float().cpu().numpy() if isinstance(audio, torch.Tensor) else np.asarray(audio[0])
+    return AudioTrack(samples.astype(np.float32), int(pipe.vocoder.config.output_sampling_rate))
 
 
 def to_uint8(frames: np.ndarray) -> np.ndarray:

@@ -105,20 +105,16 @@ def skyreels_pipeline() -> Any:
                                               text_encoder=encoder, scheduler=scheduler)
 
 
-def hunyuan15_pipeline() -> Any:
-    """HunyuanVideo 1.5 text-to-video: a tiny Qwen2.5-VL text model behind MiniLM's tokenizer (given
-    a plain chat template), a tiny T5 behind ByT5's byte tokenizer, and the guider component."""
+def hunyuan15_pipeline(kind: str = "t2v") -> Any:
+    """HunyuanVideo 1.5: a tiny Qwen2.5-VL text model behind MiniLM's tokenizer (given a plain chat
+    template), a tiny T5 behind ByT5's byte tokenizer, and the guider component; 'i2v' adds a tiny
+    SigLIP image encoder (12-wide states, the transformer's image_embed_dim) and its processor."""
     from diffusers import AutoencoderKLHunyuanVideo15, ClassifierFreeGuidance, FlowMatchEulerDiscreteScheduler
-    from diffusers import HunyuanVideo15Pipeline as Pipeline
     from diffusers import HunyuanVideo15Transformer3DModel as Transformer
-    from transformers import (
-        ByT5Tokenizer,
-        Qwen2_5_VLTextConfig,
-        Qwen2_5_VLTextModel,
-        T5Config,
-        T5EncoderModel,
-    )
+    from transformers import ByT5Tokenizer, T5Config, T5EncoderModel
 
+    if kind not in ("t2v", "i2v"):
+        raise ValueError(f"unknown HunyuanVideo 1.5 kind {kind!r}")
     tokenizer, _ = _text()
     tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }} {% endfor %}"
     torch.manual_seed(0)
@@ -126,25 +122,45 @@ def hunyuan15_pipeline() -> Any:
         in_channels=9, out_channels=4, num_attention_heads=2, attention_head_dim=8, num_layers=1,
         num_refiner_layers=1, mlp_ratio=2.0, patch_size=1, patch_size_t=1, text_embed_dim=16,
         text_embed_2_dim=32,
-        image_embed_dim=12, rope_axes_dim=(2, 2, 4), target_size=16, task_type="t2v")
+        image_embed_dim=12, rope_axes_dim=(2, 2, 4), target_size=16, task_type=kind)
     torch.manual_seed(0)
     vae: Any = AutoencoderKLHunyuanVideo15(
         in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(16, 16), layers_per_block=1,
         spatial_compression_ratio=4, temporal_compression_ratio=2, downsample_match_channel=False,
         upsample_match_channel=False)
     torch.manual_seed(0)
-    qwen_config: dict[str, Any] = {
-        "hidden_size": 16, "intermediate_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2,
-        "num_key_value_heads": 2, "rope_theta": 1000000.0, "vocab_size": tokenizer.vocab_size,
-        "rope_scaling": {"mrope_section": [1, 1, 2], "rope_type": "default", "type": "default"},
-        "bos_token_id": None, "eos_token_id": None}
-    qwen = Qwen2_5_VLTextModel(Qwen2_5_VLTextConfig(**qwen_config))
     byt5 = T5EncoderModel(T5Config(vocab_size=384, d_model=32, d_kv=8, d_ff=37, num_layers=2, num_heads=4,
                                    relative_attention_num_buckets=8))
-    return Pipeline(text_encoder=qwen.eval(), tokenizer=tokenizer, transformer=transformer.eval(),
-                    vae=vae.eval(),
-                    scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0), text_encoder_2=byt5.eval(),
-                    tokenizer_2=ByT5Tokenizer(), guider=ClassifierFreeGuidance(guidance_scale=1.0))
+    components = {"text_encoder": _qwen(tokenizer.vocab_size), "tokenizer": tokenizer,
+                  "transformer": transformer.eval(), "vae": vae.eval(),
+                  "scheduler": FlowMatchEulerDiscreteScheduler(shift=7.0), "text_encoder_2": byt5.eval(),
+                  "tokenizer_2": ByT5Tokenizer(), "guider": ClassifierFreeGuidance(guidance_scale=1.0)}
+    if kind == "t2v":
+        from diffusers import HunyuanVideo15Pipeline
+
+        return HunyuanVideo15Pipeline(**components)
+    from diffusers import HunyuanVideo15ImageToVideoPipeline
+    from transformers import SiglipImageProcessor, SiglipVisionConfig, SiglipVisionModel
+
+    torch.manual_seed(0)
+    siglip = SiglipVisionModel(SiglipVisionConfig(hidden_size=12, intermediate_size=16, num_hidden_layers=2,
+                                                  num_attention_heads=2, image_size=16, patch_size=4))
+    processor = SiglipImageProcessor(size={"height": 16, "width": 16})
+    return HunyuanVideo15ImageToVideoPipeline(**components, image_encoder=siglip.eval(),
+                                              feature_extractor=processor)
+
+
+def _qwen(vocab_size: int) -> Any:
+    """A tiny Qwen2.5-VL text model (16 wide, 2 layers), seeded after the transformer and VAE."""
+    from transformers import Qwen2_5_VLTextConfig, Qwen2_5_VLTextModel
+
+    torch.manual_seed(0)
+    config: dict[str, Any] = {
+        "hidden_size": 16, "intermediate_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2,
+        "num_key_value_heads": 2, "rope_theta": 1000000.0, "vocab_size": vocab_size,
+        "rope_scaling": {"mrope_section": [1, 1, 2], "rope_type": "default", "type": "default"},
+        "bos_token_id": None, "eos_token_id": None}
+    return Qwen2_5_VLTextModel(Qwen2_5_VLTextConfig(**config)).eval()
 
 
 def ltx_pipeline(scale: str = "tiny") -> Any:
@@ -171,6 +187,92 @@ def ltx_pipeline(scale: str = "tiny") -> Any:
     vae.use_framewise_encoding = vae.use_framewise_decoding = False
     return LTXPipeline(vae=vae, transformer=transformer.eval(), tokenizer=tokenizer, text_encoder=encoder,
                        scheduler=FlowMatchEulerDiscreteScheduler())
+
+
+def ltx_latent_upsampler() -> Any:
+    """A tiny LTX spatial upsampler for the tiny LTX VAE's 8 latent channels (32 wide: its GroupNorms
+    take 32 groups); saved into an LTX directory's `latent_upsampler/` (families/upscale.py)."""
+    from diffusers.pipelines.ltx.modeling_latent_upsampler import LTXLatentUpsamplerModel
+
+    torch.manual_seed(0)
+    return LTXLatentUpsamplerModel(in_channels=8, mid_channels=32, num_blocks_per_stage=1).eval()
+
+
+def ltx2_pipeline() -> Any:
+    """LTX-2 text-to-video with audio, as diffusers' tests build it, but with a tiny Gemma 3 built from
+    a config (32-wide text states, 2 layers, a 1-layer SigLIP it never uses for text) behind MiniLM's
+    tokenizer instead of the hub's tiny-gemma3."""
+    from diffusers import AutoencoderKLLTX2Audio, FlowMatchEulerDiscreteScheduler, LTX2Pipeline
+    from diffusers import LTX2VideoTransformer3DModel as Transformer
+    from diffusers.pipelines.ltx2 import LTX2TextConnectors
+    from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
+
+    tokenizer, _ = _text()
+    text_encoder = _gemma3(tokenizer.vocab_size)
+    width = text_encoder.config.text_config.hidden_size
+    torch.manual_seed(0)
+    transformer: Any = Transformer(
+        in_channels=4, out_channels=4, patch_size=1, patch_size_t=1, num_attention_heads=2,
+        attention_head_dim=8, cross_attention_dim=16, audio_in_channels=4, audio_out_channels=4,
+        audio_num_attention_heads=2, audio_attention_head_dim=4, audio_cross_attention_dim=8, num_layers=2,
+        qk_norm="rms_norm_across_heads", caption_channels=width, rope_double_precision=False,
+        rope_type="split")
+    torch.manual_seed(0)
+    connector = {"num_attention_heads": 4, "attention_head_dim": 8, "num_layers": 1,
+                 "num_learnable_registers": None}
+    connectors: Any = LTX2TextConnectors(
+        caption_channels=width, text_proj_in_factor=text_encoder.config.text_config.num_hidden_layers + 1,
+        connector_rope_base_seq_len=32, rope_theta=10000.0, rope_double_precision=False,
+        causal_temporal_positioning=False, rope_type="split",
+        **{f"{kind}_connector_{k}": v for kind in ("video", "audio") for k, v in connector.items()})
+    torch.manual_seed(0)
+    audio_vae: Any = AutoencoderKLLTX2Audio(
+        base_channels=4, output_channels=2, ch_mult=(1,), num_res_blocks=1, attn_resolutions=None,
+        in_channels=2, resolution=32, latent_channels=2, norm_type="pixel", causality_axis="height",
+        dropout=0.0, mid_block_add_attention=False, sample_rate=16000, mel_hop_length=160, is_causal=True,
+        mel_bins=8)
+    torch.manual_seed(0)
+    vocoder: Any = LTX2Vocoder(
+        in_channels=2 * 8, hidden_channels=32, out_channels=2, upsample_kernel_sizes=[4, 4],
+        upsample_factors=[2, 2], resnet_kernel_sizes=[3], resnet_dilations=[[1, 3, 5]],
+        leaky_relu_negative_slope=0.1, output_sampling_rate=16000)
+    return LTX2Pipeline(transformer=transformer.eval(), vae=_ltx2_vae(), audio_vae=audio_vae.eval(),
+                        scheduler=FlowMatchEulerDiscreteScheduler(), text_encoder=text_encoder,
+                        tokenizer=tokenizer, connectors=connectors.eval(), vocoder=vocoder.eval())
+
+
+def _gemma3(vocab_size: int) -> Any:
+    from transformers import (
+        Gemma3Config,
+        Gemma3ForConditionalGeneration,
+        Gemma3TextConfig,
+        SiglipVisionConfig,
+    )
+
+    torch.manual_seed(0)
+    text = Gemma3TextConfig(vocab_size=vocab_size, hidden_size=32, intermediate_size=32, num_hidden_layers=2,
+                            num_attention_heads=2, num_key_value_heads=1, head_dim=8, sliding_window=8,
+                            max_position_embeddings=64)
+    vision = SiglipVisionConfig(hidden_size=8, intermediate_size=16, num_hidden_layers=1,
+                                num_attention_heads=2, image_size=8, patch_size=4)
+    config = Gemma3Config(text_config=text.to_dict(), vision_config=vision.to_dict(), mm_tokens_per_image=4)
+    return Gemma3ForConditionalGeneration(config).eval()
+
+
+def _ltx2_vae() -> Any:
+    """One down/up stage: 2x in time and space."""
+    from diffusers import AutoencoderKLLTX2Video
+
+    torch.manual_seed(0)
+    vae: Any = AutoencoderKLLTX2Video(
+        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8,),
+        decoder_block_out_channels=(8,), layers_per_block=(1,), decoder_layers_per_block=(1, 1),
+        spatio_temporal_scaling=(True,), decoder_spatio_temporal_scaling=(True,),
+        decoder_inject_noise=(False, False), downsample_type=("spatial",), upsample_residual=(False,),
+        upsample_factor=(1,), timestep_conditioning=False, patch_size=1, patch_size_t=1, encoder_causal=True,
+        decoder_causal=False)
+    vae.use_framewise_encoding = vae.use_framewise_decoding = False
+    return vae.eval()
 
 
 def cogvideox_pipeline(kind: str) -> Any:

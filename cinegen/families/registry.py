@@ -17,20 +17,17 @@ from math import prod
 from pathlib import Path
 from typing import Any
 
-from cinegen.families import cogvideox, hunyuan15, ltx, skyreels, wan
+from cinegen.families import cogvideox, hunyuan15, ltx, ltx2, skyreels, wan
 from cinegen.families.family import Family, FamilyError
 
 BUILTIN = "CinegenPipeline"
 # _class_name -> (model_index.json, the directory) -> Family
 BUILDERS: dict[str, Callable[[dict[str, Any], Path], Family]] = {
-    **wan.FAMILIES, **cogvideox.FAMILIES, **ltx.FAMILIES, **skyreels.FAMILIES, **hunyuan15.FAMILIES}
+    **wan.FAMILIES, **cogvideox.FAMILIES, **ltx.FAMILIES, **skyreels.FAMILIES, **hunyuan15.FAMILIES,
+    **ltx2.FAMILIES}
 # Pipelines diffusers has that cinegen recognises but does not run yet, and why (refused naming it).
-LTX2_AUDIO = "LTX-2 makes video with a joint audio track, and cinegen's publishing writes no audio yet"
-NOT_YET = {
-    "LTX2Pipeline": LTX2_AUDIO, "LTX2ConditionPipeline": LTX2_AUDIO, "LTX2ImageToVideoPipeline": LTX2_AUDIO,
-    "HunyuanVideo15ImageToVideoPipeline": "HunyuanVideo 1.5 image-to-video (its SigLIP image encoder) is not "
-                                          "mapped yet; its text-to-video checkpoints run",
-}
+LTX2_LATER = "not mapped yet; LTX-2 text-to-video directories (LTX2Pipeline) run"
+NOT_YET = {"LTX2ConditionPipeline": LTX2_LATER, "LTX2ImageToVideoPipeline": LTX2_LATER}
 LICENCE_NAMES = ("LICENSE", "LICENSE.txt", "LICENSE.md", "LICENCE", "LICENCE.txt", "LICENCE.md")
 
 
@@ -107,9 +104,10 @@ def describe(path: Path) -> ModelEntry:
                                                                                                16)),
                           params, size, licence_text(path))
     w, h = family.default_size
+    rule = str(family.buckets) if family.buckets else f"multiples of {family.size_multiple}"
     return ModelEntry(path.name, str(path), family.name, family.class_name, family.variant,
                       tuple(m.value for m in family.modes),
-                      f"multiples of {family.size_multiple} (default {w}x{h})", str(family.frames),
+                      f"{rule} (default {w}x{h})", str(family.frames),
                       family.fps,
                       params, size, licence_text(path))
 

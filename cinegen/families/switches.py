@@ -18,9 +18,8 @@ from typing import Any
 import torch
 
 from cinegen.families.family import FamilyError
+from cinegen.families.switch_flags import CACHES, OFFLOADS
 
-OFFLOADS = ("model", "group", "sequential")
-CACHES = ("first-block", "mag", "taylorseer", "faster")
 MAG_RATIOS_FILE = "mag_ratios.json"  # a checkpoint's calibrated MagCache ratios, beside model_index.json
 
 
@@ -79,6 +78,14 @@ class Switches:
                    vae_slicing=flag("vae_slicing"), cache=options.get("cache") or None,
                    compile=flag("compile"),
                    loras=loras, quantize=options.get("quantize") or None)
+
+    @classmethod
+    def from_flags(cls, args: Any) -> Switches | None:
+        """The `switch_flags` flags of a parsed command line; None when none is on."""
+        switches = cls(offload=args.offload, vae_tiling=args.vae_tiling, vae_slicing=args.vae_slicing,
+                       cache=args.cache, compile=args.compile, loras=tuple(Lora.parse(t) for t in args.lora),
+                       quantize=args.quantize)
+        return switches if switches.describe() else None
 
     def describe(self) -> dict[str, Any]:
         """The switches that are on, for the manifest's settings."""

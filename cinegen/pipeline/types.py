@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:  # media imports PyAV
+    from cinegen.media import AudioTrack
 
 ProgressFn = Callable[[int, int], None]
 
@@ -50,13 +53,15 @@ class PromptExtender(Protocol):
 
 @dataclass
 class VideoOutput:
-    """frames (T, H, W, 3) uint8 at `fps`; timings per stage in seconds."""
+    """frames (T, H, W, 3) uint8 at `fps`; timings per stage in seconds; `audio` the track a model
+    that makes sound made with them (LTX-2), else None."""
 
     frames: np.ndarray
     fps: int
     seed: int
     timings: dict[str, float] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    audio: AudioTrack | None = None
 
 
 @dataclass(frozen=True)

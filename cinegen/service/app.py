@@ -28,7 +28,7 @@ from cinegen.service.jobs import JobStore
 from cinegen.service.metrics import Metrics
 from cinegen.service.moderation import ModerationGate
 from cinegen.service.quotas import RateLimiter
-from cinegen.service.served_models import ServedModel, catalogue
+from cinegen.service.served_models import ServedModel, catalogue, check_model_settings
 from cinegen.service.settings import LARGE_SIZES, Settings
 from cinegen.service.webhooks import WebhookDeliverer
 from cinegen.service.workers import Dispatcher
@@ -66,6 +66,7 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
     if not sizes:
         raise ValueError(f"backend {settings.backend!r} serves none of the configured sizes {settings.sizes}")
     models = catalogue(settings, sizes)
+    check_model_settings(settings, models, libraries=start_workers)
     sizes = tuple(dict.fromkeys(s for m in models.values() for s in m.sizes))
     if settings.default_size not in sizes:
         settings = settings.replace(sizes=sizes, default_size=sizes[0])

@@ -6,7 +6,9 @@ Loaded once per worker process (or Ray actor) with `backend_options` as keyword 
                   --backend-option device=cuda --backend-option dtype=bfloat16
 
 or with several named models (`cinegen serve --model backlot=weights/backlot-v1 --model wan=/m/wan`),
-each job rendered by the one its spec names.
+each job rendered by the one its spec names. The service's switch settings (`--vae-tiling`,
+`CINEGEN_CACHE`, ...) arrive as `switches` and are applied to the open-family models only: the
+built-in model takes none (the service refused to start if no served model could use them).
 
 Each job becomes one `GenerateRequest` (`JobSpec.request()`) and one call of the shared
 `generate` (the mode's inputs, the pipeline call and the provenance record live there, the same
@@ -20,10 +22,13 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from cinegen.mode import SERVICE_MODES
 from cinegen.service.backends import BackendError, JobCancelled, JobSpec, VideoResult
+
+if TYPE_CHECKING:
+    from cinegen.families.switches import Switches
 
 DEFAULT_MODEL_DIR = "weights/backlot-v1"
 
@@ -36,7 +41,8 @@ class PipelineBackend:
     MODES: ClassVar[tuple[str, ...]] = tuple(str(m) for m in SERVICE_MODES)
 
     def __init__(self, model_dir: str | None = None, device: str = "cpu", dtype: str = "auto",
-                 models: dict[str, str] | None = None, max_loaded: int = 2) -> None:
+                 models: dict[str, str] | None = None, max_loaded: int = 2,
+                 switches: Switches | None = None) -> None:
         from cinegen import paths
 
         if models and model_dir:
@@ -48,6 +54,7 @@ class PipelineBackend:
                 raise FileNotFoundError(f"no model at {path} (model_index.json is missing); pass "
                                         f"--backend-option model_dir=PATH or --model NAME=PATH")
         self.device, self.dtype, self.max_loaded = device, dtype, max(1, max_loaded)
+        self.switches = switches
         self.default = next(iter(self.paths))
         self.loaded: OrderedDict[str, Any] = OrderedDict()
         self.model = self._model(self.default)
@@ -69,7 +76,8 @@ class PipelineBackend:
         if key in self.loaded:
             self.loaded.move_to_end(key)
             return self.loaded[key]
-        model = Model(self.paths[key], device=self.device, dtype=self.dtype)
+        switches = self.switches if _is_family(self.paths[key]) else None
+        model = Model(self.paths[key], device=self.device, dtype=self.dtype, switches=switches)
         pipe = model.pipe
         from cinegen.pipeline import CinegenPipeline
 
@@ -116,3 +124,14 @@ class PipelineBackend:
         info = {"model_name": model.name, "model_version": model.version, "prompt": job.prompt,
                 "model_prompt": done.settings.get("model_prompt", job.prompt)}
         return VideoResult(out_path, len(done.frames), done.fps, w, h, info, timings=done.timings)
+
+
+def _is_family(path: Path) -> bool:
+    """An open family's directory (the switches apply to it); a directory no family reads is left
+    to the load to report."""
+    from cinegen.families.registry import recognise
+
+    try:
+        return recognise(path) is not None
+    except (FileNotFoundError, ValueError):
+        return False

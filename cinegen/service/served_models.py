@@ -87,6 +87,35 @@ def catalogue(settings: Settings, offered: tuple[str, ...]) -> dict[str, ServedM
     return served
 
 
+def check_model_settings(settings: Settings, served: dict[str, ServedModel], *,
+                         libraries: bool = True) -> None:
+    """Refuse at start (a ValueError naming it: `cinegen serve` exits 2) a device, dtype or switch that
+    cannot take effect: on a backend other than the pipeline one, switches with no open-family model
+    among the served ones (the built-in model is loaded without them), and, where `libraries` (this
+    node runs workers), what `cinegen generate` refuses before a load (a missing accelerate or peft,
+    offload on a CPU, a LoRA file that is not there, quantisation)."""
+    switches = settings.switches()
+    asked = [k for k in ("device", "dtype") if getattr(settings, k) is not None]
+    asked += [f"switches ({', '.join(switches.describe())})"] if switches is not None else []
+    if asked and settings.backend != "pipeline":
+        raise ValueError(f"{' and '.join(asked)} are settings of the pipeline backend, not of backend "
+                         f"{settings.backend!r}")
+    if switches is None:
+        return
+    if all(m.family_rules is None for m in served.values()):
+        raise ValueError(f"the memory and speed switches ({', '.join(switches.describe())}) apply to open-"
+                         f"family models, and none of the served models ({', '.join(served)}) is one (the "
+                         "built-in model takes none)")
+    if libraries:
+        from cinegen.families.family import FamilyError
+        from cinegen.families.switches import check_before_load
+
+        try:
+            check_before_load(switches, settings.backend_device)
+        except FamilyError as e:
+            raise ValueError(f"cannot serve with these switches: {e}") from e
+
+
 def _fits(family: Any, size: str) -> bool:
     from cinegen.families.family import FamilyError
     from cinegen.service.settings import parse_size

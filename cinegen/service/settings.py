@@ -13,17 +13,21 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cinegen import paths
 from cinegen.config import config_from_dict
 from cinegen.limits import MAX_PROMPT_CHARS, MAX_SECONDS
+
+if TYPE_CHECKING:  # the settings module stays light (switches.py imports torch)
+    from cinegen.families.switches import Switches
 
 # The union of what the built-in backends render; each backend narrows it to its own `SIZES`
 # (the fake backend: 128x128, 192x112, 112x192; the shipped model: 128x128, 176x96, 96x176).
 DEFAULT_SIZES: tuple[str, ...] = ("128x128", "192x112", "112x192", "176x96", "96x176")
 # Accepted only when the backend declares it can render them (the built-in model cannot).
 LARGE_SIZES: tuple[str, ...] = ("1280x720", "720x1280")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,18 @@ class Settings:
     backend_options: dict[str, Any] = field(default_factory=dict)
     # name -> model directory, served side by side (the pipeline backend); empty: its one model
     models: dict[str, str] = field(default_factory=dict)
+    # --- the pipeline backend's device and dtype (None: its backend option, else cpu / auto), and the
+    # memory and speed switches of its open-family models (`cinegen generate`'s flags; the built-in model
+    # is loaded without them, as it takes none)
+    device: str | None = None
+    dtype: str | None = None  # auto | float32 | bfloat16 | float16
+    offload: str | None = None  # model | group | sequential
+    vae_tiling: bool = False
+    vae_slicing: bool = False
+    cache: str | None = None  # first-block | mag | taylorseer | faster
+    compile: bool = False
+    loras: tuple[str, ...] = ()  # PATH[:SCALE] each
+    quantize: str | None = None
     # "trust": watermark + C2PA signature (cinegen.trust); "plain" H.264 only by opt-out
     publish: str = "trust"
     max_attempts: int = 3  # tries per job before it fails with `max_attempts_exceeded`
@@ -95,10 +111,37 @@ class Settings:
         if self.default_size not in self.sizes:
             raise ValueError(f"default_size {self.default_size!r} is not among sizes {self.sizes}")
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
+        if self.dtype is not None and self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        for key in ("device", "dtype"):
+            if getattr(self, key) is not None and key in self.backend_options:
+                raise ValueError(f"{key} is given twice: as the {key} setting (CINEGEN_{key.upper()}, "
+                                 f"--{key}) and as a backend option; give one")
+        self.switches()  # a bad value (an unknown cache, a malformed LoRA scale) fails here
+
+    def switches(self) -> Switches | None:
+        """The open families' memory and speed switches these settings ask for; None when none is on."""
+        if not (self.offload or self.vae_tiling or self.vae_slicing or self.cache or self.compile
+                or self.loras or self.quantize):
+            return None
+        from cinegen.families.switches import Lora, Switches
+
+        return Switches(offload=self.offload, vae_tiling=self.vae_tiling, vae_slicing=self.vae_slicing,
+                        cache=self.cache, compile=self.compile,
+                        loras=tuple(Lora.parse(t) for t in self.loras), quantize=self.quantize)
+
+    @property
+    def backend_device(self) -> str:
+        """The device the pipeline backend loads models on."""
+        return str(self.device or self.backend_options.get("device") or "cpu")
 
     def backend_kwargs(self) -> dict[str, Any]:
-        """What each worker's backend is constructed with: the backend options, and the served models."""
-        return {**self.backend_options, **({"models": dict(self.models)} if self.models else {})}
+        """What each worker's backend is constructed with: the backend options, the served models,
+        the device and dtype settings, and the switches."""
+        extra = {k: v for k, v in (("device", self.device), ("dtype", self.dtype), ("switches",
+                                                                                     self.switches()))
+                 if v is not None}
+        return {**self.backend_options, **({"models": dict(self.models)} if self.models else {}), **extra}
 
     # ---------------------------------------------------------------- paths
     @property
@@ -150,14 +193,34 @@ class Settings:
             "CINEGEN_LEASE_SECONDS": ("lease_seconds", float),
             "CINEGEN_MODERATION": ("moderation", lambda v: v.lower() not in ("0", "off", "false", "no")),
             "CINEGEN_MODERATION_POLICY": ("moderation_policy", str),
+            "CINEGEN_DEVICE": ("device", str),
+            "CINEGEN_DTYPE": ("dtype", str),
+            "CINEGEN_OFFLOAD": ("offload", str),
+            "CINEGEN_VAE_TILING": ("vae_tiling", parse_flag),
+            "CINEGEN_VAE_SLICING": ("vae_slicing", parse_flag),
+            "CINEGEN_CACHE": ("cache", str),
+            "CINEGEN_COMPILE": ("compile", parse_flag),
+            "CINEGEN_LORAS": ("loras", lambda v: tuple(s.strip() for s in v.split(",") if s.strip())),
+            "CINEGEN_QUANTIZE": ("quantize", str),
         }
         for var, (name, cast) in casts.items():
             if var in env:
-                d[name] = cast(env[var])
+                try:
+                    d[name] = cast(env[var])
+                except ValueError as e:
+                    raise ValueError(f"{var}: {e}") from e
         if data_dir is not None:
             d["data_dir"] = Path(data_dir)
         d.update({k: v for k, v in overrides.items() if v is not None})
         return cls.from_dict(d)
+
+
+def parse_flag(value: str) -> bool:
+    """A boolean setting: true/false, 1/0, on/off, yes/no; anything else is a ValueError naming it."""
+    v = value.strip().lower()
+    if v not in ("1", "0", "true", "false", "on", "off", "yes", "no"):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return v in ("1", "true", "on", "yes")
 
 
 def parse_models(value: str | list[str] | tuple[str, ...]) -> dict[str, str]:

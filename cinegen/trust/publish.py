@@ -139,8 +139,10 @@ def publish_video(
     *,
     info: ProvenanceInfo,
     settings: TrustSettings | None = None,
+    audio: media.AudioTrack | None = None,
 ) -> Path:
-    """Watermark, encode and sign `frames` (T, H, W, 3) uint8 into `out_path`. Returns out_path.
+    """Watermark, encode and sign `frames` (T, H, W, 3) uint8 (and `audio`, an AAC track, when given)
+    into `out_path`. Returns out_path.
 
     The file appears only once it is complete and signed; on any failure no file is left there.
     """
@@ -159,7 +161,7 @@ def publish_video(
     os.close(fd)
     unsigned = Path(tmp_name)
     try:
-        media.write_video(unsigned, marked, fps)
+        media.write_video(unsigned, marked, fps, audio=audio)
         # 4. sign last (any remux after this would strip the manifest); atomic rename into place
         manifest = build_manifest(
             title=out_path.name, model_name=info.model_name, model_version=info.model_version, mode=info.mode,
