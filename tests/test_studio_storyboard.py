@@ -178,3 +178,12 @@ def test_a_character_can_link_an_api_character() -> None:
     assert b.to_dict()["characters"][1] == {"name": "Bo", "description": "a blue box"}  # unlinked: as before
     with pytest.raises(StoryboardError, match="character_id must be an API character id"):
         Character("Rolo", character_id="video_123")
+
+
+def test_the_short_form_links_an_api_character_with_a_trailing_id() -> None:
+    # the studio's characters textarea writes and reads this form: a link survives a save
+    linked, plain, spaced = (Character.parse(v) for v in (
+        "Rolo: a red ball @char_0123abcd", "Bo: a blue box, email bo@example.com", "Kit @char_9"))
+    assert linked == Character("Rolo", "a red ball", "char_0123abcd")
+    assert plain == Character("Bo", "a blue box, email bo@example.com")
+    assert spaced == Character("Kit", "", "char_9")

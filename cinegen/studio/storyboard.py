@@ -97,12 +97,15 @@ class Character:
 
     @classmethod
     def parse(cls, value: Any) -> Character:
-        """From `{"name": .., "description": ..}` or the short form `"Name: description"`."""
+        """From `{"name": .., "description": .., "character_id": ..}` or the short form
+        `"Name: description"` (`"Name: description @char_..."` links an API character)."""
         if isinstance(value, Character):
             return value
-        if isinstance(value, str):
-            name, _, desc = value.partition(":")
-            return cls(name.strip(), desc.strip())
+        if isinstance(value, str):  # "Name: description[ @char_...]" (a linked API character)
+            linked = re.fullmatch(r"(.*?)\s*@(char_[A-Za-z0-9]{1,59})", value.strip(), re.S)
+            text, cid = (linked.group(1), linked.group(2)) if linked else (value, "")
+            name, _, desc = text.partition(":")
+            return cls(name.strip(), desc.strip(), cid)
         if isinstance(value, dict):
             if len(value) == 1 and "name" not in value:  # YAML `- Rolo: a red ball`
                 ((name, desc),) = value.items()

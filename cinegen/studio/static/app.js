@@ -545,6 +545,12 @@ async function viewBoards() {
   } catch (e) { showError(err, e); }
 }
 
+function characterLine(c) {
+  // the textarea's form of a character; the server parses it back (studio/storyboard.py Character)
+  const text = c.description ? `${c.name}: ${c.description}` : c.name;
+  return c.character_id ? `${text} @${c.character_id}` : text;
+}
+
 function readBoard(form, board) {
   // the page's current edit of the board: what PUT sends
   const f = form.elements;
@@ -624,8 +630,8 @@ async function viewBoard(id) {
     models.length > 1 || (models[0] && models[0].qualities.length > 1) ? h("div", { class: "grid4" },
       field("Model (every shot)", select("model", models.map((m) => [m.id, `${m.id} (${m.family})`]), board.model || models[0].id)),
       field("Quality", select("quality", [["", "model default"], ...[...new Set(models.flatMap((m) => m.qualities))].map((q) => [q, q])], board.quality || ""))) : null,
-    field("Characters (one per line, “Name: description”)", h("textarea", { name: "characters", rows: "2",
-      text: board.characters.map((c) => (c.description ? `${c.name}: ${c.description}` : c.name)).join("\n") })),
+    field("Characters (one per line, “Name: description”; end a line with “@char_…” to use an API character’s images)",
+      h("textarea", { name: "characters", rows: "2", text: board.characters.map(characterLine).join("\n") })),
     h("h2", {}, "Shots ", h("small", { class: "muted", id: "runtime", text: `${board.shots.length} shots · ${board.running_seconds} s` })),
     h("ol", { class: "shots", id: "shots" }),
     h("div", { class: "row" }, h("button", { type: "button", id: "add-shot", onclick: () => addShot() }, "Add shot")),
