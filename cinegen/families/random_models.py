@@ -312,3 +312,21 @@ def save(pipe: Any, path: Path, **index: Any) -> Path:
     meta.update({"cinegen_max_sequence_length": MAX_TEXT, **index})
     (path / "model_index.json").write_text(json.dumps(meta, indent=2))
     return path
+
+
+def save_random_lora(pipe: Any, path: Path, *, seed: int = 0, rank: int = 4,
+                     targets: tuple[str, ...] = ("to_q", "to_k", "to_v", "to_out.0")) -> Path:
+    """A LoRA of random, non-zero weights on the transformer's attention projections (peft's
+    `LoraConfig`), saved by the pipeline's own `save_lora_weights` in diffusers' format
+    (`path/pytorch_lora_weights.safetensors`). `pipe` is left as it was (the adapter goes on a copy)."""
+    import copy
+
+    from peft import LoraConfig, get_peft_model_state_dict
+
+    transformer = copy.deepcopy(pipe.transformer)
+    torch.manual_seed(seed)
+    transformer.add_adapter(LoraConfig(r=rank, lora_alpha=rank, target_modules=list(targets),
+                                       init_lora_weights=False), adapter_name="random")
+    layers = get_peft_model_state_dict(transformer, adapter_name="random")
+    type(pipe).save_lora_weights(str(path), transformer_lora_layers=layers)
+    return path

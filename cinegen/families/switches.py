@@ -18,23 +18,10 @@ from typing import Any
 import torch
 
 from cinegen.families.family import FamilyError
+from cinegen.families.lora import Lora, check_exists, load_loras
 from cinegen.families.switch_flags import CACHES, OFFLOADS
 
 MAG_RATIOS_FILE = "mag_ratios.json"  # a checkpoint's calibrated MagCache ratios, beside model_index.json
-
-
-@dataclass(frozen=True)
-class Lora:
-    path: Path
-    scale: float = 1.0
-
-    @classmethod
-    def parse(cls, text: str) -> Lora:
-        """'path' or 'path:scale' (a Windows drive colon is not a scale)."""
-        head, sep, tail = text.rpartition(":")
-        if sep and head and tail.replace(".", "", 1).lstrip("-").isdigit():
-            return cls(Path(head), float(tail))
-        return cls(Path(text))
 
 
 @dataclass(frozen=True)
@@ -92,7 +79,7 @@ class Switches:
         on: dict[str, Any] = {"offload": self.offload, "vae_tiling": self.vae_tiling or None,
                               "vae_slicing": self.vae_slicing or None, "cache": self.cache,
                               "compile": self.compile or None, "quantize": self.quantize,
-                              "loras": [f"{lo.path.name}:{lo.scale:g}" for lo in self.loras] or None}
+                              "loras": [lo.label for lo in self.loras] or None}
         return {k: v for k, v in on.items() if v is not None}
 
 
@@ -111,9 +98,7 @@ def check_before_load(switches: Switches, device: str) -> None:
         raise FamilyError("invalid_switch",
                           "--lora needs the 'peft' package (diffusers loads LoRAs through it), "
                                             "which is not installed")
-    for lora in switches.loras:
-        if not lora.path.exists():
-            raise FamilyError("invalid_switch", f"LoRA {lora.path} does not exist")
+    check_exists(switches.loras)
     if switches.quantize is not None:
         raise FamilyError("invalid_switch", _quantize_refusal(switches.quantize, device))
 
@@ -137,11 +122,7 @@ def apply_switches(pipe: Any, switches: Switches, device: str, model_dir: Path) 
                                   f"this model's VAE ({type(pipe.vae).__name__}) has no {name}")
             if on:
                 getattr(pipe.vae, name)()
-    for i, lora in enumerate(switches.loras):
-        _load_lora(pipe, lora, f"lora{i}")
-    if switches.loras:
-        pipe.set_adapters([f"lora{i}" for i in range(len(switches.loras))],
-                          [lo.scale for lo in switches.loras])
+    load_loras(pipe, switches.loras)
     if switches.cache is not None:
         for transformer in _transformers(pipe):
             _enable_cache(transformer, switches.cache, pipe, model_dir)
@@ -176,15 +157,6 @@ def _block_count(transformer: Any) -> int:
         if isinstance(getattr(transformer, name, None), torch.nn.ModuleList):
             return len(getattr(transformer, name))
     return 0
-
-
-def _load_lora(pipe: Any, lora: Lora, name: str) -> None:
-    if not hasattr(pipe, "load_lora_weights"):
-        raise FamilyError("invalid_switch", f"{type(pipe).__name__} does not load LoRAs")
-    try:
-        pipe.load_lora_weights(str(lora.path), adapter_name=name)
-    except (ValueError, KeyError, RuntimeError, OSError) as e:
-        raise FamilyError("invalid_lora", f"LoRA {lora.path} does not fit this model: {e}") from e
 
 
 def _cache_config(name: str, pipe: Any, model_dir: Path) -> Any:

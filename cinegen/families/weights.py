@@ -22,6 +22,7 @@ def load_pipeline(path: Path, dtype: torch.dtype, label: str, meta: dict[str, An
     """The directory's diffusers pipeline in `dtype` (modules the class keeps in float32 stay so)."""
     import diffusers
 
+    _check_components(path, label, meta)
     given: dict[str, Any] = {}
     if importlib.util.find_spec("accelerate") is None:
         for name, entry in meta.items():
@@ -35,6 +36,25 @@ def load_pipeline(path: Path, dtype: torch.dtype, label: str, meta: dict[str, An
         return pipeline_class.from_pretrained(str(path), local_files_only=True, **given, **kw)
     except (OSError, ValueError, TypeError, AttributeError, KeyError) as e:
         raise FamilyError("model_unavailable", f"cannot load {label} from {path}: {e}") from e
+
+
+def _check_components(path: Path, label: str, meta: dict[str, Any]) -> None:
+    """Each diffusers model component has its folder, config and weights (diffusers' own message for a
+    missing one can name another file or folder)."""
+    import diffusers
+
+    for name, entry in meta.items():
+        if not (isinstance(entry, list) and len(entry) == 2 and entry[0] == "diffusers" and entry[1]):
+            continue
+        cls = getattr(diffusers, str(entry[1]), None)
+        folder = path / name
+        if cls is None or not issubclass(cls, diffusers.ModelMixin):
+            continue
+        weights = [*folder.glob("*.safetensors"), *folder.glob("*.bin")] if folder.is_dir() else []
+        if not (folder / "config.json").is_file() or not weights:
+            raise FamilyError("model_unavailable",
+                              f"cannot load {label} from {path}: component {name!r} is missing its "
+                              f"config.json or weights in {folder}")
 
 
 def _load_model(cls: Any, folder: Path, dtype: torch.dtype, label: str) -> Any:
