@@ -162,7 +162,9 @@ def test_switches_refused_with_what_is_missing(models: dict[str, Any], tmp_path:
     out = tmp_path / "x.mp4"
     base = ["generate", "a ball", "-o", str(out), "--model", str(path), "--size", "32x32", "--seconds",
             "0.5625"]
-    for flags, message in ((["--offload", "model"], "this run's device is 'cpu'"),
+    needs = "and needs one (--device cuda or xpu); this run's device is 'cpu'"
+    for flags, message in ((["--offload", "model"], needs), (["--offload", "group"], needs),
+                           (["--offload", "sequential"], needs),
                            (["--quantize", "int8"], "diffusers quantises through"),
                            (["--cache", "mag"], "MagCache needs magnitude ratios")):
         assert main([*base, *flags]) == 2

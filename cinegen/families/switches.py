@@ -86,10 +86,11 @@ class Switches:
 def check_before_load(switches: Switches, device: str) -> None:
     """What can be refused before the weights load: the device and the libraries."""
     if switches.offload is not None:
-        if not device.startswith(("cuda", "xpu")):
+        if not device.startswith(("cuda", "xpu")):  # docs/decisions.md: tried on a CPU, saves nothing there
             raise FamilyError("invalid_switch",
                               f"offload {switches.offload!r} moves weights between the CPU and an "
-                                                f"accelerator; this run's device is {device!r}")
+                              f"accelerator, and needs one (--device cuda or xpu); this run's device is "
+                              f"{device!r}, where the weights are in CPU memory already")
         if switches.offload in ("model", "sequential") and importlib.util.find_spec("accelerate") is None:
             raise FamilyError("invalid_switch",
                               f"offload {switches.offload!r} needs the 'accelerate' package, "
