@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     g = p.add_argument_group("the pipeline backend's device, dtype and open-family switches (as "
                              "`generate`'s; also CINEGEN_DEVICE, CINEGEN_DTYPE, CINEGEN_OFFLOAD, "
                              "CINEGEN_VAE_TILING, CINEGEN_VAE_SLICING, CINEGEN_CACHE, CINEGEN_COMPILE, "
-                             "CINEGEN_LORAS, CINEGEN_QUANTIZE)")
+                             "CINEGEN_LORAS, CINEGEN_QUANTIZE, CINEGEN_FP8_STORAGE)")
     g.add_argument("--device", help="where workers load models (default: cpu)")
     g.add_argument("--dtype", choices=DTYPES, help="auto: bfloat16 on a GPU that has it, else float32")
     add_switch_flags(g)
@@ -79,7 +79,7 @@ def _model_settings(args: argparse.Namespace) -> dict[str, Any]:
     return {"device": args.device, "dtype": args.dtype, "offload": args.offload, "cache": args.cache,
             "quantize": args.quantize, "vae_tiling": args.vae_tiling or None,
             "vae_slicing": args.vae_slicing or None, "compile": args.compile or None,
-            "loras": tuple(args.lora) or None}
+            "loras": tuple(args.lora) or None, "fp8_storage": args.fp8_storage or None}
 
 
 def run(args: argparse.Namespace) -> int:

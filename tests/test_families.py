@@ -165,7 +165,7 @@ def test_switches_refused_with_what_is_missing(models: dict[str, Any], tmp_path:
     needs = "and needs one (--device cuda or xpu); this run's device is 'cpu'"
     for flags, message in ((["--offload", "model"], needs), (["--offload", "group"], needs),
                            (["--offload", "sequential"], needs),
-                           (["--quantize", "int8"], "diffusers quantises through"),
+                           (["--quantize", "int8", "--fp8-storage"], "quantize and fp8 storage each"),
                            (["--cache", "mag"], "MagCache needs magnitude ratios")):
         assert main([*base, *flags]) == 2
         assert message in capsys.readouterr().err and not out.exists()

@@ -126,11 +126,11 @@ def test_switch_settings_parse_and_refuse(monkeypatch: pytest.MonkeyPatch, tmp_p
     from cinegen.families.switches import Lora, Switches
 
     for var, value in {"CINEGEN_VAE_TILING": "on", "CINEGEN_CACHE": "first-block", "CINEGEN_DTYPE": "float32",
-                       "CINEGEN_LORAS": "a.safetensors:0.5, b"}.items():
+                       "CINEGEN_LORAS": "a.safetensors:0.5, b", "CINEGEN_FP8_STORAGE": "1"}.items():
         monkeypatch.setenv(var, value)
     s = Settings.from_env(tmp_path, backend="pipeline")
     loras = (Lora(Path("a.safetensors"), 0.5), Lora(Path("b")))
-    want = Switches(vae_tiling=True, cache="first-block", loras=loras)
+    want = Switches(vae_tiling=True, cache="first-block", loras=loras, fp8_storage=True)
     assert s.switches() == want and s.backend_kwargs()["switches"] == want
     assert s.backend_kwargs()["dtype"] == "float32" and "device" not in s.backend_kwargs()
     assert Settings(data_dir=tmp_path).switches() is None and "switches" not in Settings().backend_kwargs()

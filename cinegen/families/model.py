@@ -26,6 +26,7 @@ import torch
 from PIL import Image
 
 from cinegen.families.family import Family, FamilyError, ModeInputs
+from cinegen.families.quantize import quantization_config
 from cinegen.families.registry import read_index, recognise, weights_digest
 from cinegen.families.switches import Switches, apply_switches, check_before_load, place
 from cinegen.families.upscale import base_size, load_upsampler, upsample
@@ -67,7 +68,8 @@ class DiffusersVideoModel:
                               f"{path} holds the built-in model; load it with CinegenPipeline")
         check_before_load(switches, device)
         torch_dtype = family_dtype(dtype, device)
-        base = load_pipeline(path, torch_dtype, family.label, meta)
+        quantization = quantization_config(switches.quantize, meta) if switches.quantize else None
+        base = load_pipeline(path, torch_dtype, family.label, meta, quantization)
         base.set_progress_bar_config(disable=True)
         apply_switches(base, switches, device, path)
         upsampler = load_upsampler(base, path, family, torch_dtype) if family.upsampler else None

@@ -11,6 +11,7 @@ from typing import Any
 
 OFFLOADS = ("model", "group", "sequential")
 CACHES = ("first-block", "mag", "taylorseer", "faster")
+QUANTIZES = ("int8", "float8")  # torchao weight-only, through diffusers' TorchAoConfig (families/quantize.py)
 
 
 def add_switch_flags(g: Any) -> None:
@@ -26,4 +27,9 @@ def add_switch_flags(g: Any) -> None:
                    help="torch.compile the transformer's repeated blocks (faster steps after a compile)")
     g.add_argument("--lora", action="append", default=[], metavar="PATH[:SCALE]",
                    help="load a LoRA (diffusers format), repeatable")
-    g.add_argument("--quantize", default=None, metavar="CONFIG", help="quantise through a diffusers backend")
+    g.add_argument("--quantize", choices=QUANTIZES, default=None,
+                   help="store the transformer's weights as int8 or float8 (torchao weight-only through "
+                        "diffusers; less memory, frames close to unquantised)")
+    g.add_argument("--fp8-storage", action="store_true",
+                   help="store the transformer's layer weights in float8, cast up per layer (diffusers' "
+                        "layerwise casting; less memory, frames close to unquantised)")

@@ -19,14 +19,16 @@ import torch
 
 from cinegen.families.family import FamilyError
 from cinegen.families.lora import Lora, check_exists, load_loras
-from cinegen.families.switch_flags import CACHES, OFFLOADS
+from cinegen.families.quantize import TRANSFORMERS, enable_fp8_storage
+from cinegen.families.switch_flags import CACHES, OFFLOADS, QUANTIZES
 
 MAG_RATIOS_FILE = "mag_ratios.json"  # a checkpoint's calibrated MagCache ratios, beside model_index.json
 
 
 @dataclass(frozen=True)
 class Switches:
-    """offload: None | model | group | sequential; cache: None | first-block | mag | taylorseer | faster."""
+    """offload: None | model | group | sequential; cache: None | first-block | mag | taylorseer | faster;
+    quantize: None | int8 | float8."""
 
     offload: str | None = None
     vae_tiling: bool = False
@@ -35,6 +37,7 @@ class Switches:
     compile: bool = False
     loras: tuple[Lora, ...] = ()
     quantize: str | None = None
+    fp8_storage: bool = False
 
     def __post_init__(self) -> None:
         if self.offload is not None and self.offload not in OFFLOADS:
@@ -43,13 +46,21 @@ class Switches:
         if self.cache is not None and self.cache not in CACHES:
             raise FamilyError("invalid_switch",
                               f"cache must be one of {', '.join(CACHES)}, got {self.cache!r}")
+        if self.quantize is not None and self.quantize not in QUANTIZES:
+            raise FamilyError("invalid_switch",
+                              f"quantize must be one of {', '.join(QUANTIZES)}, got {self.quantize!r}")
+        if self.quantize is not None and self.fp8_storage:
+            raise FamilyError("invalid_switch", "quantize and fp8 storage each store the transformer's "
+                                                "weights in fewer bits; give one")
 
     @classmethod
     def from_options(cls, options: Mapping[str, str]) -> Switches:
         """Switches from string settings (a service setting, `--backend-option KEY=VALUE` pairs):
-        offload, vae_tiling, vae_slicing, cache, compile, quantize, and lora as comma-separated
-        PATH[:SCALE]; booleans are true/false/1/0; an unknown key or value raises naming it."""
-        known = {"offload", "vae_tiling", "vae_slicing", "cache", "compile", "quantize", "lora"}
+        offload, vae_tiling, vae_slicing, cache, compile, quantize, fp8_storage, and lora as
+        comma-separated PATH[:SCALE]; booleans are true/false/1/0; an unknown key or value raises
+        naming it."""
+        known = {"offload", "vae_tiling", "vae_slicing", "cache", "compile", "quantize", "fp8_storage",
+                 "lora"}
         if unknown := sorted(set(options) - known):
             raise FamilyError("invalid_switch", f"unknown switch setting(s) {', '.join(unknown)}; known: "
                                                 f"{', '.join(sorted(known))}")
@@ -63,15 +74,15 @@ class Switches:
         loras = tuple(Lora.parse(t.strip()) for t in options.get("lora", "").split(",") if t.strip())
         return cls(offload=options.get("offload") or None, vae_tiling=flag("vae_tiling"),
                    vae_slicing=flag("vae_slicing"), cache=options.get("cache") or None,
-                   compile=flag("compile"),
-                   loras=loras, quantize=options.get("quantize") or None)
+                   compile=flag("compile"), loras=loras, quantize=options.get("quantize") or None,
+                   fp8_storage=flag("fp8_storage"))
 
     @classmethod
     def from_flags(cls, args: Any) -> Switches | None:
         """The `switch_flags` flags of a parsed command line; None when none is on."""
         switches = cls(offload=args.offload, vae_tiling=args.vae_tiling, vae_slicing=args.vae_slicing,
                        cache=args.cache, compile=args.compile, loras=tuple(Lora.parse(t) for t in args.lora),
-                       quantize=args.quantize)
+                       quantize=args.quantize, fp8_storage=args.fp8_storage)
         return switches if switches.describe() else None
 
     def describe(self) -> dict[str, Any]:
@@ -79,6 +90,7 @@ class Switches:
         on: dict[str, Any] = {"offload": self.offload, "vae_tiling": self.vae_tiling or None,
                               "vae_slicing": self.vae_slicing or None, "cache": self.cache,
                               "compile": self.compile or None, "quantize": self.quantize,
+                              "fp8_storage": self.fp8_storage or None,
                               "loras": [lo.label for lo in self.loras] or None}
         return {k: v for k, v in on.items() if v is not None}
 
@@ -101,17 +113,10 @@ def check_before_load(switches: Switches, device: str) -> None:
                                             "which is not installed")
     check_exists(switches.loras)
     if switches.quantize is not None:
-        raise FamilyError("invalid_switch", _quantize_refusal(switches.quantize, device))
-
-
-def _quantize_refusal(name: str, device: str) -> str:
-    """Why quantisation is refused here: every diffusers quantisation backend needs a package
-    (bitsandbytes and most torchao modes also a CUDA device); the message names which are missing."""
-    backends = {"bitsandbytes": "bitsandbytes", "torchao": "torchao", "quanto": "optimum.quanto",
-                "gguf": "gguf"}
-    missing = [pkg for pkg, mod in backends.items() if importlib.util.find_spec(mod.split(".")[0]) is None]
-    return (f"--quantize {name!r}: diffusers quantises through {', '.join(backends)}; not installed here: "
-            f"{', '.join(missing) or 'none'} (device {device!r}); cinegen does not enable quantisation yet")
+        for package in ("torchao", "accelerate"):  # diffusers quantises while it loads, through accelerate
+            if importlib.util.find_spec(package) is None:
+                raise FamilyError("invalid_switch", f"--quantize {switches.quantize!r} needs the {package!r} "
+                                                    "package, which is not installed")
 
 
 def apply_switches(pipe: Any, switches: Switches, device: str, model_dir: Path) -> None:
@@ -124,6 +129,9 @@ def apply_switches(pipe: Any, switches: Switches, device: str, model_dir: Path) 
             if on:
                 getattr(pipe.vae, name)()
     load_loras(pipe, switches.loras)
+    if switches.fp8_storage:
+        for transformer in _transformers(pipe):
+            enable_fp8_storage(transformer)
     if switches.cache is not None:
         for transformer in _transformers(pipe):
             _enable_cache(transformer, switches.cache, pipe, model_dir)
@@ -138,8 +146,7 @@ def apply_switches(pipe: Any, switches: Switches, device: str, model_dir: Path) 
 
 
 def _transformers(pipe: Any) -> list[Any]:
-    return [t for t in (getattr(pipe, "transformer", None), getattr(pipe, "transformer_2",
-                                                                    None)) if t is not None]
+    return [t for t in (getattr(pipe, name, None) for name in TRANSFORMERS) if t is not None]
 
 
 def _enable_cache(transformer: Any, cache: str, pipe: Any, model_dir: Path) -> None:

@@ -18,8 +18,10 @@ import torch
 from cinegen.families.family import FamilyError
 
 
-def load_pipeline(path: Path, dtype: torch.dtype, label: str, meta: dict[str, Any]) -> Any:
-    """The directory's diffusers pipeline in `dtype` (modules the class keeps in float32 stay so)."""
+def load_pipeline(path: Path, dtype: torch.dtype, label: str, meta: dict[str, Any],
+                  quantization: Any = None) -> Any:
+    """The directory's diffusers pipeline in `dtype` (modules the class keeps in float32 stay so),
+    quantised as `quantization` (a diffusers `PipelineQuantizationConfig`) says."""
     import diffusers
 
     _check_components(path, label, meta)
@@ -30,7 +32,9 @@ def load_pipeline(path: Path, dtype: torch.dtype, label: str, meta: dict[str, An
                 cls = getattr(diffusers, str(entry[1]), None)
                 if cls is not None and getattr(cls, "_keep_in_fp32_modules", None):
                     given[name] = _load_model(cls, path / name, dtype, label)
-    kw = {} if dtype == torch.float32 else {"torch_dtype": dtype}
+    kw: dict[str, Any] = {} if dtype == torch.float32 else {"torch_dtype": dtype}
+    if quantization is not None:
+        kw["quantization_config"] = quantization
     try:
         pipeline_class = getattr(diffusers, str(meta["_class_name"]))  # the registry knows it
         return pipeline_class.from_pretrained(str(path), local_files_only=True, **given, **kw)

@@ -57,7 +57,8 @@ class Settings:
     cache: str | None = None  # first-block | mag | taylorseer | faster
     compile: bool = False
     loras: tuple[str, ...] = ()  # PATH[:SCALE] each
-    quantize: str | None = None
+    quantize: str | None = None  # int8 | float8
+    fp8_storage: bool = False
     # "trust": watermark + C2PA signature (cinegen.trust); "plain" H.264 only by opt-out
     publish: str = "trust"
     max_attempts: int = 3  # tries per job before it fails with `max_attempts_exceeded`
@@ -122,13 +123,14 @@ class Settings:
     def switches(self) -> Switches | None:
         """The open families' memory and speed switches these settings ask for; None when none is on."""
         if not (self.offload or self.vae_tiling or self.vae_slicing or self.cache or self.compile
-                or self.loras or self.quantize):
+                or self.loras or self.quantize or self.fp8_storage):
             return None
         from cinegen.families.switches import Lora, Switches
 
         return Switches(offload=self.offload, vae_tiling=self.vae_tiling, vae_slicing=self.vae_slicing,
                         cache=self.cache, compile=self.compile,
-                        loras=tuple(Lora.parse(t) for t in self.loras), quantize=self.quantize)
+                        loras=tuple(Lora.parse(t) for t in self.loras), quantize=self.quantize,
+                        fp8_storage=self.fp8_storage)
 
     @property
     def backend_device(self) -> str:
@@ -202,6 +204,7 @@ class Settings:
             "CINEGEN_COMPILE": ("compile", parse_flag),
             "CINEGEN_LORAS": ("loras", lambda v: tuple(s.strip() for s in v.split(",") if s.strip())),
             "CINEGEN_QUANTIZE": ("quantize", str),
+            "CINEGEN_FP8_STORAGE": ("fp8_storage", parse_flag),
         }
         for var, (name, cast) in casts.items():
             if var in env:
