@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cinegen.cli import CliError
-from cinegen.families.switch_flags import add_switch_flags
+from cinegen.families.switch_flags import CONTEXT_PARALLELS, add_switch_flags
 
 EXIT_REFUSED = 3
 
@@ -105,7 +105,31 @@ def _family_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--upscale", action="store_true",
                    help="render at half the size, then double it with the model's latent upsampler "
                         "(LTX-Video directories that ship a latent_upsampler/; --size is the final size)")
+    g.add_argument("--context-parallel", choices=CONTEXT_PARALLELS, default=None,
+                   help="split one video's transformer work across the processes of a torchrun launch "
+                        "(diffusers' context parallelism; 'ulysses' is checked, 'ring' is refused: README)")
     add_switch_flags(g)
+
+
+class _NotRankZero(Exception):
+    """Raised before publishing on every rank but 0 of a context-parallel launch: rank 0 writes."""
+
+
+def _launch(args: argparse.Namespace) -> int:
+    """The rank of a `--context-parallel` run, its process group joined and `args.device` this rank's
+    own; 0 without one. Not launched under torchrun: exit 2."""
+    if args.context_parallel is None:
+        return 0
+    from cinegen.families.context_parallel import World, start
+
+    world = World.from_env()
+    if world.size < 2:
+        raise CliError("--context-parallel splits one video across processes; launch under torchrun, e.g. "
+                       "`torchrun --nproc_per_node 2 -m cinegen generate ... --context-parallel ulysses` "
+                       f"(WORLD_SIZE is {world.size})")
+    args.device = world.device(args.device)
+    start(world, args.device)
+    return world.rank
 
 
 def _switches(args: argparse.Namespace) -> Any:
@@ -144,12 +168,14 @@ def run(args: argparse.Namespace) -> int:
     request = _request(args, GenerateRequest)
     _check_runtime(args.runtime)
     _quiet_libraries()
+    switches = _switches(args)
+    rank = _launch(args)
     model = Model(model_dir, device=args.device, dtype=args.dtype, runtime=args.runtime,
-                  cache_dir=data / "cache" / "onnx", switches=_switches(args))
+                  cache_dir=data / "cache" / "onnx", switches=switches)
     w, h = args.size
     from tqdm import tqdm
 
-    bar = tqdm(total=1, desc="generating", unit="step", file=sys.stderr, disable=None)
+    bar = tqdm(total=1, desc="generating", unit="step", file=sys.stderr, disable=None if rank == 0 else True)
 
     def progress(i: int, n: int) -> None:
         bar.total = n
@@ -158,7 +184,10 @@ def run(args: argparse.Namespace) -> int:
 
     try:  # moderate -> generate -> publish (watermark + encode + C2PA sign, atomic), the one shared way
         done = generate(model, request, out, publish=PublishOptions(trust=TrustSettings.for_data_dir(data)),
-                        moderator=LocalModerator(data), progress=progress)
+                        moderator=LocalModerator(data), progress=progress,
+                        before_publish=_not_rank_zero if rank else None)
+    except _NotRankZero:
+        return 0
     except Refused as e:
         print(f"cinegen generate: refused ({e.code}): {e.message}", file=sys.stderr)
         return EXIT_REFUSED
@@ -166,6 +195,10 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(e)) from e
     finally:
         bar.close()
+        if args.context_parallel is not None:
+            from cinegen.families.context_parallel import stop
+
+            stop()
     if args.frames_dir:
         args.frames_dir.mkdir(parents=True, exist_ok=True)
         for i, f in enumerate(done.frames):
@@ -179,6 +212,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {out} ({len(done.frames)} frames at {done.fps} fps, {w}x{h}, seed {args.seed}) "
           f"in {t['total']:.1f}s ({stage_summary(t)})")
     return 0
+
+
+def _not_rank_zero() -> None:
+    raise _NotRankZero
 
 
 def stage_summary(t: dict[str, float]) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 
 OFFLOADS = ("model", "group", "sequential")
 CACHES = ("first-block", "mag", "taylorseer", "faster")
+CONTEXT_PARALLELS = ("ulysses", "ring")  # `generate` under torchrun; ring is refused (context_parallel.py)
 QUANTIZES = ("int8", "float8")  # torchao weight-only, through diffusers' TorchAoConfig (families/quantize.py)
 
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 
+from cinegen.families.context_parallel import check_kind
+from cinegen.families.context_parallel import enable as enable_context_parallel
 from cinegen.families.family import FamilyError
 from cinegen.families.lora import Lora, check_exists, load_loras
 from cinegen.families.quantize import TRANSFORMERS, enable_fp8_storage
@@ -28,7 +30,8 @@ MAG_RATIOS_FILE = "mag_ratios.json"  # a checkpoint's calibrated MagCache ratios
 @dataclass(frozen=True)
 class Switches:
     """offload: None | model | group | sequential; cache: None | first-block | mag | taylorseer | faster;
-    quantize: None | int8 | float8."""
+    quantize: None | int8 | float8; context_parallel: None | ulysses (`cinegen generate` under torchrun
+    only: context_parallel.py)."""
 
     offload: str | None = None
     vae_tiling: bool = False
@@ -38,6 +41,7 @@ class Switches:
     loras: tuple[Lora, ...] = ()
     quantize: str | None = None
     fp8_storage: bool = False
+    context_parallel: str | None = None
 
     def __post_init__(self) -> None:
         if self.offload is not None and self.offload not in OFFLOADS:
@@ -52,6 +56,17 @@ class Switches:
         if self.quantize is not None and self.fp8_storage:
             raise FamilyError("invalid_switch", "quantize and fp8 storage each store the transformer's "
                                                 "weights in fewer bits; give one")
+        if self.context_parallel is not None:
+            self._check_context_parallel(self.context_parallel)
+
+    def _check_context_parallel(self, kind: str) -> None:
+        """Refuse ring (context_parallel.py says why) and the switches not checked beside it: each rank
+        would decide a cache skip on its own share of the tokens, and offload and compile are untried."""
+        check_kind(kind)
+        if others := [name for name, on in (("offload", self.offload), ("cache", self.cache),
+                                            ("compile", self.compile)) if on]:
+            raise FamilyError("invalid_switch", f"context parallelism has not been checked beside "
+                                                f"{', '.join(others)}; give it alone")
 
     @classmethod
     def from_options(cls, options: Mapping[str, str]) -> Switches:
@@ -82,7 +97,8 @@ class Switches:
         """The `switch_flags` flags of a parsed command line; None when none is on."""
         switches = cls(offload=args.offload, vae_tiling=args.vae_tiling, vae_slicing=args.vae_slicing,
                        cache=args.cache, compile=args.compile, loras=tuple(Lora.parse(t) for t in args.lora),
-                       quantize=args.quantize, fp8_storage=args.fp8_storage)
+                       quantize=args.quantize, fp8_storage=args.fp8_storage,
+                       context_parallel=getattr(args, "context_parallel", None))  # `generate` only
         return switches if switches.describe() else None
 
     def describe(self) -> dict[str, Any]:
@@ -91,6 +107,7 @@ class Switches:
                               "vae_slicing": self.vae_slicing or None, "cache": self.cache,
                               "compile": self.compile or None, "quantize": self.quantize,
                               "fp8_storage": self.fp8_storage or None,
+                              "context_parallel": self.context_parallel,
                               "loras": [lo.label for lo in self.loras] or None}
         return {k: v for k, v in on.items() if v is not None}
 
@@ -143,6 +160,8 @@ def apply_switches(pipe: Any, switches: Switches, device: str, model_dir: Path) 
                                                     "for regional compilation")
             transformer.compile_repeated_blocks(fullgraph=True)
     place(pipe, switches.offload, device)
+    if switches.context_parallel is not None:
+        enable_context_parallel(pipe, switches.context_parallel, _transformers(pipe))
 
 
 def _transformers(pipe: Any) -> list[Any]:
