@@ -22,7 +22,7 @@ from cinegen.service.settings import Settings
 
 INT_FIELDS = ("seed", "fps", "steps")
 FLOAT_FIELDS = ("guidance", "strength")
-BOOL_FIELDS = ("extend_prompt", "use_plan", "fit")
+BOOL_FIELDS = ("extend_prompt", "use_plan", "fit", "upscale")
 # What a form field may hold for a number: ASCII digits only (`int()` also takes '٣' and '𝟒').
 _INT_TEXT = re.compile(r"-?[0-9]{1,12}")
 _FLOAT_TEXT = re.compile(r"-?[0-9]{1,12}(\.[0-9]{0,12})?([eE][-+]?[0-9]{1,3})?")

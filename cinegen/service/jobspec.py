@@ -41,6 +41,7 @@ class JobSpec:
     model: str = ""  # the served model's name ("": the service's default)
     quality: str | None = None  # None: the model's default quality
     fit: bool = False  # an open family: round frames and size to what it takes
+    upscale: bool = False  # a latent upsampler: half the size, then doubled (families/upscale.py)
     guidance: float | None = None
     mode: Mode = Mode.TEXT
     input_reference: Path | None = None  # an image, already validated
@@ -109,7 +110,8 @@ class JobSpec:
             prompt=self.prompt, mode=self.mode, negative_prompt=self.negative_prompt,
             seconds=float(self.seconds),
             fps=self.fps, width=self.size[0], height=self.size[1], seed=self.seed, steps=self.steps,
-            guidance=self.guidance, quality=self.quality, fit=self.fit, extend_prompt=self.extend_prompt,
+            guidance=self.guidance, quality=self.quality, fit=self.fit, upscale=self.upscale,
+            extend_prompt=self.extend_prompt,
             plan=self.plan, use_plan=self.use_plan,
             path=self.path,
             image=self.input_reference, references=self.references,

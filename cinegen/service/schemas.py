@@ -65,6 +65,10 @@ class _Consent(_Strict):
         default=None,
         description="Open model families only: round the frame count and size to the nearest the family "
                     "takes (Wan's 4k+1 frames, say) instead of refusing them.")
+    upscale: StrictBool | None = Field(
+        default=None,
+        description="Models that ship a latent upsampler only (GET /v1/models: `upscale`): render at half "
+                    "the size and double it with the upsampler; `size` is the final size.")
     characters: list[CharacterId] | None = Field(
         default=None, max_length=4, examples=[["char_0123abcd"]],
         description="Your characters (POST /v1/videos/characters) whose images the video is rendered with "

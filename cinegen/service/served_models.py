@@ -32,12 +32,14 @@ class ServedModel:
     created: int  # unix time of the model_index.json
     family_rules: Any = field(default=None, compare=False)  # an open family's Family (frame rules)
     references: bool = False  # its family takes reference images (Wan VACE): jobs may name characters
+    upscale: bool = False  # its directory ships a latent upsampler: jobs may ask for `upscale`
 
     def to_openai(self) -> dict[str, Any]:
         return {"id": self.name, "object": "model", "created": self.created, "owned_by": "cinegen",
                 "family": self.family, "modes": list(self.modes), "sizes": list(self.sizes),
                 "qualities": list(self.qualities),
-                "default_quality": self.default_quality, "references": self.references}
+                "default_quality": self.default_quality, "references": self.references,
+                "upscale": self.upscale}
 
 
 def model_paths(settings: Settings) -> dict[str, Path]:
@@ -83,7 +85,8 @@ def catalogue(settings: Settings, offered: tuple[str, ...]) -> dict[str, ServedM
         modes = tuple(m for m in entry.modes if m in {str(s) for s in SERVICE_MODES})
         served[name] = ServedModel(name, path, entry.family, modes, sizes, qualities, default,
                                    int((path / "model_index.json").stat().st_mtime), family,
-                                   references=family is not None and family.references)
+                                   references=family is not None and family.references,
+                                   upscale=family is not None and family.upsampler is not None)
     return served
 
 
@@ -157,10 +160,14 @@ def check_references(served: dict[str, ServedModel], model: ServedModel) -> None
 
 
 def check_request(model: ServedModel, mode: str, quality: str | None, size: str, frames: int,
-                  fps: int, fit: bool) -> None:
+                  fps: int, fit: bool, upscale: bool = False) -> None:
     """400 for a mode the model's family cannot do, a quality it does not ship, a size it does not
-    render or a frame count it cannot take (unless the request asks to fit it), naming what it has."""
+    render or a frame count it cannot take (unless the request asks to fit it), naming what it has;
+    and for `upscale` where the model ships no latent upsampler (or the size's half is not one it takes)."""
     from cinegen.families.family import FamilyError
+
+    if upscale:
+        check_upscale(model, size, fit)
 
     if model.family_rules is not None and mode != "still":
         try:
@@ -175,3 +182,21 @@ def check_request(model: ServedModel, mode: str, quality: str | None, size: str,
     if quality is not None and quality not in model.qualities:
         raise ApiError(400, "invalid_quality", f"model {model.name!r} has no quality {quality!r}; choose "
                        f"from {', '.join(model.qualities)}", "quality")
+
+
+def check_upscale(model: ServedModel, size: str, fit: bool) -> None:
+    """400 `upscale_unsupported` for a model without a latent upsampler, naming the field; 400
+    `invalid_size` for a final size whose half the family does not take (unless `fit`)."""
+    from cinegen.families.family import FamilyError
+    from cinegen.families.upscale import base_size
+    from cinegen.service.settings import parse_size
+
+    if not model.upscale:
+        raise ApiError(400, "upscale_unsupported", f"model {model.name!r} ({model.family}) ships no latent "
+                       "upsampler, so it cannot upscale (an LTX-Video directory with a latent_upsampler/ "
+                       "folder can; GET /v1/models: `upscale`)", "upscale")
+    try:
+        base_size(model.family_rules, *parse_size(size), fit=fit)
+    except FamilyError as e:
+        raise ApiError(400, "invalid_size", str(e).replace("(or ask to fit, --fit)", "(or send fit: true)"),
+                       "size") from None

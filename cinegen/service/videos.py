@@ -134,14 +134,16 @@ def new_spec(request: Request, v: Any, prompt: str, seconds: int, size: str, mod
     neg = getattr(v, "negative_prompt", None)
     seed = getattr(v, "seed", None)
     model = pick(service(request).models, s, getattr(v, "model", None))
+    upscale = getattr(v, "upscale", None) is True
     check_request(model, mode.value, getattr(v, "quality", None), size, seconds * fps, fps,
-                  getattr(v, "fit", None) is True)
+                  getattr(v, "fit", None) is True, upscale)
     spec = JobSpec(
         id="", prompt=prompt, negative_prompt=check_prompt(neg, s, "negative_prompt") if neg else "",
         seconds=seconds, size=parse_size(size), fps=fps,
         seed=seed if seed is not None else secrets.randbelow(2**31), steps=getattr(v, "steps", None),
         model=model.name, quality=getattr(v, "quality", None), fit=getattr(v, "fit", None) is True,
-        guidance=getattr(v, "guidance", None), mode=mode, strength=getattr(v, "strength", None),
+        upscale=upscale, guidance=getattr(v, "guidance", None), mode=mode,
+        strength=getattr(v, "strength", None),
         extend_prompt=getattr(v, "extend_prompt", None) is not False,
         plan=checked_plan(v, seconds), use_plan=getattr(v, "use_plan", None) is not False,
         path=checked_path(v), characters=tuple(getattr(v, "characters", None) or ()),
