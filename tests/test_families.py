@@ -86,7 +86,7 @@ def test_cinegen_models_lists_each_family(models: dict[str, Any], tmp_path: Path
     assert describe(Path(__file__).parents[1] / "weights" / "backlot-v1").family == "cinegen"
     ltx2 = tmp_path / "ltx2"
     ltx2.mkdir()
-    (ltx2 / "model_index.json").write_text(json.dumps({"_class_name": "LTX2ImageToVideoPipeline"}))
+    (ltx2 / "model_index.json").write_text(json.dumps({"_class_name": "LTX2ConditionPipeline"}))
     assert main(["models", str(ltx2), str(models["ltx"][1])]) == 0
     out = capsys.readouterr().out
     assert "ltx2  [cannot run]" in out and "not mapped yet" in out and "ltx  [ltx:" in out

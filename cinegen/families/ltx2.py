@@ -1,11 +1,14 @@
-"""LTX-2 text-to-video (with its sound) through diffusers' own `LTX2Pipeline`.
+"""LTX-2 text- and image-to-video (with its sound) through diffusers' own `LTX2Pipeline` and
+`LTX2ImageToVideoPipeline` (one checkpoint does both; `from_pipe` shares the components).
 
 LTX-2 makes a video and an audio track together (its transformer denoises both; an audio VAE and a
 vocoder turn the audio latents into a waveform). cinegen publishes the waveform as the MP4's AAC
 track (`media.AudioTrack`, at the vocoder's `output_sampling_rate`). Frames 8k+1 and sizes in
 multiples of the VAE's compression (read from its config as diffusers computes it: 8x time, 32x
 space for the released VAE), 24 fps passed as `frame_rate` (the audio's duration follows it).
-Image-to-video and conditioning (`LTX2ImageToVideoPipeline`, `LTX2ConditionPipeline`) are not mapped yet.
+Image-to-video conditions the first frame on the image (fitted to the request's size), with the
+pipeline's own defaults for its other guidance knobs. Conditioning (`LTX2ConditionPipeline`: keyframes,
+extend) is not mapped yet.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from cinegen.mode import Mode
 
 
 def _inputs(mode: Mode, x: ModeInputs, common: dict[str, Any]) -> dict[str, Any]:
-    return {**common, "frame_rate": float(x.fps)}
+    kw = {**common, "frame_rate": float(x.fps)}
+    return {**kw, "image": x.image} if mode is Mode.IMAGE else kw
 
 
 def _compression(path: Path) -> tuple[int, int]:
@@ -32,11 +36,12 @@ def _compression(path: Path) -> tuple[int, int]:
     return int(time), int(space)
 
 
-def text_to_video(meta: dict[str, Any], path: Path) -> Family:
+def ltx2(meta: dict[str, Any], path: Path) -> Family:
     time, space = _compression(path)
-    return Family(name="ltx-2", class_name="LTX2Pipeline", routes={Mode.TEXT: "LTX2Pipeline"}, inputs=_inputs,
+    routes = {Mode.TEXT: "LTX2Pipeline", Mode.IMAGE: "LTX2ImageToVideoPipeline"}
+    return Family(name="ltx-2", class_name=str(meta.get("_class_name")), routes=routes, inputs=_inputs,
                   frames=FrameRule(time), size_multiple=space, fps=24, steps=30, guidance=3.0,
-                  default_size=(768, 512), variant="text-to-video with audio")
+                  default_size=(768, 512), variant="text- and image-to-video with audio")
 
 
-FAMILIES = {"LTX2Pipeline": text_to_video}
+FAMILIES = {"LTX2Pipeline": ltx2, "LTX2ImageToVideoPipeline": ltx2}

@@ -26,8 +26,9 @@ BUILDERS: dict[str, Callable[[dict[str, Any], Path], Family]] = {
     **wan.FAMILIES, **cogvideox.FAMILIES, **ltx.FAMILIES, **skyreels.FAMILIES, **hunyuan15.FAMILIES,
     **ltx2.FAMILIES}
 # Pipelines diffusers has that cinegen recognises but does not run yet, and why (refused naming it).
-LTX2_LATER = "not mapped yet; LTX-2 text-to-video directories (LTX2Pipeline) run"
-NOT_YET = {"LTX2ConditionPipeline": LTX2_LATER, "LTX2ImageToVideoPipeline": LTX2_LATER}
+LTX2_LATER = ("not mapped yet; LTX-2 text- and image-to-video directories (LTX2Pipeline, "
+              "LTX2ImageToVideoPipeline) run")
+NOT_YET = {"LTX2ConditionPipeline": LTX2_LATER}
 LICENCE_NAMES = ("LICENSE", "LICENSE.txt", "LICENSE.md", "LICENCE", "LICENCE.txt", "LICENCE.md")
 
 
