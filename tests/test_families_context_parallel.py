@@ -58,3 +58,13 @@ def test_refusals(wan: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str])
     with pytest.raises(FamilyError, match="not been checked beside cache"):
         Switches(context_parallel="ulysses", cache="first-block")
     assert Switches(context_parallel="ulysses").describe() == {"context_parallel": "ulysses"}
+
+
+def test_a_cpu_run_on_a_machine_with_an_accelerator_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from cinegen.families.context_parallel import World, start
+
+    monkeypatch.setattr(torch.accelerator, "current_accelerator", lambda: torch.device("cuda"))
+    with pytest.raises(FamilyError, match="give --device cuda, not 'cpu'"):
+        start(World(rank=0, local_rank=0, size=2), "cpu")

@@ -69,6 +69,12 @@ def start(world: World, device: str) -> None:
         raise FamilyError("invalid_switch", "context parallelism splits one video across processes: launch "
                                             "under torchrun with --nproc_per_node 2 or more (WORLD_SIZE is "
                                             f"{world.size})")
+    accelerator = torch.accelerator.current_accelerator()
+    if torch.device(device).type == "cpu" and accelerator is not None:
+        # diffusers builds its device mesh on the machine's accelerator, whatever the pipeline's device
+        raise FamilyError("invalid_switch", f"context parallelism runs on this machine's {accelerator.type} "
+                                            f"(diffusers builds its device mesh there): give --device "
+                                            f"{accelerator.type}, not {device!r}")
     if not dist.is_initialized():
         backend = "gloo" if torch.device(device).type == "cpu" else "nccl"
         if backend == "nccl":
