@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from cinegen.families.switches import Switches
     from cinegen.media import AudioTrack
     from cinegen.pipeline import CinegenPipeline, ScheduleEntry
-    from cinegen.trust.moderation import Decision
+    from cinegen.trust.moderation import Decision, Policy
     from cinegen.trust.publish import ProvenanceInfo, TrustSettings
 
 DEFAULT_STRENGTH = 0.6  # edit / remix: how far to move from the source
@@ -133,17 +133,21 @@ class LocalModerator:
 
     def __init__(self, data: Path) -> None:
         self.data = data
+        self._policy: Policy | None = None  # loaded once: it keeps its encoder and embeddings
 
     def __call__(self, request: GenerateRequest) -> Decision:
         from cinegen import paths
         from cinegen.trust.consent import ConsentRegistry
         from cinegen.trust.moderation import load_policy, moderate
 
+        if self._policy is None:
+            self._policy = load_policy()
+
         grant_id = request.consent_grant_id
         exists = paths.consent_db(self.data).exists()
         registry = ConsentRegistry.in_data_dir(self.data) if exists or grant_id else None
         grant = registry.get_grant(grant_id) if (registry is not None and grant_id) else None
-        return moderate(request.prompt, load_policy(), consent=grant, registry=registry,
+        return moderate(request.prompt, self._policy, consent=grant, registry=registry,
                         use=request.mode.consent_use, project=request.project)
 
 

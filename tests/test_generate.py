@@ -167,6 +167,19 @@ def test_refusal_before_any_model_load(tmp_path: Path) -> None:
     assert missing.value.code == "model_unavailable" and not (tmp_path / "x.mp4").exists()
 
 
+def test_a_local_moderator_loads_its_policy_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the studio keeps one moderator: its policy (with its sentence encoder) must not reload per shot
+    from cinegen.generate import LocalModerator
+    from cinegen.trust import moderation
+
+    loads: list[int] = []
+    real = moderation.load_policy
+    monkeypatch.setattr(moderation, "load_policy", lambda *a: loads.append(1) or real(*a))
+    mod = LocalModerator(tmp_path)
+    first, second = mod(GenerateRequest("a naked child")), mod(GenerateRequest("a red ball"))
+    assert not first.allowed and second.allowed and loads == [1]
+
+
 def test_missing_inputs_name_their_code(model_dir: Path, tmp_path: Path) -> None:
     model = Model(model_dir, dtype="float32")
     for request, code in [
