@@ -3,7 +3,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-./scripts/setup.sh
+./scripts/setup.sh --dev
 ./scripts/setup-browser.sh
 echo "[test] ruff" >&2
 .venv/bin/ruff check cinegen tests benchmarks scripts

@@ -72,3 +72,16 @@ def test_switch_values_and_cli(wan: Path, tmp_path: Path, capsys: pytest.Capture
     with pytest.raises(SystemExit) as e:  # argparse's own refusal of a value it does not list
         main([*base, "--quantize", "int4"])
     assert e.value.code == 2 and "invalid choice: 'int4'" in capsys.readouterr().err and not out.exists()
+
+
+def test_quantize_without_torchao_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    # torchao is an optional extra (a plain install leaves it out): the refusal says how to get it
+    import importlib.util
+
+    from cinegen.families.switches import check_before_load
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "torchao" else real(name, *a))
+    with pytest.raises(FamilyError, match=r"needs the 'torchao' package.*\[quantize\]"):
+        check_before_load(Switches(quantize="int8"), "cpu")

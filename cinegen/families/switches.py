@@ -133,7 +133,8 @@ def check_before_load(switches: Switches, device: str) -> None:
         for package in ("torchao", "accelerate"):  # diffusers quantises while it loads, through accelerate
             if importlib.util.find_spec(package) is None:
                 raise FamilyError("invalid_switch", f"--quantize {switches.quantize!r} needs the {package!r} "
-                                                    "package, which is not installed")
+                                                    "package, which is not installed (the 'quantize' extra: "
+                                                    "pip install -e '.[quantize]' in a checkout)")
 
 
 def apply_switches(pipe: Any, switches: Switches, device: str, model_dir: Path) -> None:
