@@ -84,12 +84,15 @@ def test_cinegen_models_lists_each_family(models: dict[str, Any], tmp_path: Path
     assert main(["models", str(models["wan"][1])]) == 0
     assert "licence: Apache License" in capsys.readouterr().out
     assert describe(Path(__file__).parents[1] / "weights" / "backlot-v1").family == "cinegen"
-    ltx2 = tmp_path / "ltx2"
-    ltx2.mkdir()
-    (ltx2 / "model_index.json").write_text(json.dumps({"_class_name": "LTX2ConditionPipeline"}))
-    assert main(["models", str(ltx2), str(models["ltx"][1])]) == 0
+    ltx2, mochi = tmp_path / "ltx2", tmp_path / "mochi"
+    for folder, kind in ((ltx2, "LTX2ConditionPipeline"), (mochi, "MochiPipeline")):
+        folder.mkdir()
+        (folder / "model_index.json").write_text(json.dumps({"_class_name": kind}))
+    assert main(["models", str(ltx2), str(mochi), str(models["ltx"][1])]) == 0
     out = capsys.readouterr().out
-    assert "ltx2  [cannot run]" in out and "not mapped yet" in out and "ltx  [ltx:" in out
+    assert "ltx2  [ltx-2: text, image, keyframes, extend forward; with audio]" in out
+    assert "modes: text, image, keyframes, extend" in out and "ltx  [ltx:" in out
+    assert "mochi  [cannot run]" in out and "cannot run; known:" in out
 
 
 # ----------------------------------------------------------------------------- LTX-Video and CogVideoX

@@ -10,7 +10,7 @@ pipeline's keyword arguments, so what comes out is what diffusers produces.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from PIL import Image
@@ -141,6 +141,17 @@ class Family:
             return frames
         context = self.extension_context(len(x.video), x.num_frames)
         return frames[context:] if x.direction == "forward" else frames[: x.num_frames - context]
+
+    def new_audio(self, mode: Mode, x: ModeInputs, audio: Any) -> Any:
+        """An extension's sound (a `media.AudioTrack`) cut to the new frames' span, as `new_frames` cuts
+        the frames: the window's N samples span its frames evenly (LTX-2 sizes its audio from them)."""
+        if audio is None or mode is not Mode.EXTEND or self.extension_context is None:
+            return audio
+        context = self.extension_context(len(x.video), x.num_frames)
+        n = audio.samples.shape[1]
+        cut = round(n * context / x.num_frames)
+        samples = audio.samples[:, cut:] if x.direction == "forward" else audio.samples[:, : n - cut]
+        return replace(audio, samples=samples)
 
     @property
     def label(self) -> str:

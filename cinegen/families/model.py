@@ -145,6 +145,7 @@ class DiffusersVideoModel:
         frames, audio = self._run(pipe, kwargs, x, upscale)  # (T, H, W, 3) floats in [0, 1]; a track or None
         elapsed = time.perf_counter() - t0
         frames = to_uint8(self.family.new_frames(mode, x, frames))
+        audio = self.family.new_audio(mode, x, audio)
         settings = {"family": self.family.name, "pipeline": type(pipe).__name__, "num_frames": num_frames,
                     "width": frames.shape[2], "height": frames.shape[1], "steps": steps, "guidance": guidance,
                     "seed": int(seed), **({"upscale": self.family.upsampler} if upscale else {}),
