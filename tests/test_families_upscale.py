@@ -1,6 +1,7 @@
 """LTX-Video latent upsampling (`families/upscale.py`) on tiny random weights: an LTX directory that
 ships a `latent_upsampler/` renders at half the size and doubles it, bit-equal to diffusers' own
-two-stage call (LTXPipeline to latents, then LTXLatentUpsamplePipeline); without one it is refused."""
+two-stage call (LTXPipeline to latents, then LTXLatentUpsamplePipeline); without one it is refused. LTX-2
+the same way (LTX2Pipeline, LTX2LatentUpsamplePipeline), its sound decoded from the first stage's audio."""
 
 from __future__ import annotations
 
@@ -13,7 +14,14 @@ import torch
 
 from cinegen.families.family import FamilyError
 from cinegen.families.model import DiffusersVideoModel, to_uint8
-from cinegen.families.random_models import MAX_TEXT, ltx_latent_upsampler, ltx_pipeline, save
+from cinegen.families.random_models import (
+    MAX_TEXT,
+    ltx2_latent_upsampler,
+    ltx2_pipeline,
+    ltx_latent_upsampler,
+    ltx_pipeline,
+    save,
+)
 from cinegen.families.registry import describe
 from cinegen.families.upscale import UPSAMPLER_DIR
 
@@ -86,3 +94,31 @@ def test_upscaling_is_refused_where_it_cannot_work(ltx: dict[str, Any], tmp_path
             "--size", "64x64", "--seconds", "0.375", "--steps", "2", "--upscale"]
     assert main(args) == 2 and "ships no latent upsampler" in capsys.readouterr().err
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_ltx2_upscaled_video_and_audio_equal_the_two_stage_diffusers_call(tmp_path: Path) -> None:
+    """LTX-2 at 32x32 (its pipeline takes multiples of 32), doubled to 64x64; the waveform from stage one's
+    audio latents."""
+    from diffusers import LTX2LatentUpsamplePipeline
+
+    pipe, upsampler = ltx2_pipeline(), ltx2_latent_upsampler()
+    pipe.set_progress_bar_config(disable=True)
+    path = save(pipe, tmp_path / "ltx2-up")
+    upsampler.save_pretrained(str(path / UPSAMPLER_DIR))
+    model = DiffusersVideoModel.load(path)
+    assert model.family.upsampler == "LTX2LatentUpsamplePipeline"
+    assert "latent upsampler" in describe(path).variant
+    out = model("a robot dancing", upscale=True, seconds=9 / 24, fps=24, width=64, height=64, steps=2, seed=3)
+    assert out.frames.shape == (9, 64, 64, 3) and out.settings["upscale"] == "LTX2LatentUpsamplePipeline"
+
+    generator = torch.Generator("cpu").manual_seed(3)
+    first = pipe(prompt="a robot dancing", negative_prompt=None, num_frames=9, height=32, width=32,
+                 num_inference_steps=2, guidance_scale=3.0, frame_rate=24.0, max_sequence_length=MAX_TEXT,
+                 output_type="latent", generator=generator)  # (B, C, F, H, W) latents, denormalised
+    up: Any = LTX2LatentUpsamplePipeline(vae=pipe.vae, latent_upsampler=upsampler)
+    up.set_progress_bar_config(disable=True)
+    frames = up(latents=first.frames, output_type="np", generator=generator).frames[0]
+    with torch.no_grad():
+        sound = pipe.vocoder(pipe.audio_vae.decode(first.audio, return_dict=False)[0])[0].numpy()
+    assert np.array_equal(out.frames, to_uint8(frames))
+    assert out.audio is not None and np.array_equal(out.audio.samples, sound)

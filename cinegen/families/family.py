@@ -133,7 +133,7 @@ class Family:
         if self.upsampler is None:
             raise FamilyError("invalid_request",
                               f"{self.label} ships no latent upsampler, so it cannot upscale (an LTX-Video "
-                              "directory with a latent_upsampler/ folder can)")
+                              "or LTX-2 directory with a latent_upsampler/ folder can)")
 
     def new_frames(self, mode: Mode, x: ModeInputs, frames: Any) -> Any:
         """The frames a mode returns: an extension's window less the source frames it started from."""

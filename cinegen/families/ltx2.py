@@ -18,6 +18,8 @@ first-last-frame example); two keyframes in one latent frame are refused. Extend
 on the source's last `EXTEND_CONTEXT` frames at latent 0, as LTX-Video does. Extend backward is not
 mapped: a multi-frame condition at latent k starts at pixel (k-1)t+1 and is trimmed to 8k+1 frames,
 so it can never end on the window's last frame (the source's first frame would not follow the new ones).
+A directory that ships a `latent_upsampler/` can upscale every mode 2x (`LTX2LatentUpsamplePipeline`,
+families/upscale.py; the sound decoded from the first stage's audio latents).
 """
 
 from __future__ import annotations
@@ -82,7 +84,10 @@ def _compression(path: Path) -> tuple[int, int]:
 
 
 def ltx2(meta: dict[str, Any], path: Path) -> Family:
+    from cinegen.families.upscale import ships_upsampler
+
     time, space = _compression(path)
+    upsampler = "LTX2LatentUpsamplePipeline" if ships_upsampler(path) else None
 
     def inputs(mode: Mode, x: ModeInputs, common: dict[str, Any]) -> dict[str, Any]:
         return _inputs(mode, x, common, time)
@@ -91,8 +96,9 @@ def ltx2(meta: dict[str, Any], path: Path) -> Family:
               Mode.KEYFRAMES: "LTX2ConditionPipeline", Mode.EXTEND: "LTX2ConditionPipeline"}
     return Family(name="ltx-2", class_name=str(meta.get("_class_name")), routes=routes, inputs=inputs,
                   frames=FrameRule(time), size_multiple=space, fps=24, steps=30, guidance=3.0,
-                  default_size=(768, 512), variant="text, image, keyframes, extend forward; with audio",
-                  extension_context=_context)
+                  default_size=(768, 512), extension_context=_context, upsampler=upsampler,
+                  variant="text, image, keyframes, extend forward; with audio" + (
+                      "; 2x latent upsampler" if upsampler else ""))
 
 
 FAMILIES = {"LTX2Pipeline": ltx2, "LTX2ImageToVideoPipeline": ltx2, "LTX2ConditionPipeline": ltx2}

@@ -29,7 +29,7 @@ from cinegen.families.family import Family, FamilyError, ModeInputs
 from cinegen.families.quantize import quantization_config
 from cinegen.families.registry import read_index, recognise, weights_digest
 from cinegen.families.switches import Switches, apply_switches, check_before_load, place
-from cinegen.families.upscale import base_size, load_upsampler, upsample
+from cinegen.families.upscale import base_size, decode_audio, load_upsampler, upsample
 from cinegen.families.weights import load_pipeline
 from cinegen.mode import Mode
 from cinegen.pipeline.frames import fit_image, fit_video, retime
@@ -162,9 +162,10 @@ class DiffusersVideoModel:
         if not upscale:
             out = pipe(**kwargs)
             return out.frames[0], _audio(pipe, getattr(out, "audio", None))
-        latents = pipe(**{**kwargs, "output_type": "latent"}).frames
-        return upsample(self.pipeline(None), pipe, latents, x.num_frames, x.width, x.height,
-                        kwargs["generator"]), None
+        out = pipe(**{**kwargs, "output_type": "latent"})
+        frames = upsample(self.pipeline(None), pipe, out.frames, x.num_frames, x.width, x.height,
+                          kwargs["generator"])
+        return frames, _audio(pipe, decode_audio(pipe, getattr(out, "audio", None)))
 
     def common_kwargs(self, prompt: str, negative_prompt: str, x: ModeInputs, steps: int,
                       guidance: float | None, seed: int) -> dict[str, Any]:

@@ -259,6 +259,15 @@ def _gemma3(vocab_size: int) -> Any:
     return Gemma3ForConditionalGeneration(config).eval()
 
 
+def ltx2_latent_upsampler() -> Any:
+    """A tiny LTX-2 spatial upsampler (rational resampler, 2x) for the tiny LTX-2 VAE's 4 latent channels
+    (32 wide: its GroupNorms take 32 groups); saved into a directory's `latent_upsampler/`."""
+    from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
+
+    torch.manual_seed(0)
+    return LTX2LatentUpsamplerModel(in_channels=4, mid_channels=32, num_blocks_per_stage=1).eval()
+
+
 def _ltx2_vae() -> Any:
     """One down/up stage: 2x in time and space."""
     from diffusers import AutoencoderKLLTX2Video

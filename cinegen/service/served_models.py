@@ -193,8 +193,8 @@ def check_upscale(model: ServedModel, size: str, fit: bool) -> None:
 
     if not model.upscale:
         raise ApiError(400, "upscale_unsupported", f"model {model.name!r} ({model.family}) ships no latent "
-                       "upsampler, so it cannot upscale (an LTX-Video directory with a latent_upsampler/ "
-                       "folder can; GET /v1/models: `upscale`)", "upscale")
+                       "upsampler, so it cannot upscale (an LTX-Video or LTX-2 directory with a "
+                       "latent_upsampler/ folder can; GET /v1/models: `upscale`)", "upscale")
     try:
         base_size(model.family_rules, *parse_size(size), fit=fit)
     except FamilyError as e:
