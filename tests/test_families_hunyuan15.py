@@ -12,15 +12,13 @@ import torch
 
 from cinegen.families.family import FamilyError, FrameRule, SizeBuckets
 from cinegen.families.model import DiffusersVideoModel, to_uint8
-from cinegen.families.random_models import hunyuan15_pipeline, save
+from cinegen.families.random_models import hunyuan15_pipeline, save, saved_and_loaded
 from cinegen.mode import Mode
 
 
 @pytest.fixture(scope="module")
 def hunyuan(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, DiffusersVideoModel]:
-    pipe = hunyuan15_pipeline()
-    pipe.set_progress_bar_config(disable=True)
-    return pipe, DiffusersVideoModel.load(save(pipe, tmp_path_factory.mktemp("hy") / "hunyuan15"))
+    return saved_and_loaded(hunyuan15_pipeline(), tmp_path_factory.mktemp("hy") / "hunyuan15")
 
 
 def test_text_to_video_equals_diffusers(hunyuan: tuple[Any, DiffusersVideoModel]) -> None:

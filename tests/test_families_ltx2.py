@@ -14,15 +14,13 @@ import torch
 
 from cinegen.families.family import FamilyError
 from cinegen.families.model import DiffusersVideoModel, to_uint8
-from cinegen.families.random_models import MAX_TEXT, ltx2_pipeline, save
+from cinegen.families.random_models import MAX_TEXT, ltx2_pipeline, saved_and_loaded
 from cinegen.mode import Mode
 
 
 @pytest.fixture(scope="module")
 def ltx2(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, DiffusersVideoModel]:
-    pipe = ltx2_pipeline()
-    pipe.set_progress_bar_config(disable=True)
-    return pipe, DiffusersVideoModel.load(save(pipe, tmp_path_factory.mktemp("ltx2") / "ltx2"))
+    return saved_and_loaded(ltx2_pipeline(), tmp_path_factory.mktemp("ltx2") / "ltx2")
 
 
 def test_text_to_video_and_audio_equal_diffusers(ltx2: tuple[Any, DiffusersVideoModel]) -> None:

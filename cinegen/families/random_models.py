@@ -323,6 +323,15 @@ def save(pipe: Any, path: Path, **index: Any) -> Path:
     return path
 
 
+def saved_and_loaded(pipe: Any, path: Path) -> tuple[Any, Any]:
+    """`pipe` (progress bars off) and the same weights saved to `path` and loaded through cinegen:
+    the pair every side-by-side test compares."""
+    from cinegen.families.model import DiffusersVideoModel
+
+    pipe.set_progress_bar_config(disable=True)
+    return pipe, DiffusersVideoModel.load(save(pipe, path))
+
+
 def save_random_lora(pipe: Any, path: Path, *, seed: int = 0, rank: int = 4,
                      targets: tuple[str, ...] = ("to_q", "to_k", "to_v", "to_out.0")) -> Path:
     """A LoRA of random, non-zero weights on the transformer's attention projections (peft's
