@@ -3,7 +3,8 @@
 Prints (and writes to --json), each a median of --reps, side by side in one run:
   1. `cinegen --help`, a whole process;
   2. the whole `cinegen generate` process for the default 4 s clip (start-up, model load, moderation,
-     generation, watermark, signing), per variant;
+     generation, watermark, signing), per variant, after one first run (which traces the model into
+     the data directory, as the quick start's first command does), and beside it with `--no-traces`;
   3. the pipeline call alone for the same clip (model loaded and warm), with per-stage timings;
   4. time and peak memory against duration with the fastest variant (each duration in its own
      process, so peak RSS is that run's alone).
@@ -135,12 +136,16 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as d:
             flags = ["generate", PROMPTS[0], "-o", f"{d}/x.mp4", "--data-dir", f"{d}/data", "--dtype", dtype,
                      "--runtime", runtime, "--quality", quality]
-            if runtime == "onnx":  # fill the graph cache once, as a first run does
-                subprocess.run(CINEGEN + flags, check=True, capture_output=True, cwd=ROOT)
+            # one run first, as the quick start's first command does: it traces the built-in model into the
+            # data directory (models/traced.py; eager), or fills ONNX Runtime's graph cache (onnx)
+            subprocess.run(CINEGEN + flags, check=True, capture_output=True, cwd=ROOT)
             wall = process_wall(flags, a.reps)
-        results["process"].append({"variant": v, "median_wall_s": wall})
-        print(f"{v:24s} whole process {wall:6.2f} s | pipeline call {r['median_wall_s']:6.2f} s "
-              f"({r['steps']} steps, x{r['realtime_factor']} real time) stages {r['median_stages']}")
+            # side by side: the same process loading the PyTorch modules instead of their traces
+            untraced = process_wall([*flags, "--no-traces"], a.reps) if runtime == "eager" else None
+        results["process"].append({"variant": v, "median_wall_s": wall, "untraced_median_wall_s": untraced})
+        print(f"{v:24s} whole process {wall:6.2f} s (without traces {untraced} s) | pipeline call "
+              f"{r['median_wall_s']:6.2f} s ({r['steps']} steps, x{r['realtime_factor']} real time) "
+              f"stages {r['median_stages']}")
     best = min(results["pipeline"], key=lambda r: r["median_wall_s"])["variant"]
     for s in (float(x) for x in a.durations.split(",") if x):
         r = child(s, best, 1)

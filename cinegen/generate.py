@@ -131,8 +131,9 @@ class LocalModerator:
     """The packaged policy, with the consent registry under the data directory (when one exists
     or the request carries a grant). What the CLI and the studio use; the service has its gate."""
 
-    def __init__(self, data: Path) -> None:
+    def __init__(self, data: Path, traces: Path | None = None) -> None:
         self.data = data
+        self.traces = traces  # a trace cache for the policy's sentence encoder (models/traced.py)
         self._policy: Policy | None = None  # loaded once: it keeps its encoder and embeddings
 
     def __call__(self, request: GenerateRequest) -> Decision:
@@ -141,7 +142,7 @@ class LocalModerator:
         from cinegen.trust.moderation import load_policy, moderate
 
         if self._policy is None:
-            self._policy = load_policy()
+            self._policy = load_policy(traces=self.traces)
 
         grant_id = request.consent_grant_id
         exists = paths.consent_db(self.data).exists()
@@ -159,10 +160,12 @@ class Model:
 
     def __init__(self, model_dir: Path, *, device: str = "cpu", dtype: str = "auto",
                  pipe: CinegenPipeline | DiffusersVideoModel | None = None, runtime: str = "eager",
-                 cache_dir: Path | None = None, switches: Switches | None = None) -> None:
+                 cache_dir: Path | None = None, switches: Switches | None = None,
+                 traces: Path | None = None) -> None:
         self.model_dir = Path(model_dir)
         self.device, self.dtype = device, dtype
         self.runtime, self.cache_dir = runtime, cache_dir  # runtime: pipeline/runtimes.py
+        self.traces = traces  # eager runtime: load the built-in model's TorchScript traces from here
         self.switches = switches
         self._pipe = pipe
 
@@ -211,7 +214,8 @@ class Model:
                                 f"the built-in model takes no memory or speed switches ({on}); open families "
                                 "do")
         dtype = "float32" if (self.runtime != "eager" and self.dtype == "auto") else self.dtype
-        pipe = CinegenPipeline.from_pretrained(self.model_dir, device=self.device, dtype=dtype)
+        traces = self.traces if self.runtime == "eager" else None  # other runtimes export the torch modules
+        pipe = CinegenPipeline.from_pretrained(self.model_dir, device=self.device, dtype=dtype, traces=traces)
         apply_runtime(pipe, self.runtime, self.cache_dir)
         return pipe
 

@@ -54,6 +54,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--runtime", default="eager",
                    help="what runs the transformer: 'eager' (PyTorch; bfloat16 where the CPU is fast at it) "
                         "or 'onnx' (ONNX Runtime, float32, graphs cached per shape in the data directory)")
+    p.add_argument("--no-traces", dest="traces", action="store_false",
+                   help="load the built-in model's PyTorch modules (importing diffusers and transformers, "
+                        "about 3 s) instead of their TorchScript traces, which the first run makes in the "
+                        "data directory and later runs load in a fraction of a second; same frames")
     p.add_argument("--sampler", choices=["euler", "heun", "unipc"], default=None,
                    help="ODE solver (default: the model's)")
     p.add_argument("--negative-prompt", default="")
@@ -167,11 +171,12 @@ def run(args: argparse.Namespace) -> int:
         args.fps = default_fps(model_dir) if (model_dir / "model_index.json").exists() else 16
     request = _request(args, GenerateRequest)
     _check_runtime(args.runtime)
-    _quiet_libraries()
+    _quiet_libraries(model_dir)
+    traces = data / "cache" / "traced" if args.traces else None  # models/traced.py
     switches = _switches(args)
     rank = _launch(args)
     model = Model(model_dir, device=args.device, dtype=args.dtype, runtime=args.runtime,
-                  cache_dir=data / "cache" / "onnx", switches=switches)
+                  cache_dir=data / "cache" / "onnx", switches=switches, traces=traces)
     w, h = args.size
     from tqdm import tqdm
 
@@ -184,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:  # moderate -> generate -> publish (watermark + encode + C2PA sign, atomic), the one shared way
         done = generate(model, request, out, publish=PublishOptions(trust=TrustSettings.for_data_dir(data)),
-                        moderator=LocalModerator(data), progress=progress,
+                        moderator=LocalModerator(data, traces=traces), progress=progress,
                         before_publish=_not_rank_zero if rank else None)
     except _NotRankZero:
         return 0
@@ -291,15 +296,28 @@ def _check_runtime(name: str) -> None:
         raise CliError(f"--runtime: {e}") from e
 
 
-def _quiet_libraries() -> None:
-    """Library chatter off: this is the CLI, with its own progress bar."""
-    import diffusers
-    import transformers
+def _quiet_libraries(model_dir: Path) -> None:
+    """Library chatter off: this is the CLI, with its own progress bar. The environment quiets
+    transformers and diffusers when (if) they are imported; diffusers' progress bars have no such
+    switch, so an open family's directory (which imports diffusers anyway) turns them off here. The
+    built-in model's traces load without either library (models/traced.py)."""
+    import os
 
-    transformers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.set_verbosity_error()
-    diffusers.utils.logging.set_verbosity_error()
-    diffusers.utils.logging.disable_progress_bar()
+    for var, value in (("TRANSFORMERS_VERBOSITY", "error"), ("DIFFUSERS_VERBOSITY", "error"),
+                       ("HF_HUB_DISABLE_PROGRESS_BARS", "1"), ("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")):
+        os.environ.setdefault(var, value)
+    from cinegen.families.registry import recognise
+
+    try:
+        family = recognise(model_dir)
+    except (OSError, ValueError):
+        return  # the load reports it
+    if family is not None:
+        import diffusers
+        import transformers
+
+        transformers.utils.logging.disable_progress_bar()
+        diffusers.utils.logging.disable_progress_bar()
 
 
 def _read_schedule(path: Path) -> list[Any]:

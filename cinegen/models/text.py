@@ -3,6 +3,11 @@
 Returns token-level hidden states (B, L, 384) with padded positions zeroed (the convention Wan's
 pipeline uses for UMT5), plus the mask. Embeddings are cached per (prompt, max_length) on the
 encoder instance, so a service encoding the same prompts again pays nothing.
+
+`MiniLM` is the model both encoders share: the `tokenizers` library reading the package's
+tokenizer.json (what transformers' fast tokenizer wraps; a test holds them equal) and the network,
+transformers' BertModel or, given a trace cache, its TorchScript trace (models/traced.py), which
+loads without importing transformers.
 """
 
 from __future__ import annotations
@@ -10,11 +15,15 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from cinegen.limits import MAX_PROMPT_CHARS
+
+if TYPE_CHECKING:
+    from cinegen.models.traced import TraceCache
 
 
 def minilm_path() -> Path:
@@ -27,6 +36,76 @@ def minilm_path() -> Path:
     return path
 
 
+class _BertStates(nn.Module):
+    """transformers' BertModel as (input ids, attention mask) -> last hidden states: one graph to trace."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        out = self.model(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids))
+        return out.last_hidden_state  # type: ignore[no-any-return]
+
+
+class MiniLM(nn.Module):
+    """all-MiniLM-L6-v2: tokenize, then token states (B, L, 384). `traces`: run its TorchScript trace."""
+
+    def __init__(self, path: str | Path | None = None, traces: TraceCache | None = None) -> None:
+        super().__init__()
+        from tokenizers import Tokenizer
+
+        path = Path(path) if path is not None else minilm_path()
+        self._tokenizer_json = (path / "tokenizer.json").read_text()
+        self.tokenizer = Tokenizer.from_str(self._tokenizer_json)  # untruncated, unpadded
+        self.tokenizer.no_padding()
+        self.tokenizer.no_truncation()
+        self._truncating: dict[int, Tokenizer] = {}  # per max_length: truncation is the tokenizer's state
+
+        def eager() -> nn.Module:
+            from transformers import AutoModel
+
+            return _BertStates(AutoModel.from_pretrained(str(path), local_files_only=True).eval())
+
+        def trace() -> torch.jit.ScriptModule:
+            ids = torch.tensor([self.tokenizer.encode("a red ball").ids])
+            with torch.no_grad():
+                traced: torch.jit.ScriptModule = torch.jit.trace(eager(), (ids, torch.ones_like(ids)),
+                                                                 check_trace=False)
+            return traced
+
+        sources = [path / "config.json", path / "model.safetensors"]
+        self.net = eager() if traces is None else traces.load_or_trace("minilm", sources, torch.float32,
+                                                                           trace)
+        for param in self.net.parameters():
+            param.requires_grad_(False)
+
+    def tokenize(self, texts: list[str], max_length: int,
+                 pad_to_max: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """texts -> (ids, attention mask), both (B, L) int64: truncated to `max_length`, padded to it
+        (`pad_to_max`) or to the longest text, exactly as transformers' tokenizer pads and truncates."""
+        tok = self._truncating.get(max_length)
+        if tok is None:  # truncation before the special tokens are added, as transformers truncates
+            from tokenizers import Tokenizer
+
+            tok = Tokenizer.from_str(self._tokenizer_json)
+            tok.no_padding()
+            tok.enable_truncation(max_length)
+            self._truncating[max_length] = tok
+        encs = [tok.encode(t) for t in texts]
+        length = max_length if pad_to_max else max((len(e.ids) for e in encs), default=0)
+        ids = torch.zeros(len(texts), length, dtype=torch.long)
+        mask = torch.zeros(len(texts), length, dtype=torch.long)
+        for i, e in enumerate(encs):
+            ids[i, : len(e.ids)] = torch.tensor(e.ids, dtype=torch.long)
+            mask[i, : len(e.ids)] = 1
+        return ids, mask
+
+    @torch.no_grad()
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.net(ids, mask)  # type: ignore[no-any-return]
+
+
 @dataclass(frozen=True)
 class TextEncoderConfig:
     max_length: int = 48
@@ -35,32 +114,24 @@ class TextEncoderConfig:
 
 class TextEncoder(nn.Module):
     def __init__(self, config: TextEncoderConfig = TextEncoderConfig(), path: str | Path | None = None,
-                 cache_size: int = 4096) -> None:
+                 cache_size: int = 4096, traces: TraceCache | None = None) -> None:
         super().__init__()
-        from transformers import AutoModel, AutoTokenizer
-
-        path = Path(path) if path is not None else minilm_path()
         self.config = config
-        self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        self.model = AutoModel.from_pretrained(str(path), local_files_only=True).eval()
-        self.model.requires_grad_(False)
+        self.minilm = MiniLM(path, traces)
         self._cache: OrderedDict[str, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
         self._cache_size = cache_size
 
     @property
     def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+        return next(self.minilm.parameters()).device
 
     @torch.no_grad()
     def encode_uncached(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Like `encode`, on the encoder's device, without the cache (training sees new captions)."""
-        tok = self.tokenizer(
-            prompts, padding="max_length", truncation=True, max_length=self.config.max_length,
-            return_tensors="pt"
-        ).to(self.device)
-        hidden = self.model(**tok).last_hidden_state.float()  # (B, L, 384)
-        mask = tok["attention_mask"].bool()
-        return hidden * mask[..., None], mask
+        ids, mask = self.minilm.tokenize(prompts, self.config.max_length, pad_to_max=True)
+        hidden = self.minilm(ids.to(self.device), mask.to(self.device)).float()  # (B, L, 384)
+        on = mask.to(self.device).bool()
+        return hidden * on[..., None], on
 
     @torch.no_grad()
     def encode(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -90,28 +161,23 @@ class TextEncoder(nn.Module):
 class SentenceEmbedder:
     """Sentence embeddings of all-MiniLM-L6-v2, as sentence-transformers computes them: the token states
     mean-pooled over the attention mask (up to 256 tokens), then unit-normalised (the model's own
-    modules.json: Transformer, Pooling(mean), Normalize). Written out with transformers alone because
+    modules.json: Transformer, Pooling(mean), Normalize). Written out over `MiniLM` because
     importing sentence-transformers costs ~2 s of every `cinegen generate` on a 2-core CPU; a test
     holds it equal to sentence-transformers."""
 
     max_length = 256
 
-    def __init__(self, path: str | Path | None = None) -> None:
-        from transformers import AutoModel, AutoTokenizer
-
-        path = Path(path) if path is not None else minilm_path()
-        self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        self.model = AutoModel.from_pretrained(str(path), local_files_only=True).eval().requires_grad_(False)
+    def __init__(self, path: str | Path | None = None, traces: TraceCache | None = None) -> None:
+        self.minilm = MiniLM(path, traces)
 
     @torch.no_grad()
     def encode(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:
         """texts -> (N, 384) float32 unit-norm embeddings."""
         out = []
         for i in range(0, len(texts), batch_size):
-            tok = self.tokenizer(texts[i : i + batch_size], padding=True, truncation=True,
-                                 max_length=self.max_length, return_tensors="pt")
-            hidden = self.model(**tok).last_hidden_state.float()  # (B, L, 384)
-            m = tok["attention_mask"][..., None].float()  # (B, L, 1)
+            ids, mask = self.minilm.tokenize(texts[i : i + batch_size], self.max_length, pad_to_max=False)
+            hidden = self.minilm(ids, mask).float()  # (B, L, 384)
+            m = mask[..., None].float()  # (B, L, 1)
             pooled = (hidden * m).sum(dim=1) / m.sum(dim=1).clamp_min(1e-9)  # (B, 384)
             out.append(nn.functional.normalize(pooled, p=2, dim=1))
         return torch.cat(out) if out else torch.zeros(0, 384)

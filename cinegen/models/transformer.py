@@ -16,11 +16,14 @@ from typing import Any
 
 import torch
 from diffusers.models.transformers.transformer_wan import WanTransformer3DModel
-from einops import repeat
 from safetensors.torch import load_file
 from torch import nn
 
 from cinegen.config import config_from_dict
+from cinegen.models.velocity import VelocityModel, layout_channels_of
+
+__all__ = ["DIT_PRESETS", "DiTConfig", "VelocityModel", "add_layout_channels", "build_transformer",
+           "layout_channels_of", "load_transformer"]
 
 
 @dataclass(frozen=True)
@@ -72,12 +75,6 @@ def _initialize_weights(model: WanTransformer3DModel) -> None:
     nn.init.zeros_(model.proj_out.bias)
 
 
-def layout_channels_of(transformer: nn.Module) -> int:
-    """Plan-conditioning input channels of a transformer: inputs beyond its outputs (0 for Wan 2.1 T2V)."""
-    cfg: Any = transformer.config
-    return int(cfg["in_channels"]) - int(cfg["out_channels"] or cfg["in_channels"])
-
-
 def add_layout_channels(transformer: WanTransformer3DModel, layout_channels: int) -> WanTransformer3DModel:
     """A copy of a text-only transformer that also takes `layout_channels` plan channels.
 
@@ -96,43 +93,6 @@ def add_layout_channels(transformer: WanTransformer3DModel, layout_channels: int
     state["patch_embedding.weight"] = torch.cat([w, zeros], dim=1)  # (D, C + Cl, pt, ph, pw)
     new.load_state_dict(state)
     return new
-
-
-class VelocityModel(nn.Module):
-    """Adapter to the sampler contract: velocity = model(x (B,C,N,h,w), sigma (B,N)).
-
-    `sigma` is the noise level per latent frame in [0, 1] (0 = clean conditioning); it is spread
-    to every spatial token of that frame and scaled to Wan's 0..1000 timestep range. A
-    plan-conditioned transformer also takes `layout` (B or 1, Cl, N, h, w), concatenated to the
-    latents as extra channels; None gives zeros, the "no plan" input the model was trained with.
-    """
-
-    def __init__(self, transformer: WanTransformer3DModel) -> None:
-        super().__init__()
-        self.transformer = transformer
-        self.layout_channels = layout_channels_of(transformer)
-
-    def forward(
-        self, x: torch.Tensor, sigma: torch.Tensor, text: torch.Tensor, layout: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        b, c, n, h, w = x.shape
-        pt, ph, pw = self.transformer.config["patch_size"]
-        if h % ph or w % pw or n % pt:
-            raise ValueError(f"latent size {(n, h, w)} is not divisible by the patch size {(pt, ph, pw)}")
-        if sigma.shape != (b, n):
-            raise ValueError(f"sigma must be (B, N) = {(b, n)}, got {tuple(sigma.shape)}")
-        if self.layout_channels:
-            if layout is None:
-                layout = x.new_zeros((b, self.layout_channels, n, h, w))
-            if layout.shape[1:] != (self.layout_channels, n, h, w) or layout.shape[0] not in (1, b):
-                want = (self.layout_channels, n, h, w)
-                raise ValueError(f"layout must be (B, *{want}), got {tuple(layout.shape)}")
-            x = torch.cat([x, layout.to(x.dtype).expand(b, -1, -1, -1, -1)], dim=1)  # (B, C + Cl, N, h, w)
-        elif layout is not None:
-            raise ValueError("this transformer takes no plan (layout) input")
-        t = repeat(sigma * 1000.0, "b n -> b (n hw)", hw=(h // ph) * (w // pw))  # (B, tokens)
-        out = self.transformer(hidden_states=x, timestep=t, encoder_hidden_states=text, return_dict=False)[0]
-        return out
 
 
 def load_transformer(path: str | Path) -> WanTransformer3DModel:

@@ -72,6 +72,14 @@ class _Call:
     plan_origin: int = 0  # the plan frame of this part's frame 0 (a loop's bridge starts after its body)
 
 
+def as_velocity(transformer: Any) -> Any:
+    """The sampler's velocity model over a transformer (a trace already is one)."""
+    from cinegen.models.traced import TracedVelocity
+    from cinegen.models.velocity import VelocityModel
+
+    return transformer if isinstance(transformer, TracedVelocity) else VelocityModel(transformer)
+
+
 # ----------------------------------------------------------------------------- the pipeline
 class CinegenPipeline:
     """Text (and image/video) to video with a latent flow-matching transformer.
@@ -102,16 +110,14 @@ class CinegenPipeline:
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
     ) -> None:
-        from cinegen.models.transformer import VelocityModel
-
         self.vae = vae
-        self.transformer = transformer
-        self.model = VelocityModel(transformer)  # type: ignore[arg-type]
+        self.transformer = transformer  # a torch module, or its trace (`TracedVelocity`, loaded from a cache)
+        self.model = as_velocity(transformer)
         # the qualities this pipeline samples at: "full" (this transformer at the defaults) and students
         self.qualities = {FULL: Quality(FULL, default_steps, default_guidance, default_sampler)}
         self.models = {"transformer": self.model}
         for sub, (module, quality) in (students or {}).items():
-            self.models[sub] = VelocityModel(module)  # type: ignore[arg-type]
+            self.models[sub] = as_velocity(module)
             self.qualities[quality.name] = quality
         if default_quality not in self.qualities:
             raise PipelineError(f"default_quality {default_quality!r} is not one of {sorted(self.qualities)}")
@@ -137,14 +143,16 @@ class CinegenPipeline:
     # -- loading -------------------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, path: str | Path, *, device: str = "cpu",
-                        dtype: str | torch.dtype = "auto") -> CinegenPipeline:
+                        dtype: str | torch.dtype = "auto", traces: Path | None = None) -> CinegenPipeline:
         """Load a saved cinegen pipeline, or a diffusers-format Wan 2.1 text-to-video directory.
 
         dtype 'auto' picks bfloat16 where the hardware runs it fast (AMX / AVX512-BF16, CUDA), else float32.
+        `traces`: a directory of TorchScript traces of the built-in model's networks (made there on
+        first use), so later loads skip importing diffusers and transformers (models/traced.py).
         """
         from cinegen.pipeline.loading import load_pipeline
 
-        return load_pipeline(cls, Path(path), device=device, dtype=dtype)
+        return load_pipeline(cls, Path(path), device=device, dtype=dtype, traces=traces)
 
     def save_pretrained(self, path: str | Path) -> None:
         from cinegen.pipeline.loading import save_pipeline

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from cinegen.models.text import TextEncoder
-from cinegen.models.transformer import load_transformer
+from cinegen.models.traced import TraceCache, TracedVelocity, trace_velocity
 from cinegen.models.vae import VideoVAE
 from cinegen.pipeline.adapters import BuiltinVAE, MiniLMPrompts, T5Prompts, WanVAE
 from cinegen.pipeline.quality import Quality
@@ -64,9 +64,11 @@ def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype
 
 
 def load_pipeline(
-    cls: type[CinegenPipeline], path: Path, *, device: str = "cpu", dtype: str | torch.dtype = "auto"
+    cls: type[CinegenPipeline], path: Path, *, device: str = "cpu", dtype: str | torch.dtype = "auto",
+    traces: Path | None = None,
 ) -> CinegenPipeline:
-    """`cls` (CinegenPipeline) assembled from the directory at `path`, on `device` in `dtype`."""
+    """`cls` (CinegenPipeline) assembled from the directory at `path`, on `device` in `dtype`; a built-in
+    model on the CPU runs TorchScript traces from `traces` where given (models/traced.py)."""
     try:
         dev = torch.device(device)
         torch.empty(1, device=dev)
@@ -82,37 +84,64 @@ def load_pipeline(
         raise PipelineError(f"{index} is not valid JSON: {e}") from e
     kind = meta.get("_class_name")
     if kind == "CinegenPipeline":
-        return _load_builtin(cls, path, meta, dev, dtype)
+        cache = TraceCache(traces) if traces is not None and dev.type == "cpu" else None
+        return _load_builtin(cls, path, meta, dev, dtype, cache)
     if kind == "WanPipeline":
         return _load_wan(cls, path, meta, dev, dtype)
     raise PipelineError(f"{index} names {kind!r}; expected CinegenPipeline or WanPipeline")
 
 
 def _load_builtin(
-    cls: type[CinegenPipeline], path: Path, meta: dict[str, Any], dev: torch.device, dtype: torch.dtype
+    cls: type[CinegenPipeline], path: Path, meta: dict[str, Any], dev: torch.device, dtype: torch.dtype,
+    traces: TraceCache | None,
 ) -> CinegenPipeline:
     vae = VideoVAE.from_pretrained(path / "vae")
-    transformer = load_transformer(path / "transformer")
-    prompts = MiniLMPrompts(TextEncoder())
+    prompts = MiniLMPrompts(TextEncoder(traces=traces))
     vae_adapter: Any = BuiltinVAE(vae.to(dev, dtype) if dtype != torch.float32 else vae.to(dev))
-    prompts.encoder.model.to(dev)
+    prompts.encoder.to(dev)
     cfg = {k: meta[k] for k in _SETTINGS if k in meta}
     cfg["prompt_extender"] = find_prompt_extender(meta.get("prompt_extender"), path / "model_index.json")
     cfg["planner"] = find_planner(meta.get("planner"), path / "model_index.json")
-    moved: Any = transformer
-    moved = moved.to(dev, dtype) if dtype != torch.float32 else moved.to(dev)
-    cfg["students"] = {q.transformer: (_load_student(path / q.transformer, dev, dtype), q)
+    transformer = _load_transformer(path / "transformer", dev, dtype, traces)
+    cfg["students"] = {q.transformer: (_load_student(path / q.transformer, dev, dtype, traces), q)
                        for q in (Quality.declared(k, v) for k, v in (meta.get("qualities") or {}).items())}
     sizes = [tuple(s) for s in meta["sizes"]]
-    return cls(vae_adapter, moved, prompts, sizes=sizes, device=dev, dtype=dtype, **cfg)
+    return cls(vae_adapter, transformer, prompts, sizes=sizes, device=dev, dtype=dtype, **cfg)
 
 
-def _load_student(path: Path, dev: torch.device, dtype: torch.dtype) -> Any:
+def _load_student(path: Path, dev: torch.device, dtype: torch.dtype, traces: TraceCache | None) -> Any:
     """A quality's own transformer (a distilled student), on the pipeline's device and dtype."""
     if not (path / "config.json").exists():
         raise PipelineError(f"model_index.json declares a quality whose transformer {path} is missing")
-    t: Any = load_transformer(path)
-    return t.to(dev, dtype) if dtype != torch.float32 else t.to(dev)
+    return _load_transformer(path, dev, dtype, traces)
+
+
+def _load_transformer(path: Path, dev: torch.device, dtype: torch.dtype, traces: TraceCache | None) -> Any:
+    """The transformer directory at `path` on `dev` in `dtype`: the module, or (given a trace cache)
+    its trace, traced from the module on first use."""
+    def module() -> Any:
+        from cinegen.models.transformer import load_transformer
+
+        t: Any = load_transformer(path)
+        return t.to(dev, dtype) if dtype != torch.float32 else t.to(dev)
+
+    if traces is None:
+        return module()
+    cfg = json.loads((path / "config.json").read_text())
+    weights = sorted(path.glob("*.safetensors"))
+    if not weights:
+        raise FileNotFoundError(f"transformer weights missing in {path}")
+
+    def trace() -> torch.jit.ScriptModule:
+        from cinegen.models.velocity import VelocityModel
+
+        return trace_velocity(VelocityModel(module()).eval(), dtype)
+
+    def load() -> torch.jit.ScriptModule:  # on the first call: a call samples with one quality's transformer
+        return traces.load_or_trace(f"velocity-{path.name}", [path / "config.json", *weights], dtype, trace)
+
+    layout = int(cfg["in_channels"]) - int(cfg.get("out_channels") or cfg["in_channels"])
+    return TracedVelocity(load, layout, tuple(cfg["patch_size"]))
 
 
 def _load_wan(
@@ -124,6 +153,8 @@ def _load_wan(
     tok = AutoTokenizer.from_pretrained(str(path / "tokenizer"), local_files_only=True)
     enc = UMT5EncoderModel.from_pretrained(str(path / "text_encoder"), local_files_only=True).eval().to(dev)
     wan_vae = AutoencoderKLWan.from_pretrained(str(path / "vae")).eval().to(dev)
+    from cinegen.models.transformer import load_transformer
+
     transformer = load_transformer(path / "transformer").to(dev, dtype)  # type: ignore[arg-type]
     sizes = [tuple(s) for s in meta.get("cinegen_sizes", [[832, 480], [480, 832], [1280, 720], [720, 1280]])]
     max_len = int(meta.get("cinegen_max_sequence_length", 512))
@@ -170,6 +201,9 @@ def find_planner(declared: Any, index: Path) -> ShotPlanner | None:
 
 
 def save_pipeline(p: CinegenPipeline, path: Path) -> None:
+    if any(isinstance(m, TracedVelocity) for m in p.models.values()):
+        raise PipelineError("a pipeline loaded from TorchScript traces cannot be saved; load it without "
+                            "traces")
     if not isinstance(p.vae, BuiltinVAE):
         raise PipelineError("save_pretrained writes built-in cinegen pipelines only; save Wan models with "
                             "diffusers")

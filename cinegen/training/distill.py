@@ -93,7 +93,7 @@ def main(cfg: DistillConfig) -> Path:
     plan_guidance = bool(meta.get("plan_guidance", False))
     vae = VideoVAE.from_pretrained(teacher_dir / "vae").to(device).eval().requires_grad_(False)
     text = TextEncoder()
-    text.model.to(device)
+    text.to(device)
     teacher = VelocityModel(load_transformer(teacher_dir / "transformer")).to(device).eval()
     teacher.requires_grad_(False)
     student_tr = load_transformer(cfg.init_from) if cfg.init_from else copy.deepcopy(teacher.transformer)

@@ -109,7 +109,7 @@ def main(cfg: DiTTrainConfig) -> Path:
     gen = torch.Generator().manual_seed(cfg.seed + 1000 * rank)
     vae = VideoVAE.from_pretrained(cfg.vae).to(device).eval().requires_grad_(False)
     text = TextEncoder(path=cfg.text_encoder or None)
-    text.model.to(device)
+    text.to(device)
     dit_cfg: DiTConfig = DIT_PRESETS[cfg.preset]
     if dit_cfg.in_channels != vae.config.latent_channels:
         dit_cfg = dataclasses.replace(dit_cfg, in_channels=vae.config.latent_channels)

@@ -77,14 +77,17 @@ class Policy:
     allow_names: tuple[str, ...] = ()
     max_skin_fraction: float = 0.7
     source: str = "<default>"
+    traces: Path | None = field(default=None, compare=False)  # run the encoder's TorchScript trace from here
     _cache: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     def encoder(self) -> Any:
         """The sentence encoder, loaded on first use (offline) and kept with this policy."""
         if "encoder" not in self._cache:
             from cinegen.models.text import SentenceEmbedder
+            from cinegen.models.traced import TraceCache
 
-            self._cache["encoder"] = SentenceEmbedder()
+            traces = None if self.traces is None else TraceCache(self.traces)
+            self._cache["encoder"] = SentenceEmbedder(traces=traces)
         return self._cache["encoder"]
 
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -115,8 +118,9 @@ _TOP_KEYS = {"version", "allow_terms", "embedding", "categories", "likeness", "i
 _CAT_KEYS = {"code", "message", "threshold", "deny_terms", "descriptions", "mention_terms", "context_terms"}
 
 
-def load_policy(path: str | os.PathLike[str] | None = None) -> Policy:
-    """Read a policy YAML (default: the one shipped in the package). Raises PolicyError."""
+def load_policy(path: str | os.PathLike[str] | None = None, *, traces: Path | None = None) -> Policy:
+    """Read a policy YAML (default: the one shipped in the package). Raises PolicyError. `traces`: a
+    trace cache directory for its sentence encoder (models/traced.py)."""
     if path is None:
         text = resources.files("cinegen.trust").joinpath("policy.yaml").read_text()
         source = "<default policy.yaml>"
@@ -182,6 +186,7 @@ def load_policy(path: str | os.PathLike[str] | None = None) -> Policy:
         allow_names=_strings(lk.get("allow_names", []), f"{source}: likeness.allow_names"),
         max_skin_fraction=float(skin),
         source=source,
+        traces=traces,
     )
 
 

@@ -1,0 +1,153 @@
+"""TorchScript traces of the built-in model's networks, cached on disk, so a process loads them
+without importing diffusers or transformers.
+
+Why: importing diffusers' Wan class costs about 3.4 s on a 2-core CPU (diffusers imports
+torch._dynamo, every transformer class of its package, peft and transformers), and transformers'
+BERT another second; the built-in model's own work for a 4 s clip is under 2 s. A trace of the
+same module, saved with `torch.jit.save`, loads in about 0.05 s with torch alone and computes
+exactly what the eager module computes, in float32 and in bfloat16 under autocast, at every input
+shape (the shapes are read at run time: tests/test_models_traced.py). Not `torch.export`: loading
+an exported program imports torch._dynamo (2.4 s here); not ONNX Runtime: it has no bfloat16 fast
+path on CPUs, where eager bf16 is 2-3x faster than ONNX float32 (docs/decisions.md).
+
+The cache is keyed by what the trace was made from: each source file's path, size and
+modification time, the dtype, the torch version and this file's format version. A trace is
+written atomically (a temporary name, then a rename), so concurrent processes never read half a
+file; a trace that fails to load is made again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import threading
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from cinegen.models.velocity import velocity_inputs
+
+log = logging.getLogger(__name__)
+FORMAT = 1  # bump when what a trace holds changes
+
+
+class TraceCache:
+    """A directory of TorchScript traces, each named by a digest of what it was traced from."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def path_for(self, name: str, sources: Sequence[Path], dtype: torch.dtype) -> Path:
+        digest = hashlib.sha256(f"{FORMAT} {torch.__version__} {dtype} {name}".encode())
+        for src in sorted(Path(s).resolve() for s in sources):
+            st = src.stat()
+            digest.update(f"|{src}|{st.st_size}|{st.st_mtime_ns}".encode())
+        return self.root / f"{name}-{digest.hexdigest()[:20]}.pt"
+
+    def load_or_trace(self, name: str, sources: Sequence[Path], dtype: torch.dtype,
+                      trace: Callable[[], torch.jit.ScriptModule]) -> torch.jit.ScriptModule:
+        """The cached trace of `name` made from `sources`, tracing it (and saving it) where missing."""
+        path = self.path_for(name, sources, dtype)
+        if path.exists():
+            try:
+                with quiet_jit():
+                    module: torch.jit.ScriptModule = torch.jit.load(str(path), map_location="cpu")
+                return module
+            except (RuntimeError, OSError) as e:  # a damaged file: trace again
+                log.warning("trace %s cannot be read (%s); tracing again", path, e)
+        with quiet_jit():
+            module = trace()
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.part")
+        torch.jit.save(module, str(tmp))
+        tmp.replace(path)
+        return module
+
+
+@contextlib.contextmanager
+def quiet_jit() -> Iterator[None]:
+    """TorchScript's own chatter off: the tracer's warnings about Python checks (constant for a traced
+    module, and re-done by `TracedVelocity` on every call) and torch's deprecation notice (see the
+    module docstring for why TorchScript all the same)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        for message in (r".*torch\.jit.* is deprecated", r".*TorchScript.*"):
+            warnings.filterwarnings("ignore", message=message, category=DeprecationWarning)
+        yield
+
+
+class _VelocityCall(nn.Module):
+    """A velocity model with every input positional (the layout always given): one graph to trace."""
+
+    def __init__(self, model: nn.Module, with_layout: bool) -> None:
+        super().__init__()
+        self.model, self.with_layout = model, with_layout
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor, text: torch.Tensor,
+                layout: torch.Tensor | None = None) -> torch.Tensor:
+        return self.model(x, sigma, text, layout=layout) if self.with_layout else self.model(x, sigma, text)
+
+
+def trace_velocity(model: Any, dtype: torch.dtype) -> torch.jit.ScriptModule:
+    """Trace a `VelocityModel` (on the CPU, in `dtype`) at a small example shape.
+
+    Not frozen: `torch.jit.freeze` folds bfloat16 constants differently and moves outputs by up to
+    0.08; unfrozen, the trace equals the eager module bit for bit.
+    """
+    cfg = model.transformer.config
+    c, cl = int(cfg["out_channels"] or cfg["in_channels"]), int(model.layout_channels)
+    pt, ph, pw = cfg["patch_size"]
+    n, h, w = 2 * pt, 2 * ph, 2 * pw
+    g = torch.Generator().manual_seed(0)
+    example: list[torch.Tensor] = [torch.randn(1, c, n, h, w, generator=g).to(dtype),  # x (1, C, n, h, w)
+                                   torch.rand(1, n, generator=g),  # sigma (1, n)
+                                   torch.randn(1, 4, int(cfg["text_dim"]), generator=g).to(dtype)]  # text
+    if cl:
+        example.append(torch.zeros(1, cl, n, h, w, dtype=dtype))
+    bf16 = dtype == torch.bfloat16
+    with quiet_jit(), torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        call = _VelocityCall(model, bool(cl)).eval()
+        traced: torch.jit.ScriptModule = torch.jit.trace(call, tuple(example), check_trace=False)
+    return traced
+
+
+class TracedVelocity:
+    """`v = model(x, sigma, text, layout=None)` like `VelocityModel`, run by its TorchScript trace.
+
+    `module` is the trace, or a function that loads it on the first call (a pipeline with several
+    qualities loads only the transformers a call samples with).
+    """
+
+    def __init__(self, module: torch.jit.ScriptModule | Callable[[], torch.jit.ScriptModule],
+                 layout_channels: int, patch: tuple[int, int, int]) -> None:
+        self._module, self.layout_channels, self.patch = module, layout_channels, patch
+        self._lock = threading.Lock()
+
+    @property
+    def module(self) -> torch.jit.ScriptModule:
+        with self._lock:
+            if not isinstance(self._module, torch.jit.ScriptModule):
+                self._module = self._module()
+            return self._module
+
+    def __call__(self, x: torch.Tensor, sigma: torch.Tensor, text: torch.Tensor,
+                 layout: torch.Tensor | None = None) -> torch.Tensor:
+        layout = velocity_inputs(x, sigma, layout, self.layout_channels, self.patch)
+        args: tuple[torch.Tensor, ...] = (x, sigma, text)
+        if layout is not None:
+            args = (*args, layout.expand(x.shape[0], -1, -1, -1, -1))  # (B, Cl, N, h, w)
+        # The trace recorded autocast's casts; autocast around a loaded trace would cast again (the
+        # JIT's autocast pass) and move bfloat16 outputs by up to 0.14.
+        with torch.autocast("cpu", enabled=False):
+            out: torch.Tensor = self.module(*args)
+        return out
+
+    def to(self, *args: Any, **kwargs: Any) -> TracedVelocity:
+        """Traces are made per dtype on the CPU: moving one is a mistake the caller must hear about."""
+        raise RuntimeError("a traced velocity model cannot be moved; trace it again in the dtype wanted")
