@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from cinegen.families.model import DiffusersVideoModel
     from cinegen.families.switches import Switches
     from cinegen.media import AudioTrack
+    from cinegen.models.traced import TraceCache
     from cinegen.pipeline import CinegenPipeline, ScheduleEntry
     from cinegen.trust.moderation import Decision, Policy
     from cinegen.trust.publish import ProvenanceInfo, TrustSettings
@@ -131,7 +132,7 @@ class LocalModerator:
     """The packaged policy, with the consent registry under the data directory (when one exists
     or the request carries a grant). What the CLI and the studio use; the service has its gate."""
 
-    def __init__(self, data: Path, traces: Path | None = None) -> None:
+    def __init__(self, data: Path, traces: TraceCache | None = None) -> None:
         self.data = data
         self.traces = traces  # a trace cache for the policy's sentence encoder (models/traced.py)
         self._policy: Policy | None = None  # loaded once: it keeps its encoder and embeddings
@@ -161,7 +162,7 @@ class Model:
     def __init__(self, model_dir: Path, *, device: str = "cpu", dtype: str = "auto",
                  pipe: CinegenPipeline | DiffusersVideoModel | None = None, runtime: str = "eager",
                  cache_dir: Path | None = None, switches: Switches | None = None,
-                 traces: Path | None = None) -> None:
+                 traces: TraceCache | None = None) -> None:
         self.model_dir = Path(model_dir)
         self.device, self.dtype = device, dtype
         self.runtime, self.cache_dir = runtime, cache_dir  # runtime: pipeline/runtimes.py

@@ -172,7 +172,9 @@ def run(args: argparse.Namespace) -> int:
     request = _request(args, GenerateRequest)
     _check_runtime(args.runtime)
     _quiet_libraries(model_dir)
-    traces = data / "cache" / "traced" if args.traces else None  # models/traced.py
+    from cinegen.models.traced import TraceCache
+
+    traces = TraceCache(data / "cache" / "traced") if args.traces else None  # shared by model and moderator
     switches = _switches(args)
     rank = _launch(args)
     model = Model(model_dir, device=args.device, dtype=args.dtype, runtime=args.runtime,

@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from cinegen.models.velocity import velocity_inputs
+from cinegen.models.velocity import VelocityModel, velocity_inputs
 
 log = logging.getLogger(__name__)
 FORMAT = 1  # bump when what a trace holds changes
@@ -42,6 +42,8 @@ class TraceCache:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._loaded: dict[Path, torch.jit.ScriptModule] = {}  # one copy per process for every user of it
+        self._lock = threading.Lock()
 
     def path_for(self, name: str, sources: Sequence[Path], dtype: torch.dtype) -> Path:
         digest = hashlib.sha256(f"{FORMAT} {torch.__version__} {dtype} {name}".encode())
@@ -52,8 +54,17 @@ class TraceCache:
 
     def load_or_trace(self, name: str, sources: Sequence[Path], dtype: torch.dtype,
                       trace: Callable[[], torch.jit.ScriptModule]) -> torch.jit.ScriptModule:
-        """The cached trace of `name` made from `sources`, tracing it (and saving it) where missing."""
+        """The cached trace of `name` made from `sources`, tracing it (and saving it) where missing. The
+        module is shared by every caller of this cache (the prompt encoder and the moderator's
+        sentence encoder run the same MiniLM): callers must not change it."""
         path = self.path_for(name, sources, dtype)
+        with self._lock:
+            if path not in self._loaded:
+                self._loaded[path] = self._load_or_trace(path, trace)
+            return self._loaded[path]
+
+    def _load_or_trace(self, path: Path,
+                       trace: Callable[[], torch.jit.ScriptModule]) -> torch.jit.ScriptModule:
         if path.exists():
             try:
                 with quiet_jit():
@@ -151,3 +162,8 @@ class TracedVelocity:
     def to(self, *args: Any, **kwargs: Any) -> TracedVelocity:
         """Traces are made per dtype on the CPU: moving one is a mistake the caller must hear about."""
         raise RuntimeError("a traced velocity model cannot be moved; trace it again in the dtype wanted")
+
+
+def as_velocity(transformer: Any) -> Any:
+    """The sampler's velocity model over a transformer module (a trace already is one)."""
+    return transformer if isinstance(transformer, TracedVelocity) else VelocityModel(transformer)

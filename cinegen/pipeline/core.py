@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from cinegen.limits import MAX_FPS, MAX_GUIDANCE, MAX_PROMPT_CHARS, MAX_SECONDS, MAX_STEPS, MIN_FPS
+from cinegen.models.traced import as_velocity
 from cinegen.pipeline.frames import (
     carry_residual,
     fit_image,
@@ -43,6 +44,7 @@ from cinegen.pipeline.types import PipelineError, Sampling, ScheduleEntry, Video
 from cinegen.sampling import SAMPLERS, Conditioning, guided, make_sigmas, shift_for_tokens
 
 if TYPE_CHECKING:  # the component protocols: annotations only
+    from cinegen.models.traced import TraceCache
     from cinegen.pipeline.types import (
         ProgressFn,
         PromptEncoder,
@@ -70,14 +72,6 @@ class _Call:
     progress: ProgressFn | None = None
     plan: Any = None  # the planner's plan over this call's output frames (None: text only)
     plan_origin: int = 0  # the plan frame of this part's frame 0 (a loop's bridge starts after its body)
-
-
-def as_velocity(transformer: Any) -> Any:
-    """The sampler's velocity model over a transformer (a trace already is one)."""
-    from cinegen.models.traced import TracedVelocity
-    from cinegen.models.velocity import VelocityModel
-
-    return transformer if isinstance(transformer, TracedVelocity) else VelocityModel(transformer)
 
 
 # ----------------------------------------------------------------------------- the pipeline
@@ -143,7 +137,8 @@ class CinegenPipeline:
     # -- loading -------------------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, path: str | Path, *, device: str = "cpu",
-                        dtype: str | torch.dtype = "auto", traces: Path | None = None) -> CinegenPipeline:
+                        dtype: str | torch.dtype = "auto",
+                        traces: TraceCache | Path | None = None) -> CinegenPipeline:
         """Load a saved cinegen pipeline, or a diffusers-format Wan 2.1 text-to-video directory.
 
         dtype 'auto' picks bfloat16 where the hardware runs it fast (AMX / AVX512-BF16, CUDA), else float32.

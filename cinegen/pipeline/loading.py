@@ -65,7 +65,7 @@ def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype
 
 def load_pipeline(
     cls: type[CinegenPipeline], path: Path, *, device: str = "cpu", dtype: str | torch.dtype = "auto",
-    traces: Path | None = None,
+    traces: TraceCache | Path | None = None,
 ) -> CinegenPipeline:
     """`cls` (CinegenPipeline) assembled from the directory at `path`, on `device` in `dtype`; a built-in
     model on the CPU runs TorchScript traces from `traces` where given (models/traced.py)."""
@@ -84,7 +84,8 @@ def load_pipeline(
         raise PipelineError(f"{index} is not valid JSON: {e}") from e
     kind = meta.get("_class_name")
     if kind == "CinegenPipeline":
-        cache = TraceCache(traces) if traces is not None and dev.type == "cpu" else None
+        cache = None if traces is None or dev.type != "cpu" else (
+            traces if isinstance(traces, TraceCache) else TraceCache(traces))
         return _load_builtin(cls, path, meta, dev, dtype, cache)
     if kind == "WanPipeline":
         return _load_wan(cls, path, meta, dev, dtype)

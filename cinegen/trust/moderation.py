@@ -25,13 +25,16 @@ import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
 
 from cinegen.trust.consent import ConsentGrant, ConsentRegistry, normalise_name
 from cinegen.trust.names import NameIndex, plain_capitals, public_figures, skeleton
+
+if TYPE_CHECKING:
+    from cinegen.models.traced import TraceCache
 
 TEXT_CATEGORIES = ("minors", "sexual", "violence", "hate")  # checked in this order of precedence
 
@@ -77,17 +80,15 @@ class Policy:
     allow_names: tuple[str, ...] = ()
     max_skin_fraction: float = 0.7
     source: str = "<default>"
-    traces: Path | None = field(default=None, compare=False)  # run the encoder's TorchScript trace from here
+    traces: TraceCache | None = field(default=None, compare=False)  # run the encoder's TorchScript trace
     _cache: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     def encoder(self) -> Any:
         """The sentence encoder, loaded on first use (offline) and kept with this policy."""
         if "encoder" not in self._cache:
             from cinegen.models.text import SentenceEmbedder
-            from cinegen.models.traced import TraceCache
 
-            traces = None if self.traces is None else TraceCache(self.traces)
-            self._cache["encoder"] = SentenceEmbedder(traces=traces)
+            self._cache["encoder"] = SentenceEmbedder(traces=self.traces)
         return self._cache["encoder"]
 
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -118,7 +119,7 @@ _TOP_KEYS = {"version", "allow_terms", "embedding", "categories", "likeness", "i
 _CAT_KEYS = {"code", "message", "threshold", "deny_terms", "descriptions", "mention_terms", "context_terms"}
 
 
-def load_policy(path: str | os.PathLike[str] | None = None, *, traces: Path | None = None) -> Policy:
+def load_policy(path: str | os.PathLike[str] | None = None, *, traces: TraceCache | None = None) -> Policy:
     """Read a policy YAML (default: the one shipped in the package). Raises PolicyError. `traces`: a
     trace cache directory for its sentence encoder (models/traced.py)."""
     if path is None:
