@@ -1,7 +1,6 @@
 """`python -m cinegen` runs the CLI (same as the `cinegen` console script)."""
 
-import sys
 
-from cinegen.cli import main
+from cinegen.cli import entry
 
-sys.exit(main())
+entry()

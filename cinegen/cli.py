@@ -60,5 +60,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def entry() -> None:
+    """The console script: `main`, then exit without the interpreter's last full garbage collection.
+
+    At exit Python collects every object once more; after torch is imported that walk costs about
+    0.2 s of every command (measured: `import torch` exits in 1.33 s, or 1.13 s with the heap frozen
+    first). Freezing moves the heap out of the collector's sight; atexit handlers and finalisers
+    still run. Only the process's entry point does this: `main` is also called in-process (tests).
+    """
+    import gc
+
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()

@@ -130,3 +130,21 @@ def test_precision_recall_on_the_labelled_sets(policy: Policy) -> None:
     assert p >= 0.97 and r >= 0.95, (p, r, wrong)
     p, r, wrong = _pr(held, policy)  # written after tuning: the honest figure
     assert p >= 0.9 and r >= 0.8, (p, r, wrong)
+
+
+def test_description_embeddings_are_kept_beside_the_traces(tmp_path: Path) -> None:
+    from cinegen.models.traced import TraceCache
+
+    plain = load_policy().description_embeddings()
+    first = load_policy(traces=TraceCache(tmp_path)).description_embeddings()
+    assert sorted(first) == sorted(plain) and all(np.array_equal(first[k], plain[k]) for k in plain)
+    (stored,) = tmp_path.glob("policy-descriptions-*.npz")
+    later = load_policy(traces=TraceCache(tmp_path))
+    later._cache["memo"] = None  # a later process reads the file: embedding a description would fail here
+    again = later.description_embeddings()
+    assert all(np.array_equal(again[k], plain[k]) for k in plain)
+    custom = tmp_path / "policy.yaml"  # other descriptions: another file, not a stale one
+    text = resources.files("cinegen.trust").joinpath("policy.yaml").read_text()
+    custom.write_text(text.replace("explicit sexual activity between people", "explicit sexual acts"))
+    load_policy(custom, traces=TraceCache(tmp_path)).description_embeddings()
+    assert len(list(tmp_path.glob("policy-descriptions-*.npz"))) == 2 and stored.exists()

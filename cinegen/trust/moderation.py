@@ -20,6 +20,8 @@ The decision goes with the job (`Decision.to_dict`); refusals happen before any 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -106,11 +108,24 @@ class Policy:
         return np.stack([fresh[t] if t in fresh else memo[t] for t in texts])
 
     def description_embeddings(self) -> dict[str, np.ndarray]:
+        """Each category's description embeddings; with a trace cache, kept on disk beside the traces
+        (keyed by the descriptions and the encoder's weights), which saves ~0.2 s of every command."""
         if "descriptions" not in self._cache:
-            self._cache["descriptions"] = {
-                name: self.embed(list(c.descriptions)) for name,
-                c in self.categories.items() if c.descriptions
-            }
+            texts = {name: list(c.descriptions) for name, c in self.categories.items() if c.descriptions}
+            stored = None
+            if self.traces is not None:
+                key = json.dumps([texts, self.encoder().minilm.identity]).encode()
+                stored = self.traces.root / f"policy-descriptions-{hashlib.sha256(key).hexdigest()[:20]}.npz"
+            if stored is not None and stored.exists():
+                with np.load(stored) as saved:
+                    self._cache["descriptions"] = {name: saved[name] for name in texts}
+            else:
+                self._cache["descriptions"] = {name: self.embed(t) for name, t in texts.items()}
+                if stored is not None:
+                    stored.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = stored.with_name(f"{stored.stem}.{os.getpid()}.part.npz")
+                    np.savez(tmp, **self._cache["descriptions"])
+                    tmp.replace(stored)  # atomic: a concurrent process reads all of it or nothing
         return dict(self._cache["descriptions"])
 
 
