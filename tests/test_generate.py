@@ -174,7 +174,7 @@ def test_a_local_moderator_loads_its_policy_once(tmp_path: Path, monkeypatch: py
 
     loads: list[int] = []
     real = moderation.load_policy
-    monkeypatch.setattr(moderation, "load_policy", lambda *a: loads.append(1) or real(*a))
+    monkeypatch.setattr(moderation, "load_policy", lambda *a, **k: loads.append(1) or real(*a, **k))
     mod = LocalModerator(tmp_path)
     first, second = mod(GenerateRequest("a naked child")), mod(GenerateRequest("a red ball"))
     assert not first.allowed and second.allowed and loads == [1]

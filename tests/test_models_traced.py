@@ -151,5 +151,5 @@ def test_cinegen_generate_runs_the_traces_without_diffusers_or_transformers(tmp_
     assert runs[0] == {"code": 0, "loaded": ["diffusers", "peft", "transformers"]}
     assert runs[1] == {"code": 0, "loaded": []}
     assert sorted(p.name.split("-")[0] for p in (tmp_path / "data" / "cache" / "traced").iterdir()) == [
-        "minilm", "velocity"]
+        "minilm", "policy", "velocity"]  # the policy's description embeddings sit beside the traces
     assert (tmp_path / "0.mp4").read_bytes() != b"" and (tmp_path / "1.mp4").stat().st_size > 0
