@@ -180,3 +180,17 @@ def test_deterministic_golden_slice() -> None:
     v = _video(5)
     with torch.no_grad():
         assert torch.equal(a.encode(v), b.encode(v))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_channels_last_decodes_the_same_frames(dtype: torch.dtype) -> None:
+    torch.manual_seed(0)
+    vae = VideoVAE(VAE_PRESETS["tiny"]).eval().to(dtype)
+    z = torch.randn(1, vae.config.latent_channels, 5, 4, 4).to(dtype)
+    with torch.no_grad():
+        want = vae.decode(z, chunk=2).float()
+        got = vae.channels_last().decode(z, chunk=2).float()
+    assert any(m.weight.is_contiguous(memory_format=torch.channels_last) and not m.weight.is_contiguous()
+               for m in vae.modules() if isinstance(m, torch.nn.Conv2d))
+    levels = ((got - want).abs() * 127.5).max().item()  # 8-bit levels
+    assert got.shape == want.shape and levels <= (0.01 if dtype == torch.float32 else 1.5)

@@ -97,6 +97,8 @@ def _load_builtin(
     traces: TraceCache | None,
 ) -> CinegenPipeline:
     vae = VideoVAE.from_pretrained(path / "vae")
+    if dtype == torch.bfloat16 and dev.type == "cpu":  # float32 left as it was: its outputs are golden-hashed
+        vae.channels_last()
     prompts = MiniLMPrompts(TextEncoder(traces=traces))
     vae_adapter: Any = BuiltinVAE(vae.to(dev, dtype) if dtype != torch.float32 else vae.to(dev))
     prompts.encoder.to(dev)
