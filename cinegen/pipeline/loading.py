@@ -97,10 +97,12 @@ def _load_builtin(
     traces: TraceCache | None,
 ) -> CinegenPipeline:
     vae = VideoVAE.from_pretrained(path / "vae")
-    if dtype == torch.bfloat16 and dev.type == "cpu":  # float32 left as it was: its outputs are golden-hashed
+    if dev.type == "cpu":  # oneDNN's faster layout for the 2D convs (docs/decisions.md)
         vae.channels_last()
     prompts = MiniLMPrompts(TextEncoder(traces=traces))
-    vae_adapter: Any = BuiltinVAE(vae.to(dev, dtype) if dtype != torch.float32 else vae.to(dev))
+    # one window decodes in one chunk: chunks of 8 re-decoded 4 latents of context for the 9th (same frames)
+    vae_adapter: Any = BuiltinVAE(vae.to(dev, dtype) if dtype != torch.float32 else vae.to(dev),
+                                  decode_chunk=max(8, int(meta.get("window_latents", 9))))
     prompts.encoder.to(dev)
     cfg = {k: meta[k] for k in _SETTINGS if k in meta}
     cfg["prompt_extender"] = find_prompt_extender(meta.get("prompt_extender"), path / "model_index.json")
