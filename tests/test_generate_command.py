@@ -70,6 +70,23 @@ def test_text_to_video_writes_a_signed_watermarked_mp4(model: Path, tmp_path: Pa
     assert [p.name for p in tmp_path.iterdir()] == ["shot.mp4"]  # no temporary files left
 
 
+def test_traced_and_untraced_runs_write_the_same_frames(model: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+
+    def frames(name: str, *flags: str) -> np.ndarray:  # the frames as published (the MP4 encoder's output
+        # for the same frames has been seen to differ between runs, so the PNGs are compared)
+        args = ["--seconds", "0.5", "--data-dir", str(data), "--frames-dir", str(tmp_path / name), *flags]
+        assert gen(model, tmp_path / f"{name}.mp4", *args) == 0
+        return np.stack([np.asarray(Image.open(p)) for p in sorted((tmp_path / name).glob("*.png"))])
+
+    untraced = frames("a", "--no-traces")
+    assert not (data / "cache" / "traced").exists()  # --no-traces neither reads nor writes traces
+    traced = [frames("b"), frames("c")]  # the first run traces, the second loads the traces
+    assert sorted(p.name.split("-")[0] for p in (data / "cache" / "traced").iterdir()) == [
+        "minilm", "policy", "velocity"]
+    assert len(untraced) == 8 and all(np.array_equal(untraced, t) for t in traced)
+
+
 def test_prompt_extension_is_reported_and_can_be_turned_off(
     model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
