@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from cinegen.models import traced as traced_module
 from cinegen.models.text import MiniLM, SentenceEmbedder, TextEncoder, minilm_path
 from cinegen.models.traced import TraceCache, TracedVelocity, trace_velocity
 from cinegen.models.transformer import DIT_PRESETS, DiTConfig, build_transformer
@@ -74,7 +75,8 @@ def test_a_trace_checks_its_inputs_like_the_eager_model() -> None:
         traced.to("cpu")
 
 
-def test_the_cache_traces_once_and_again_when_a_source_changes(tmp_path: Path) -> None:
+def test_the_cache_traces_once_and_again_when_a_source_changes(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     src = tmp_path / "weights.bin"
     src.write_bytes(b"one")
     cache, made = TraceCache(tmp_path / "cache"), []
@@ -92,6 +94,10 @@ def test_the_cache_traces_once_and_again_when_a_source_changes(tmp_path: Path) -
     src.write_bytes(b"two!")  # new weights: a new trace
     cache.load_or_trace("v", [src], torch.float32, trace)
     assert len(made) == 2
+    before = cache.path_for("v", [src], torch.float32)  # a new diffusers or model code: a new trace
+    monkeypatch.setattr(traced_module, "_code_identity", lambda: "diffusers=9.9")
+    assert cache.path_for("v", [src], torch.float32) != before
+    monkeypatch.undo()
     cache.path_for("v", [src], torch.float32).write_bytes(b"not a trace")  # damaged: traced again
     TraceCache(tmp_path / "cache").load_or_trace("v", [src], torch.float32, trace)
     assert len(made) == 3 and not list((tmp_path / "cache").glob("*.part"))

@@ -11,7 +11,8 @@ an exported program imports torch._dynamo (2.4 s here); not ONNX Runtime: it has
 path on CPUs, where eager bf16 is 2-3x faster than ONNX float32 (docs/decisions.md).
 
 The cache is keyed by what the trace was made from: each source file's path, size and
-modification time, the dtype, the torch version and this file's format version. A trace is
+modification time, the dtype, the versions of torch, diffusers and transformers, and the source of
+this package's model code that the trace holds (velocity.py, text.py, this file). A trace is
 written atomically (a temporary name, then a rename), so concurrent processes never read half a
 file; a trace that fails to load is made again.
 """
@@ -25,6 +26,7 @@ import os
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,20 @@ log = logging.getLogger(__name__)
 FORMAT = 1  # bump when what a trace holds changes
 
 
+def _code_identity() -> str:
+    """What a trace recorded besides the weights: the versions of torch, diffusers and transformers (whose
+    forward passes it holds) and this package's model code, read without importing the libraries."""
+    versions = []
+    for package in ("torch", "diffusers", "transformers"):
+        try:
+            versions.append(f"{package}={metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{package}=none")
+    here = Path(__file__).parent
+    code = hashlib.sha256(b"".join((here / f).read_bytes() for f in ("velocity.py", "text.py", "traced.py")))
+    return " ".join(versions) + " " + code.hexdigest()[:16]
+
+
 class TraceCache:
     """A directory of TorchScript traces, each named by a digest of what it was traced from."""
 
@@ -46,7 +62,7 @@ class TraceCache:
         self._lock = threading.Lock()
 
     def path_for(self, name: str, sources: Sequence[Path], dtype: torch.dtype) -> Path:
-        digest = hashlib.sha256(f"{FORMAT} {torch.__version__} {dtype} {name}".encode())
+        digest = hashlib.sha256(f"{FORMAT} {dtype} {name} {_code_identity()}".encode())
         for src in sorted(Path(s).resolve() for s in sources):
             st = src.stat()
             digest.update(f"|{src}|{st.st_size}|{st.st_mtime_ns}".encode())
