@@ -74,10 +74,8 @@ class MiniLM(nn.Module):
                                                                  check_trace=False)
             return traced
 
-        sources = [path / "config.json", path / "model.safetensors"]
-        # what the network computes from: its weights' files (eager and traced compute the same)
-        self.identity = [str(s.resolve()) + f":{s.stat().st_size}:{s.stat().st_mtime_ns}" for s in sources]
-        self.net = eager() if traces is None else traces.load_or_trace("minilm", sources, torch.float32,
+        self.sources = [path / "config.json", path / "model.safetensors"]  # what the network computes from
+        self.net = eager() if traces is None else traces.load_or_trace("minilm", self.sources, torch.float32,
                                                                            trace)
         for param in self.net.parameters():
             param.requires_grad_(False)

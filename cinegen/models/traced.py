@@ -20,6 +20,7 @@ file; a trace that fails to load is made again.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import os
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 FORMAT = 1  # bump when what a trace holds changes
 
 
+@functools.cache  # read once per process: it is part of every trace's key
 def _code_identity() -> str:
     """What a trace recorded besides the weights: the versions of torch, diffusers and transformers (whose
     forward passes it holds) and this package's model code, read without importing the libraries."""

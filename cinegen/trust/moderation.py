@@ -114,7 +114,10 @@ class Policy:
             texts = {name: list(c.descriptions) for name, c in self.categories.items() if c.descriptions}
             stored = None
             if self.traces is not None:
-                key = json.dumps([texts, self.encoder().minilm.identity]).encode()
+                import torch  # the encoder's own key in the trace cache names its weights, code and versions
+
+                trace = self.traces.path_for("minilm", self.encoder().minilm.sources, torch.float32).name
+                key = json.dumps([texts, trace]).encode()
                 stored = self.traces.root / f"policy-descriptions-{hashlib.sha256(key).hexdigest()[:20]}.npz"
             if stored is not None and stored.exists():
                 with np.load(stored) as saved:
