@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from cinegen.pipeline.loading import cpu_has_fast_bf16
+
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "weights" / "backlot-v1"
 CINEGEN = [sys.executable, "-m", "cinegen"]
@@ -38,15 +40,20 @@ PROMPTS = (
     "a green triangle moving up at night",
     "a white ball growing in a grey studio",
 )
+# environment variables that cap the ISA torch, oneDNN and MKL use: set all three to emulate an AVX2-only CPU
+ISA_CAPS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
 DEFAULT_VARIANTS = "float32:eager:full,bfloat16:eager:full,float32:onnx:full,auto:eager:fast"
 
 
 def cpu_flags() -> str:
+    """The CPU's flags that matter here, and any cap on the ISA torch may use (AVX2 emulation)."""
     try:
         flags = set(Path("/proc/cpuinfo").read_text().split())
     except OSError:
         return "unknown"
-    return ",".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags) or "none"
+    found = ",".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags) or "none"
+    caps = [f"{k}={os.environ[k]}" for k in ISA_CAPS if k in os.environ]
+    return found + (f" (capped: {' '.join(caps)})" if caps else "")
 
 
 def _qualities() -> set[str]:
@@ -59,7 +66,7 @@ def _usable(variant: str) -> str | None:
     dtype, runtime, quality = variant.split(":")
     if quality not in _qualities():
         return f"the model ships no {quality!r} quality"
-    if dtype == "bfloat16" and not any(f in cpu_flags() for f in ("avx512_bf16", "amx_bf16")):
+    if dtype == "bfloat16" and not cpu_has_fast_bf16():
         return "no fast bfloat16 on this CPU"
     if runtime == "onnx" and dtype == "bfloat16":
         return "onnx runs float32"

@@ -24,7 +24,7 @@ from cinegen.backlot.captions import describe, paraphrase_prompt
 from cinegen.backlot.heldout import heldout_compositions
 from cinegen.backlot.render import render_scene
 from cinegen.backlot.scene import SceneSpec, random_scene
-from cinegen.eval.oracle import grade
+from cinegen.eval.oracle import Grade, grade
 from cinegen.pipeline import CinegenPipeline
 
 MODEL = Path(__file__).resolve().parent.parent / "weights" / "backlot-v1"
@@ -65,6 +65,12 @@ def vae_round_trip(pipe: CinegenPipeline, frames: np.ndarray) -> np.ndarray:
         return video_to_frames(pipe.vae.decode_video(z))[: len(frames)]
 
 
+def fall_ratios(g: Grade) -> list[float]:
+    """Fitted gravity / the world's, for every fall the oracle could fit in a graded clip."""
+    return [p.gravity_ratio for og in g.objects for p in og.physics
+            if p.motion == "fall" and p.gravity_ratio is not None]
+
+
 def print_ceiling(
     pipe: CinegenPipeline, sets: dict[str, list[tuple[str, SceneSpec]]], out: Path | None
 ) -> None:
@@ -79,8 +85,9 @@ def print_ceiling(
                 acc[k] += v
             temporal["flicker_median"].append(graded.flicker)
             temporal["identity_median"].append(graded.identity_consistency)
+            temporal["fall_gravity_ratio_median"] += fall_ratios(graded)
         report[name] = {k: round(float(np.mean(v)), 3) for k, v in acc.items()}
-        report[name].update({k: round(statistics.median(v), 4) for k, v in temporal.items()})
+        report[name].update({k: round(statistics.median(v), 4) for k, v in temporal.items() if v})
         cells = "  ".join(f"{k} {v:.2f}" for k, v in report[name].items())
         print(f"{name:22s} VAE ceiling {cells}", flush=True)
     if out:
@@ -145,9 +152,7 @@ def main() -> None:
             for k, v in g.attribute_results().items():
                 acc[k] += v
             acc["all_checks"].append(g.passed)
-            for og in g.objects:
-                falls += [p.gravity_ratio for p in og.physics
-                          if p.motion == "fall" and p.gravity_ratio is not None]
+            falls += fall_ratios(g)
             gen_temporal["flicker"].append(g.flicker)
             gen_temporal["identity"].append(g.identity_consistency)
             if i < 10:  # real clips of the same scenes, for the temporal comparison

@@ -3,7 +3,7 @@
 Rectified flow (Liu et al. 2022; Lipman et al. 2022; SD3, Esser et al. 2024):
     x_sigma = (1 - sigma) * x0 + sigma * noise,    v = noise - x0,    sigma in [0, 1].
 Sampling integrates dx/dsigma = v from sigma = 1 (noise) to 0 (data): `sample_euler` (first
-order, written here: four lines) or `sample_unipc` (second order, diffusers' UniPC scheduler).
+order, written here: four lines) or `sample_unipc` (second order, a port of diffusers' UniPC).
 
 The model contract (k-diffusion style): `v = model(x, sigma)` with x (B, C, N, h, w) latents and
 sigma (B, N) a noise level per latent frame. Frames given as conditioning are held at their clean
@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -128,25 +129,79 @@ def sample_unipc(
 ) -> torch.Tensor:
     """UniPC (Zhao et al. 2023), second order, over the same sigmas and model calls as `sample_euler`.
 
-    diffusers' `UniPCMultistepScheduler` in flow-matching mode (Wan's default sampler) does the
-    stepping, in float32. One model call per step, like Euler, but it reuses the previous call's
-    prediction, so the path bends with the flow instead of overshooting it.
+    The data-prediction (x0) form with B(h) = e^h - 1 ("bh2"), a corrector after every model call and
+    first order on the first and last steps: diffusers' `UniPCMultistepScheduler(prediction_type=
+    "flow_prediction", use_flow_sigmas=True, solver_order=2, final_sigmas_type="zero")` (Wan's default
+    sampler, Apache-2.0), transcribed op for op in float32, so it takes bit-identical steps
+    (tests/test_sampling.py). Ported rather than called because importing the scheduler imports
+    `diffusers.utils` and through it torch._dynamo: 1.2 s of every CLI run (docs/decisions.md). One
+    model call per step, like Euler, but it reuses the previous call's prediction, so the path bends
+    with the flow instead of overshooting it.
     """
-    # imported here: the Euler path needs no diffusers
-    from diffusers.schedulers.scheduling_unipc_multistep import UniPCMultistepScheduler
-
-    sched = UniPCMultistepScheduler(
-        prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=1.0, solver_order=2,
-        final_sigmas_type="zero"
-    )
-    # flow_shift 1: sigmas as given
-    sched.set_timesteps(sigmas=sigmas[:-1].double().numpy(), device=noise.device)
+    sig = sigmas.double().numpy().copy()
+    if abs(sig[0] - 1.0) < 1e-6:  # as diffusers: keeps log(alpha) finite on the first steps
+        sig[0] -= 1e-6
+    sig[-1] = 0.0
+    s32 = torch.from_numpy(sig.astype("float32"))  # (steps + 1,)
+    total = len(sig) - 1
+    preds: list[torch.Tensor] = []  # x0 predictions of earlier calls, the latest last
+    state: dict[str, Any] = {"order": 0}
 
     def step(i: int, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        return sched.step(v, sched.timesteps[i], x, return_dict=False)[0]
+        m = x - s32[i] * v  # x0 prediction
+        if i > 0:  # UniC: redo the last step with this call's prediction as well
+            x = _unipc_update(state["x"], s32[i - 1], s32[i], preds, s32, i - 1, state["order"], m)
+        preds.append(m)
+        del preds[:-2]
+        state["order"] = min(2, total - i, i + 1)  # first order at the start and on the last step
+        state["x"] = x
+        return _unipc_update(x, s32[i], s32[i + 1], preds, s32, i, state["order"], None)
 
     return _integrate(model, noise, sigmas, step, init=init, cond=cond, callback=callback,
                       state_dtype=torch.float32)
+
+
+def _unipc_update(
+    x: torch.Tensor, s0: torch.Tensor, t: torch.Tensor, preds: list[torch.Tensor], s32: torch.Tensor, i: int,
+    order: int, m_t: torch.Tensor | None,
+) -> torch.Tensor:
+    """One UniP (m_t None) or UniC step of order `order` from x at sigma s0 (step i's) to t, with the x0
+    predictions `preds` (the latest, step i's, last): diffusers' `multistep_uni_{p,c}_bh_update`."""
+
+    def lam(s: torch.Tensor) -> torch.Tensor:
+        return torch.log(1 - s) - torch.log(s)
+
+    alpha_t = 1 - t
+    m0 = preds[-1]
+    h = lam(t) - lam(s0)
+    rks, d1s = [], []
+    if order == 2:
+        rk = (lam(s32[i - 1]) - lam(s0)) / h
+        rks.append(rk)
+        d1s.append((preds[-2] - m0) / rk)
+    rks.append(torch.ones(()))
+    hh = -h
+    h_phi_1 = torch.expm1(hh)
+    h_phi_k = h_phi_1 / hh - 1
+    b_h = torch.expm1(hh)
+    r_rows, b = [], []
+    factorial = 1
+    for k in range(1, order + 1):
+        r_rows.append(torch.pow(torch.stack(rks), k - 1))
+        b.append(h_phi_k * factorial / b_h)
+        factorial *= k + 1
+        h_phi_k = h_phi_k / hh - 1 / factorial
+    x_t = t / s0 * x - alpha_t * h_phi_1 * m0
+    d1 = torch.stack(d1s, dim=1) if d1s else None  # (B, K, C, N, h, w)
+    if m_t is None:  # predictor
+        if d1 is None:
+            return x_t.to(x.dtype)
+        rhos_p = torch.ones(1, dtype=x.dtype) * 0.5
+        return (x_t - alpha_t * b_h * torch.einsum("k,bkc...->bc...", rhos_p, d1)).to(x.dtype)
+    rhos_c = torch.ones(1, dtype=x.dtype) * 0.5 if order == 1 else torch.linalg.solve(
+        torch.stack(r_rows), torch.stack(b)).to(x.dtype)
+    corr = torch.einsum("k,bkc...->bc...", rhos_c[:-1], d1) if d1 is not None else 0
+    return (x_t - alpha_t * b_h * (corr + rhos_c[-1] * (m_t - m0))).to(x.dtype)
 
 
 def sample_heun(

@@ -146,7 +146,7 @@ def test_cinegen_generate_runs_the_traces_without_diffusers_or_transformers(tmp_
               "print(json.dumps({'code': code, 'loaded': sorted({m.split('.')[0] for m in sys.modules} & "
               "{'diffusers', 'transformers', 'peft'})}))\n")
     args = ["generate", "a red ball moving right", "--model", str(model), "--seconds", "0.5",
-            "--data-dir", str(tmp_path / "data")]
+            "--data-dir", str(tmp_path / "data"), "--sampler", "unipc"]  # the teacher's solver needs none
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     runs = []
     for i in range(2):  # the first run traces the networks into the data directory; the second loads them

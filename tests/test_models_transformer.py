@@ -184,5 +184,12 @@ def test_layout_channels_zero_init_and_shapes() -> None:
         VelocityModel(planned)(x, s, t, torch.rand(1, 11, 3, 8, 8))
     with pytest.raises(ValueError, match="takes no plan"):
         VelocityModel(base)(x, s, t, layout)
-    with pytest.raises(ValueError, match="already takes 12"):
-        add_layout_channels(planned, 12)
+    # channels added later (the camera's) start at zero too; the older model's layout is the first 12
+    grown = add_layout_channels(planned, 2).eval()
+    assert layout_channels_of(grown) == 14 and grown.config["out_channels"] == 4
+    newer = torch.cat([layout, torch.rand(1, 2, 3, 8, 8)], dim=1)  # (1, 14, N, h, w)
+    with torch.no_grad():
+        assert torch.allclose(VelocityModel(grown)(x, s, t, newer), want, atol=1e-5)
+        assert torch.equal(VelocityModel(planned)(x, s, t, newer), got)  # takes the first 12
+    with pytest.raises(ValueError, match="must be >= 1"):
+        add_layout_channels(planned, 0)

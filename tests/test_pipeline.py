@@ -342,6 +342,17 @@ def test_auto_dtype_follows_the_hardware(pipe: CinegenPipeline, tmp_path: Path) 
     assert out.frames.shape == (12, 64, 64, 3)
 
 
+def test_auto_dtype_is_float32_where_the_isa_is_capped_to_avx2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """oneDNN capped to AVX2 (an AVX2-only CPU, or its emulation) has no fast bf16: auto is float32."""
+    import torch
+
+    from cinegen.pipeline.loading import cpu_has_fast_bf16, resolve_dtype
+
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert not cpu_has_fast_bf16()
+    assert resolve_dtype("auto", torch.device("cpu")) == torch.float32
+
+
 def test_carry_residual_fades_the_pinned_frames_decode_error_into_the_new_frames() -> None:
     new = np.full((12, 4, 4, 3), 100, np.uint8)
     given = np.full((4, 4, 3), 140, np.uint8)  # the user's frame at the joint

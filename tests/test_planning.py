@@ -15,7 +15,7 @@ from cinegen.backlot.vocab import GRAVITY, GROUND_Y
 from cinegen.planning.paths import apply_path, parse_path, polyline_positions
 from cinegen.planning.plan import PlanError, ShotPlan, check_matches
 from cinegen.planning.planner import BacklotPlanner, close_loop, locate, plan_from_scene, plan_prompt
-from cinegen.planning.raster import LAYOUT_CHANNELS, latent_layout
+from cinegen.planning.raster import CAMERA_PERIOD, LAYOUT_CHANNELS, OBJECT_CHANNELS, latent_layout
 
 
 def _plan(
@@ -164,12 +164,45 @@ def test_layout_channels_say_where_what_is() -> None:
     cols = (occ.sum(dim=1) * torch.arange(16)).sum(dim=1) / occ.sum(dim=(1, 2))
     assert (torch.diff(cols) > 0).all()  # the occupied cells move right
     assert torch.allclose(lay[1], occ) and lay[2:5].sum() == 0  # ball one-hot
-    assert torch.allclose(lay[5], occ) and lay[6:].sum() == 0  # red one-hot
+    assert torch.allclose(lay[5], occ) and lay[6:OBJECT_CHANNELS].sum() == 0  # red one-hot
     # a window starting later sees later frames; past the end holds the last frame
     assert torch.equal(
         latent_layout(p, 4, 2, 128, 128)[:, 1], latent_layout(p, 0, 3, 128, 128)[:, 2]
     )  # frames 5..8 both
     assert torch.equal(latent_layout(p, 500, 1, 128, 128), latent_layout(p, 31, 1, 128, 128))
+
+
+def _camera_stripes(prompt: str) -> torch.Tensor:
+    return latent_layout(_plan(prompt, seconds=2.0), 0, 9, 128, 128)[OBJECT_CHANNELS:]  # (2, N, h, w)
+
+
+def _phase(row: torch.Tensor) -> float:
+    """Where a stripe row's first rising zero crossing lies, in cells (sub-cell by interpolation)."""
+    r = row.numpy() - 0.5
+    i = next(k for k in range(len(r) - 1) if r[k] < 0 <= r[k + 1])
+    return float(i + -r[i] / (r[i + 1] - r[i]))
+
+
+def test_camera_channels_move_with_the_world() -> None:
+    """Static camera: the stripes stand still; a pan slides them against the pan; a zoom spreads them."""
+    still = _camera_stripes("a red ball moving right")
+    assert still.shape == (2, 9, 16, 16) and float(still.min()) >= 0.0 and float(still.max()) <= 1.0
+    assert torch.equal(still[:, 0], still[:, -1]) and float(still[0].std()) > 0.2
+    left = _camera_stripes("a red ball moving right, camera pans left")
+    right = _camera_stripes("a red ball moving right, camera pans right")
+    period = CAMERA_PERIOD * 128 / 8  # cells
+
+    def shift(stripes: torch.Tensor) -> float:  # latent 0 -> 4 (about 1 s), wrapped to half a period
+        d = _phase(stripes[0, 4, 0]) - _phase(stripes[0, 0, 0])
+        return (d + period / 2) % period - period / 2
+
+    assert shift(left) > 0.5 and shift(right) < -0.5  # a left pan slides the world right on screen
+    assert abs(shift(still)) < 1e-6
+    assert torch.equal(left[1, 0], left[1, -1])  # a pan moves nothing vertically
+    zoom = _camera_stripes("a red ball moving right, camera zooms in")
+    first, last = zoom[0, 0, 0], zoom[0, -1, 0]
+    crossings = [int(((r[:-1] - 0.5) * (r[1:] - 0.5) < 0).sum()) for r in (first, last)]
+    assert crossings[1] < crossings[0]  # fewer stripes across the frame: the world is magnified
 
 
 def test_loop_and_anchor() -> None:

@@ -142,6 +142,27 @@ def test_unipc_is_far_more_accurate_than_euler_on_a_curved_flow(shift: float) ->
     assert err_unipc < 0.2 * err_euler  # measured 0.09x (shift 1) and 0.15x (shift 2)
 
 
+@pytest.mark.parametrize(("steps", "shift"), [(1, 1.0), (2, 1.0), (12, 2.23), (24, 3.0)])
+def test_unipc_equals_diffusers_scheduler(steps: int, shift: float) -> None:
+    """The port takes exactly diffusers' UniPCMultistepScheduler steps (flow prediction, bh2, order 2),
+    from pure noise and from SDEdit, on a flow whose velocity depends on x and sigma."""
+    from diffusers.schedulers.scheduling_unipc_multistep import UniPCMultistepScheduler
+
+    noise = _noise(4)
+    flow = _gaussian_flow(0.4, 0.3)  # velocity (B, C, N, h, w) from x and sigma (B, N)
+    for start in (1.0, 0.6):
+        sigmas = make_sigmas(steps, shift=shift, start=start)
+        sched = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True,
+                                        flow_shift=1.0, solver_order=2, final_sigmas_type="zero")
+        sched.set_timesteps(sigmas=sigmas[:-1].double().numpy(), device=noise.device)
+        init = 0.4 + 0.3 * _noise(5) if start < 1.0 else None
+        x = noise if init is None else (1 - sigmas[0]) * init + sigmas[0] * noise
+        for i in range(steps):
+            v = flow(x, torch.full(x.shape[:1] + x.shape[2:3], float(sigmas[i])))
+            x = sched.step(v, sched.timesteps[i], x, return_dict=False)[0]
+        assert torch.equal(sample_unipc(flow, noise, sigmas, init=init), x)  # bit for bit
+
+
 def test_heun_is_second_order_and_integrates_part_of_the_way() -> None:
     """Heun beats Euler on a curved flow at equal steps; from sigma 0.8 to 0.3 it lands where the
     exact flow does (the distillation teacher's use: a piece of the path between two student steps)."""

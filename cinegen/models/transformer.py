@@ -76,21 +76,21 @@ def _initialize_weights(model: WanTransformer3DModel) -> None:
 
 
 def add_layout_channels(transformer: WanTransformer3DModel, layout_channels: int) -> WanTransformer3DModel:
-    """A copy of a text-only transformer that also takes `layout_channels` plan channels.
+    """A copy of a transformer that takes `layout_channels` more plan channels (after any it has).
 
     The patch embedding gains input channels whose weights are zero, so the new model computes
     exactly what the old one did until training moves them (ControlNet's zero convolution idea).
     """
-    if layout_channels_of(transformer) != 0:
-        raise ValueError(f"transformer already takes {layout_channels_of(transformer)} layout channels")
+    if layout_channels < 1:
+        raise ValueError(f"layout_channels to add must be >= 1, got {layout_channels}")
     cfg = dict(transformer.config)
-    c = int(cfg["in_channels"])
-    cfg["in_channels"], cfg["out_channels"] = c + layout_channels, c
+    c = int(cfg["out_channels"] or cfg["in_channels"])  # latent channels
+    cfg["in_channels"], cfg["out_channels"] = int(cfg["in_channels"]) + layout_channels, c
     new = WanTransformer3DModel.from_config(cfg)
     state = transformer.state_dict()
-    w = state["patch_embedding.weight"]  # (D, C, pt, ph, pw)
+    w = state["patch_embedding.weight"]  # (D, C + Cl, pt, ph, pw)
     zeros = w.new_zeros((w.shape[0], layout_channels, *w.shape[2:]))
-    state["patch_embedding.weight"] = torch.cat([w, zeros], dim=1)  # (D, C + Cl, pt, ph, pw)
+    state["patch_embedding.weight"] = torch.cat([w, zeros], dim=1)  # (D, C + Cl + added, pt, ph, pw)
     new.load_state_dict(state)
     return new
 

@@ -50,7 +50,11 @@ class VelocityModel(nn.Module):
 
 def velocity_inputs(x: torch.Tensor, sigma: torch.Tensor, layout: torch.Tensor | None, layout_channels: int,
                     patch: tuple[int, int, int]) -> torch.Tensor | None:
-    """Check a velocity call's inputs; returns its layout (zeros where a plan model gets none)."""
+    """Check a velocity call's inputs; returns its layout (zeros where a plan model gets none).
+
+    Layout channels only ever grow at the end (planning/raster.py), so a model trained with fewer
+    takes the first `layout_channels` of a newer layout.
+    """
     b, _, n, h, w = x.shape
     pt, ph, pw = patch
     if h % ph or w % pw or n % pt:
@@ -63,6 +67,8 @@ def velocity_inputs(x: torch.Tensor, sigma: torch.Tensor, layout: torch.Tensor |
         return None
     if layout is None:
         return x.new_zeros((b, layout_channels, n, h, w))
+    if layout.ndim == 5 and layout.shape[1] > layout_channels:
+        layout = layout[:, :layout_channels]  # (B, Cl, N, h, w)
     if layout.shape[1:] != (layout_channels, n, h, w) or layout.shape[0] not in (1, b):
         raise ValueError(f"layout must be (B, *{(layout_channels, n, h, w)}), got {tuple(layout.shape)}")
     return layout

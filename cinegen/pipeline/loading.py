@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,10 +42,17 @@ _SETTINGS = ("native_fps", "window_latents", "default_steps", "default_guidance"
 
 
 def cpu_has_fast_bf16() -> bool:
-    """True where the CPU multiplies bf16 in hardware (AMX or AVX512-BF16), read from /proc/cpuinfo."""
+    """True where the CPU multiplies bf16 in hardware (AMX or AVX512-BF16, read from /proc/cpuinfo) and
+    torch may use it: `ATEN_CPU_CAPABILITY=avx2` or `ONEDNN_MAX_CPU_ISA=AVX2` (how an AVX2-only CPU is
+    emulated, docs/benchmarks.md) cap the kernels to AVX2, where bf16 has no fast path."""
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
+        return False
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper()
+    capped = isa not in ("ALL", "DEFAULT") and not isa.startswith(("AVX512_CORE_BF16", "AVX512_CORE_AMX",
+                                                                      "AVX10"))
+    if capped or torch.backends.cpu.get_cpu_capability() in ("DEFAULT", "NO AVX", "AVX2"):
         return False
     return "amx_bf16" in flags or "avx512_bf16" in flags
 

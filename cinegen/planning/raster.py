@@ -7,8 +7,12 @@ causal VAE's layout), so a latent frame also sees where its object moved within 
     0      occupancy (how much of the cell some object covers)
     1..4   shape one-hot (ball, box, triangle, star) times that object's coverage
     5..11  colour one-hot (the backlot's seven colours) times that object's coverage
+    12, 13 the camera: 0.5 + 0.5 sin(2 pi X / P) and the same of Y, where (X, Y) is the world point
+           (frame heights) each cell shows under the plan's pan and zoom, so the background's motion
+           is drawn where it happens, as the objects' is (a pan slides the stripes, a zoom spreads them)
 Objects lower in the frame are composited over higher ones, as the renderer draws them. All zeros
-means "no plan": text-only generation and plan dropout in training.
+means "no plan": text-only generation and plan dropout in training. Channels only ever grow at the
+end: a model trained with fewer takes the first ones it knows (models/velocity.py).
 """
 
 from __future__ import annotations
@@ -20,7 +24,10 @@ from cinegen.backlot.render import shape_sdf
 from cinegen.backlot.vocab import COLORS, SHAPES
 from cinegen.planning.plan import ShotPlan
 
-LAYOUT_CHANNELS = 1 + len(SHAPES) + len(COLORS)  # 12
+OBJECT_CHANNELS = 1 + len(SHAPES) + len(COLORS)  # 12
+CAMERA_CHANNELS = 2
+LAYOUT_CHANNELS = OBJECT_CHANNELS + CAMERA_CHANNELS  # 14
+CAMERA_PERIOD = 0.375  # frame heights per stripe of the camera channels: 6 latent cells at zoom 1
 SPATIAL_DOWN = 8  # the VAE's spatial factor
 TEMPORAL_DOWN = 4  # the VAE's temporal factor
 _SUPER = 4  # coverage samples per latent cell side
@@ -37,6 +44,7 @@ def frame_layout(plan: ShotPlan, frame: int, width: int, height: int) -> np.ndar
     step = SPATIAL_DOWN / _SUPER  # pixels between samples
     xs = (np.arange(w * _SUPER, dtype=np.float32) + 0.5) * step  # sample centres, pixels
     ys = (np.arange(h * _SUPER, dtype=np.float32) + 0.5) * step
+    out[OBJECT_CHANNELS:] = camera_channels(plan, frame, width, height)
     order = sorted(range(len(plan.objects)), key=lambda k: plan.objects[k].boxes[frame].cy)
     for k in order:
         o = plan.objects[k]
@@ -47,11 +55,29 @@ def frame_layout(plan: ShotPlan, frame: int, width: int, height: int) -> np.ndar
         cov = alpha.reshape(h, _SUPER, w, _SUPER).mean(axis=(1, 3)).astype(np.float32)  # (h, w)
         if not cov.any():
             continue
-        feat = np.zeros(LAYOUT_CHANNELS, np.float32)
+        feat = np.zeros(OBJECT_CHANNELS, np.float32)
         feat[0] = 1.0
         feat[1 + _SHAPE_INDEX[o.shape]] = 1.0
         feat[1 + len(SHAPES) + _COLOR_INDEX[o.color]] = 1.0
-        out = out * (1.0 - cov[None]) + feat[:, None, None] * cov[None]
+        obj = out[:OBJECT_CHANNELS]
+        out[:OBJECT_CHANNELS] = obj * (1.0 - cov[None]) + feat[:, None, None] * cov[None]
+    return out
+
+
+def camera_channels(plan: ShotPlan, frame: int, width: int, height: int) -> np.ndarray:
+    """(CAMERA_CHANNELS, height // 8, width // 8): stripes fixed to the world, seen through the camera."""
+    h, w = height // SPATIAL_DOWN, width // SPATIAL_DOWN
+    aspect = width / height
+    cam = plan.camera
+    pan = cam.pan[frame] if cam.pan else 0.0  # the view's left edge in world frame heights
+    zoom = cam.zoom[frame] if cam.zoom else 1.0
+    u = (np.arange(w, dtype=np.float32) + 0.5) * SPATIAL_DOWN / height - aspect / 2  # from the centre
+    v = (np.arange(h, dtype=np.float32) + 0.5) * SPATIAL_DOWN / height - 0.5
+    x = u / zoom + pan + aspect / 2  # (w,) world X of each cell centre
+    y = v / zoom + 0.5  # (h,)
+    out = np.empty((CAMERA_CHANNELS, h, w), np.float32)
+    out[0] = 0.5 + 0.5 * np.sin(2 * np.pi * x / CAMERA_PERIOD)[None, :]
+    out[1] = 0.5 + 0.5 * np.sin(2 * np.pi * y / CAMERA_PERIOD)[:, None]
     return out
 
 

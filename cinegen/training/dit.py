@@ -117,8 +117,9 @@ def main(cfg: DiTTrainConfig) -> Path:
     transformer = build_transformer(dit_cfg)
     if cfg.init_from:
         init = load_transformer(cfg.init_from)
-        if cfg.plan and layout_channels_of(init) == 0:  # a text-only model gains zero-initialised plan inputs
-            init = add_layout_channels(init, LAYOUT_CHANNELS)
+        have = layout_channels_of(init)
+        if cfg.plan and have < LAYOUT_CHANNELS:  # zero-initialised plan inputs for the channels it lacks
+            init = add_layout_channels(init, LAYOUT_CHANNELS - have)
         transformer.load_state_dict(init.state_dict())
         log.info("initialised weights from %s", cfg.init_from)
     model = VelocityModel(transformer).to(device).train()

@@ -100,6 +100,7 @@ class LatentBanks:
             for b in self.buckets
         }
         self.plan = layout_channels > 0
+        self.layout_channels = layout_channels
         self.workers = workers
         self.source = ClipSource(
             self.buckets, self.weights, seed=seed, workers=workers, with_captions=True, with_layout=self.plan
@@ -121,6 +122,7 @@ class LatentBanks:
                 lay = None
                 if self.plan:
                     lay = torch.from_numpy(np.stack([np.asarray(c.layout) for c in part])).to(self.device)
+                    lay = lay[:, : self.layout_channels]  # a model trained with fewer takes the first ones
                 self.banks[b].add(z.to(torch.bfloat16), [c.captions for c in part], lay)
 
     def fill(self, seconds: float, bank_size: int) -> None:
