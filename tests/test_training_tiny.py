@@ -19,7 +19,7 @@ from cinegen.models.vae import VideoVAE
 from cinegen.pipeline import CinegenPipeline
 from cinegen.pipeline.adapters import BuiltinVAE, MiniLMPrompts
 from cinegen.planning.planner import PLANNERS
-from cinegen.planning.raster import LAYOUT_CHANNELS
+from cinegen.planning.raster import LAYOUT_CHANNELS, OBJECT_CHANNELS
 from cinegen.training import data as training_data
 from cinegen.training import dit as dit_train
 from cinegen.training import vae as vae_train
@@ -182,6 +182,21 @@ def test_object_weighted_error_is_uniform_at_zero_and_leans_on_objects() -> None
     assert torch.allclose(weighted, torch.full((2, 3), 5.0 / 20.0))  # weight 5 on 1 of 16 pixels: 5 / (15 + 5)
     layout[:, 0] = 255  # everything covered: the weight cancels
     assert torch.allclose(object_weighted_error(diff, layout, 4.0), uniform)
+
+
+def test_camera_weight_leans_on_the_background_only_where_the_camera_moves() -> None:
+    diff = torch.zeros(2, 4, 3, 4, 4)  # (B, C, N, h, w)
+    diff[:, :, :, 3, 3] = 1.0  # the error sits on the background
+    layout = torch.zeros(2, LAYOUT_CHANNELS, 3, 4, 4, dtype=torch.uint8)
+    layout[:, 0, :, 0, 0] = 255  # one object pixel
+    layout[:, OBJECT_CHANNELS:] = 128  # still stripes in both clips...
+    layout[1, OBJECT_CHANNELS, 2] = 200  # ...until clip 1's camera moves in its last latent frame
+    plain = object_weighted_error(diff, layout, 4.0)
+    assert torch.allclose(object_weighted_error(diff, layout, 4.0, 0.0), plain)
+    moved = object_weighted_error(diff, layout, 4.0, 2.0)
+    assert torch.allclose(moved[0], plain[0])  # a still camera: unchanged
+    assert torch.allclose(plain[1], torch.full((3,), 1.0 / 20.0))  # 1 / (15 + 5)
+    assert torch.allclose(moved[1], torch.full((3,), 3.0 / 50.0))  # background 3: 3 / (15 * 3 + 5)
 
 
 # ----------------------------------------------------------------------------- licences

@@ -33,7 +33,7 @@ from cinegen.models.transformer import (
     load_transformer,
 )
 from cinegen.models.vae import VideoVAE
-from cinegen.planning.raster import LAYOUT_CHANNELS
+from cinegen.planning.raster import LAYOUT_CHANNELS, OBJECT_CHANNELS
 from cinegen.sampling import shift_for_tokens, shift_sigmas
 from cinegen.training.checkpoint import resume_checkpoint, save_checkpoint
 from cinegen.training.configs import DiTTrainConfig
@@ -43,17 +43,27 @@ from cinegen.trust.licences import LicenceError, TrainingDataLedger, load_ledger
 
 log = logging.getLogger("cinegen.train.dit")
 
-def object_weighted_error(diff: torch.Tensor, layout: torch.Tensor | None, weight: float) -> torch.Tensor:
-    """Mean squared error per frame, each latent pixel weighted 1 + `weight` x its object occupancy.
+def object_weighted_error(diff: torch.Tensor, layout: torch.Tensor | None, weight: float,
+                          camera_weight: float = 0.0) -> torch.Tensor:
+    """Mean squared error per frame, each latent pixel weighted 1 + `weight` x its object occupancy,
+    and, in clips whose camera moves, 1 + `camera_weight` on the background.
 
-    diff: (B, C, N, h, w); layout: (B, Cl, N, h, w) uint8 with occupancy in channel 0. Objects cover a
-    few percent of a backlot frame, so a uniform loss is mostly background: the weight spends the
-    gradient on the objects' shapes. weight 0 is exactly the uniform mean. Returns (B, N).
+    diff: (B, C, N, h, w); layout: (B, Cl, N, h, w) uint8 with occupancy in channel 0 and the camera's
+    world stripes in channels OBJECT_CHANNELS.. (planning/raster.py). Objects cover a few percent of a
+    backlot frame, so a uniform loss is mostly background: the weight spends the gradient on the
+    objects' shapes. But the background's slow slide or spread is all that shows a camera move, and it
+    is a sliver of the loss: `camera_weight` spends more there. Weights 0 are exactly the uniform mean.
+    Returns (B, N).
     """
     err = diff.pow(2).mean(dim=1)  # (B, N, h, w)
-    if weight == 0.0 or layout is None:
+    if (weight == 0.0 and camera_weight == 0.0) or layout is None:
         return err.mean(dim=(2, 3))
-    w = 1.0 + weight * layout[:, 0].to(err.device, torch.float32).div(255.0)  # (B, N, h, w)
+    occ = layout[:, 0].to(err.device, torch.float32).div(255.0)  # (B, N, h, w)
+    w = 1.0 + weight * occ
+    if camera_weight and layout.shape[1] > OBJECT_CHANNELS and layout.shape[2] > 1:
+        stripes = layout[:, OBJECT_CHANNELS:].to(err.device, torch.float32)  # (B, 2, N, h, w)
+        moving = (stripes.diff(dim=2).abs().amax(dim=(1, 2, 3, 4)) > 0).float()  # (B,)
+        w = w + camera_weight * moving[:, None, None, None] * (1.0 - occ)
     return (err * w).sum(dim=(2, 3)) / w.sum(dim=(2, 3))
 
 
@@ -97,6 +107,8 @@ def main(cfg: DiTTrainConfig) -> Path:
     # 1. setup -------------------------------------------------------------------------------------------
     if cfg.object_weight < 0 or (cfg.object_weight and not cfg.plan):
         raise ValueError(f"object_weight must be >= 0 and needs plan=true (it reads the layout), got {cfg.object_weight}")
+    if cfg.camera_weight < 0 or (cfg.camera_weight and not cfg.plan):
+        raise ValueError(f"camera_weight must be >= 0 and needs plan=true (it reads the layout), got {cfg.camera_weight}")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device(cfg.device)
@@ -178,7 +190,8 @@ def main(cfg: DiTTrainConfig) -> Path:
             g["lr"] = cosine_lr(cfg.lr, step, cfg.warmup, cfg.steps, time.time() - started, cfg.max_minutes)
         with autocast:
             v = train_model(xt, frame_sigma, emb, layout)
-        err = object_weighted_error(v.float() - target, lay, cfg.object_weight if cfg.plan else 0.0)  # (B, N)
+        err = object_weighted_error(v.float() - target, lay, cfg.object_weight if cfg.plan else 0.0,
+                                    cfg.camera_weight if cfg.plan else 0.0)  # (B, N)
         keep = (~mask).float()
         loss = (err * keep).sum() / keep.sum().clamp_min(1.0)
         opt.zero_grad(set_to_none=True)
