@@ -111,7 +111,10 @@ def test_completed_and_failed_events_signed_and_retried(server: ThreadServer,
     first_id = allowed.calls[0][0]["webhook-id"]
     assert allowed.calls[0][2] == 500
     assert [st for h, _, st in allowed.calls if h["webhook-id"] == first_id] == [500, 204]
-    events = store.events_for(json.loads(allowed.calls[0][1])["data"]["id"])
+    video_id = json.loads(allowed.calls[0][1])["data"]["id"]
+    # the sender records the delivery just after the receiver answers: wait for the record, not the answer
+    wait_for(lambda: bool(store.events_for(video_id)) and bool(store.events_for(video_id)[0]["delivered_at"]))
+    events = store.events_for(video_id)
     assert len(events) == 1 and events[0]["attempts"] == 2 and events[0]["delivered_at"]
 
 

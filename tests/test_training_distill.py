@@ -3,6 +3,7 @@ as a quality, and what the pipeline and the CLI do with qualities and step count
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from pathlib import Path
@@ -14,7 +15,7 @@ import torch
 from cinegen.models.transformer import load_transformer
 from cinegen.pipeline import CinegenPipeline, PipelineError
 from cinegen.pipeline.quality import Quality, choose_sampling
-from cinegen.sampling import SAMPLERS
+from cinegen.sampling import SAMPLERS, Conditioning
 from cinegen.training import distill
 from cinegen.training.configs import DistillConfig
 from tests.tiny_planned import tiny_planned_pipeline
@@ -79,13 +80,38 @@ def test_distill_resume_continues_the_step_count(student: Path, teacher: Path) -
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("student_steps", ()), ("student_steps", (0, 2)), ("teacher_substeps", 0), ("guidance", -1.0)],
+    [("student_steps", ()), ("student_steps", (0, 2)), ("teacher_substeps", 0), ("guidance", -1.0),
+     ("rollout", 1.5)],
 )
 def test_distill_rejects_bad_settings(teacher: Path, tmp_path: Path, field: str, value: Any) -> None:
     with pytest.raises(ValueError, match=field):
         distill.main(_cfg(tmp_path, teacher, **{field: value}))
     with pytest.raises(FileNotFoundError, match="model_index"):
         distill.main(_cfg(tmp_path, tmp_path / "nowhere"))
+
+
+def test_rollout_starts_intervals_where_the_students_own_steps_land(teacher: Path, tmp_path: Path) -> None:
+    """The rollout is the student's Euler steps from noise with pinned frames held; a run that starts
+    every later interval there trains (the weights move) and writes a student."""
+    from cinegen.models.transformer import VelocityModel, load_transformer
+
+    model = VelocityModel(load_transformer(teacher / "transformer")).eval()
+    noise, text = torch.randn(1, 4, 3, 8, 8), torch.randn(1, 5, 384)
+    x0 = torch.randn(1, 4, 3, 8, 8)
+    cond = Conditioning(x0, torch.tensor([True, False, False]))
+    sig = torch.tensor([1.0, 0.6, 0.3])
+    got = distill.student_rollout(model, noise, sig, cond, text, None, contextlib.nullcontext())
+    x = cond.apply(noise, noise)
+    for a, b in ((1.0, 0.6), (0.6, 0.3)):  # Euler by hand, the pinned frame clean before each call
+        s = cond.frame_sigmas(a, 1, 3, x.device)
+        with torch.no_grad():
+            x = cond.apply(x + (b - a) * model(x, s, text), noise)
+    torch.testing.assert_close(got, x)
+    assert torch.equal(got[:, :, 0], x0[:, :, 0])
+    out = distill.main(_cfg(tmp_path, teacher, rollout=1.0, student_steps=(2,)))
+    trained = load_transformer(out).state_dict()
+    start = load_transformer(teacher / "transformer").state_dict()
+    assert any(not torch.equal(trained[k].float(), v.float()) for k, v in start.items())
 
 
 def test_the_target_is_the_teachers_guided_jump() -> None:

@@ -104,6 +104,9 @@ class DistillConfig(BankedRun):
     student_steps: tuple[int, ...] = (2, 3, 4)
     teacher_substeps: int = 2  # Heun steps of the guided teacher between two student steps
     guidance: float = 0.0  # the guidance folded in; 0 = the teacher's default_guidance
+    # share of samples that start an interval where the student's own earlier steps land (its EMA run
+    # from noise, no gradient) instead of at noised data: what it meets when sampling (0 = off)
+    rollout: float = 0.0
     steps: int = 4000
     tokens_per_batch: int = 1200
     lr: float = 5e-5

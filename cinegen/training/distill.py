@@ -36,9 +36,15 @@ from typing import Any
 import torch
 
 from cinegen.models.text import TextEncoder
-from cinegen.models.transformer import DiTConfig, VelocityModel, layout_channels_of, load_transformer
+from cinegen.models.transformer import (
+    DiTConfig,
+    VelocityModel,
+    add_layout_channels,
+    layout_channels_of,
+    load_transformer,
+)
 from cinegen.models.vae import VideoVAE
-from cinegen.sampling import Conditioning, guided, make_sigmas, sample_heun, shift_for_tokens
+from cinegen.sampling import Conditioning, guided, make_sigmas, sample_euler, sample_heun, shift_for_tokens
 from cinegen.training.checkpoint import resume_checkpoint
 from cinegen.training.configs import DistillConfig
 from cinegen.training.dit import _save_checkpoint, object_weighted_error, random_condition_mask
@@ -54,6 +60,8 @@ def check_config(cfg: DistillConfig) -> None:
         raise ValueError(f"student_steps must be step counts >= 1, got {cfg.student_steps}")
     if cfg.teacher_substeps < 1:
         raise ValueError(f"teacher_substeps must be >= 1, got {cfg.teacher_substeps}")
+    if not 0.0 <= cfg.rollout <= 1.0:
+        raise ValueError(f"rollout is a share of samples in [0, 1], got {cfg.rollout}")
     if cfg.guidance < 0 or cfg.object_weight < 0:
         raise ValueError(f"guidance and object_weight must be >= 0, got {cfg.guidance}, {cfg.object_weight}")
     if not (Path(cfg.teacher) / "model_index.json").exists():
@@ -63,6 +71,18 @@ def check_config(cfg: DistillConfig) -> None:
 def student_sigmas(steps: int, tokens: int) -> torch.Tensor:
     """The student's noise levels (steps + 1,): the pipeline's schedule for this many steps and tokens."""
     return make_sigmas(steps, shift=shift_for_tokens(tokens))
+
+
+@torch.no_grad()
+def student_rollout(
+    student: VelocityModel, noise: torch.Tensor, sigmas: torch.Tensor, cond: Conditioning | None,
+    text: torch.Tensor, layout: torch.Tensor | None, autocast: Any,
+) -> torch.Tensor:
+    """The student's Euler steps from noise over `sigmas` (ending at the interval's start), pinned frames
+    held: (B, C, N, h, w). Regressing from here, not from noised data, trains on the inputs the
+    student meets when it samples (its earlier steps' errors included)."""
+    with autocast:
+        return sample_euler(lambda x, s: student(x, s, text, layout), noise, sigmas, cond=cond).float()
 
 
 @torch.no_grad()
@@ -96,7 +116,10 @@ def main(cfg: DistillConfig) -> Path:
     text.to(device)
     teacher = VelocityModel(load_transformer(teacher_dir / "transformer")).to(device).eval()
     teacher.requires_grad_(False)
-    student_tr = load_transformer(cfg.init_from) if cfg.init_from else copy.deepcopy(teacher.transformer)
+    student_tr: Any = load_transformer(cfg.init_from) if cfg.init_from else copy.deepcopy(teacher.transformer)
+    missing = layout_channels_of(teacher.transformer) - layout_channels_of(student_tr)
+    if missing > 0:  # a student from an older teacher gains the new plan inputs, zero-initialised
+        student_tr = add_layout_channels(student_tr, missing)
     model = VelocityModel(student_tr).to(device).train().requires_grad_(True)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
@@ -139,6 +162,8 @@ def main(cfg: DistillConfig) -> Path:
         cond = Conditioning(x0, mask) if mask.any() else None
         x_a = (1 - s_a) * x0 + s_a * noise
         x_a = cond.apply(x_a, noise) if cond is not None else x_a
+        if i > 0 and rng.random() < cfg.rollout:  # where the student's own first i steps land
+            x_a = student_rollout(ema, noise, sig[: i + 1], cond, emb, layout, autocast)
         with autocast:
             target = teacher_jump(teacher, x_a, s_a, s_b, cond, emb, uncond_emb.expand(bs, -1, -1), guidance,
                                   layout, uncond_layout, cfg.teacher_substeps)
