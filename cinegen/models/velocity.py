@@ -48,13 +48,16 @@ class VelocityModel(nn.Module):
         return out
 
 
+def known_layout(layout: torch.Tensor, layout_channels: int) -> torch.Tensor:
+    """The first `layout_channels` of a layout (B, Cl', N, h, w): layout channels only ever grow at the end
+    (planning/raster.py), so a model trained with fewer takes the ones it knows."""
+    return layout[:, :layout_channels] if layout.ndim == 5 and layout.shape[1] > layout_channels else layout
+
+
 def velocity_inputs(x: torch.Tensor, sigma: torch.Tensor, layout: torch.Tensor | None, layout_channels: int,
                     patch: tuple[int, int, int]) -> torch.Tensor | None:
-    """Check a velocity call's inputs; returns its layout (zeros where a plan model gets none).
-
-    Layout channels only ever grow at the end (planning/raster.py), so a model trained with fewer
-    takes the first `layout_channels` of a newer layout.
-    """
+    """Check a velocity call's inputs; returns its layout (zeros where a plan model gets none; the
+    channels it knows of a newer layout: `known_layout`)."""
     b, _, n, h, w = x.shape
     pt, ph, pw = patch
     if h % ph or w % pw or n % pt:
@@ -67,8 +70,7 @@ def velocity_inputs(x: torch.Tensor, sigma: torch.Tensor, layout: torch.Tensor |
         return None
     if layout is None:
         return x.new_zeros((b, layout_channels, n, h, w))
-    if layout.ndim == 5 and layout.shape[1] > layout_channels:
-        layout = layout[:, :layout_channels]  # (B, Cl, N, h, w)
+    layout = known_layout(layout, layout_channels)
     if layout.shape[1:] != (layout_channels, n, h, w) or layout.shape[0] not in (1, b):
         raise ValueError(f"layout must be (B, *{(layout_channels, n, h, w)}), got {tuple(layout.shape)}")
     return layout

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from cinegen.models.velocity import known_layout
 from cinegen.pipeline.types import PipelineError
 
 RUNTIMES = ("eager", "onnx")
@@ -75,8 +76,8 @@ class OnnxVelocity:
         b, _, n, h, w = x.shape
         if layout is None:  # "no plan" is zeros, as VelocityModel gives the eager model
             layout = torch.zeros(b, self.layout_channels, n, h, w)
-        else:  # the first channels a model knows (layouts only grow at the end: planning/raster.py)
-            layout = layout[:, : self.layout_channels].expand(b, -1, -1, -1, -1)
+        else:
+            layout = known_layout(layout, self.layout_channels).expand(b, -1, -1, -1, -1)
         inputs = [t.detach().float().contiguous() for t in (x, sigma, text, layout)]
         session = self._session(inputs)
         names = [i.name for i in session.get_inputs()]
