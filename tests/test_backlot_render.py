@@ -91,3 +91,18 @@ def test_a_minute_renders_lazily() -> None:
 def test_a_four_second_clip_renders() -> None:
     frames = render_scene(parse_prompt("a purple triangle bouncing at night, zoom out"))
     assert frames.shape == (64, 128, 128, 3)
+
+
+def test_given_tracks_replace_the_worlds_motion() -> None:
+    from cinegen.backlot.motion import Track
+
+    scene = parse_prompt("a red ball on plain black", seconds=0.5, width=64, height=64)
+    n = scene.num_frames
+    xs = np.linspace(0.2, 0.8, n)  # a drawn path: left to right along the top third
+    frames = render_scene(scene, tracks=[Track(x=xs, y=np.full(n, 0.3), r=np.full(n, 0.1))])
+    assert frames.shape == (n, 64, 64, 3)
+    for i in (0, n - 1):
+        ys, cols = np.nonzero(frames[i, :, :, 0] > 100)  # the red ball's pixels
+        assert abs(cols.mean() / 64 - xs[i]) < 0.03 and abs(ys.mean() / 64 - 0.3) < 0.03
+    with pytest.raises(ValueError, match="one track of"):
+        render_scene(scene, tracks=[Track(x=xs[:2], y=xs[:2], r=xs[:2])])

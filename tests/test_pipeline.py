@@ -4,6 +4,7 @@ argument errors, persistence and the pixel helpers. (The mode a manifest records
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 from typing import Any
@@ -251,7 +252,13 @@ def test_save_load_round_trip(pipe: CinegenPipeline, tmp_path: Path) -> None:
     assert CinegenPipeline.from_pretrained(tmp_path / "unipc", dtype="float32").default_sampler == "unipc"
     with pytest.raises(PipelineError, match="default sampler 'rk45'"):
         CinegenPipeline(pipe.vae, pipe.transformer, pipe.encode_prompt, default_sampler="rk45")
-    a = pipe("a red ball rolls", seconds=0.75, seed=3, **SIZE)
+    assert any(m.weight.is_contiguous(memory_format=torch.channels_last) and not m.weight.is_contiguous()
+               for m in loaded.vae.vae.modules() if isinstance(m, torch.nn.Conv2d))  # the CPU loader's layout
+    # the same weights in the same layout: bit-identical frames
+    vae = BuiltinVAE(copy.deepcopy(pipe.vae.vae).channels_last(), pipe.vae.decode_chunk)
+    same_layout = CinegenPipeline(vae, pipe.transformer, pipe.encode_prompt, sizes=pipe.sizes,
+                                  window_latents=3, default_steps=2)
+    a = same_layout("a red ball rolls", seconds=0.75, seed=3, **SIZE)
     b = loaded("a red ball rolls", seconds=0.75, seed=3, **SIZE)
     assert np.array_equal(a.frames, b.frames)
 

@@ -23,7 +23,13 @@ from cinegen.planning.raster import LAYOUT_CHANNELS, OBJECT_CHANNELS
 from cinegen.training import data as training_data
 from cinegen.training import dit as dit_train
 from cinegen.training import vae as vae_train
-from cinegen.training.dit import DiTTrainConfig, object_weighted_error, random_condition_mask, training_sigmas
+from cinegen.training.dit import (
+    DiTTrainConfig,
+    camera_motion_error,
+    object_weighted_error,
+     random_condition_mask,
+    training_sigmas,
+)
 from cinegen.training.schedule import config_from_argv, cosine_lr
 from cinegen.training.vae import VAETrainConfig
 from cinegen.trust.licences import BACKLOT_LICENCE, LicenceError, TrainingDataLedger
@@ -197,6 +203,24 @@ def test_camera_weight_leans_on_the_background_only_where_the_camera_moves() -> 
     assert torch.allclose(moved[0], plain[0])  # a still camera: unchanged
     assert torch.allclose(plain[1], torch.full((3,), 1.0 / 20.0))  # 1 / (15 + 5)
     assert torch.allclose(moved[1], torch.full((3,), 3.0 / 50.0))  # background 3: 3 / (15 * 3 + 5)
+
+
+def test_camera_motion_error_sees_only_change_on_a_moving_background() -> None:
+    layout = torch.zeros(2, LAYOUT_CHANNELS, 3, 4, 4, dtype=torch.uint8)
+    layout[:, 0, :, 0, 0] = 255  # one object pixel
+    layout[:, OBJECT_CHANNELS:] = 128
+    layout[1, OBJECT_CHANNELS, 2] = 200  # clip 1's camera moves
+    sigma = torch.full((2, 3), 0.5)
+    steady = torch.ones(2, 4, 3, 4, 4)  # the same error in every frame: nothing moves wrongly
+    assert torch.equal(camera_motion_error(steady, layout, sigma), torch.zeros(2, 2))
+    changing = torch.zeros(2, 4, 3, 4, 4)
+    changing[:, :, 2, 3, 3] = 1.0  # the background goes wrong in the last frame only
+    changing[:, :, 2, 0, 0] = 5.0  # and the object too, which this term ignores
+    got = camera_motion_error(changing, layout, sigma)
+    assert torch.equal(got[0], torch.zeros(2))  # a still camera: no term
+    assert torch.allclose(got[1], torch.tensor([0.0, 0.25 / 15.0]))  # (0.5 x 1)^2 over 15 background pixels
+    assert torch.equal(camera_motion_error(changing, layout[:, :OBJECT_CHANNELS], sigma), torch.zeros(2, 2))
+    assert torch.equal(camera_motion_error(changing, None, sigma), torch.zeros(2, 2))
 
 
 # ----------------------------------------------------------------------------- licences

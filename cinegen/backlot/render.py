@@ -8,7 +8,7 @@ occludes them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -23,16 +23,25 @@ PILLAR_RGB = (92, 64, 46)
 VIGNETTE_STRENGTH = 0.12
 
 
-def render_scene(scene: SceneSpec) -> np.ndarray:
+def render_scene(scene: SceneSpec, tracks: Sequence[Track] | None = None) -> np.ndarray:
     """All frames of a scene. Returns (T, H, W, 3) uint8."""
-    return np.stack(list(iter_frames(scene)))
+    return np.stack(list(iter_frames(scene, tracks=tracks)))
 
 
-def iter_frames(scene: SceneSpec, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
-    """Yield frames one at a time (H, W, 3) uint8, so minute-long clips stay in flat memory."""
+def iter_frames(
+    scene: SceneSpec, start: int = 0, stop: int | None = None, tracks: Sequence[Track] | None = None
+) -> Iterator[np.ndarray]:
+    """Yield frames one at a time (H, W, 3) uint8, so minute-long clips stay in flat memory.
+
+    `tracks` (one per object, `num_frames` long) replace the world's motion: the ground truth of a
+    drawn path, which no backlot motion makes."""
     rng = np.random.default_rng(scene.seed)
     bg_params = _background_params(scene, rng)
-    tracks = [object_track(o, scene) for o in scene.objects]
+    if tracks is None:
+        tracks = [object_track(o, scene) for o in scene.objects]
+    elif len(tracks) != len(scene.objects) or any(len(t.x) < scene.num_frames for t in tracks):
+        raise ValueError(f"need one track of {scene.num_frames} frames per object ({len(scene.objects)})")
+    tracks = list(tracks)
     cam = camera_path(scene)
     static_bg = None
     if scene.camera == "static":

@@ -181,12 +181,14 @@ class VideoVAE(nn.Module):
         return (z - self.latent_mean.to(z)) / self.latent_std.to(z)
 
     # -- decode
-    def _decode_raw(self, z: torch.Tensor) -> torch.Tensor:
-        """z (B, Cz, N, h, w) unnormalised -> (B, 3, 4N, H, W), including the 3 leading copies."""
+    def _decode_raw(self, z: torch.Tensor, skip: int = 0) -> torch.Tensor:
+        """z (B, Cz, N, h, w) unnormalised -> (B, 3, 4N - skip, H, W): the 4N frames (3 leading copies
+        first) less the first `skip`, which the per-frame 2D decoder, nearly all the cost, never sees."""
         b = z.shape[0]
         x = self.dec_t2(F.silu(self.dec_in(z)))
         x = self.dec_t3(F.silu(x))  # (B, 4*c3, N, h, w)
-        x = rearrange(x, "b (c f) n h w -> (b n f) c h w", f=TIME_FOLD)
+        x = rearrange(x, "b (c f) n h w -> b (n f) c h w", f=TIME_FOLD)[:, skip:]  # (B, T, c3, h, w)
+        x = x.flatten(0, 1)  # (B*T, c3, h, w)
         x = self.dec_mid(x)
         for up in self.dec_up:
             x = up(x)
@@ -211,7 +213,7 @@ class VideoVAE(nn.Module):
         z = latents * self.latent_std.to(latents) + self.latent_mean.to(latents)
         n = z.shape[2]
         if chunk is None or chunk >= n:
-            return self._decode_raw(z)[:, :, TIME_FOLD - 1 :]
+            return self._decode_raw(z, skip=TIME_FOLD - 1)
         return torch.cat(list(self.iter_decode(latents, chunk)), dim=2)
 
     def iter_decode(self, latents: torch.Tensor, chunk: int):
@@ -223,11 +225,9 @@ class VideoVAE(nn.Module):
         for s in range(0, n, chunk):
             e = min(s + chunk, n)
             lo = max(0, s - ctx)
-            out = self._decode_raw(z[:, :, lo:e])  # frames for latents lo..e-1
-            out = out[:, :, (s - lo) * TIME_FOLD :]
-            if s == 0:
-                out = out[:, :, TIME_FOLD - 1 :]
-            yield out
+            # frames for latents s..e-1; latents lo..s-1 are causal context for the temporal convs only
+            skip = (s - lo) * TIME_FOLD + (TIME_FOLD - 1 if s == 0 else 0)
+            yield self._decode_raw(z[:, :, lo:e], skip=skip)
 
     def forward(
         self, video: torch.Tensor, generator: torch.Generator | None = None, sample: bool = True
@@ -242,7 +242,7 @@ class VideoVAE(nn.Module):
         if sample:
             eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
             z = mean + eps * (0.5 * logvar).exp()
-        recon = self._decode_raw(z)[:, :, TIME_FOLD - 1 :]
+        recon = self._decode_raw(z, skip=TIME_FOLD - 1)
         return recon, mean, logvar
 
     # -- persistence

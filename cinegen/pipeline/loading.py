@@ -105,8 +105,8 @@ def _load_builtin(
     traces: TraceCache | None,
 ) -> CinegenPipeline:
     vae = VideoVAE.from_pretrained(path / "vae")
-    if dev.type == "cpu" and dtype == torch.bfloat16:  # oneDNN's faster layout (docs/decisions.md); float32
-        vae.channels_last()  # stays bit-identical to the pipeline it was saved from
+    if dev.type == "cpu":  # oneDNN's faster layout (docs/decisions.md): 1.2x in float32, 1.5x in bfloat16
+        vae.channels_last()
     prompts = MiniLMPrompts(TextEncoder(traces=traces))
     # one window decodes in one chunk: chunks of 8 re-decoded 4 latents of context for the 9th (same frames)
     vae_adapter: Any = BuiltinVAE(vae.to(dev, dtype) if dtype != torch.float32 else vae.to(dev),

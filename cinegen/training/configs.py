@@ -61,6 +61,9 @@ class BankedRun(RunSettings):
     # loss weight 1 + this on the background of clips whose camera moves (needs plan and the layout's
     # camera channels; 0 = off): the background's motion is all that shows a pan or a zoom
     camera_weight: float = 0.0
+    # adds this x the squared frame-to-frame change of the clean-clip error on the background of
+    # moving-camera clips (needs plan; 0 = off): the background's slide, not its colour, is the camera
+    motion_weight: float = 0.0
     frames: tuple[int, ...] = (1, 17, 33)
     frame_weights: tuple[float, ...] = (0.05, 0.35, 0.6)
     aspect_weights: tuple[float, ...] = (0.8, 0.1, 0.1)

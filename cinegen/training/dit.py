@@ -67,6 +67,29 @@ def object_weighted_error(diff: torch.Tensor, layout: torch.Tensor | None, weigh
     return (err * w).sum(dim=(2, 3)) / w.sum(dim=(2, 3))
 
 
+def camera_motion_error(diff: torch.Tensor, layout: torch.Tensor | None, frame_sigma: torch.Tensor) -> torch.Tensor:
+    """Squared frame-to-frame change of the clean-clip error on the background of moving-camera clips.
+
+    With x_t = (1 - s) x0 + s noise and the velocity target noise - x0, the model's clean-clip estimate
+    errs by -s x diff. Its change from one latent frame to the next is the error in how the picture
+    moves; on a moving camera's background that is the pan or zoom, which the per-frame loss sees only
+    as a sliver of colour error. diff: (B, C, N, h, w); layout: (B, Cl, N, h, w) uint8 as in
+    `object_weighted_error`; frame_sigma: (B, N). Returns (B, N - 1): zero for still cameras, one frame
+    or no camera channels.
+    """
+    bs, n = diff.shape[0], diff.shape[2]
+    if layout is None or layout.shape[1] <= OBJECT_CHANNELS or n < 2:
+        return diff.new_zeros(bs, max(n - 1, 0))
+    x0_err = diff * frame_sigma[:, None, :, None, None].to(diff.dtype)  # (B, C, N, h, w)
+    change = x0_err.diff(dim=2).pow(2).mean(dim=1)  # (B, N-1, h, w)
+    occ = layout[:, 0].to(diff.device, torch.float32).div(255.0)  # (B, N, h, w)
+    background = 1.0 - torch.maximum(occ[:, 1:], occ[:, :-1])  # (B, N-1, h, w)
+    stripes = layout[:, OBJECT_CHANNELS:].to(diff.device, torch.float32)  # (B, 2, N, h, w)
+    moving = (stripes.diff(dim=2).abs().amax(dim=(1, 2, 3, 4)) > 0).float()  # (B,)
+    per_pair = (change * background).sum(dim=(2, 3)) / background.sum(dim=(2, 3)).clamp_min(1.0)
+    return per_pair * moving[:, None]
+
+
 # ----------------------------------------------------------------------------- conditioning masks
 def random_condition_mask(n: int, rng: random.Random) -> torch.Tensor:
     """Which latent frames are given clean: the unified-conditioning curriculum. (n,) bool."""
@@ -109,6 +132,8 @@ def main(cfg: DiTTrainConfig) -> Path:
         raise ValueError(f"object_weight must be >= 0 and needs plan=true (it reads the layout), got {cfg.object_weight}")
     if cfg.camera_weight < 0 or (cfg.camera_weight and not cfg.plan):
         raise ValueError(f"camera_weight must be >= 0 and needs plan=true (it reads the layout), got {cfg.camera_weight}")
+    if cfg.motion_weight < 0 or (cfg.motion_weight and not cfg.plan):
+        raise ValueError(f"motion_weight must be >= 0 and needs plan=true (it reads the layout), got {cfg.motion_weight}")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device(cfg.device)
@@ -194,6 +219,10 @@ def main(cfg: DiTTrainConfig) -> Path:
                                     cfg.camera_weight if cfg.plan else 0.0)  # (B, N)
         keep = (~mask).float()
         loss = (err * keep).sum() / keep.sum().clamp_min(1.0)
+        if cfg.motion_weight:  # both frames of a pair generated, not given
+            pairs = keep[:, 1:] * keep[:, :-1]  # (B, N-1)
+            moved = camera_motion_error(v.float() - target, lay, frame_sigma)  # (B, N-1)
+            loss = loss + cfg.motion_weight * (moved * pairs).sum() / pairs.sum().clamp_min(1.0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
