@@ -7,6 +7,7 @@ here, once), then the shared moderate -> generate -> publish, with a progress ba
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,9 @@ def _switches(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cinegen import cpu_share
+
+    started = cpu_share.sample()  # the imports and set-up below are the window that measures the machine
     from cinegen import paths
     from cinegen.generate import (
         GenerateError,
@@ -189,6 +193,7 @@ def run(args: argparse.Namespace) -> int:
         bar.n = i
         bar.refresh()
 
+    _share_cpu(started, args.device)
     try:  # moderate -> generate -> publish (watermark + encode + C2PA sign, atomic), the one shared way
         done = generate(model, request, out, publish=PublishOptions(trust=TrustSettings.for_data_dir(data)),
                         moderator=LocalModerator(data, traces=traces), progress=progress,
@@ -219,6 +224,25 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {out} ({len(done.frames)} frames at {done.fps} fps, {w}x{h}, seed {args.seed}) "
           f"in {t['total']:.1f}s ({stage_summary(t)})")
     return 0
+
+
+def _share_cpu(started: Any, device: str) -> None:
+    """Generate on the cores other processes left idle while this one started (cpu_share.py), unless
+    the user chose the thread count (OMP_NUM_THREADS) or the model runs elsewhere."""
+    from cinegen import cpu_share
+
+    if started is None or "OMP_NUM_THREADS" in os.environ or device != "cpu":
+        return
+    import torch
+
+    now = cpu_share.sample()
+    other = None if now is None else cpu_share.other_busy_cores(started, now)
+    threads = torch.get_num_threads()
+    keep = cpu_share.threads_for(threads, other)
+    if keep < threads:
+        torch.set_num_threads(keep)
+        print(f"other processes kept {other:.1f} of this machine's cores busy: generating on {keep} of "
+              f"{threads} threads (set OMP_NUM_THREADS to choose)", file=sys.stderr)
 
 
 def _not_rank_zero() -> None:
