@@ -15,7 +15,15 @@ from cinegen.backlot.vocab import GRAVITY, GROUND_Y
 from cinegen.planning.paths import apply_path, parse_path, polyline_positions
 from cinegen.planning.plan import PlanError, ShotPlan, check_matches
 from cinegen.planning.planner import BacklotPlanner, close_loop, locate, plan_from_scene, plan_prompt
-from cinegen.planning.raster import CAMERA_PERIOD, LAYOUT_CHANNELS, OBJECT_CHANNELS, latent_layout
+from cinegen.planning.raster import (
+    CAMERA_PERIOD,
+    LAYOUT_CHANNELS,
+    OBJECT_CHANNELS,
+    PLAN_CHANNELS,
+    POSITION_RANGE,
+    latent_layout,
+    view_change,
+)
 
 
 def _plan(
@@ -158,7 +166,7 @@ def test_path_is_travelled_at_constant_speed() -> None:
 def test_layout_channels_say_where_what_is() -> None:
     p = _plan("a red ball moving right", seconds=2.0)
     lay = latent_layout(p, 0, 9, 128, 128)
-    assert lay.shape == (LAYOUT_CHANNELS, 9, 16, 16) and lay.dtype == torch.float32
+    assert lay.shape == (PLAN_CHANNELS, 9, 16, 16) and lay.dtype == torch.float32
     assert float(lay.min()) >= 0.0 and float(lay.max()) <= 1.0
     occ = lay[0]  # (N, h, w)
     cols = (occ.sum(dim=1) * torch.arange(16)).sum(dim=1) / occ.sum(dim=(1, 2))
@@ -167,13 +175,16 @@ def test_layout_channels_say_where_what_is() -> None:
     assert torch.allclose(lay[5], occ) and lay[6:OBJECT_CHANNELS].sum() == 0  # red one-hot
     # a window starting later sees later frames; past the end holds the last frame
     assert torch.equal(
-        latent_layout(p, 4, 2, 128, 128)[:, 1], latent_layout(p, 0, 3, 128, 128)[:, 2]
+        latent_layout(p, 4, 2, 128, 128)[:LAYOUT_CHANNELS, 1],
+        latent_layout(p, 0, 3, 128, 128)[:LAYOUT_CHANNELS, 2],
     )  # frames 5..8 both
+    assert lay[LAYOUT_CHANNELS:].sum() == 0  # a still camera: no view change
     assert torch.equal(latent_layout(p, 500, 1, 128, 128), latent_layout(p, 31, 1, 128, 128))
 
 
 def _camera_stripes(prompt: str) -> torch.Tensor:
-    return latent_layout(_plan(prompt, seconds=2.0), 0, 9, 128, 128)[OBJECT_CHANNELS:]  # (2, N, h, w)
+    lay = latent_layout(_plan(prompt, seconds=2.0), 0, 9, 128, 128)
+    return lay[OBJECT_CHANNELS:LAYOUT_CHANNELS]  # (2, N, h, w)
 
 
 def _phase(row: torch.Tensor) -> float:
@@ -214,3 +225,20 @@ def test_loop_and_anchor() -> None:
     a = BacklotPlanner().anchored(_plan(), img)
     b0 = a.objects[0].boxes[0]
     assert abs(b0.cx - 0.25) < 0.02 and abs(b0.cy - 0.75) < 0.02
+
+
+def test_position_channels_carry_the_view_change_from_the_windows_first_frame() -> None:
+    right = _plan("a red ball moving right, camera pans right", seconds=2.0)
+    lay = latent_layout(right, 8, 5, 128, 128)[LAYOUT_CHANNELS:]  # (4, N, h, w), a window from frame 8
+    assert lay.shape == (4, 5, 16, 16) and torch.equal(lay[:, :, :1, :1].expand(-1, -1, 16, 16), lay)
+    assert float(lay[0, 0, 0, 0]) == 0.0 and (torch.diff(lay[0, :, 0, 0]) > 0).all()  # the pan grows
+    assert lay[1:].sum() == 0  # nothing behind, no zoom
+    pan, scale = view_change(right, 8, 24)
+    assert pan == pytest.approx(0.09, abs=0.01) and scale == 0.0  # PAN_SPEED for 1 s
+    want = np.mean([view_change(right, 8, f)[0] for f in range(21, 25)]) / POSITION_RANGE  # latent 4
+    assert float(lay[0, 4, 0, 0]) == pytest.approx(want, abs=1e-6)
+    zoom_in = latent_layout(_plan("a red ball, camera zooms in", seconds=2.0), 0, 9, 128, 128)
+    zoom_in = zoom_in[LAYOUT_CHANNELS:]
+    assert zoom_in[:3].sum() == 0 and (torch.diff(zoom_in[3, :, 0, 0]) > 0).all()  # the view's scale falls
+    left = latent_layout(_plan("a red ball, camera pans left", seconds=2.0), 0, 9, 128, 128)[LAYOUT_CHANNELS:]
+    assert left[0].sum() == 0 and float(left[1, -1, 0, 0]) > 0.3

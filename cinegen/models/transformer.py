@@ -21,6 +21,7 @@ from torch import nn
 
 from cinegen.config import config_from_dict
 from cinegen.models.velocity import VelocityModel, layout_channels_of
+from cinegen.models.world_rope import WorldRope, declares_world_positions, install
 
 __all__ = ["DIT_PRESETS", "DiTConfig", "VelocityModel", "add_layout_channels", "build_transformer",
            "layout_channels_of", "load_transformer"]
@@ -38,6 +39,8 @@ class DiTConfig:
     freq_dim: int = 256
     rope_max_seq_len: int = 1024
     layout_channels: int = 0  # extra input channels of plan conditioning (0: text-only model)
+    # token positions follow the plan's camera (models/world_rope.py; needs layout channels)
+    world_positions: bool = False
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DiTConfig:
@@ -66,6 +69,10 @@ def build_transformer(cfg: DiTConfig) -> WanTransformer3DModel:
         rope_max_seq_len=cfg.rope_max_seq_len,
     )
     _initialize_weights(model)
+    if cfg.world_positions:
+        if not cfg.layout_channels:
+            raise ValueError("world_positions reads the plan's camera: it needs layout_channels > 0")
+        install(model)
     return model
 
 
@@ -92,7 +99,7 @@ def add_layout_channels(transformer: WanTransformer3DModel, layout_channels: int
     zeros = w.new_zeros((w.shape[0], layout_channels, *w.shape[2:]))
     state["patch_embedding.weight"] = torch.cat([w, zeros], dim=1)  # (D, C + Cl + added, pt, ph, pw)
     new.load_state_dict(state)
-    return new
+    return install(new) if isinstance(transformer.rope, WorldRope) else new
 
 
 def load_transformer(path: str | Path) -> WanTransformer3DModel:
@@ -120,4 +127,6 @@ def load_transformer(path: str | Path) -> WanTransformer3DModel:
     if missing or unexpected:
         raise ValueError(f"transformer weights at {path} do not match its config: missing {missing[:5]}, "
                          f"unexpected {unexpected[:5]}")
+    if declares_world_positions(path):
+        install(model)
     return model.eval()

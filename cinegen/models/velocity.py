@@ -13,6 +13,9 @@ import torch
 from einops import repeat
 from torch import nn
 
+from cinegen.models.world_rope import WorldRope, decode_positions
+from cinegen.planning.raster import POSITION_CHANNELS
+
 
 def layout_channels_of(transformer: nn.Module) -> int:
     """Plan-conditioning input channels of a transformer: inputs beyond its outputs (0 for Wan 2.1 T2V)."""
@@ -32,7 +35,11 @@ class VelocityModel(nn.Module):
     def __init__(self, transformer: nn.Module) -> None:
         super().__init__()
         self.transformer = transformer
-        self.layout_channels = layout_channels_of(transformer)
+        self.input_channels = layout_channels_of(transformer)  # the layout channels the transformer takes
+        self.world_positions = isinstance(getattr(transformer, "rope", None), WorldRope)
+        # the layout channels this model reads: a transformer with world positions also reads the
+        # view's change (planning/raster.py) into its tokens' positions (models/world_rope.py)
+        self.layout_channels = self.input_channels + (POSITION_CHANNELS if self.world_positions else 0)
 
     def forward(
         self, x: torch.Tensor, sigma: torch.Tensor, text: torch.Tensor, layout: torch.Tensor | None = None
@@ -41,10 +48,19 @@ class VelocityModel(nn.Module):
         pt, ph, pw = cfg["patch_size"]
         b, _, n, h, w = x.shape
         layout = velocity_inputs(x, sigma, layout, self.layout_channels, (pt, ph, pw))
+        rope: Any = self.transformer.rope if self.world_positions else None
+        if rope is not None and layout is not None:  # (B', 4, N, h, w) -> pan, scale (B', N)
+            rope.positions = decode_positions(layout[:, self.input_channels:])
+            layout = layout[:, : self.input_channels]
         if layout is not None:
             x = torch.cat([x, layout.to(x.dtype).expand(b, -1, -1, -1, -1)], dim=1)  # (B, C + Cl, N, h, w)
         t = repeat(sigma * 1000.0, "b n -> b (n hw)", hw=(h // ph) * (w // pw))  # (B, tokens)
-        out = self.transformer(hidden_states=x, timestep=t, encoder_hidden_states=text, return_dict=False)[0]
+        try:
+            out = self.transformer(hidden_states=x, timestep=t, encoder_hidden_states=text,
+                                   return_dict=False)[0]
+        finally:
+            if rope is not None:
+                rope.positions = None
         return out
 
 

@@ -26,9 +26,11 @@ import torch
 from cinegen.models.text import TextEncoder
 from cinegen.models.traced import TraceCache, TracedVelocity, trace_velocity
 from cinegen.models.vae import VideoVAE
+from cinegen.models.world_rope import declares_world_positions
 from cinegen.pipeline.adapters import BuiltinVAE, MiniLMPrompts, T5Prompts, WanVAE
 from cinegen.pipeline.quality import Quality
 from cinegen.pipeline.types import PipelineError, PromptExtender, ShotPlanner
+from cinegen.planning.raster import POSITION_CHANNELS
 
 if TYPE_CHECKING:
     from cinegen.pipeline.core import CinegenPipeline
@@ -154,6 +156,8 @@ def _load_transformer(path: Path, dev: torch.device, dtype: torch.dtype, traces:
         return traces.load_or_trace(f"velocity-{path.name}", [path / "config.json", *weights], dtype, trace)
 
     layout = int(cfg["in_channels"]) - int(cfg.get("out_channels") or cfg["in_channels"])
+    if declares_world_positions(path):  # it also reads the view's change (models/world_rope.py)
+        layout += POSITION_CHANNELS
     return TracedVelocity(load, layout, tuple(cfg["patch_size"]))
 
 

@@ -10,6 +10,10 @@ causal VAE's layout), so a latent frame also sees where its object moved within 
     12, 13 the camera: 0.5 + 0.5 sin(2 pi X / P) and the same of Y, where (X, Y) is the world point
            (frame heights) each cell shows under the plan's pan and zoom, so the background's motion
            is drawn where it happens, as the objects' is (a pan slides the stripes, a zoom spreads them)
+    14..17 the view relative to the window's first frame, constant over the frame: its pan ahead and
+           behind (frame heights of that first view) and its scale up and down (first zoom / this
+           zoom - 1), each / POSITION_RANGE. A model with world positions (models/world_rope.py)
+           reads these into its tokens' positions instead of taking them as input channels.
 Objects lower in the frame are composited over higher ones, as the renderer draws them. All zeros
 means "no plan": text-only generation and plan dropout in training. Channels only ever grow at the
 end: a model trained with fewer takes the first ones it knows (models/velocity.py).
@@ -26,7 +30,10 @@ from cinegen.planning.plan import ShotPlan
 
 OBJECT_CHANNELS = 1 + len(SHAPES) + len(COLORS)  # 12
 CAMERA_CHANNELS = 2
-LAYOUT_CHANNELS = OBJECT_CHANNELS + CAMERA_CHANNELS  # 14
+LAYOUT_CHANNELS = OBJECT_CHANNELS + CAMERA_CHANNELS  # 14: the rasterised channels, a transformer's input
+POSITION_CHANNELS = 4  # the view's pan and scale, for world positions
+PLAN_CHANNELS = LAYOUT_CHANNELS + POSITION_CHANNELS  # 18: what `latent_layout` gives
+POSITION_RANGE = 0.5  # frame heights of pan, and units of scale, that a position channel's 1.0 stands for
 CAMERA_PERIOD = 0.375  # frame heights per stripe of the camera channels: 6 latent cells at zoom 1
 SPATIAL_DOWN = 8  # the VAE's spatial factor
 TEMPORAL_DOWN = 4  # the VAE's temporal factor
@@ -93,8 +100,23 @@ def latent_layout(
 
     Frames past the plan's end hold its last frame (a window may cover a few padding frames).
     """
+    h, w = height // SPATIAL_DOWN, width // SPATIAL_DOWN
     maps = []
     for k in range(num_latents):
         frames = [frame_layout(plan, start_frame + f, width, height) for f in latent_frames_of(k)]
-        maps.append(np.mean(frames, axis=0))
-    return torch.from_numpy(np.stack(maps, axis=1))  # (C, N, h, w)
+        pan, scale = np.mean([view_change(plan, start_frame, start_frame + f) for f in latent_frames_of(k)],
+                             axis=0)
+        position = np.clip([pan, -pan, scale, -scale], 0.0, POSITION_RANGE) / POSITION_RANGE  # (4,)
+        maps.append(np.concatenate([np.mean(frames, axis=0),
+                                    np.broadcast_to(position[:, None, None], (POSITION_CHANNELS, h, w))]))
+    return torch.from_numpy(np.stack(maps, axis=1).astype(np.float32))  # (PLAN_CHANNELS, N, h, w)
+
+
+def view_change(plan: ShotPlan, first: int, frame: int) -> tuple[float, float]:
+    """How the camera's view at `frame` differs from its view at `first`: (pan in frame heights of the
+    first view, first zoom / this zoom - 1). (0, 0) for a still camera; frames clamp to the plan."""
+    cam, last = plan.camera, plan.num_frames - 1
+    a, b = min(max(first, 0), last), min(max(frame, 0), last)
+    pan_a, pan_b = (cam.pan[a], cam.pan[b]) if cam.pan else (0.0, 0.0)
+    zoom_a, zoom_b = (cam.zoom[a], cam.zoom[b]) if cam.zoom else (1.0, 1.0)
+    return (pan_b - pan_a) * zoom_a, zoom_a / zoom_b - 1.0

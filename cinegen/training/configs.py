@@ -64,6 +64,9 @@ class BankedRun(RunSettings):
     # adds this x the squared frame-to-frame change of the clean-clip error on the background of
     # moving-camera clips (needs plan; 0 = off): the background's slide, not its colour, is the camera
     motion_weight: float = 0.0
+    # token positions follow the plan's camera (models/world_rope.py; needs plan): a pan keeps each
+    # background point at its position, so the still-camera prior draws the camera's move
+    world_positions: bool = False
     frames: tuple[int, ...] = (1, 17, 33)
     frame_weights: tuple[float, ...] = (0.05, 0.35, 0.6)
     aspect_weights: tuple[float, ...] = (0.8, 0.1, 0.1)

@@ -44,6 +44,7 @@ from cinegen.models.transformer import (
     load_transformer,
 )
 from cinegen.models.vae import VideoVAE
+from cinegen.models.world_rope import install
 from cinegen.sampling import Conditioning, guided, make_sigmas, sample_euler, sample_heun, shift_for_tokens
 from cinegen.training.checkpoint import resume_checkpoint
 from cinegen.training.configs import DistillConfig
@@ -120,10 +121,12 @@ def main(cfg: DistillConfig) -> Path:
     missing = layout_channels_of(teacher.transformer) - layout_channels_of(student_tr)
     if missing > 0:  # a student from an older teacher gains the new plan inputs, zero-initialised
         student_tr = add_layout_channels(student_tr, missing)
+    if teacher.world_positions:  # and the teacher's world positions (models/world_rope.py)
+        install(student_tr)
     model = VelocityModel(student_tr).to(device).train().requires_grad_(True)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
-    layout_channels = layout_channels_of(teacher.transformer)
+    layout_channels = teacher.layout_channels  # with world positions, the view's change too
     ledger = _teacher_ledger(teacher_dir)
     step = 0
     ckpt = out / "checkpoint.pt"

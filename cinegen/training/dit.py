@@ -61,7 +61,7 @@ def object_weighted_error(diff: torch.Tensor, layout: torch.Tensor | None, weigh
     occ = layout[:, 0].to(err.device, torch.float32).div(255.0)  # (B, N, h, w)
     w = 1.0 + weight * occ
     if camera_weight and layout.shape[1] > OBJECT_CHANNELS and layout.shape[2] > 1:
-        stripes = layout[:, OBJECT_CHANNELS:].to(err.device, torch.float32)  # (B, 2, N, h, w)
+        stripes = layout[:, OBJECT_CHANNELS:LAYOUT_CHANNELS].to(err.device, torch.float32)  # (B, 2, N, h, w)
         moving = (stripes.diff(dim=2).abs().amax(dim=(1, 2, 3, 4)) > 0).float()  # (B,)
         w = w + camera_weight * moving[:, None, None, None] * (1.0 - occ)
     return (err * w).sum(dim=(2, 3)) / w.sum(dim=(2, 3))
@@ -84,7 +84,7 @@ def camera_motion_error(diff: torch.Tensor, layout: torch.Tensor | None, frame_s
     change = x0_err.diff(dim=2).pow(2).mean(dim=1)  # (B, N-1, h, w)
     occ = layout[:, 0].to(diff.device, torch.float32).div(255.0)  # (B, N, h, w)
     background = 1.0 - torch.maximum(occ[:, 1:], occ[:, :-1])  # (B, N-1, h, w)
-    stripes = layout[:, OBJECT_CHANNELS:].to(diff.device, torch.float32)  # (B, 2, N, h, w)
+    stripes = layout[:, OBJECT_CHANNELS:LAYOUT_CHANNELS].to(diff.device, torch.float32)  # (B, 2, N, h, w)
     moving = (stripes.diff(dim=2).abs().amax(dim=(1, 2, 3, 4)) > 0).float()  # (B,)
     per_pair = (change * background).sum(dim=(2, 3)) / background.sum(dim=(2, 3)).clamp_min(1.0)
     return per_pair * moving[:, None]
@@ -132,6 +132,8 @@ def main(cfg: DiTTrainConfig) -> Path:
         raise ValueError(f"object_weight must be >= 0 and needs plan=true (it reads the layout), got {cfg.object_weight}")
     if cfg.camera_weight < 0 or (cfg.camera_weight and not cfg.plan):
         raise ValueError(f"camera_weight must be >= 0 and needs plan=true (it reads the layout), got {cfg.camera_weight}")
+    if cfg.world_positions and not cfg.plan:
+        raise ValueError("world_positions reads the plan's camera: it needs plan=true")
     if cfg.motion_weight < 0 or (cfg.motion_weight and not cfg.plan):
         raise ValueError(f"motion_weight must be >= 0 and needs plan=true (it reads the layout), got {cfg.motion_weight}")
     out = Path(cfg.out)
@@ -150,7 +152,8 @@ def main(cfg: DiTTrainConfig) -> Path:
     dit_cfg: DiTConfig = DIT_PRESETS[cfg.preset]
     if dit_cfg.in_channels != vae.config.latent_channels:
         dit_cfg = dataclasses.replace(dit_cfg, in_channels=vae.config.latent_channels)
-    dit_cfg = dataclasses.replace(dit_cfg, layout_channels=LAYOUT_CHANNELS if cfg.plan else 0)
+    dit_cfg = dataclasses.replace(dit_cfg, layout_channels=LAYOUT_CHANNELS if cfg.plan else 0,
+                                  world_positions=cfg.world_positions)
     transformer = build_transformer(dit_cfg)
     if cfg.init_from:
         init = load_transformer(cfg.init_from)
@@ -182,7 +185,7 @@ def main(cfg: DiTTrainConfig) -> Path:
     # 2. data: latent banks per bucket -----------------------------------------------------------------
     data = LatentBanks(vae, frames=cfg.frames, frame_weights=cfg.frame_weights, sizes=cfg.sizes,
                        aspect_weights=cfg.aspect_weights, bank_size=cfg.bank_size,
-                       layout_channels=dit_cfg.layout_channels, seed=cfg.seed * 7919 + step + 104729 * rank,
+                       layout_channels=model.layout_channels, seed=cfg.seed * 7919 + step + 104729 * rank,
                        workers=cfg.workers, ledger=ledger, device=device, bf16=cfg.bf16)
     data.fill(cfg.fill_seconds, cfg.bank_size)
 
