@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cinegen import cpu_share
 from cinegen.cli import CliError
 from cinegen.families.switch_flags import CONTEXT_PARALLELS, add_switch_flags
 
@@ -144,8 +145,6 @@ def _switches(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cinegen import cpu_share
-
     started = cpu_share.sample()  # the imports and set-up below are the window that measures the machine
     from cinegen import paths
     from cinegen.generate import (
@@ -229,8 +228,6 @@ def run(args: argparse.Namespace) -> int:
 def _share_cpu(started: Any, device: str) -> None:
     """Generate on the cores other processes left idle while this one started (cpu_share.py), unless
     the user chose the thread count (OMP_NUM_THREADS) or the model runs elsewhere."""
-    from cinegen import cpu_share
-
     if started is None or "OMP_NUM_THREADS" in os.environ or device != "cpu":
         return
     import torch

@@ -134,3 +134,15 @@ def test_a_tiny_training_run_with_world_positions_samples(tmp_path: Path) -> Non
     assert a.frames.shape == (8, 64, 64, 3) and np.array_equal(a.frames, b.frames)
     with pytest.raises(ValueError, match="world_positions"):
         dit_train.main(dataclasses.replace(cfg, plan=False, out=str(tmp_path / "no-plan")))
+
+
+def test_the_onnx_runtime_runs_world_positions(tmp_path: Path) -> None:
+    from cinegen.pipeline.runtimes import OnnxVelocity
+
+    pan = _layout("a red ball moving right, camera pans right")
+    world = VelocityModel(_transformer(True)).eval()
+    x, s, text = _inputs(pan)
+    with torch.no_grad():
+        want = world(x, s, text, pan)
+    got = OnnxVelocity(world, tmp_path)(x, s, text, pan)
+    torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
