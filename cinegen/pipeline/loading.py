@@ -153,7 +153,9 @@ def _load_transformer(path: Path, dev: torch.device, dtype: torch.dtype, traces:
         return trace_velocity(VelocityModel(module()).eval(), dtype)
 
     def load() -> torch.jit.ScriptModule:  # on the first call: a call samples with one quality's transformer
-        return traces.load_or_trace(f"velocity-{path.name}", [path / "config.json", *weights], dtype, trace)
+        record = [path / "cinegen.json"] if (path / "cinegen.json").exists() else []  # world positions or not
+        sources = [path / "config.json", *record, *weights]
+        return traces.load_or_trace(f"velocity-{path.name}", sources, dtype, trace)
 
     layout = int(cfg["in_channels"]) - int(cfg.get("out_channels") or cfg["in_channels"])
     if declares_world_positions(path):  # it also reads the view's change (models/world_rope.py)
