@@ -26,7 +26,7 @@ LONG_FUNCTIONS_ALLOWED = {("cinegen.training.dit", "main"), ("cinegen.training.v
 # Layers that must not import the ones above them.
 LOWER_LAYERS = {
     "cinegen.models": ("cinegen.pipeline", "cinegen.generate", "cinegen.service", "cinegen.studio",
-                       "cinegen.backlot"),
+                       "cinegen.backlot", "cinegen.planning"),
     "cinegen.sampling": ("cinegen.pipeline", "cinegen.generate", "cinegen.service", "cinegen.studio"),
     "cinegen.pipeline": ("cinegen.generate", "cinegen.service", "cinegen.studio", "cinegen.backlot"),
     "cinegen.generate": ("cinegen.service", "cinegen.studio"),

@@ -13,8 +13,7 @@ import torch
 from einops import repeat
 from torch import nn
 
-from cinegen.models.world_rope import WorldRope, decode_positions
-from cinegen.planning.raster import POSITION_CHANNELS
+from cinegen.models.world_rope import POSITION_CHANNELS, WorldRope, decode_positions
 
 
 def layout_channels_of(transformer: nn.Module) -> int:

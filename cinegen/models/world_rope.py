@@ -24,9 +24,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from cinegen.planning.raster import POSITION_CHANNELS, POSITION_RANGE
-
 THETA = 10000.0  # Wan's RoPE base
+# The contract with the plan's rasteriser (planning/raster.py writes these channels at the end of a
+# layout): pan ahead, pan behind, scale up, scale down; 1.0 stands for POSITION_RANGE
+POSITION_CHANNELS = 4
+POSITION_RANGE = 0.5  # frame heights of pan, and units of scale
 
 
 class WorldRope(nn.Module):

@@ -26,11 +26,10 @@ import torch
 from cinegen.models.text import TextEncoder
 from cinegen.models.traced import TraceCache, TracedVelocity, trace_velocity
 from cinegen.models.vae import VideoVAE
-from cinegen.models.world_rope import declares_world_positions
+from cinegen.models.world_rope import POSITION_CHANNELS, declares_world_positions
 from cinegen.pipeline.adapters import BuiltinVAE, MiniLMPrompts, T5Prompts, WanVAE
 from cinegen.pipeline.quality import Quality
 from cinegen.pipeline.types import PipelineError, PromptExtender, ShotPlanner
-from cinegen.planning.raster import POSITION_CHANNELS
 
 if TYPE_CHECKING:
     from cinegen.pipeline.core import CinegenPipeline

@@ -26,14 +26,13 @@ import torch
 
 from cinegen.backlot.render import shape_sdf
 from cinegen.backlot.vocab import COLORS, SHAPES
+from cinegen.models.world_rope import POSITION_CHANNELS, POSITION_RANGE
 from cinegen.planning.plan import ShotPlan
 
 OBJECT_CHANNELS = 1 + len(SHAPES) + len(COLORS)  # 12
 CAMERA_CHANNELS = 2
 LAYOUT_CHANNELS = OBJECT_CHANNELS + CAMERA_CHANNELS  # 14: the rasterised channels, a transformer's input
-POSITION_CHANNELS = 4  # the view's pan and scale, for world positions
 PLAN_CHANNELS = LAYOUT_CHANNELS + POSITION_CHANNELS  # 18: what `latent_layout` gives
-POSITION_RANGE = 0.5  # frame heights of pan, and units of scale, that a position channel's 1.0 stands for
 CAMERA_PERIOD = 0.375  # frame heights per stripe of the camera channels: 6 latent cells at zoom 1
 SPATIAL_DOWN = 8  # the VAE's spatial factor
 TEMPORAL_DOWN = 4  # the VAE's temporal factor
