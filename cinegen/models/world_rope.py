@@ -6,9 +6,9 @@ positions a token's row and column are those of the world point it shows, seen t
 pan and zoom relative to the window's first frame (planning/raster.py, channels 14..17): in the first
 frame they are the usual integers, and under a pan the same world point keeps the same position while
 its screen column moves. So "the background stays where it is" becomes, for free, "the background
-moves as the camera says". A one-off check on plan4's weights without any training moved the
-backgrounds of 8 of 26 moving-camera prompts as asked (5 with screen positions), and 7 more the
-wrong way (docs/benchmarks.md); training with world positions teaches the rest.
+moves as the camera says". A one-off check on plan5's step-5,000 weights without any training moved
+the backgrounds of 8 of 26 moving-camera prompts as asked (5 with screen positions), and 7 more the
+wrong way; 500 steps of training with world positions made it 20 of 26 (docs/benchmarks.md).
 
 `WorldRope` wraps diffusers' `WanRotaryPosEmbed` (same buffers, no parameters, so weights load
 unchanged) and takes the per-frame view change for one call through `positions`, which
@@ -89,7 +89,9 @@ def decode_positions(channels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
 
 def _rotary(pos: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
     """cos, sin of Wan's RoPE at (fractional) positions (..., P) -> (..., P, dim), interleaved like
-    diffusers' `get_1d_rotary_pos_embed(use_real=True, repeat_interleave_real=True)`."""
+    diffusers' `get_1d_rotary_pos_embed(use_real=True, repeat_interleave_real=True)`. Written here, not
+    called from diffusers, so this module (and the traced path through models/velocity.py) does not
+    import diffusers; equality with it at the integer grid is tested (tests/test_world_positions.py)."""
     inv = 1.0 / (THETA ** (torch.arange(0, dim, 2, dtype=torch.float64, device=pos.device)[: dim // 2] / dim))
     ang = pos[..., None] * inv  # (..., P, dim/2)
     return ang.cos().repeat_interleave(2, dim=-1), ang.sin().repeat_interleave(2, dim=-1)

@@ -61,10 +61,15 @@ def object_weighted_error(diff: torch.Tensor, layout: torch.Tensor | None, weigh
     occ = layout[:, 0].to(err.device, torch.float32).div(255.0)  # (B, N, h, w)
     w = 1.0 + weight * occ
     if camera_weight and layout.shape[1] > OBJECT_CHANNELS and layout.shape[2] > 1:
-        stripes = layout[:, OBJECT_CHANNELS:LAYOUT_CHANNELS].to(err.device, torch.float32)  # (B, 2, N, h, w)
-        moving = (stripes.diff(dim=2).abs().amax(dim=(1, 2, 3, 4)) > 0).float()  # (B,)
-        w = w + camera_weight * moving[:, None, None, None] * (1.0 - occ)
+        w = w + camera_weight * camera_moves(layout).to(err.device)[:, None, None, None] * (1.0 - occ)
     return (err * w).sum(dim=(2, 3)) / w.sum(dim=(2, 3))
+
+
+def camera_moves(layout: torch.Tensor) -> torch.Tensor:
+    """1.0 for clips whose camera moves (their world stripes change between latent frames), else 0.0.
+    layout: (B, Cl, N, h, w) with the stripes in channels OBJECT_CHANNELS..LAYOUT_CHANNELS. Returns (B,)."""
+    stripes = layout[:, OBJECT_CHANNELS:LAYOUT_CHANNELS].to(torch.float32)  # (B, 2, N, h, w)
+    return (stripes.diff(dim=2).abs().amax(dim=(1, 2, 3, 4)) > 0).float()
 
 
 def camera_motion_error(diff: torch.Tensor, layout: torch.Tensor | None, frame_sigma: torch.Tensor) -> torch.Tensor:
@@ -84,8 +89,7 @@ def camera_motion_error(diff: torch.Tensor, layout: torch.Tensor | None, frame_s
     change = x0_err.diff(dim=2).pow(2).mean(dim=1)  # (B, N-1, h, w)
     occ = layout[:, 0].to(diff.device, torch.float32).div(255.0)  # (B, N, h, w)
     background = 1.0 - torch.maximum(occ[:, 1:], occ[:, :-1])  # (B, N-1, h, w)
-    stripes = layout[:, OBJECT_CHANNELS:LAYOUT_CHANNELS].to(diff.device, torch.float32)  # (B, 2, N, h, w)
-    moving = (stripes.diff(dim=2).abs().amax(dim=(1, 2, 3, 4)) > 0).float()  # (B,)
+    moving = camera_moves(layout).to(diff.device)  # (B,)
     per_pair = (change * background).sum(dim=(2, 3)) / background.sum(dim=(2, 3)).clamp_min(1.0)
     return per_pair * moving[:, None]
 
