@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,3 +59,34 @@ def threads_for(threads: int, other_busy: float | None) -> int:
     if other_busy is None or other_busy < BUSY_CORES_MIN:
         return threads
     return max(1, threads - math.floor(other_busy + 0.5))
+
+
+STALE_WINDOW_S = 60.0  # a longer gap since the last job says little about the load now
+MEASURE_S = 0.25  # a fresh measurement when there is no recent window
+
+
+@dataclass
+class JobThreads:
+    """Threads for each job of a long-lived process (a service worker), by the same rule as the CLI.
+
+    The window is from the last job's start to this one's: other processes' load while the previous
+    job ran or the worker idled (this process's own time is left out). With no recent window it
+    measures for MEASURE_S. `most` is the thread count the process started with; a quiet machine gets
+    it back.
+    """
+
+    most: int
+    stat: Path = Path("/proc/stat")
+    last: CpuSample | None = None
+
+    def for_next_job(self, sleep: Callable[[float], None] = time.sleep) -> int:
+        now = sample(self.stat)
+        if now is None:
+            return self.most
+        start = self.last
+        if start is None or now.wall - start.wall > STALE_WINDOW_S:
+            start = now
+            sleep(MEASURE_S)
+            now = sample(self.stat) or now
+        self.last = now
+        return threads_for(self.most, other_busy_cores(start, now))

@@ -75,3 +75,30 @@ def test_generate_gives_up_a_thread_to_a_busy_neighbour_unless_told(
         assert "generating on 1 of 2 threads" in capsys.readouterr().err
     finally:
         torch.set_num_threads(before)
+
+
+def _stat(path: Path, busy_seconds: float) -> None:
+    hz = os.sysconf("SC_CLK_TCK")
+    path.write_text(f"cpu  {round(busy_seconds * hz)} 0 0 {1000 * hz} 0 0 0 0 0 0\n")
+
+
+def test_job_threads_measures_a_fresh_window_then_uses_the_one_since_the_last_job(tmp_path: Path) -> None:
+    import time
+
+    from cinegen.cpu_share import MEASURE_S, JobThreads
+
+    stat = tmp_path / "stat"
+    _stat(stat, 100.0)
+    waited: list[float] = []
+
+    def neighbour_busy(s: float) -> None:  # another process keeps one core busy while we measure
+        waited.append(s)
+        _stat(stat, 100.0 + s)
+        time.sleep(s)
+
+    share = JobThreads(most=2, stat=stat)
+    assert share.for_next_job(sleep=neighbour_busy) == 1 and waited == [MEASURE_S]
+    # the next job: the window since the last one; the neighbour stopped, so both threads come back
+    time.sleep(0.3)
+    assert share.for_next_job(sleep=neighbour_busy) == 2 and waited == [MEASURE_S]
+    assert JobThreads(most=2, stat=tmp_path / "missing").for_next_job(sleep=neighbour_busy) == 2

@@ -161,3 +161,33 @@ def test_prompt_extension_follows_the_job(model_dir: Path, tmp_path: Path) -> No
     assert off.info["model_prompt"] == para
     spec = _job(extend_prompt=False)
     assert JobSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_a_job_runs_on_the_cores_a_busy_neighbour_left_and_gives_them_back(
+    backend: Any, tmp_path: Path
+) -> None:
+    import os
+    import time
+
+    import torch
+
+    from cinegen.cpu_share import JobThreads
+
+    hz = os.sysconf("SC_CLK_TCK")
+    stat = tmp_path / "stat"
+    stat.write_text(f"cpu  {100 * hz} 0 0 {1000 * hz} 0 0 0 0 0 0\n")
+    seen: list[int] = []
+    before, kept = torch.get_num_threads(), backend.threads
+    try:
+        torch.set_num_threads(2)
+        backend.threads = JobThreads(most=2, stat=stat)
+        backend.threads.for_next_job(sleep=time.sleep)  # the window starts here
+        time.sleep(0.3)
+        stat.write_text(f"cpu  {round((100 + 0.3) * hz)} 0 0 {1000 * hz} 0 0 0 0 0 0\n")  # one core busy
+        result = backend.generate(_job(), tmp_path / "v.mp4", lambda f: seen.append(torch.get_num_threads()),
+                                  lambda: False)
+        assert result.info["threads"] == 1 and set(seen[:-1]) == {1}  # every denoising step on 1 thread
+        assert torch.get_num_threads() == 2  # the worker's own count is back after the job
+    finally:
+        backend.threads = kept
+        torch.set_num_threads(before)

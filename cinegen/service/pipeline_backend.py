@@ -15,15 +15,19 @@ Each job becomes one `GenerateRequest` (`JobSpec.request()`) and one call of the
 for the CLI and the studio); moderation already happened at the HTTP edge. The pipeline's
 per-step callback reports progress and is where a cancel lands (`JobCancelled` unwinds the
 denoising loop). For `extend` the published video is the source followed by the new frames.
+On a CPU each job runs on the cores other processes left idle (cpu_share.JobThreads, as the CLI
+does; `OMP_NUM_THREADS` fixes the count) and records its thread count in the job's metadata.
 """
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from cinegen.cpu_share import JobThreads
 from cinegen.mode import SERVICE_MODES
 from cinegen.service.backends import BackendError, JobCancelled, JobSpec, VideoResult
 
@@ -60,6 +64,10 @@ class PipelineBackend:
         self.model = self._model(self.default)
         self.pipe = self.model.pipe  # the default model, loaded once, now
         self.info: dict[str, Any] = {"model_name": self.model.name, "model_version": self.model.version}
+        import torch
+
+        shared = device == "cpu" and "OMP_NUM_THREADS" not in os.environ
+        self.threads = JobThreads(torch.get_num_threads()) if shared else None
 
     @property
     def model_dir(self) -> Path:
@@ -109,12 +117,15 @@ class PipelineBackend:
             if should_cancel():
                 raise JobCancelled(job.id)
 
+        threads = self._share_cpu()
         try:
             model = self._model(job.model)
             done = generate(model, job.request(), out_path, publish=job.publish_options(),
                             progress=on_step, before_publish=before_publish)
         except GenerateError as e:  # bad input for this model: permanent, not retried
             raise BackendError(e.code, e.message) from None
+        finally:
+            self._restore_threads()
         progress(1.0)
         if done.settings.get("plan"):  # readable at GET /v1/videos/{id}/plan
             from cinegen.service.plans import write_plan
@@ -123,7 +134,26 @@ class PipelineBackend:
         w, h = job.size
         info = {"model_name": model.name, "model_version": model.version, "prompt": job.prompt,
                 "model_prompt": done.settings.get("model_prompt", job.prompt)}
+        if threads is not None:
+            info["threads"] = threads
         return VideoResult(out_path, len(done.frames), done.fps, w, h, info, timings=done.timings)
+
+    def _share_cpu(self) -> int | None:
+        """Threads for this job: the cores other processes left idle (None: not shared, left as set)."""
+        if self.threads is None:
+            return None
+        import torch
+
+        keep = self.threads.for_next_job()
+        torch.set_num_threads(keep)
+        return keep
+
+    def _restore_threads(self) -> None:
+        """Back to the count the worker started with: a job's share never outlives the job."""
+        if self.threads is not None:
+            import torch
+
+            torch.set_num_threads(self.threads.most)
 
 
 def _is_family(path: Path) -> bool:
