@@ -20,10 +20,15 @@ from cinegen.planning.raster import (
     LAYOUT_CHANNELS,
     OBJECT_CHANNELS,
     PLAN_CHANNELS,
+    POSITION_CHANNELS,
     POSITION_RANGE,
+    TIMING_CHANNELS,
+    frame_layout,
     latent_layout,
     view_change,
 )
+
+POSITIONS_END = LAYOUT_CHANNELS + POSITION_CHANNELS  # the view change's channels end, sub-frame timing starts
 
 
 def _plan(
@@ -178,7 +183,7 @@ def test_layout_channels_say_where_what_is() -> None:
         latent_layout(p, 4, 2, 128, 128)[:LAYOUT_CHANNELS, 1],
         latent_layout(p, 0, 3, 128, 128)[:LAYOUT_CHANNELS, 2],
     )  # frames 5..8 both
-    assert lay[LAYOUT_CHANNELS:].sum() == 0  # a still camera: no view change
+    assert lay[LAYOUT_CHANNELS:POSITIONS_END].sum() == 0  # a still camera: no view change
     assert torch.equal(latent_layout(p, 500, 1, 128, 128), latent_layout(p, 31, 1, 128, 128))
 
 
@@ -227,9 +232,22 @@ def test_loop_and_anchor() -> None:
     assert abs(b0.cx - 0.25) < 0.02 and abs(b0.cy - 0.75) < 0.02
 
 
+def test_timing_channels_hold_each_pixel_frames_occupancy_in_order() -> None:
+    fall = _plan("a red ball falling", seconds=2.0)
+    lay = latent_layout(fall, 0, 9, 128, 128)
+    timing = lay[POSITIONS_END:]  # (4, N, h, w)
+    assert timing.shape == (TIMING_CHANNELS, 9, 16, 16)
+    assert torch.allclose(timing.mean(dim=0), lay[0], atol=1e-6)  # channel 0 is their mean
+    assert all(torch.equal(timing[i, 0], timing[0, 0]) for i in range(4))  # latent 0 is one frame
+    rows = (timing.sum(dim=3) * torch.arange(16)).sum(dim=2) / timing.sum(dim=(2, 3))  # (4, N) centre rows
+    assert (torch.diff(rows[:, 1:4], dim=0) > 0).all()  # within a latent frame the ball is lower each frame
+    for k, f in ((1, 1), (2, 8)):  # each one is that pixel frame's own occupancy
+        assert torch.allclose(timing[(f - 1) % 4, k], torch.from_numpy(frame_layout(fall, f, 128, 128)[0]))
+
+
 def test_position_channels_carry_the_view_change_from_the_windows_first_frame() -> None:
     right = _plan("a red ball moving right, camera pans right", seconds=2.0)
-    lay = latent_layout(right, 8, 5, 128, 128)[LAYOUT_CHANNELS:]  # (4, N, h, w), a window from frame 8
+    lay = latent_layout(right, 8, 5, 128, 128)[LAYOUT_CHANNELS:POSITIONS_END]  # (4, N, h, w), from frame 8
     assert lay.shape == (4, 5, 16, 16) and torch.equal(lay[:, :, :1, :1].expand(-1, -1, 16, 16), lay)
     assert float(lay[0, 0, 0, 0]) == 0.0 and (torch.diff(lay[0, :, 0, 0]) > 0).all()  # the pan grows
     assert lay[1:].sum() == 0  # nothing behind, no zoom
@@ -238,7 +256,8 @@ def test_position_channels_carry_the_view_change_from_the_windows_first_frame() 
     want = np.mean([view_change(right, 8, f)[0] for f in range(21, 25)]) / POSITION_RANGE  # latent 4
     assert float(lay[0, 4, 0, 0]) == pytest.approx(want, abs=1e-6)
     zoom_in = latent_layout(_plan("a red ball, camera zooms in", seconds=2.0), 0, 9, 128, 128)
-    zoom_in = zoom_in[LAYOUT_CHANNELS:]
+    zoom_in = zoom_in[LAYOUT_CHANNELS:POSITIONS_END]
     assert zoom_in[:3].sum() == 0 and (torch.diff(zoom_in[3, :, 0, 0]) > 0).all()  # the view's scale falls
-    left = latent_layout(_plan("a red ball, camera pans left", seconds=2.0), 0, 9, 128, 128)[LAYOUT_CHANNELS:]
+    left = latent_layout(_plan("a red ball, camera pans left", seconds=2.0), 0, 9, 128, 128)
+    left = left[LAYOUT_CHANNELS:POSITIONS_END]
     assert left[0].sum() == 0 and float(left[1, -1, 0, 0]) > 0.3

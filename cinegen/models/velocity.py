@@ -13,7 +13,7 @@ import torch
 from einops import repeat
 from torch import nn
 
-from cinegen.models.world_rope import POSITION_CHANNELS, WorldRope, decode_positions
+from cinegen.models.world_rope import POSITION_CHANNELS, POSITION_OFFSET, WorldRope, decode_positions
 
 
 def layout_channels_of(transformer: nn.Module) -> int:
@@ -39,6 +39,9 @@ class VelocityModel(nn.Module):
         # the layout channels this model reads: a transformer with world positions also reads the
         # view's change (planning/raster.py) into its tokens' positions (models/world_rope.py)
         self.layout_channels = self.input_channels + (POSITION_CHANNELS if self.world_positions else 0)
+        if self.world_positions and self.input_channels < POSITION_OFFSET:
+            raise ValueError(f"a transformer with world positions takes at least {POSITION_OFFSET} layout "
+                             f"channels before the position block, this one {self.input_channels}")
 
     def forward(
         self, x: torch.Tensor, sigma: torch.Tensor, text: torch.Tensor, layout: torch.Tensor | None = None
@@ -49,8 +52,7 @@ class VelocityModel(nn.Module):
         layout = velocity_inputs(x, sigma, layout, self.layout_channels, (pt, ph, pw))
         rope: Any = self.transformer.rope if self.world_positions else None
         if rope is not None and layout is not None:  # (B', 4, N, h, w) -> pan, scale (B', N)
-            rope.positions = decode_positions(layout[:, self.input_channels:])
-            layout = layout[:, : self.input_channels]
+            rope.positions, layout = split_positions(layout)
         if layout is not None:
             x = torch.cat([x, layout.to(x.dtype).expand(b, -1, -1, -1, -1)], dim=1)  # (B, C + Cl, N, h, w)
         t = repeat(sigma * 1000.0, "b n -> b (n hw)", hw=(h // ph) * (w // pw))  # (B, tokens)
@@ -61,6 +63,18 @@ class VelocityModel(nn.Module):
             if rope is not None:
                 rope.positions = None
         return out
+
+
+def split_positions(layout: torch.Tensor) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """A world-positions model's layout (B, Cl, N, h, w) -> (pan, scale), the transformer's inputs.
+
+    The position block sits at POSITION_OFFSET; the channels before it and after it (sub-frame
+    timing, planning/raster.py) are the transformer's input channels, in that order."""
+    end = POSITION_OFFSET + POSITION_CHANNELS
+    positions = decode_positions(layout[:, POSITION_OFFSET:end])
+    inputs = layout[:, :POSITION_OFFSET] if layout.shape[1] == end else torch.cat(
+        [layout[:, :POSITION_OFFSET], layout[:, end:]], dim=1)
+    return positions, inputs
 
 
 def known_layout(layout: torch.Tensor, layout_channels: int) -> torch.Tensor:

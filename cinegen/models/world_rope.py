@@ -25,8 +25,10 @@ import torch
 from torch import nn
 
 THETA = 10000.0  # Wan's RoPE base
-# The contract with the plan's rasteriser (planning/raster.py writes these channels at the end of a
-# layout): pan ahead, pan behind, scale up, scale down; 1.0 stands for POSITION_RANGE
+# The contract with the plan's rasteriser (planning/raster.py writes these channels after the 14
+# rasterised ones): pan ahead, pan behind, scale up, scale down; 1.0 stands for POSITION_RANGE.
+# Channels after them (sub-frame timing) are transformer inputs again (models/velocity.py).
+POSITION_OFFSET = 14
 POSITION_CHANNELS = 4
 POSITION_RANGE = 0.5  # frame heights of pan, and units of scale
 

@@ -14,6 +14,11 @@ causal VAE's layout), so a latent frame also sees where its object moved within 
            behind (frame heights of that first view) and its scale up and down (first zoom / this
            zoom - 1), each / POSITION_RANGE. A model with world positions (models/world_rope.py)
            reads these into its tokens' positions instead of taking them as input channels.
+    18..21 sub-frame timing: the occupancy (channel 0) of each of the TEMPORAL_DOWN pixel frames the
+           latent frame stands for, in order (latent 0, one frame, repeats it), where channel 0 has
+           only their mean: a fall's last latent before the ground holds the object high in one
+           frame and on the ground in the next, which the mean smears into one box between them.
+           A world-positions model trained with them takes them as inputs after channels 0..13.
 Objects lower in the frame are composited over higher ones, as the renderer draws them. All zeros
 means "no plan": text-only generation and plan dropout in training. Channels only ever grow at the
 end: a model trained with fewer takes the first ones it knows (models/velocity.py).
@@ -26,16 +31,18 @@ import torch
 
 from cinegen.backlot.render import shape_sdf
 from cinegen.backlot.vocab import COLORS, SHAPES
-from cinegen.models.world_rope import POSITION_CHANNELS, POSITION_RANGE
+from cinegen.models.world_rope import POSITION_CHANNELS, POSITION_OFFSET, POSITION_RANGE
 from cinegen.planning.plan import ShotPlan
 
 OBJECT_CHANNELS = 1 + len(SHAPES) + len(COLORS)  # 12
 CAMERA_CHANNELS = 2
 LAYOUT_CHANNELS = OBJECT_CHANNELS + CAMERA_CHANNELS  # 14: the rasterised channels, a transformer's input
-PLAN_CHANNELS = LAYOUT_CHANNELS + POSITION_CHANNELS  # 18: what `latent_layout` gives
+TIMING_CHANNELS = 4  # one per pixel frame of a latent frame (TEMPORAL_DOWN)
+PLAN_CHANNELS = LAYOUT_CHANNELS + POSITION_CHANNELS + TIMING_CHANNELS  # 22: what `latent_layout` gives
 CAMERA_PERIOD = 0.375  # frame heights per stripe of the camera channels: 6 latent cells at zoom 1
 SPATIAL_DOWN = 8  # the VAE's spatial factor
 TEMPORAL_DOWN = 4  # the VAE's temporal factor
+assert LAYOUT_CHANNELS == POSITION_OFFSET and TIMING_CHANNELS == TEMPORAL_DOWN  # the contracts above
 _SUPER = 4  # coverage samples per latent cell side
 
 _COLOR_INDEX = {c: i for i, c in enumerate(COLORS)}
@@ -95,7 +102,7 @@ def latent_frames_of(k: int) -> range:
 def latent_layout(
     plan: ShotPlan, start_frame: int, num_latents: int, width: int, height: int
 ) -> torch.Tensor:
-    """Layout for a window whose latent 0 is pixel frame `start_frame`: (LAYOUT_CHANNELS, N, h, w).
+    """Layout for a window whose latent 0 is pixel frame `start_frame`: (PLAN_CHANNELS, N, h, w).
 
     Frames past the plan's end hold its last frame (a window may cover a few padding frames).
     """
@@ -106,8 +113,10 @@ def latent_layout(
         pan, scale = np.mean([view_change(plan, start_frame, start_frame + f) for f in latent_frames_of(k)],
                              axis=0)
         position = np.clip([pan, -pan, scale, -scale], 0.0, POSITION_RANGE) / POSITION_RANGE  # (4,)
+        occupancy = [f[0] for f in frames] * (TIMING_CHANNELS // len(frames))  # (4 of (h, w)), in order
         maps.append(np.concatenate([np.mean(frames, axis=0),
-                                    np.broadcast_to(position[:, None, None], (POSITION_CHANNELS, h, w))]))
+                                    np.broadcast_to(position[:, None, None], (POSITION_CHANNELS, h, w)),
+                                    np.stack(occupancy)]))
     return torch.from_numpy(np.stack(maps, axis=1).astype(np.float32))  # (PLAN_CHANNELS, N, h, w)
 
 

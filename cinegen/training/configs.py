@@ -67,6 +67,9 @@ class BankedRun(RunSettings):
     # token positions follow the plan's camera (models/world_rope.py; needs plan): a pan keeps each
     # background point at its position, so the still-camera prior draws the camera's move
     world_positions: bool = False
+    # the layout's sub-frame timing channels as inputs too (planning/raster.py 18..21; needs world
+    # positions): where the object is in each pixel frame of a latent frame, not only their mean
+    sub_frames: bool = False
     frames: tuple[int, ...] = (1, 17, 33)
     frame_weights: tuple[float, ...] = (0.05, 0.35, 0.6)
     aspect_weights: tuple[float, ...] = (0.8, 0.1, 0.1)

@@ -33,7 +33,7 @@ from cinegen.models.transformer import (
     load_transformer,
 )
 from cinegen.models.vae import VideoVAE
-from cinegen.planning.raster import LAYOUT_CHANNELS, OBJECT_CHANNELS
+from cinegen.planning.raster import LAYOUT_CHANNELS, OBJECT_CHANNELS, TIMING_CHANNELS
 from cinegen.sampling import shift_for_tokens, shift_sigmas
 from cinegen.training.checkpoint import resume_checkpoint, save_checkpoint
 from cinegen.training.configs import DiTTrainConfig
@@ -138,6 +138,8 @@ def main(cfg: DiTTrainConfig) -> Path:
         raise ValueError(f"camera_weight must be >= 0 and needs plan=true (it reads the layout), got {cfg.camera_weight}")
     if cfg.world_positions and not cfg.plan:
         raise ValueError("world_positions reads the plan's camera: it needs plan=true")
+    if cfg.sub_frames and not cfg.world_positions:
+        raise ValueError("sub_frames inputs follow the position channels: they need world_positions=true")
     if cfg.motion_weight < 0 or (cfg.motion_weight and not cfg.plan):
         raise ValueError(f"motion_weight must be >= 0 and needs plan=true (it reads the layout), got {cfg.motion_weight}")
     out = Path(cfg.out)
@@ -156,14 +158,14 @@ def main(cfg: DiTTrainConfig) -> Path:
     dit_cfg: DiTConfig = DIT_PRESETS[cfg.preset]
     if dit_cfg.in_channels != vae.config.latent_channels:
         dit_cfg = dataclasses.replace(dit_cfg, in_channels=vae.config.latent_channels)
-    dit_cfg = dataclasses.replace(dit_cfg, layout_channels=LAYOUT_CHANNELS if cfg.plan else 0,
-                                  world_positions=cfg.world_positions)
+    inputs = (LAYOUT_CHANNELS + (TIMING_CHANNELS if cfg.sub_frames else 0)) if cfg.plan else 0
+    dit_cfg = dataclasses.replace(dit_cfg, layout_channels=inputs, world_positions=cfg.world_positions)
     transformer = build_transformer(dit_cfg)
     if cfg.init_from:
         init = load_transformer(cfg.init_from)
         have = layout_channels_of(init)
-        if cfg.plan and have < LAYOUT_CHANNELS:  # zero-initialised plan inputs for the channels it lacks
-            init = add_layout_channels(init, LAYOUT_CHANNELS - have)
+        if cfg.plan and have < inputs:  # zero-initialised plan inputs for the channels it lacks
+            init = add_layout_channels(init, inputs - have)
         transformer.load_state_dict(init.state_dict())
         log.info("initialised weights from %s", cfg.init_from)
     model = VelocityModel(transformer).to(device).train()
