@@ -273,6 +273,14 @@ def test_training_sigmas_are_shifted_towards_noise_like_the_sampler() -> None:
     # the uniform tenth still reaches low noise
     assert float((shifted < 0.1).float().mean()) > 0.01
 
+    half = training_sigmas(20000, 2.2, torch.Generator().manual_seed(0), shift_share=0.5)
+    low = [float((s < 0.4).float().mean()) for s in (plain, half, shifted)]
+    assert low[0] > low[1] > low[2] and abs(low[1] - (low[0] + low[2]) / 2) < 0.02  # half of each
+    assert torch.equal(training_sigmas(50, 2.2, torch.Generator().manual_seed(3), shift_share=1.0),
+                       training_sigmas(50, 2.2, torch.Generator().manual_seed(3)))  # the default's stream
+    with pytest.raises(ValueError, match="shift_share"):
+        training_sigmas(4, 2.2, torch.Generator(), shift_share=1.5)
+
 
 def test_condition_mask_shapes_and_single_frame() -> None:
     rng = random.Random(1)

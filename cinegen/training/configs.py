@@ -100,6 +100,9 @@ class DiTTrainConfig(BankedRun):
     plan: bool = True
     # shift training sigmas by the sampler's token-count shift (both see the same noise levels)
     timestep_shift: bool = True
+    # of those, the share drawn with the shift; the rest are unshifted, where shapes' edges are
+    # drawn (docs/decisions.md: boxes lose their corners at middle and low noise)
+    shift_share: float = 1.0
 
 
 @dataclass(frozen=True)

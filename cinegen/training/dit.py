@@ -119,13 +119,20 @@ def random_condition_mask(n: int, rng: random.Random) -> torch.Tensor:
     return m
 
 
-def training_sigmas(batch: int, shift: float, gen: torch.Generator) -> torch.Tensor:
+def training_sigmas(batch: int, shift: float, gen: torch.Generator, shift_share: float = 1.0) -> torch.Tensor:
     """Noise levels for a batch (B,): logit-normal (SD3), time-shifted like the sampler's steps, 10% uniform.
 
     The shift moves training towards high noise, where the sampler spends its steps and where a
-    clip's layout and motion are decided; the uniform tenth keeps every level trained.
+    clip's layout and motion are decided; `shift_share` of the samples take it, the rest stay
+    unshifted, where edges and corners are drawn; the uniform tenth keeps every level trained.
     """
-    sigma = shift_sigmas(torch.sigmoid(torch.randn(batch, generator=gen)), shift)
+    if not 0.0 <= shift_share <= 1.0:
+        raise ValueError(f"shift_share must be in [0, 1], got {shift_share}")
+    base = torch.sigmoid(torch.randn(batch, generator=gen))
+    shifted = torch.ones(batch, dtype=torch.bool)  # (B,); no extra draw: the default keeps its stream
+    if shift_share < 1.0:
+        shifted = torch.rand(batch, generator=gen) < shift_share
+    sigma = torch.where(shifted, shift_sigmas(base, shift), base)
     uniform = torch.rand(batch, generator=gen)
     return torch.where(torch.rand(batch, generator=gen) < 0.1, uniform, sigma)
 
@@ -213,7 +220,8 @@ def main(cfg: DiTTrainConfig) -> Path:
         prompts = ["" if rng.random() < cfg.text_dropout else rng.choice(c) for c in caps]
         emb, _ = text.encode_uncached(prompts)  # (B, L, 384)
         mask = torch.stack([random_condition_mask(n, rng) for _ in range(bs)]).to(device)  # (B, N)
-        sigma = training_sigmas(bs, shift_for_tokens(tokens) if cfg.timestep_shift else 1.0, gen).to(device)  # (B,)
+        shift = shift_for_tokens(tokens) if cfg.timestep_shift else 1.0
+        sigma = training_sigmas(bs, shift, gen, cfg.shift_share).to(device)  # (B,)
         cond_sigma = torch.where(torch.rand(bs, generator=gen) < 0.5, 0.0, torch.rand(bs, generator=gen) * 0.1).to(device)
         frame_sigma = torch.where(mask, cond_sigma[:, None], sigma[:, None].expand(bs, n))  # (B, N)
         noise = torch.randn(x0.shape, generator=gen).to(device)
