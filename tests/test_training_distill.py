@@ -81,7 +81,7 @@ def test_distill_resume_continues_the_step_count(student: Path, teacher: Path) -
 @pytest.mark.parametrize(
     ("field", "value"),
     [("student_steps", ()), ("student_steps", (0, 2)), ("teacher_substeps", 0), ("guidance", -1.0),
-     ("rollout", 1.5)],
+     ("rollout", 1.5), ("sub_frames", True), ("world_positions", True), ("camera_weight", 2.0)],
 )
 def test_distill_rejects_bad_settings(teacher: Path, tmp_path: Path, field: str, value: Any) -> None:
     with pytest.raises(ValueError, match=field):

@@ -65,6 +65,12 @@ def check_config(cfg: DistillConfig) -> None:
         raise ValueError(f"rollout is a share of samples in [0, 1], got {cfg.rollout}")
     if cfg.guidance < 0 or cfg.object_weight < 0:
         raise ValueError(f"guidance and object_weight must be >= 0, got {cfg.guidance}, {cfg.object_weight}")
+    if cfg.world_positions or cfg.sub_frames:  # shared run settings that only the DiT trainer reads
+        raise ValueError("world_positions and sub_frames follow the teacher: the distiller gives the student "
+                         "the teacher's, so leave them unset")
+    if cfg.camera_weight or cfg.motion_weight:
+        raise ValueError("camera_weight and motion_weight are DiT-trainer loss terms; the distiller has "
+                         "object_weight only")
     if not (Path(cfg.teacher) / "model_index.json").exists():
         raise FileNotFoundError(f"no teacher model at {cfg.teacher} (model_index.json is missing)")
 
