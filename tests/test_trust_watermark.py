@@ -88,3 +88,26 @@ def test_bad_frames_raise() -> None:
         wm.detect(np.zeros((0, 16, 16, 3), np.uint8))
     with pytest.raises(wm.WatermarkError, match="strength"):
         wm.WatermarkConfig(strength=0)
+
+
+@pytest.mark.parametrize("shape", [(128, 128), (96, 176), (5, 7), (2, 1), (300, 7), (1, 9)])
+def test_median5_is_scipys_reflect_median(shape: tuple[int, int]) -> None:
+    """The embedder's numpy median equals scipy's exactly, ties (integer luma) and tiny frames too."""
+    from scipy import ndimage
+
+    from cinegen.trust.watermark import median5
+
+    rng = np.random.default_rng(sum(shape))
+    for y in (rng.normal(size=shape) * 40 + 100, rng.integers(0, 6, size=shape).astype(np.float64)):
+        np.testing.assert_array_equal(median5(y, band=64), ndimage.median_filter(y, size=5, mode="reflect"))
+
+
+def test_marking_a_clip_does_not_import_scipy() -> None:
+    """scipy costs 0.2-0.3 s of every generate; only detection's resampling paths need it."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, numpy as np\nfrom cinegen.trust.watermark import embed\n"
+             "embed(np.full((8, 64, 64, 3), 128, np.uint8), 7)\nprint('scipy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "False"

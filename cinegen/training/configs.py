@@ -83,13 +83,15 @@ class BankedRun(RunSettings):
     ckpt_every: int = 200
     # also save the EMA weights as snapshots/step-N every N steps (0 = off), for grading
     snapshot_every: int = 0
+    # directory of all-MiniLM-L6-v2; empty = the installed package (a GPU machine without the package
+    # gets a copy: docs/training.md)
+    text_encoder: str = ""
 
 
 @dataclass(frozen=True)
 class DiTTrainConfig(BankedRun):
     out: str = "runs/dit"
     vae: str = "weights/backlot-v1/vae"
-    text_encoder: str = ""  # directory of all-MiniLM-L6-v2; empty = the installed package
     preset: str = "small"
     init_from: str = ""  # a saved transformer directory to start from (weights only)
     steps: int = 20000

@@ -119,7 +119,7 @@ def main(cfg: DistillConfig) -> Path:
     guidance = cfg.guidance or float(meta.get("default_guidance", 5.0))
     plan_guidance = bool(meta.get("plan_guidance", False))
     vae = VideoVAE.from_pretrained(teacher_dir / "vae").to(device).eval().requires_grad_(False)
-    text = TextEncoder()
+    text = TextEncoder(path=cfg.text_encoder or None)
     text.to(device)
     teacher = VelocityModel(load_transformer(teacher_dir / "transformer")).to(device).eval()
     teacher.requires_grad_(False)

@@ -33,7 +33,6 @@ import hashlib
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 PAYLOAD_BITS = 32
 CRC_BITS = 8
@@ -237,14 +236,34 @@ def luma_residual(frames: np.ndarray, cfg: WatermarkConfig = WatermarkConfig(),
         f = frames[c : c + cfg.chunk].astype(np.float64).mean(axis=0)  # (H, W, 3)
         y = f[..., 0] * 0.299 + f[..., 1] * 0.587 + f[..., 2] * 0.114  # (H, W)
         if upsample > 1:
+            from scipy import ndimage
+
             y = ndimage.zoom(y, upsample, order=1, mode="nearest", grid_mode=True)  # (H*u, W*u)
         if cfg.residual == "median":
-            r = y - ndimage.median_filter(y, size=5, mode="reflect")
+            r = y - median5(y)
         else:
+            from scipy import ndimage
+
             r = y - ndimage.gaussian_filter(y, cfg.blur_sigma, mode="reflect")
         lim = 3.0 * (np.std(r) + 1e-6)
         acc += np.clip(r, -lim, lim)
     return acc / len(chunks)
+
+
+def median5(y: np.ndarray, band: int = 128) -> np.ndarray:
+    """5x5 median filter, edges mirrored half a sample out: exactly scipy.ndimage.median_filter(y,
+    size=5, mode="reflect") (tested), in numpy, so embedding a watermark does not import scipy
+    (0.2-0.3 s of every `cinegen generate`); a partial sort of the 25 shifted copies runs about as
+    fast as scipy's. Rows go in bands to bound the copies' memory. (H, W) -> (H, W)."""
+    h, w = y.shape
+    padded = np.pad(y, 2, mode="symmetric")  # numpy's "symmetric" is scipy's "reflect"
+    out = np.empty_like(y)
+    for r in range(0, h, band):
+        rows = min(band, h - r)
+        shifted = np.stack([padded[r + i : r + i + rows, j : j + w] for i in range(5) for j in range(5)])
+        shifted.partition(12, axis=0)  # (25, rows, W): the 13th smallest of 25 is the median
+        out[r : r + rows] = shifted[12]
+    return out
 
 
 def _fold(residual: np.ndarray, scale: float, tile: int) -> np.ndarray:
@@ -256,6 +275,8 @@ def _fold(residual: np.ndarray, scale: float, tile: int) -> np.ndarray:
     else:
         yy = (np.arange(ho) + 0.5) * scale - 0.5
         xx = (np.arange(wo) + 0.5) * scale - 0.5
+        from scipy import ndimage
+
         img = ndimage.map_coordinates(residual, np.meshgrid(yy, xx, indexing="ij"), order=1, mode="nearest")
     ph, pw = -(-ho // tile) * tile, -(-wo // tile) * tile
     acc = np.zeros((ph, pw))
