@@ -63,6 +63,25 @@ def test_a_trace_equals_the_eager_model_at_other_shapes(dtype: torch.dtype, layo
         assert got.dtype == want.dtype and torch.equal(got, want)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_plain_jit_runs_the_first_calls_as_the_optimised_graph_would(dtype: torch.dtype,
+                                                                     tmp_path: Path) -> None:
+    """TracedVelocity skips the JIT's profiling runs and re-optimisation (`plain_jit`): in a fresh
+    module the first calls, where they would happen, give what the optimising executor gives."""
+    model = _velocity(3, dtype)
+    path = tmp_path / "v.pt"
+    torch.jit.save(trace_velocity(model, dtype), str(path))
+    plain = TracedVelocity(torch.jit.load(str(path)), 3, (1, 2, 2))
+    optimising = torch.jit.load(str(path))
+    for call in range(4):  # the optimising executor profiles the first calls, then re-optimises
+        x, sigma, text, layout = _inputs(2, 3 + call % 2, 3, dtype)
+        with torch.no_grad(), torch.jit.optimized_execution(True):
+            want = optimising(x, sigma, text, layout.expand(2, -1, -1, -1, -1))
+        with torch.no_grad():
+            got = plain(x, sigma, text, layout=layout)
+        assert torch.equal(got, want), call
+
+
 def test_a_trace_checks_its_inputs_like_the_eager_model() -> None:
     model = _velocity(3, torch.float32)
     traced = TracedVelocity(trace_velocity(model, torch.float32), 3, (1, 2, 2))

@@ -109,5 +109,6 @@ def test_marking_a_clip_does_not_import_scipy() -> None:
 
     probe = ("import sys, numpy as np\nfrom cinegen.trust.watermark import embed\n"
              "embed(np.full((8, 64, 64, 3), 128, np.uint8), 7)\nprint('scipy' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         timeout=120)
     assert out.stdout.strip() == "False"

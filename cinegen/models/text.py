@@ -103,6 +103,11 @@ class MiniLM(nn.Module):
 
     @torch.no_grad()
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if isinstance(self.net, torch.jit.ScriptModule):
+            from cinegen.models.traced import plain_jit
+
+            with plain_jit():
+                return self.net(ids, mask)  # type: ignore[no-any-return]
         return self.net(ids, mask)  # type: ignore[no-any-return]
 
 
