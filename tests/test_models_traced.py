@@ -66,8 +66,9 @@ def test_a_trace_equals_the_eager_model_at_other_shapes(dtype: torch.dtype, layo
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_plain_jit_runs_the_first_calls_as_the_optimised_graph_would(dtype: torch.dtype,
                                                                      tmp_path: Path) -> None:
-    """TracedVelocity skips the JIT's profiling runs and re-optimisation (`plain_jit`): in a fresh
-    module the first calls, where they would happen, give what the optimising executor gives."""
+    """TracedVelocity skips the JIT's profiling runs and re-optimisation for float32 traces
+    (`plain_jit`): in a fresh module the first calls, where they would happen, give what the
+    optimising executor gives; bfloat16 traces keep them and give the same too."""
     model = _velocity(3, dtype)
     path = tmp_path / "v.pt"
     torch.jit.save(trace_velocity(model, dtype), str(path))

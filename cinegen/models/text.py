@@ -106,7 +106,7 @@ class MiniLM(nn.Module):
         if isinstance(self.net, torch.jit.ScriptModule):
             from cinegen.models.traced import plain_jit
 
-            with plain_jit():
+            with plain_jit(torch.float32):  # MiniLM's trace is float32
                 return self.net(ids, mask)  # type: ignore[no-any-return]
         return self.net(ids, mask)  # type: ignore[no-any-return]
 
