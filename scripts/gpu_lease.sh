@@ -57,9 +57,9 @@ pack() {  # pack DIR NAME: fp16 weights, one tar split into 15 MiB parts
 wait $PT; RT=$?; el "world4 exit $RT"; grep -v "Loading weights" /tmp/runs/world4.log
 if [ $RT = 0 ]; then
   python3 scripts/export_dit_checkpoint.py /tmp/runs/world4 /tmp/export/world4 && cp /tmp/runs/world4/history.json /tmp/export/world4/ && pack /tmp/export/world4 world4
-  mkdir -p /tmp/model4 && python3 -c "
-import json; d = json.load(open('weights/backlot-v1/model_index.json')); d.pop('qualities', None); d.pop('default_quality', None)
-json.dump(d, open('/tmp/model4/model_index.json', 'w'), indent=2)" && cp -r weights/backlot-v1/vae /tmp/model4/vae && cp -r /tmp/export/world4 /tmp/model4/transformer
+  # the teacher directory the student resumes towards (the distiller reads the index, vae/ and transformer/)
+  mkdir -p /tmp/model4 && cp -r weights/backlot-v1/model_index.json weights/backlot-v1/vae /tmp/model4/ \
+    && cp -r /tmp/export/world4 /tmp/model4/transformer
 fi
 wait $PS; RS=$?; el "distill7a exit $RS"; grep -v "Loading weights" /tmp/runs/distill7a.log
 if [ $RS = 0 ]; then

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from cinegen.limits import MAX_PROMPT_CHARS
+from cinegen.models.traced import plain_jit
 
 if TYPE_CHECKING:
     from cinegen.models.traced import TraceCache
@@ -103,12 +104,8 @@ class MiniLM(nn.Module):
 
     @torch.no_grad()
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        if isinstance(self.net, torch.jit.ScriptModule):
-            from cinegen.models.traced import plain_jit
-
-            with plain_jit(torch.float32):  # MiniLM's trace is float32
-                return self.net(ids, mask)  # type: ignore[no-any-return]
-        return self.net(ids, mask)  # type: ignore[no-any-return]
+        with plain_jit(torch.float32):  # MiniLM runs in float32; a no-op for the eager module
+            return self.net(ids, mask)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
