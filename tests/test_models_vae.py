@@ -58,6 +58,27 @@ def test_chunked_decode_equals_full_decode(vae: VideoVAE, chunk: int) -> None:
     assert sum(p.shape[2] for p in pieces) == 21
 
 
+@pytest.mark.parametrize("chunk", [None, 1, 2, 5])
+@pytest.mark.parametrize("skip", [0, 1, 4, 5, 9, 20])
+def test_decode_skip_equals_slicing_the_full_decode(vae: VideoVAE, chunk: int | None, skip: int) -> None:
+    """Skipped frames never reach the 2D decoder, and the rest are a full decode's frames exactly,
+    whether the skip ends inside a chunk, at its edge, or after whole chunks."""
+    z = torch.randn((1, 4, 6, H // 8, W // 8), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        full = vae.decode(z, chunk=chunk)
+        part = vae.decode(z, chunk=chunk, skip=skip)
+    assert part.shape[2] == 21 - skip
+    torch.testing.assert_close(part, full[:, :, skip:], atol=1e-5, rtol=0)
+    calls: list[int] = []
+    hook = vae.dec_out.register_forward_hook(lambda _m, _i, out: calls.append(int(out.shape[0])))
+    with torch.no_grad():
+        vae.decode(z, chunk=chunk, skip=skip)
+    hook.remove()
+    assert sum(calls) == 21 - skip  # the 2D decoder saw only the frames returned
+    with pytest.raises(ValueError, match="skip"):
+        vae.decode(z, skip=-1)
+
+
 def test_iter_decode_rejects_bad_chunk(vae: VideoVAE) -> None:
     with pytest.raises(ValueError, match="chunk"):
         next(vae.iter_decode(torch.zeros(1, 4, 2, 2, 3), 0))

@@ -204,30 +204,40 @@ class VideoVAE(nn.Module):
                 module.weight.data = module.weight.data.contiguous(memory_format=torch.channels_last)
         return self
 
-    def decode(self, latents: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
-        """Normalised latents (B, Cz, N, h, w) -> video (B, 3, 1+4(N-1), 8h, 8w) in about [-1, 1].
+    def decode(self, latents: torch.Tensor, chunk: int | None = None, skip: int = 0) -> torch.Tensor:
+        """Normalised latents (B, Cz, N, h, w) -> video (B, 3, 1+4(N-1) - skip, 8h, 8w) in about [-1, 1].
 
         With `chunk`, latent frames are decoded `chunk` at a time (plus exact causal context), so
         memory stays flat however long the clip is; the result is identical to a full decode.
+        `skip` drops the first frames before the per-frame 2D decoder (nearly all the cost) sees
+        them: the same frames as a full decode's `[:, :, skip:]`.
         """
+        if skip < 0:
+            raise ValueError(f"skip must be >= 0, got {skip}")
         z = latents * self.latent_std.to(latents) + self.latent_mean.to(latents)
         n = z.shape[2]
         if chunk is None or chunk >= n:
-            return self._decode_raw(z, skip=TIME_FOLD - 1)
-        return torch.cat(list(self.iter_decode(latents, chunk)), dim=2)
+            return self._decode_raw(z, skip=TIME_FOLD - 1 + skip)
+        return torch.cat(list(self.iter_decode(latents, chunk, skip=skip)), dim=2)
 
-    def iter_decode(self, latents: torch.Tensor, chunk: int):
-        """Yield decoded pixel chunks (B, 3, t, H, W) in order; concatenated they equal `decode`."""
+    def iter_decode(self, latents: torch.Tensor, chunk: int, skip: int = 0):
+        """Yield decoded pixel chunks (B, 3, t, H, W) in order; concatenated they equal `decode`
+        (less its first `skip` frames: chunks wholly inside them are not decoded)."""
         if chunk < 1:
             raise ValueError(f"chunk must be >= 1, got {chunk}")
         z = latents * self.latent_std.to(latents) + self.latent_mean.to(latents)
         n, ctx = z.shape[2], self.decode_context
         for s in range(0, n, chunk):
             e = min(s + chunk, n)
+            made = (e - s) * TIME_FOLD - (TIME_FOLD - 1 if s == 0 else 0)  # frames this chunk adds
+            if skip >= made:
+                skip -= made
+                continue
             lo = max(0, s - ctx)
             # frames for latents s..e-1; latents lo..s-1 are causal context for the temporal convs only
-            skip = (s - lo) * TIME_FOLD + (TIME_FOLD - 1 if s == 0 else 0)
-            yield self._decode_raw(z[:, :, lo:e], skip=skip)
+            lead = (s - lo) * TIME_FOLD + (TIME_FOLD - 1 if s == 0 else 0)
+            yield self._decode_raw(z[:, :, lo:e], skip=lead + skip)
+            skip = 0
 
     def forward(
         self, video: torch.Tensor, generator: torch.Generator | None = None, sample: bool = True

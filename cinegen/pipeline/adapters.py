@@ -22,8 +22,8 @@ class BuiltinVAE:
     def encode_video(self, video: torch.Tensor) -> torch.Tensor:
         return self.vae.encode(video)
 
-    def decode_video(self, latents: torch.Tensor) -> torch.Tensor:
-        return self.vae.decode(latents, chunk=self.decode_chunk)
+    def decode_video(self, latents: torch.Tensor, skip: int = 0) -> torch.Tensor:
+        return self.vae.decode(latents, chunk=self.decode_chunk, skip=skip)
 
 
 class WanVAE:
@@ -40,10 +40,10 @@ class WanVAE:
         z = self.vae.encode(video.to(self.vae.dtype)).latent_dist.mode()
         return (z - self.mean.to(z)) / self.std.to(z)
 
-    def decode_video(self, latents: torch.Tensor) -> torch.Tensor:
+    def decode_video(self, latents: torch.Tensor, skip: int = 0) -> torch.Tensor:
         dev, dt = latents.device, self.vae.dtype
         z = latents.to(dt) * self.std.to(dev, dt) + self.mean.to(dev, dt)
-        return self.vae.decode(z, return_dict=False)[0]
+        return self.vae.decode(z, return_dict=False)[0][:, :, skip:]
 
 
 class MiniLMPrompts:

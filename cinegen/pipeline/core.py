@@ -292,10 +292,10 @@ class CinegenPipeline:
         self._timings["vae_encode"] = self._timings.get("vae_encode", 0.0) + time.perf_counter() - t
         return z
 
-    def _decode(self, latents: torch.Tensor) -> np.ndarray:
+    def _decode(self, latents: torch.Tensor, skip: int = 0) -> np.ndarray:
         t = time.perf_counter()
         with torch.no_grad():
-            frames = video_to_frames(self.vae.decode_video(latents))
+            frames = video_to_frames(self.vae.decode_video(latents, skip=skip))
         self._timings["vae_decode"] = self._timings.get("vae_decode", 0.0) + time.perf_counter() - t
         return frames
 
@@ -303,15 +303,17 @@ class CinegenPipeline:
                     suffix: np.ndarray | None = None) -> np.ndarray:
         """Decode a window and return only the frames it adds, with its joints hidden.
 
-        The window's reconstructions of the pinned `prefix` / `suffix` frames are dropped, and each
-        pinned frame's decode error is faded into the new frames beside it (`carry_residual`).
+        The window's reconstructions of the pinned `prefix` / `suffix` frames are dropped (those of
+        the prefix, all but its last, are never decoded), and each pinned frame's decode error is
+        faded into the new frames beside it (`carry_residual`).
         """
-        frames = self._decode(latents)
-        a = 0 if prefix is None else len(prefix)
+        skip = 0 if prefix is None else len(prefix) - 1  # keep the last pinned frame's reconstruction
+        frames = self._decode(latents, skip=skip)
+        a = 0 if prefix is None else 1
         b = len(frames) if suffix is None else len(frames) - len(suffix)
         new = frames[a:b]
         if prefix is not None:
-            new = carry_residual(new, prefix[-1], frames[a - 1])
+            new = carry_residual(new, prefix[-1], frames[0])
         if suffix is not None:
             new = carry_residual(new, suffix[0], frames[b], at_end=True)
         return new

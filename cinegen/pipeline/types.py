@@ -30,7 +30,8 @@ class VideoAutoencoder(Protocol):
 
     def encode_video(self, video: torch.Tensor) -> torch.Tensor: ...  # (B,3,1+4k,H,W) -> (B,C,1+k,h,w)
 
-    def decode_video(self, latents: torch.Tensor) -> torch.Tensor: ...  # inverse, in [-1, 1]
+    # inverse, in [-1, 1], less the first `skip` frames (a VAE may skip decoding them)
+    def decode_video(self, latents: torch.Tensor, skip: int = 0) -> torch.Tensor: ...
 
 
 class PromptEncoder(Protocol):

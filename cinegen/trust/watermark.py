@@ -250,19 +250,60 @@ def luma_residual(frames: np.ndarray, cfg: WatermarkConfig = WatermarkConfig(),
     return acc / len(chunks)
 
 
-def median5(y: np.ndarray, band: int = 128) -> np.ndarray:
+# Devillard's 99-comparator selection network for the median of 25 ("Fast median search", 1998; the
+# network behind many C median filters): compare-exchanges (i, j) leave the 13th smallest in slot 12.
+# Checked exhaustively here by the 0-1 principle (all 2**25 binary inputs) and in tests against scipy.
+_MEDIAN25 = (
+    (0, 1), (3, 4), (2, 4), (2, 3), (6, 7), (5, 7), (5, 6), (9, 10), (8, 10), (8, 9), (12, 13), (11, 13),
+    (11, 12), (15, 16), (14, 16), (14, 15), (18, 19), (17, 19), (17, 18), (21, 22), (20, 22), (20, 21),
+    (23, 24), (2, 5), (3, 6), (0, 6), (0, 3), (4, 7), (1, 7), (1, 4), (11, 14), (8, 14), (8, 11), (12, 15),
+    (9, 15), (9, 12), (13, 16), (10, 16), (10, 13), (20, 23), (17, 23), (17, 20), (21, 24), (18, 24),
+    (18, 21), (19, 22), (8, 17), (9, 18), (0, 18), (0, 9), (10, 19), (1, 19), (1, 10), (11, 20), (2, 20),
+    (2, 11), (12, 21), (3, 21), (3, 12), (13, 22), (4, 22), (4, 13), (14, 23), (5, 23), (5, 14), (15, 24),
+    (6, 24), (6, 15), (7, 16), (7, 19), (13, 21), (15, 23), (7, 13), (7, 15), (1, 9), (3, 11), (5, 17),
+    (11, 17), (9, 17), (4, 10), (6, 12), (7, 14), (4, 6), (4, 7), (12, 14), (10, 14), (6, 7), (10, 12),
+    (6, 10), (6, 17), (12, 17), (7, 17), (7, 10), (12, 18), (7, 12), (10, 18), (12, 20), (10, 20), (10, 12),
+)
+
+
+def _live_exchanges(pairs: tuple[tuple[int, int], ...], keep: int) -> tuple[tuple[int, int, bool, bool], ...]:
+    """Each exchange with whether its min and its max are read later (a dead side is not computed)."""
+    live, out = {keep}, []
+    for a, b in reversed(pairs):
+        out.append((a, b, a in live, b in live))
+        if a in live or b in live:
+            live |= {a, b}
+    return tuple(reversed(out))
+
+
+_MEDIAN25_LIVE = _live_exchanges(_MEDIAN25, 12)
+
+
+def median5(y: np.ndarray, band: int = 0) -> np.ndarray:
     """5x5 median filter, edges mirrored half a sample out: exactly scipy.ndimage.median_filter(y,
     size=5, mode="reflect") (tested), in numpy, so embedding a watermark does not import scipy
-    (0.2-0.3 s of every `cinegen generate`); a partial sort of the 25 shifted copies runs about as
-    fast as scipy's. Rows go in bands to bound the copies' memory. (H, W) -> (H, W)."""
+    (0.2-0.3 s of every `cinegen generate`). The 25 shifted copies of a band of rows go through a
+    selection network, whole arrays per exchange: 4x faster than a partial sort at 128x128 (one
+    thread; docs/benchmarks.md). Bands of about 16k samples keep the copies in cache; `band` sets
+    the rows per band instead. (H, W) -> (H, W)."""
     h, w = y.shape
+    band = band or max(8, 16384 // max(w, 1))
     padded = np.pad(y, 2, mode="symmetric")  # numpy's "symmetric" is scipy's "reflect"
     out = np.empty_like(y)
     for r in range(0, h, band):
         rows = min(band, h - r)
-        shifted = np.stack([padded[r + i : r + i + rows, j : j + w] for i in range(5) for j in range(5)])
-        shifted.partition(12, axis=0)  # (25, rows, W): the 13th smallest of 25 is the median
-        out[r : r + rows] = shifted[12]
+        v = [padded[r + i : r + i + rows, j : j + w].copy() for i in range(5) for j in range(5)]
+        spare = np.empty_like(v[0])  # (rows, W)
+        for a, b, low, high in _MEDIAN25_LIVE:
+            if low and high:
+                np.minimum(v[a], v[b], out=spare)
+                np.maximum(v[a], v[b], out=v[b])
+                v[a], spare = spare, v[a]
+            elif low:
+                np.minimum(v[a], v[b], out=v[a])
+            else:
+                np.maximum(v[a], v[b], out=v[b])
+        out[r : r + rows] = v[12]
     return out
 
 
