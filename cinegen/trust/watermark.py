@@ -252,7 +252,8 @@ def luma_residual(frames: np.ndarray, cfg: WatermarkConfig = WatermarkConfig(),
 
 # Devillard's 99-comparator selection network for the median of 25 ("Fast median search", 1998; the
 # network behind many C median filters): compare-exchanges (i, j) leave the 13th smallest in slot 12.
-# Checked exhaustively here by the 0-1 principle (all 2**25 binary inputs) and in tests against scipy.
+# Checked once exhaustively by the 0-1 principle (all 2**25 binary inputs; session 14, docs/decisions.md)
+# and in tests against scipy and numpy.
 _MEDIAN25 = (
     (0, 1), (3, 4), (2, 4), (2, 3), (6, 7), (5, 7), (5, 6), (9, 10), (8, 10), (8, 9), (12, 13), (11, 13),
     (11, 12), (15, 16), (14, 16), (14, 15), (18, 19), (17, 19), (17, 18), (21, 22), (20, 22), (20, 21),
@@ -301,7 +302,7 @@ def median5(y: np.ndarray, band: int = 0) -> np.ndarray:
                 v[a], spare = spare, v[a]
             elif low:
                 np.minimum(v[a], v[b], out=v[a])
-            else:
+            elif high:
                 np.maximum(v[a], v[b], out=v[b])
         out[r : r + rows] = v[12]
     return out
