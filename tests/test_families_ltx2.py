@@ -16,6 +16,7 @@ from cinegen.families.family import FamilyError
 from cinegen.families.model import DiffusersVideoModel, to_uint8
 from cinegen.families.random_models import MAX_TEXT, ltx2_pipeline, saved_and_loaded
 from cinegen.mode import Mode
+from tests.same_output import assert_audio_matches, assert_frames_match
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +31,10 @@ def test_text_to_video_and_audio_equal_diffusers(ltx2: tuple[Any, DiffusersVideo
     want = pipe(prompt="a robot dancing", negative_prompt=None, num_frames=9, height=32, width=32,
                 num_inference_steps=2, guidance_scale=3.0, frame_rate=24.0, max_sequence_length=MAX_TEXT,
                 output_type="np", generator=torch.Generator("cpu").manual_seed(5))
-    assert out.frames.shape == (9, 32, 32, 3) and np.array_equal(out.frames, to_uint8(want.frames[0]))
+    assert out.frames.shape == (9, 32, 32, 3)
+    assert_frames_match(out.frames, to_uint8(want.frames[0]))
     assert out.audio is not None and out.audio.rate == 16000 and out.audio.samples.shape[0] == 2
-    assert np.array_equal(out.audio.samples, want.audio[0].numpy())
+    assert_audio_matches(out.audio.samples, want.audio[0].numpy())
     assert out.settings["audio"] == {"rate": 16000, "channels": 2}
 
 
@@ -52,8 +54,10 @@ def test_image_to_video_and_audio_equal_diffusers(ltx2: tuple[Any, DiffusersVide
                negative_prompt=None, num_frames=9, height=32, width=32, num_inference_steps=2,
                guidance_scale=3.0, frame_rate=24.0, max_sequence_length=MAX_TEXT, output_type="np",
                generator=torch.Generator("cpu").manual_seed(5))
-    assert out.frames.shape == (9, 32, 32, 3) and np.array_equal(out.frames, to_uint8(want.frames[0]))
-    assert out.audio is not None and np.array_equal(out.audio.samples, want.audio[0].numpy())
+    assert out.frames.shape == (9, 32, 32, 3)
+    assert_frames_match(out.frames, to_uint8(want.frames[0]))
+    assert out.audio is not None
+    assert_audio_matches(out.audio.samples, want.audio[0].numpy())
     text = model("a robot dancing", seconds=9 / 24, fps=24, width=32, height=32, steps=2, seed=5)
     assert not np.array_equal(out.frames, text.frames)  # the image conditions the video
 
@@ -81,8 +85,10 @@ def test_first_last_frame_keyframes_equal_diffusers(ltx2: tuple[Any, DiffusersVi
     # frame 8 is in the last latent frame (time compression 2): diffusers' first-last example's index -1
     want = _condition_call(pipe, [LTX2VideoCondition(frames=Image.fromarray(first), index=0),
                                   LTX2VideoCondition(frames=Image.fromarray(last), index=-1)], 9)
-    assert out.frames.shape == (9, 32, 32, 3) and np.array_equal(out.frames, to_uint8(want.frames[0]))
-    assert out.audio is not None and np.array_equal(out.audio.samples, want.audio[0].numpy())
+    assert out.frames.shape == (9, 32, 32, 3)
+    assert_frames_match(out.frames, to_uint8(want.frames[0]))
+    assert out.audio is not None
+    assert_audio_matches(out.audio.samples, want.audio[0].numpy())
     with pytest.raises(FamilyError, match=r"keyframes at frames 1 and 2 fall in the same one \(latent 1\)"):
         model("a robot dancing", keyframes={1 / 24: first, 2 / 24: last}, seconds=9 / 24, fps=24, width=32,
               height=32, steps=2)
@@ -98,10 +104,12 @@ def test_extend_forward_equals_diffusers(ltx2: tuple[Any, DiffusersVideoModel]) 
     out = model("a robot dancing", extend=source, extend_fps=24, **call)
     want = _condition_call(pipe, [LTX2VideoCondition(frames=[Image.fromarray(f) for f in source[-9:]],
                                                      index=0)], 17)
-    assert out.frames.shape == (8, 32, 32, 3) and np.array_equal(out.frames, to_uint8(want.frames[0][9:]))
+    assert out.frames.shape == (8, 32, 32, 3)
+    assert_frames_match(out.frames, to_uint8(want.frames[0][9:]))
     sound = want.audio[0].numpy()  # the window's: cinegen keeps the new frames' span, 8 of 17 frames
     cut = round(sound.shape[1] * 9 / 17)
-    assert out.audio is not None and np.array_equal(out.audio.samples, sound[:, cut:])
+    assert out.audio is not None
+    assert_audio_matches(out.audio.samples, sound[:, cut:])
     with pytest.raises(FamilyError, match="LTX-2 extends forward only"):
         model("a robot dancing", extend=source, extend_fps=24, direction="backward", **call)
 
