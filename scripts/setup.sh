@@ -29,3 +29,7 @@ if [ "$have" != "$want" ] && [ "$have" != "$hash[dev]" ]; then
   .venv/bin/python -m pip install -q -e ".$extras" >&2
   echo "$want" > "$stamp"
 fi
+# Byte-compile the package, as installing a wheel would (an editable install does not): where
+# PYTHONDONTWRITEBYTECODE is set, every command would otherwise compile ~140 modules from source,
+# 0.26 s of each `cinegen generate` (docs/decisions.md). Only changed files are rewritten (60 ms).
+.venv/bin/python -m compileall -q cinegen >&2

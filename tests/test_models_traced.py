@@ -127,7 +127,8 @@ def test_minilm_tokenizes_as_transformers_does_and_its_trace_equals_bert(tmp_pat
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(minilm_path()), local_files_only=True)
-    texts = ["a red ball rolls left, fast, over a grey floor", "", "word " * 300]
+    texts = ["a red ball rolls left, fast, over a grey floor", "", "word " * 300,
+             "unbelievably photorealistic " * 17]  # subword pieces cut at both limits
     ours = MiniLM()
     for max_length, pad in [(48, True), (256, False)]:
         ids, mask = ours.tokenize(texts, max_length, pad_to_max=pad)

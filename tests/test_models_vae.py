@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -215,3 +216,55 @@ def test_channels_last_decodes_the_same_frames(dtype: torch.dtype) -> None:
                for m in vae.modules() if isinstance(m, torch.nn.Conv2d))
     levels = ((got - want).abs() * 127.5).max().item()  # 8-bit levels
     assert got.shape == want.shape and levels <= (0.01 if dtype == torch.float32 else 1.5)
+
+
+def test_folded_upsampling_decodes_the_same_frames() -> None:
+    """Upsample + 3x3 conv run as one transposed conv: in float32 the same frames up to float rounding,
+    in either memory format; in bfloat16 as close to the float32 frames as the unfolded bfloat16 decode
+    is (the folded taps are rounded to bfloat16 once); the checkpoint's keys and values unchanged."""
+    torch.manual_seed(0)
+    vae = VideoVAE(VAE_PRESETS["tiny"]).eval()
+    z = torch.randn(1, vae.config.latent_channels, 5, 4, 4)
+    before = {k: v.clone() for k, v in vae.state_dict().items()}
+    with torch.no_grad():
+        want = vae.decode(z, chunk=2)
+        plain_bf16 = copy.deepcopy(vae).to(torch.bfloat16).decode(z.bfloat16(), chunk=2).float()
+        vae.fold_upsampling()
+        assert not any(isinstance(m, torch.nn.Upsample) for m in vae.modules())
+        got = vae.decode(z, chunk=2)
+        got_cl = copy.deepcopy(vae).channels_last().decode(z, chunk=2)
+        state = vae.state_dict()
+        got_bf16 = vae.to(torch.bfloat16).decode(z.bfloat16(), chunk=2).float()
+    assert state.keys() == before.keys() and all(torch.equal(state[k], before[k]) for k in before)
+
+    def levels(a: torch.Tensor) -> torch.Tensor:  # 8-bit levels from the float32 frames
+        return (a - want).abs() * 127.5
+
+    for g in (got, got_cl):
+        assert g.shape == want.shape and levels(g).max() <= 0.01
+    assert levels(got_bf16).mean() <= 1.1 * levels(plain_bf16).mean()
+    assert levels(got_bf16).max() <= levels(plain_bf16).max() + 1.0
+
+
+def test_folded_upsampling_follows_weight_changes_and_trains() -> None:
+    """The folded kernel is derived from the conv's weight: a changed weight changes the output, and a
+    gradient reaches the 3x3 weight as through upsample-then-conv."""
+    from cinegen.models.vae import NearestUpConv
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(6, 4, 3, padding=1)
+    up = NearestUpConv(conv)
+    x = torch.randn(2, 6, 5, 7)
+    ref = conv(torch.nn.functional.interpolate(x, scale_factor=2.0, mode="nearest"))
+    got = up(x)
+    assert got.shape == (2, 4, 10, 14) and torch.allclose(got, ref, atol=1e-5)
+    g_ref = torch.autograd.grad(ref.square().sum(), conv.weight)[0]
+    g_got = torch.autograd.grad(up(x).square().sum(), conv.weight)[0]
+    assert torch.allclose(g_got, g_ref, rtol=1e-4, atol=1e-4)
+    with torch.no_grad():
+        first = up(x).clone()
+        conv.weight.mul_(2.0)  # in place: the cached kernel is stale and must be re-derived
+        assert torch.allclose(up(x) - conv.bias[:, None, None], 2 * (first - conv.bias[:, None, None]),
+                              atol=1e-5)
+    with pytest.raises(ValueError, match="3x3, padding-1"):
+        NearestUpConv(torch.nn.Conv2d(6, 4, 5, padding=2))

@@ -254,8 +254,10 @@ def test_save_load_round_trip(pipe: CinegenPipeline, tmp_path: Path) -> None:
         CinegenPipeline(pipe.vae, pipe.transformer, pipe.encode_prompt, default_sampler="rk45")
     assert any(m.weight.is_contiguous(memory_format=torch.channels_last) and not m.weight.is_contiguous()
                for m in loaded.vae.vae.modules() if isinstance(m, torch.nn.Conv2d))  # the CPU loader's layout
+    assert not any(isinstance(m, torch.nn.Upsample) for m in loaded.vae.vae.modules())  # upsampling folded
     # the same weights in the same layout: bit-identical frames
-    vae = BuiltinVAE(copy.deepcopy(pipe.vae.vae).channels_last(), pipe.vae.decode_chunk)
+    same = copy.deepcopy(pipe.vae.vae).channels_last().fold_upsampling()
+    vae = BuiltinVAE(same, pipe.vae.decode_chunk)
     same_layout = CinegenPipeline(vae, pipe.transformer, pipe.encode_prompt, sizes=pipe.sizes,
                                   window_latents=3, default_steps=2)
     a = same_layout("a red ball rolls", seconds=0.75, seed=3, **SIZE)
