@@ -25,8 +25,8 @@ The seam score is the frame-to-frame change across a joint over the median chang
 clip: ~1 is seamless. Prints a table per mode, writes --json, and with --image a picture of
 each mode's input and output frames.
 
-    .venv/bin/python benchmarks/modes.py [--per-mode 8] [--steps 12] [--json out.json] [--image
-    docs/images/modes.png]
+    .venv/bin/python benchmarks/modes.py [--per-mode 8] [--quality full] [--steps 12] [--json out.json]
+        [--image docs/images/modes.png]
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def frac(xs: list[bool]) -> float:
 
 
 # ----------------------------------------------------------------------------- modes
-def bench_image(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int) -> tuple[dict, Example]:
+def bench_image(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int | None) -> tuple[dict, Example]:
     p0, mot_i2v, mot_t2v = [], [], []
     ex: Example = ("image-to-video", [])
     for i, s in enumerate(ss):
@@ -134,7 +134,7 @@ def bench_image(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int) -> tuple
             "motion_accuracy_text_only_same_seeds": frac(mot_t2v), "n": len(ss)}, ex
 
 
-def bench_keyframes(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int) -> tuple[dict, Example]:
+def bench_keyframes(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int | None) -> tuple[dict, Example]:
     first, last = [], []
     ex: Example = ("keyframes", [])
     for i, s in enumerate(ss):
@@ -150,7 +150,7 @@ def bench_keyframes(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int) -> t
             "n": len(ss)}, ex
 
 
-def bench_extend(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int, direction: str) -> tuple[dict,
+def bench_extend(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int | None, direction: str) -> tuple[dict,
                                                                                                   Example]:
     seams, real_seams, same = [], [], []
     ex: Example = (f"extend {direction}", [])
@@ -172,7 +172,7 @@ def bench_extend(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int, directi
             "identity_kept_across_seam": frac(same), "n": len(ss)}, ex
 
 
-def bench_connect(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int) -> tuple[dict, Example]:
+def bench_connect(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int | None) -> tuple[dict, Example]:
     seams_a, seams_b = [], []
     ex: Example = ("connect", [])
     for i, s in enumerate(ss):
@@ -190,7 +190,7 @@ def bench_connect(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int) -> tup
             "seam_score_out_of_transition_median": med(seams_b), "n": len(ss)}, ex
 
 
-def bench_loop(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int) -> tuple[dict, Example]:
+def bench_loop(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int | None) -> tuple[dict, Example]:
     wrap, plain_wrap = [], []
     ex: Example = ("loop", [])
     for i, s in enumerate(ss):
@@ -204,7 +204,7 @@ def bench_loop(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int) -> tuple[
             "n": len(ss)}, ex
 
 
-def bench_edit(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int,
+def bench_edit(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int | None,
                strengths: tuple[float, ...]) -> tuple[dict, Example]:
     rng = random.Random(7)
     res: dict[str, Any] = {}
@@ -228,7 +228,7 @@ def bench_edit(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int,
     return res, ex
 
 
-def bench_night(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int, strength: float) -> tuple[dict,
+def bench_night(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int | None, strength: float) -> tuple[dict,
                                                                                                   Example]:
     moved, kept = [], []
     ex: Example = ("edit: at night", [])
@@ -246,7 +246,7 @@ def bench_night(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int, strength
             "motion_kept": frac(kept), "n": len(moved)}, ex
 
 
-def bench_remix(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int) -> tuple[dict, Example]:
+def bench_remix(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int | None) -> tuple[dict, Example]:
     rng = random.Random(11)
     changed, shape_kept, motion_kept, start_moved = [], [], [], []
     ex: Example = ("remix", [])
@@ -268,7 +268,7 @@ def bench_remix(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int) -> tuple
             "start_position_shift_median_frame_heights": med(start_moved), "n": len(ss)}, ex
 
 
-def bench_still(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int) -> tuple[dict, Example]:
+def bench_still(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int | None) -> tuple[dict, Example]:
     colour, shape = [], []
     ex: Example = ("still", [])
     for i, s in enumerate(ss):
@@ -282,7 +282,7 @@ def bench_still(pipe: CinegenPipeline, ss: list[SceneSpec], steps: int) -> tuple
     return {"colour_accuracy": frac(colour), "shape_accuracy": frac(shape), "n": len(ss)}, ex
 
 
-def bench_schedule(pipe: CinegenPipeline, n: int, steps: int, seed: int) -> tuple[dict, Example]:
+def bench_schedule(pipe: CinegenPipeline, n: int, steps: int | None, seed: int) -> tuple[dict, Example]:
     rng = random.Random(seed + 5)
     sched_motion, sched_then, single_motion, single_then = [], [], [], []
     ex: Example = ("schedule", [])
@@ -307,7 +307,8 @@ def bench_schedule(pipe: CinegenPipeline, n: int, steps: int, seed: int) -> tupl
             "n": len(sched_motion)}, ex
 
 
-def naive_chain(pipe: CinegenPipeline, prompt: str, seconds: float, steps: int, seed: int) -> np.ndarray:
+def naive_chain(pipe: CinegenPipeline, prompt: str, seconds: float, steps: int | None,
+                seed: int) -> np.ndarray:
     """The baseline users complain about: image-to-video from the last frame, 2 s at a time."""
     out = pipe(prompt, seconds=2.0, steps=steps, seed=seed).frames
     k = 1
@@ -333,7 +334,7 @@ def minute_metrics(frames: np.ndarray, s: SceneSpec, joints: list[int]) -> dict[
     }
 
 
-def bench_minute(pipe: CinegenPipeline, n: int, steps: int, seed: int) -> tuple[dict, Example]:
+def bench_minute(pipe: CinegenPipeline, n: int, steps: int | None, seed: int) -> tuple[dict, Example]:
     rows: dict[str, list[dict[str, Any]]] = {"cinegen_windows": [], "naive_last_frame_chaining": []}
     ex: Example = ("minute", [])
     win = 1 + 4 * (pipe.window_latents - 1)
@@ -395,7 +396,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--per-mode", type=int, default=8)
     ap.add_argument("--minute-prompts", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=12)
+    ap.add_argument("--steps", type=int, default=None, help="default: the quality's")
+    ap.add_argument("--quality", default=None,
+                    help="full, or a student the model ships (default: the model's)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--model", type=Path, default=MODEL)
     ap.add_argument("--dtype", default="auto")
@@ -404,6 +407,10 @@ def main() -> None:
     ap.add_argument("--image", type=Path, default=None)
     a = ap.parse_args()
     pipe = CinegenPipeline.from_pretrained(a.model, dtype=a.dtype)
+    if a.quality is not None:  # every mode's call below runs this quality
+        if a.quality not in pipe.qualities:
+            raise SystemExit(f"--quality {a.quality!r}: the model has {sorted(pipe.qualities)}")
+        pipe.default_quality = a.quality
     ss = scenes(a.per_mode, 2.0, a.seed)
     runs: dict[str, Callable[[], tuple[dict, Example]]] = {
         "image": lambda: bench_image(pipe, ss, a.steps),
@@ -423,7 +430,8 @@ def main() -> None:
     unknown = sorted(set(only) - set(runs))
     if unknown:
         raise SystemExit(f"unknown mode(s) {unknown}; choose from {sorted(runs)}")
-    report: dict[str, Any] = {"model": str(a.model), "steps": a.steps, "per_mode": a.per_mode}
+    report: dict[str, Any] = {"model": str(a.model), "quality": pipe.default_quality, "steps": a.steps,
+                              "per_mode": a.per_mode}
     examples: list[Example] = []
     for name, run in runs.items():
         if only and name not in only:

@@ -33,10 +33,12 @@ def grade(step: int, transformer: Path, per_set: int, steps: int, sampler: str) 
         shutil.copy(SHIPPED / "model_index.json", pipe_dir)
         (pipe_dir / "vae").symlink_to(SHIPPED / "vae")
         (pipe_dir / "transformer").symlink_to(transformer.resolve())
+        (pipe_dir / "student").symlink_to(SHIPPED / "student")  # the index declares it; the teacher is graded
         report = Path(tmp) / "report.json"
         cmd = [sys.executable, str(ROOT / "benchmarks" / "model_adherence.py"), "--model", str(pipe_dir),
                "--sets", "heldout_single",
-               "--per-set", str(per_set), "--steps", str(steps), "--sampler", sampler, "--dtype", "auto",
+               "--per-set", str(per_set), "--quality", "full", "--steps", str(steps), "--sampler", sampler,
+               "--dtype", "auto",
                "--json", str(report)]
         subprocess.run(cmd, check=True)
         res = json.loads(report.read_text())

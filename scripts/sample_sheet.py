@@ -1,7 +1,7 @@
 """A sample sheet of the shipped model: each row a prompt, its generated frames beside the
 ground-truth backlot render of the same prompt. Writes docs/images/sample-sheet.png.
 
-    .venv/bin/python scripts/sample_sheet.py [--model weights/backlot-v1] [--steps 12]
+    .venv/bin/python scripts/sample_sheet.py [--model weights/backlot-v1] [--quality full] [--steps 12]
 """
 
 from __future__ import annotations
@@ -30,14 +30,15 @@ PROMPTS = (
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", type=Path, default=ROOT / "weights" / "backlot-v1")
-    ap.add_argument("--steps", type=int, default=12)
+    ap.add_argument("--quality", default=None, help="full, or a student the model ships (default: its own)")
+    ap.add_argument("--steps", type=int, default=None, help="default: the quality's")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "images" / "sample-sheet.png")
     a = ap.parse_args()
     pipe = CinegenPipeline.from_pretrained(a.model)
     cols, size, label_h = 6, 128, 18
     rows = []
     for i, prompt in enumerate(PROMPTS):
-        gen = pipe(prompt, seconds=2.0, steps=a.steps, seed=i).frames
+        gen = pipe(prompt, seconds=2.0, steps=a.steps, seed=i, quality=a.quality).frames
         truth = render_scene(parse_prompt(prompt, seconds=2.0, seed=i))
         pick = np.linspace(0, len(gen) - 1, cols).round().astype(int)
         strip_gen = np.concatenate([gen[k] for k in pick], axis=1)
