@@ -221,8 +221,8 @@ def run(args: argparse.Namespace) -> int:
     if done.settings.get("plan"):
         print(f"plan: {_plan_summary(done.settings['plan'])} (--no-plan for text only)")
     if done.settings.get("quality") not in (None, "full"):
-        print(f"quality: {done.settings['quality']}, {done.settings.get('steps')} steps of a distilled student "
-              "(--quality full for the undistilled model)")
+        print(f"quality: {done.settings['quality']}, {done.settings.get('steps')} steps of a distilled "
+              "student (--quality full for the undistilled model)")
     print(f"wrote {out} ({len(done.frames)} frames at {done.fps} fps, {w}x{h}, seed {args.seed}) "
           f"in {t['total']:.1f}s ({stage_summary(t)})")
     return 0

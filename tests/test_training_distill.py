@@ -215,10 +215,12 @@ def test_save_pretrained_keeps_the_students(installed: Path, tmp_path: Path) -> 
     ("kw", "message"),
     [
         ({"quality": "ultra"}, "quality 'ultra' is not one this model has; choose from fast, full"),
-        ({"quality": "fast", "steps": 3}, "steps must be an integer in 1..2 for quality 'fast', got 3"),
+        ({"quality": "fast", "steps": 3},
+         "steps must be an integer in 1..2 for quality 'fast', got 3; quality 'full' takes 1..200"),
         ({"quality": "fast", "steps": 0}, "in 1..2 for quality 'fast', got 0"),
         ({"quality": "fast", "guidance": 2.0}, "guidance 4 built into its weights"),
-        ({"quality": "fast", "sampler": "unipc"}, "trained for the 'euler' sampler"),
+        ({"quality": "fast", "sampler": "unipc"},
+         "trained for the 'euler' sampler, not 'unipc'; use quality 'full'"),
         ({"steps": 0}, "in 1..200 for quality 'full'"),
     ],
 )

@@ -90,8 +90,11 @@ def choose_sampling(
     q = qualities[name]
     n = q.steps if steps is None else steps
     if not isinstance(n, int) or not q.min_steps <= n <= q.max_steps:
+        full = qualities.get(FULL)
+        other = (f"; quality {FULL!r} takes {full.min_steps}..{full.max_steps}"
+                 if name != FULL and full is not None else "")
         raise PipelineError(
-            f"steps must be an integer in {q.min_steps}..{q.max_steps} for quality {name!r}, got {n!r}"
+            f"steps must be an integer in {q.min_steps}..{q.max_steps} for quality {name!r}, got {n!r}{other}"
         )
     if q.guidance_folded is not None and guidance is not None and guidance != q.guidance_folded:
         raise PipelineError(
@@ -99,7 +102,8 @@ def choose_sampling(
             f"use quality {FULL!r} to set guidance"
         )
     if q.guidance_folded is not None and sampler is not None and sampler != q.sampler:
-        raise PipelineError(f"quality {name!r} is trained for the {q.sampler!r} sampler, not {sampler!r}")
+        raise PipelineError(f"quality {name!r} is trained for the {q.sampler!r} sampler, not {sampler!r}; "
+                            f"use quality {FULL!r} to choose a sampler")
     solver = q.sampler if sampler is None else sampler
     if solver not in samplers:
         raise PipelineError(f"unknown sampler {solver!r}; choose from {', '.join(sorted(samplers))}")
