@@ -214,18 +214,21 @@ def run(args: argparse.Namespace) -> int:
         args.frames_dir.mkdir(parents=True, exist_ok=True)
         for i, f in enumerate(done.frames):
             write_image(args.frames_dir / f"frame_{i:05d}.png", f)
-    t = done.timings
-    if done.settings.get("model_prompt") not in (None, args.prompt):
-        print(f"prompt extended to: {done.settings['model_prompt']!r} (--no-extend-prompt to give it as "
-              "written)")
-    if done.settings.get("plan"):
-        print(f"plan: {_plan_summary(done.settings['plan'])} (--no-plan for text only)")
-    if done.settings.get("quality") not in (None, "full"):
-        print(f"quality: {done.settings['quality']}, {done.settings.get('steps')} steps of a distilled "
-              "student (--quality full for the undistilled model)")
+    _report(done.settings, args.prompt)
     print(f"wrote {out} ({len(done.frames)} frames at {done.fps} fps, {w}x{h}, seed {args.seed}) "
-          f"in {t['total']:.1f}s ({stage_summary(t)})")
+          f"in {done.timings['total']:.1f}s ({stage_summary(done.timings)})")
     return 0
+
+
+def _report(settings: dict[str, Any], prompt: str) -> None:
+    """What the model was given beyond the prompt, each with the flag that turns it off."""
+    if settings.get("model_prompt") not in (None, prompt):
+        print(f"prompt extended to: {settings['model_prompt']!r} (--no-extend-prompt to give it as written)")
+    if settings.get("plan"):
+        print(f"plan: {_plan_summary(settings['plan'])} (--no-plan for text only)")
+    if settings.get("quality") not in (None, "full"):
+        print(f"quality: {settings['quality']}, {settings.get('steps')} steps of a distilled student "
+              "(--quality full for the undistilled model)")
 
 
 def _share_cpu(started: Any, device: str) -> None:

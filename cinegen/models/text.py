@@ -57,7 +57,8 @@ class MiniLM(nn.Module):
         from tokenizers import Tokenizer
 
         path = Path(path) if path is not None else minilm_path()
-        self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))  # untruncated, unpadded
+        # read first, so a missing file is a FileNotFoundError naming it (tokenizers' own error names nothing)
+        self.tokenizer = Tokenizer.from_str((path / "tokenizer.json").read_text())  # untruncated, unpadded
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
 
