@@ -245,8 +245,9 @@ class VideoVAE(nn.Module):
 
     def fold_upsampling(self) -> VideoVAE:
         """Run each nearest-2x upsampling and the 3x3 conv after it as one transposed conv
-        (`NearestUpConv`): the same decode up to float rounding (at most one 8-bit level), its two
-        upsampling layers 2x faster. The checkpoint's keys and values are unchanged. In place;
+        (`NearestUpConv`), its two upsampling layers 2x faster: in float32 the same frames up to
+        rounding; in bfloat16 as close to the float32 frames as the unfolded decode is (its folded taps
+        are rounded to bfloat16 once). The checkpoint's keys and values are unchanged. In place;
         returns self."""
         for block in self.dec_up:
             if isinstance(block, nn.Sequential) and isinstance(block[1], nn.Upsample):
