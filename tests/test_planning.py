@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage
 
 from cinegen.backlot.render import render_scene
 from cinegen.backlot.scene import ObjectSpec, SceneSpec
@@ -25,6 +26,7 @@ from cinegen.planning.raster import (
     TIMING_CHANNELS,
     frame_layout,
     latent_layout,
+    object_mask,
     view_change,
 )
 
@@ -107,6 +109,28 @@ def test_plan_matches_where_the_renderer_draws() -> None:
         assert found is not None
         b = plan.objects[0].boxes[i]
         assert abs(found.cx - b.cx) < 0.02 and abs(found.cy - b.cy) < 0.02
+
+
+def test_object_mask_covers_the_drawn_object_and_its_edge() -> None:
+    scene = SceneSpec(
+        objects=(ObjectSpec("star", "red", "right", x=0.3, y=0.5, size=0.15),),
+        setting="black",
+        seconds=1.0,
+        camera="zoom_in",
+    )
+    plan, frames = plan_from_scene(scene), render_scene(scene)
+    for i in (0, 15):
+        background = np.median(frames[i].reshape(-1, 3), axis=0)  # the black setting, flat
+        drawn = np.abs(frames[i].astype(np.float32) - background).max(axis=-1) > 20  # the star and its outline
+        tight, wide = (object_mask(plan, i, scene.width, scene.height, m) for m in (0.0, 2.0))
+        assert drawn.sum() > 50
+        assert (drawn & ~wide).sum() <= 0.02 * drawn.sum()  # the star's pixels are inside, antialiasing aside
+        assert tight.sum() < wide.sum() < 0.2 * wide.size  # the margin adds the edge, not the frame
+        assert not (tight & ~drawn).any()  # margin 0 is the silhouette itself
+        near = ndimage.binary_dilation(drawn, iterations=3)
+        assert not (wide & ~near).any()  # nothing farther than the margin from the star, points included
+    with pytest.raises(ValueError, match="margin"):
+        object_mask(plan, 0, 64, 64, -1.0)
 
 
 # ----------------------------------------------------------------------------- validation

@@ -162,6 +162,30 @@ def test_vae_decoder_only_keeps_the_encoder_and_latent_space(trained: dict[str, 
         vae_train.main(dataclasses.replace(cfg, train_part="encoder"))
 
 
+def test_vae_object_weight_spends_the_loss_on_objects(trained: dict[str, Path], tmp_path: Path) -> None:
+    x = torch.zeros(1, 3, 2, 4, 4)
+    recon = x.clone()
+    recon[..., 0, 0] = 1.0  # an error on one pixel of each frame
+    ones = torch.ones(1, 1, 2, 4, 4)
+    plain, mse = vae_train.weighted_recon_loss(recon, x, None, 0.2)
+    assert torch.allclose(vae_train.weighted_recon_loss(recon, x, ones, 0.2)[0], plain)  # weight 0 = uniform
+    on = ones.clone()
+    on[..., 0, 0] = 9.0  # the erring pixel is an object's
+    off = ones.clone()
+    off[..., 3, 3] = 9.0  # an object elsewhere
+    assert vae_train.weighted_recon_loss(recon, x, on, 0.2)[0] > plain > vae_train.weighted_recon_loss(recon, x, off, 0.2)[0]
+    assert torch.equal(vae_train.weighted_recon_loss(recon, x, on, 0.2)[1], mse)  # the logged mse stays plain
+    cfg = VAETrainConfig(
+        out=str(tmp_path), init_from=str(trained["vae"]), train_part="decoder", steps=2, batch=2, warmup=1,
+        frames=(1, 9), size=(64, 64), bf16=False, log_every=1, object_weight=8.0,
+    )
+    before, after = VideoVAE.from_pretrained(trained["vae"]), VideoVAE.from_pretrained(vae_train.main(cfg))
+    b, a = before.state_dict(), after.state_dict()
+    assert any(not torch.equal(a[k], b[k]) for k in b if k.startswith("dec"))
+    with pytest.raises(ValueError, match="object_weight"):
+        vae_train.main(dataclasses.replace(cfg, object_weight=-1.0))
+
+
 def test_dit_rejects_bad_sizes(trained: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="sizes"):
         dit_train.main(_dit_cfg(tmp_path, trained["vae"], sizes=("60x60",)))

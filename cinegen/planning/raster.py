@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy import ndimage
 
 from cinegen.backlot.render import shape_sdf
 from cinegen.backlot.vocab import COLORS, SHAPES
@@ -128,3 +129,23 @@ def view_change(plan: ShotPlan, first: int, frame: int) -> tuple[float, float]:
     pan_a, pan_b = (cam.pan[a], cam.pan[b]) if cam.pan else (0.0, 0.0)
     zoom_a, zoom_b = (cam.zoom[a], cam.zoom[b]) if cam.zoom else (1.0, 1.0)
     return (pan_b - pan_a) * zoom_a, zoom_a / zoom_b - 1.0
+
+
+def object_mask(plan: ShotPlan, frame: int, width: int, height: int, margin: float = 2.0) -> np.ndarray:
+    """Pixels within `margin` pixels of some object's silhouette in one frame: (height, width) bool.
+
+    The pixel-resolution counterpart of channel 0, for losses that weight objects (a VAE decoder's
+    shapes): the margin keeps the edges, where a blurred star turns into a ball, inside the mask. It is
+    a Euclidean distance from the silhouette (the star's signed distance runs long past its points)."""
+    if margin < 0:
+        raise ValueError(f"margin must be >= 0 pixels, got {margin}")
+    frame = min(max(frame, 0), plan.num_frames - 1)
+    xs = np.arange(width, dtype=np.float32) + 0.5
+    ys = np.arange(height, dtype=np.float32) + 0.5
+    inside = np.zeros((height, width), bool)
+    for o in plan.objects:
+        b = o.boxes[frame]
+        inside |= shape_sdf(o.shape, xs[None, :] - b.cx * width, ys[:, None] - b.cy * height, b.size * height) < 0
+    if margin == 0 or not inside.any():
+        return inside
+    return ndimage.distance_transform_edt(~inside) <= margin

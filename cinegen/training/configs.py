@@ -35,6 +35,9 @@ class VAETrainConfig(RunSettings):
     warmup: int = 200
     kl_weight: float = 1e-6
     l1_weight: float = 0.2
+    # loss weight 1 + this on pixels within OBJECT_MARGIN of an object (0 = uniform): objects are a few
+    # percent of a frame, so a uniform loss rounds a small star's points into a ball
+    object_weight: float = 0.0
     frames: tuple[int, ...] = (1, 9, 17)
     size: tuple[int, int] = (128, 128)
     log_every: int = 50

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from cinegen.backlot.scene import SceneSpec
 from cinegen.models.vae import VAE_PRESETS, VideoVAE, frames_to_tensor
 from cinegen.training.checkpoint import resume_checkpoint, save_checkpoint
 from cinegen.training.configs import TRAIN_PARTS, VAETrainConfig
@@ -26,8 +27,40 @@ from cinegen.training.schedule import cosine_lr
 
 log = logging.getLogger("cinegen.train.vae")
 
+OBJECT_MARGIN = 2.0  # pixels around an object's silhouette that its loss weight covers
+
+
 def _lr(cfg: VAETrainConfig, step: int, elapsed_s: float) -> float:
     return cosine_lr(cfg.lr, step, cfg.warmup, cfg.steps, elapsed_s, cfg.max_minutes)
+
+
+def object_weights(scenes: list[SceneSpec], num_frames: int, weight: float) -> torch.Tensor:
+    """Per-pixel loss weights (B, 1, T, H, W): 1 + `weight` within OBJECT_MARGIN pixels of an object,
+    from each scene's exact plan (the renderer's own tracks), 1 elsewhere."""
+    from cinegen.planning.planner import plan_from_scene
+    from cinegen.planning.raster import object_mask
+
+    masks = []
+    for scene in scenes:
+        plan = plan_from_scene(scene)
+        masks.append(np.stack([object_mask(plan, t, scene.width, scene.height, OBJECT_MARGIN)
+                               for t in range(num_frames)]))
+    m = torch.from_numpy(np.stack(masks)).unsqueeze(1)  # (B, 1, T, H, W) bool
+    return 1.0 + weight * m.float()
+
+
+def weighted_recon_loss(recon: torch.Tensor, x: torch.Tensor, w: torch.Tensor | None,
+                        l1_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, plain mse): MSE + l1_weight x L1, each pixel weighted by w (B, 1, T, H, W) where given and
+    normalised by the weights' mean, so weight 0 is exactly the uniform loss. recon, x: (B, 3, T, H, W)."""
+    mse = F.mse_loss(recon, x)
+    if w is None:
+        return mse + l1_weight * (recon - x).abs().mean(), mse
+    d = recon - x  # (B, 3, T, H, W)
+    total = w.sum() * d.shape[1]  # the weights over every value of d
+    wmse = (d.pow(2) * w).sum() / total
+    wl1 = (d.abs() * w).sum() / total
+    return wmse + l1_weight * wl1, mse
 
 
 def main(cfg: VAETrainConfig) -> Path:
@@ -38,6 +71,8 @@ def main(cfg: VAETrainConfig) -> Path:
     torch.manual_seed(cfg.seed)
     if cfg.train_part not in TRAIN_PARTS:
         raise ValueError(f"train_part must be one of {TRAIN_PARTS}, got {cfg.train_part!r}")
+    if cfg.object_weight < 0:
+        raise ValueError(f"object_weight must be >= 0, got {cfg.object_weight}")
     if cfg.train_part == "decoder" and not cfg.init_from:
         raise ValueError("train_part 'decoder' needs init_from: a trained VAE whose encoder stays frozen")
     model = VideoVAE.from_pretrained(cfg.init_from) if cfg.init_from else VideoVAE(VAE_PRESETS[cfg.preset])
@@ -62,14 +97,21 @@ def main(cfg: VAETrainConfig) -> Path:
     stream = clip_stream(buckets, weights, seed=cfg.seed + step, workers=cfg.workers, with_captions=False)
     pending: dict[Bucket, list[np.ndarray]] = {b: [] for b in buckets}
 
-    def next_batch() -> torch.Tensor:
+    pending_scenes: dict[Bucket, list[SceneSpec]] = {b: [] for b in buckets}
+
+    def next_batch() -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(video (B, 3, T, H, W), loss weights (B, 1, T, H, W) or None when object_weight is 0)."""
         while True:
             clip = next(stream)
             pending[clip.bucket].append(clip.frames)
+            pending_scenes[clip.bucket].append(clip.scene)
             if len(pending[clip.bucket]) >= cfg.batch:
                 frames = np.stack(pending[clip.bucket])
-                pending[clip.bucket] = []
-                return frames_to_tensor(torch.from_numpy(frames)).to(device, non_blocking=True)
+                scenes = pending_scenes[clip.bucket]
+                pending[clip.bucket], pending_scenes[clip.bucket] = [], []
+                w = (object_weights(scenes, frames.shape[1], cfg.object_weight).to(device)
+                     if cfg.object_weight else None)
+                return frames_to_tensor(torch.from_numpy(frames)).to(device, non_blocking=True), w
 
     # 3. train -----------------------------------------------------------------------------------------
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16)
@@ -77,16 +119,15 @@ def main(cfg: VAETrainConfig) -> Path:
     history = []
     model.train()
     while step < cfg.steps:
-        x = next_batch()  # (B, 3, T, H, W)
+        x, w = next_batch()  # (B, 3, T, H, W), (B, 1, T, H, W) or None
         for g in opt.param_groups:
             g["lr"] = _lr(cfg, step, time.time() - started)
         with autocast:  # decoder only: the frozen encoder's means, the latents the transformer sees
             recon, mean, logvar = model(x, sample=not decoder_only)
         recon = recon.float()
-        mse = F.mse_loss(recon, x)
-        l1 = (recon - x).abs().mean()
+        rec, mse = weighted_recon_loss(recon, x, w, cfg.l1_weight)
         kl = 0.5 * (mean.float().pow(2) + logvar.float().exp() - 1 - logvar.float()).mean()
-        loss = mse + cfg.l1_weight * l1 + cfg.kl_weight * kl
+        loss = rec + cfg.kl_weight * kl
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trained, 1.0)
@@ -119,7 +160,7 @@ def main(cfg: VAETrainConfig) -> Path:
     sums, sq, count = torch.zeros(cz, device=device), torch.zeros(cz, device=device), 0
     with torch.no_grad(), autocast:
         for _ in range(cfg.stats_batches):
-            mean, _ = model.encode_moments(next_batch())
+            mean, _ = model.encode_moments(next_batch()[0])
             m = mean.float()
             sums = sums + m.sum(dim=(0, 2, 3, 4))
             sq = sq + m.pow(2).sum(dim=(0, 2, 3, 4))
