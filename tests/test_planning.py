@@ -121,7 +121,7 @@ def test_object_mask_covers_the_drawn_object_and_its_edge() -> None:
     plan, frames = plan_from_scene(scene), render_scene(scene)
     for i in (0, 15):
         background = np.median(frames[i].reshape(-1, 3), axis=0)  # the black setting, flat
-        drawn = np.abs(frames[i].astype(np.float32) - background).max(axis=-1) > 20  # the star and its outline
+        drawn = np.abs(frames[i].astype(np.float32) - background).max(axis=-1) > 20  # the star, outline too
         tight, wide = (object_mask(plan, i, scene.width, scene.height, m) for m in (0.0, 2.0))
         assert drawn.sum() > 50
         assert (drawn & ~wide).sum() <= 0.02 * drawn.sum()  # the star's pixels are inside, antialiasing aside

@@ -145,7 +145,8 @@ def object_mask(plan: ShotPlan, frame: int, width: int, height: int, margin: flo
     inside = np.zeros((height, width), bool)
     for o in plan.objects:
         b = o.boxes[frame]
-        inside |= shape_sdf(o.shape, xs[None, :] - b.cx * width, ys[:, None] - b.cy * height, b.size * height) < 0
+        d = shape_sdf(o.shape, xs[None, :] - b.cx * width, ys[:, None] - b.cy * height, b.size * height)
+        inside |= d < 0  # (height, width)
     if margin == 0 or not inside.any():
         return inside
     return ndimage.distance_transform_edt(~inside) <= margin
