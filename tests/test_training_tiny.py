@@ -177,13 +177,37 @@ def test_vae_object_weight_spends_the_loss_on_objects(trained: dict[str, Path], 
     assert torch.equal(vae_train.weighted_recon_loss(recon, x, on, 0.2)[1], mse)  # the logged mse stays plain
     cfg = VAETrainConfig(
         out=str(tmp_path), init_from=str(trained["vae"]), train_part="decoder", steps=2, batch=2, warmup=1,
-        frames=(1, 9), size=(64, 64), bf16=False, log_every=1, object_weight=8.0,
+        frames=(1, 9), size=(64, 64), bf16=False, log_every=1, object_weight=8.0, temporal_weight=0.5,
+        level_weight=100.0,
     )
     before, after = VideoVAE.from_pretrained(trained["vae"]), VideoVAE.from_pretrained(vae_train.main(cfg))
     b, a = before.state_dict(), after.state_dict()
     assert any(not torch.equal(a[k], b[k]) for k in b if k.startswith("dec"))
     with pytest.raises(ValueError, match="object_weight"):
         vae_train.main(dataclasses.replace(cfg, object_weight=-1.0))
+
+
+def test_vae_temporal_terms_see_jitter_not_a_steady_error() -> None:
+    x = torch.rand(2, 3, 5, 8, 8) * 2 - 1
+    steady = x + 0.1  # the same error in every frame
+    assert vae_train.temporal_change_loss(steady, x, None).item() < 1e-10
+    assert vae_train.level_change_loss(steady, x, None).item() < 1e-10
+    bright = x.clone()
+    bright[:, :, 1::2] += 0.01  # every other frame a little brighter: flicker
+    w = torch.ones(2, 1, 5, 8, 8)
+    w[..., :2, :2] = 9.0  # an object in a corner
+    for fn in (vae_train.temporal_change_loss, vae_train.level_change_loss):
+        assert fn(bright, x, None).item() > 1e-5 and fn(bright, x, w).item() > 1e-5
+    assert abs(vae_train.level_change_loss(bright, x, w).item() - 1e-4) < 1e-6  # (0.01 luma per step)^2
+    moved = x.clone()
+    moved[:, :, 2, :2, :2] += 0.5  # one frame's object redrawn differently
+    assert vae_train.level_change_loss(moved, x, w).item() < 1e-10  # the background level is unmoved
+    assert vae_train.temporal_change_loss(moved, x, w).item() > vae_train.temporal_change_loss(moved, x, None).item()
+    cfg = VAETrainConfig(out="unused", steps=1, temporal_weight=-1.0)
+    with pytest.raises(ValueError, match="temporal_weight"):
+        vae_train.main(cfg)
+    with pytest.raises(ValueError, match="level_weight"):
+        vae_train.main(dataclasses.replace(cfg, temporal_weight=0.0, level_weight=-1.0))
 
 
 def test_dit_rejects_bad_sizes(trained: dict[str, Path], tmp_path: Path) -> None:

@@ -38,6 +38,13 @@ class VAETrainConfig(RunSettings):
     # loss weight 1 + this on pixels within OBJECT_MARGIN of an object (0 = uniform): objects are a few
     # percent of a frame, so a uniform loss rounds a small star's points into a ball
     object_weight: float = 0.0
+    # adds this x the squared error of the frame-to-frame change (0 = off): jitter between the frames a
+    # latent frame unfolds into, which a per-frame loss does not see
+    temporal_weight: float = 0.0
+    # adds this x the squared frame-to-frame change of each frame's mean luma error on the background
+    # (0 = off): whole-frame brightness jitter of a tenth of a level, flicker to the oracle, is far
+    # below a per-pixel loss's noise, so it needs a weight in the thousands
+    level_weight: float = 0.0
     frames: tuple[int, ...] = (1, 9, 17)
     size: tuple[int, int] = (128, 128)
     log_every: int = 50

@@ -49,6 +49,33 @@ def object_weights(scenes: list[SceneSpec], num_frames: int, weight: float) -> t
     return 1.0 + weight * m.float()
 
 
+def temporal_change_loss(recon: torch.Tensor, x: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
+    """Mean squared error of the frame-to-frame change, (recon[t+1] - recon[t]) - (x[t+1] - x[t]), each
+    pixel weighted by the larger of its two frames' weights where w (B, 1, T, H, W) is given. It is zero
+    for a decode whose error is constant in time, so it penalises jitter (flicker, a shape redrawn
+    differently from one frame to the next), not a steady colour error. recon, x: (B, 3, T, H, W), T > 1."""
+    d = (recon - x).diff(dim=2)  # (B, 3, T-1, H, W)
+    if w is None:
+        return d.pow(2).mean()
+    wt = torch.maximum(w[:, :, 1:], w[:, :, :-1])  # (B, 1, T-1, H, W)
+    return (d.pow(2) * wt).sum() / (wt.sum() * d.shape[1])
+
+
+LUMA = (0.299, 0.587, 0.114)
+
+
+def level_change_loss(recon: torch.Tensor, x: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
+    """Mean squared frame-to-frame change of each frame's mean luma error over its background (where w
+    is 1, all pixels without w): a decode that brightens and darkens the whole frame from one frame to
+    the next, which the oracle reads as flicker, at a size (a tenth of a level) a per-pixel loss cannot
+    see under its noise. recon, x: (B, 3, T, H, W), T > 1; w: (B, 1, T, H, W) or None."""
+    luma = torch.tensor(LUMA, device=x.device, dtype=recon.dtype).view(1, 3, 1, 1, 1)
+    err = ((recon - x) * luma).sum(dim=1, keepdim=True)  # (B, 1, T, H, W)
+    bg = torch.ones_like(err) if w is None else (w <= 1.0).to(err.dtype)
+    level = (err * bg).sum(dim=(1, 3, 4)) / bg.sum(dim=(1, 3, 4)).clamp_min(1.0)  # (B, T)
+    return level.diff(dim=1).pow(2).mean()
+
+
 def weighted_recon_loss(recon: torch.Tensor, x: torch.Tensor, w: torch.Tensor | None,
                         l1_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, plain mse): MSE + l1_weight x L1, each pixel weighted by w (B, 1, T, H, W) where given and
@@ -73,6 +100,10 @@ def main(cfg: VAETrainConfig) -> Path:
         raise ValueError(f"train_part must be one of {TRAIN_PARTS}, got {cfg.train_part!r}")
     if cfg.object_weight < 0:
         raise ValueError(f"object_weight must be >= 0, got {cfg.object_weight}")
+    if cfg.level_weight < 0:
+        raise ValueError(f"level_weight must be >= 0, got {cfg.level_weight}")
+    if cfg.temporal_weight < 0:
+        raise ValueError(f"temporal_weight must be >= 0, got {cfg.temporal_weight}")
     if cfg.train_part == "decoder" and not cfg.init_from:
         raise ValueError("train_part 'decoder' needs init_from: a trained VAE whose encoder stays frozen")
     model = VideoVAE.from_pretrained(cfg.init_from) if cfg.init_from else VideoVAE(VAE_PRESETS[cfg.preset])
@@ -128,6 +159,10 @@ def main(cfg: VAETrainConfig) -> Path:
         rec, mse = weighted_recon_loss(recon, x, w, cfg.l1_weight)
         kl = 0.5 * (mean.float().pow(2) + logvar.float().exp() - 1 - logvar.float()).mean()
         loss = rec + cfg.kl_weight * kl
+        if cfg.temporal_weight and x.shape[2] > 1:
+            loss = loss + cfg.temporal_weight * temporal_change_loss(recon, x, w)
+        if cfg.level_weight and x.shape[2] > 1:
+            loss = loss + cfg.level_weight * level_change_loss(recon, x, w)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trained, 1.0)
