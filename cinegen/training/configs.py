@@ -41,6 +41,10 @@ class VAETrainConfig(RunSettings):
     # adds this x the squared error of the frame-to-frame change (0 = off): jitter between the frames a
     # latent frame unfolds into, which a per-frame loss does not see
     temporal_weight: float = 0.0
+    # the temporal term weighted towards objects as the reconstruction is (object_weight), or uniform:
+    # a textured background (grass, sky) redrawn sharper in some of a latent's 4 frames than in others
+    # moves the frame's median luma, which the oracle reads as flicker
+    temporal_object_weighted: bool = True
     # adds this x the squared frame-to-frame change of each frame's mean luma error on the background
     # (0 = off): whole-frame brightness jitter of a tenth of a level, flicker to the oracle, is far
     # below a per-pixel loss's noise, so it needs a weight in the thousands

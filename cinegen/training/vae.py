@@ -160,7 +160,8 @@ def main(cfg: VAETrainConfig) -> Path:
         kl = 0.5 * (mean.float().pow(2) + logvar.float().exp() - 1 - logvar.float()).mean()
         loss = rec + cfg.kl_weight * kl
         if cfg.temporal_weight and x.shape[2] > 1:
-            loss = loss + cfg.temporal_weight * temporal_change_loss(recon, x, w)
+            wt = w if cfg.temporal_object_weighted else None
+            loss = loss + cfg.temporal_weight * temporal_change_loss(recon, x, wt)
         if cfg.level_weight and x.shape[2] > 1:
             loss = loss + cfg.level_weight * level_change_loss(recon, x, w)
         opt.zero_grad(set_to_none=True)
