@@ -96,14 +96,17 @@ def test_grow_and_relations_at_start() -> None:
     assert q.objects[0].boxes[0].cy < q.objects[1].boxes[0].cy
 
 
-def test_plan_matches_where_the_renderer_draws() -> None:
+def _one_red(shape: str, size: float, camera: str) -> tuple[SceneSpec, ShotPlan, np.ndarray]:
+    """A 1 s black scene with one red object moving right: the scene, its exact plan, its frames."""
     scene = SceneSpec(
-        objects=(ObjectSpec("ball", "red", "right", x=0.3, y=0.5, size=0.12),),
-        setting="black",
-        seconds=1.0,
-        camera="pan_left",
+        objects=(ObjectSpec(shape, "red", "right", x=0.3, y=0.5, size=size),), setting="black", seconds=1.0,
+        camera=camera,
     )
-    plan, frames = plan_from_scene(scene), render_scene(scene)
+    return scene, plan_from_scene(scene), render_scene(scene)
+
+
+def test_plan_matches_where_the_renderer_draws() -> None:
+    _, plan, frames = _one_red("ball", 0.12, "pan_left")
     for i in (0, 8, 15):
         found = locate(frames[i], "red")
         assert found is not None
@@ -112,13 +115,7 @@ def test_plan_matches_where_the_renderer_draws() -> None:
 
 
 def test_object_mask_covers_the_drawn_object_and_its_edge() -> None:
-    scene = SceneSpec(
-        objects=(ObjectSpec("star", "red", "right", x=0.3, y=0.5, size=0.15),),
-        setting="black",
-        seconds=1.0,
-        camera="zoom_in",
-    )
-    plan, frames = plan_from_scene(scene), render_scene(scene)
+    scene, plan, frames = _one_red("star", 0.15, "zoom_in")
     for i in (0, 15):
         background = np.median(frames[i].reshape(-1, 3), axis=0)  # the black setting, flat
         drawn = np.abs(frames[i].astype(np.float32) - background).max(axis=-1) > 20  # the star, outline too
