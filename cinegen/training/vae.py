@@ -79,7 +79,8 @@ def level_change_loss(recon: torch.Tensor, x: torch.Tensor, w: torch.Tensor | No
 def weighted_recon_loss(recon: torch.Tensor, x: torch.Tensor, w: torch.Tensor | None,
                         l1_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, plain mse): MSE + l1_weight x L1, each pixel weighted by w (B, 1, T, H, W) where given and
-    normalised by the weights' mean, so weight 0 is exactly the uniform loss. recon, x: (B, 3, T, H, W)."""
+    divided by the weights' sum, so weights all 1 (object_weight 0) are exactly the uniform loss.
+    recon, x: (B, 3, T, H, W)."""
     mse = F.mse_loss(recon, x)
     if w is None:
         return mse + l1_weight * (recon - x).abs().mean(), mse
