@@ -33,7 +33,7 @@ from cinegen.backlot.render import render_scene
 from cinegen.backlot.vocab import COLORS, SHAPES
 from cinegen.eval.oracle import analyze
 from cinegen.pipeline import CinegenPipeline
-from cinegen.planning.paths import polyline_positions
+from cinegen.planning.paths import PATH_KINDS, polyline_positions, random_path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from model_adherence import vae_round_trip  # noqa: E402
@@ -49,35 +49,6 @@ _SETTINGS = {
     "sunset": "at sunset",
     "black": "on a plain black background",
 }
-
-
-def make_path(kind: str, rng: random.Random) -> list[tuple[float, float]]:
-    lo, hi = 0.12, 0.88
-    if kind == "zigzag":
-        k = rng.randint(3, 5)
-        xs = np.linspace(rng.uniform(lo, 0.3), rng.uniform(0.7, hi), k + 1)
-        a, b = rng.uniform(0.25, 0.4), rng.uniform(0.6, 0.75)
-        return [(float(x), a if i % 2 == 0 else b) for i, x in enumerate(xs)]
-    if kind == "circle":
-        cx, cy, r = rng.uniform(0.4, 0.6), rng.uniform(0.4, 0.6), rng.uniform(0.2, 0.28)
-        start = rng.uniform(0, 2 * math.pi)
-        return [
-            (cx + r * math.cos(start + 2 * math.pi * i / 16), cy + r * math.sin(start + 2 * math.pi * i / 16))
-            for i in range(17)
-        ]
-    if kind == "diagonal":
-        corners = [
-            (lo + 0.05, lo + 0.05),
-            (hi - 0.05, hi - 0.05),
-            (lo + 0.05, hi - 0.05),
-            (hi - 0.05, lo + 0.05),
-        ]
-        a = rng.randrange(4)
-        return [corners[a], corners[a ^ 1]]
-    # S-curve: x across the frame, y a full sine period
-    amp, y0 = rng.uniform(0.15, 0.25), rng.uniform(0.45, 0.55)
-    flip = rng.choice([-1, 1])
-    return [(lo + (hi - lo) * t, y0 + flip * amp * math.sin(2 * math.pi * t)) for t in np.linspace(0, 1, 13)]
 
 
 def grade_path(frames: np.ndarray, fps: float, color: str, target: np.ndarray) -> tuple[float, float, float]:
@@ -123,11 +94,11 @@ def main() -> None:
     if pipe.planner is None:
         raise SystemExit(f"{a.model} declares no planner: it cannot follow paths")
     rng = random.Random(a.seed)
-    kinds = ["zigzag", "circle", "diagonal", "s_curve"]
+    kinds = list(PATH_KINDS)
     rows = []
     for i in range(a.paths):
         kind = kinds[i % 4]
-        points = make_path(kind, rng)
+        points = random_path(kind, rng)
         setting = rng.choice(list(_SETTINGS))
         color = rng.choice([c for c in COLORS if (c, setting) not in _LOW])
         prompt = f"a {color} {rng.choice(SHAPES)} {_SETTINGS[setting]}"

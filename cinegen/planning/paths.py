@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import random
 
 import numpy as np
 
@@ -68,3 +69,36 @@ def apply_path(plan: ShotPlan, points: list[tuple[float, float]], index: int = 0
     objects = list(plan.objects)
     objects[index] = dataclasses.replace(obj, boxes=boxes)
     return dataclasses.replace(plan, objects=tuple(objects))
+
+
+PATH_KINDS = ("zigzag", "circle", "diagonal", "s_curve")  # the families of drawn paths we test and train on
+PATH_MARGIN = 0.12  # drawn paths keep the object's centre within [margin, 1 - margin] of the frame
+
+
+def random_path(kind: str, rng: random.Random) -> list[tuple[float, float]]:
+    """A path of one family as a user might draw it, inside [PATH_MARGIN, 1 - PATH_MARGIN]: a zig-zag of
+    3-5 legs, a circle (17 points), a corner-to-corner diagonal, or an S-curve (a full sine period)."""
+    lo, hi = PATH_MARGIN, 1.0 - PATH_MARGIN
+    if kind == "zigzag":
+        k = rng.randint(3, 5)
+        xs = np.linspace(rng.uniform(lo, 0.3), rng.uniform(0.7, hi), k + 1)
+        a, b = rng.uniform(0.25, 0.4), rng.uniform(0.6, 0.75)
+        return [(float(x), a if i % 2 == 0 else b) for i, x in enumerate(xs)]
+    if kind == "circle":
+        cx, cy, r = rng.uniform(0.4, 0.6), rng.uniform(0.4, 0.6), rng.uniform(0.2, 0.28)
+        start = rng.uniform(0, 2 * math.pi)
+        return [
+            (cx + r * math.cos(start + 2 * math.pi * i / 16), cy + r * math.sin(start + 2 * math.pi * i / 16))
+            for i in range(17)
+        ]
+    if kind == "diagonal":
+        a_, b_ = lo + 0.05, hi - 0.05
+        corners = [(a_, a_), (b_, b_), (a_, b_), (b_, a_)]
+        a = rng.randrange(4)
+        return [corners[a], corners[a ^ 1]]
+    if kind == "s_curve":  # x across the frame, y a full sine period
+        amp, y0 = rng.uniform(0.15, 0.25), rng.uniform(0.45, 0.55)
+        flip = rng.choice([-1, 1])
+        ts = np.linspace(0, 1, 13)
+        return [(lo + (hi - lo) * t, y0 + flip * amp * math.sin(2 * math.pi * t)) for t in ts]
+    raise ValueError(f"unknown path kind {kind!r}; known: {', '.join(PATH_KINDS)}")

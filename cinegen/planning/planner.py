@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from cinegen.backlot.captions import MOTION_WORDS
-from cinegen.backlot.motion import camera_path, object_track
+from cinegen.backlot.motion import Track, camera_path, object_track
 from cinegen.backlot.parse import PromptError, parse_prompt
 from cinegen.backlot.scene import SceneError, SceneSpec
 from cinegen.planning.paths import apply_path
@@ -28,13 +28,15 @@ from cinegen.planning.plan import Box, CameraPlan, ObjectPlan, ShotPlan, check_m
 from cinegen.planning.raster import latent_layout
 
 
-def screen_tracks(scene: SceneSpec) -> np.ndarray:
-    """Every object's on-screen (cx, cy, size) per frame: (objects, T, 3), in plan units."""
+def screen_tracks(scene: SceneSpec, tracks: Sequence[Track] | None = None) -> np.ndarray:
+    """Every object's on-screen (cx, cy, size) per frame: (objects, T, 3), in plan units.
+
+    `tracks` (one per object, world units) replace the world's motion, as `render_scene` takes them."""
     cam = camera_path(scene)
     aspect = scene.width / scene.height
     out = np.empty((len(scene.objects), scene.num_frames, 3))
     for k, o in enumerate(scene.objects):
-        tr = object_track(o, scene)
+        tr = object_track(o, scene) if tracks is None else tracks[k]
         z = cam.zoom
         px = (tr.x - cam.cx) * z + aspect / 2  # frame heights from the left edge
         out[k, :, 0] = px / aspect
@@ -43,10 +45,11 @@ def screen_tracks(scene: SceneSpec) -> np.ndarray:
     return out
 
 
-def plan_from_scene(scene: SceneSpec, prompt: str = "") -> ShotPlan:
-    """The exact layout of a backlot scene as a plan (what training conditions on)."""
-    tracks = np.round(
-        np.clip(screen_tracks(scene), [-0.5, -0.5, 0.02], [1.5, 1.5, 0.5]), 5
+def plan_from_scene(scene: SceneSpec, prompt: str = "", tracks: Sequence[Track] | None = None) -> ShotPlan:
+    """The exact layout of a backlot scene as a plan (what training conditions on); `tracks` as in
+    `screen_tracks`."""
+    boxes = np.round(
+        np.clip(screen_tracks(scene, tracks), [-0.5, -0.5, 0.02], [1.5, 1.5, 0.5]), 5
     )  # as JSON keeps them
     cam = camera_path(scene)
     aspect = scene.width / scene.height
@@ -58,7 +61,7 @@ def plan_from_scene(scene: SceneSpec, prompt: str = "") -> ShotPlan:
                 [o.color, o.shape, MOTION_WORDS[o.motion]]
                 + ([f"then {MOTION_WORDS[o.then]}"] if o.then else [])
             ),
-            boxes=tuple(Box(float(a), float(b), float(c)) for a, b, c in tracks[k]),
+            boxes=tuple(Box(float(a), float(b), float(c)) for a, b, c in boxes[k]),
         )
         for k, o in enumerate(scene.objects)
     )

@@ -8,6 +8,7 @@ training grant before they reach a step and counts what was learned from, per so
 from __future__ import annotations
 
 import collections
+import dataclasses
 import multiprocessing as mp
 import queue
 import random
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from cinegen.backlot.heldout import heldout_compositions
+from cinegen.backlot.motion import Track, object_track
 from cinegen.backlot.render import render_scene
 from cinegen.backlot.scene import SceneSpec, random_scene
 from cinegen.trust.licences import BACKLOT_LICENCE, LicenceRecord, require_training_grants
@@ -46,22 +48,48 @@ class Clip:
     licence: LicenceRecord
     bucket: Bucket
     layout: np.ndarray | None = None  # (LAYOUT_CHANNELS, N, h, w) uint8: the clip's exact plan, rasterised
+    tracks: tuple[Track, ...] | None = None  # the objects' tracks where a drawn path replaced the world's
 
 
-def clip_layout(scene: SceneSpec, num_frames: int) -> np.ndarray:
+PATH_SECONDS = (0.8, 4.0)  # a drawn path is travelled in this many seconds (uniform): up to 2.5 frame widths/s
+
+
+def clip_layout(scene: SceneSpec, num_frames: int, tracks: tuple[Track, ...] | None = None) -> np.ndarray:
     """The scene's exact layout at latent resolution, uint8 (x255): what the renderer conditions on."""
     from cinegen.planning.planner import plan_from_scene
     from cinegen.planning.raster import latent_layout
 
     n = 1 + (num_frames - 1) // 4
-    lay = latent_layout(plan_from_scene(scene), 0, n, scene.width, scene.height).numpy()
+    lay = latent_layout(plan_from_scene(scene, tracks=tracks), 0, n, scene.width, scene.height).numpy()
     return np.round(lay * 255.0).astype(np.uint8)
 
 
-def render_clip(args: tuple[int, Bucket, bool] | tuple[int, Bucket, bool, bool]) -> Clip:
-    """Render one random clip (module-level so a process pool can pickle it); optionally with its layout."""
+def drawn_path_tracks(scene: SceneSpec, rng: random.Random) -> tuple[SceneSpec, tuple[Track, ...]]:
+    """The scene with a still camera and its first object on a drawn path (a zig-zag, circle, diagonal or
+    S-curve, travelled at constant speed in PATH_SECONDS, the clip a random stretch of it); the other
+    objects keep the world's motion. Drawn paths move objects up to 15x faster than the world's own
+    motions (0.07-0.18 frame widths/s), which the VAE must reconstruct too."""
+    from cinegen.planning.paths import PATH_KINDS, polyline_positions, random_path
+
+    scene = dataclasses.replace(scene, camera="static")
+    n = scene.num_frames
+    total = max(n, round(rng.uniform(*PATH_SECONDS) * scene.fps))
+    start = rng.randrange(total - n + 1)
+    xy = polyline_positions(random_path(rng.choice(PATH_KINDS), rng), total)[start : start + n]  # (n, 2)
+    tracks = [object_track(o, scene) for o in scene.objects]
+    aspect = scene.width / scene.height
+    tracks[0] = Track(x=xy[:, 0] * aspect, y=xy[:, 1], r=tracks[0].r)  # a still camera: screen = world
+    return scene, tuple(tracks)
+
+
+def render_clip(
+    args: tuple[int, Bucket, bool] | tuple[int, Bucket, bool, bool] | tuple[int, Bucket, bool, bool, float],
+) -> Clip:
+    """Render one random clip (module-level so a process pool can pickle it); optionally with its layout,
+    and with probability `path_share` (the fifth item) its first object on a drawn path."""
     seed, bucket, with_captions = args[:3]
     with_layout = bool(args[3]) if len(args) > 3 else False
+    path_share = float(args[4]) if len(args) > 4 else 0.0  # type: ignore[misc]
     rng = random.Random(seed)
     scene = random_scene(
         rng,
@@ -71,7 +99,10 @@ def render_clip(args: tuple[int, Bucket, bool] | tuple[int, Bucket, bool, bool])
         height=bucket.height,
         exclude=heldout_compositions(),
     )
-    frames = render_scene(scene)
+    tracks = None
+    if path_share and rng.random() < path_share:
+        scene, tracks = drawn_path_tracks(scene, rng)
+    frames = render_scene(scene, tracks=tracks)
     if len(frames) != bucket.frames:  # round(seconds*fps) == frames by construction
         frames = frames[: bucket.frames]
     captions: list[str] = []
@@ -79,8 +110,8 @@ def render_clip(args: tuple[int, Bucket, bool] | tuple[int, Bucket, bool, bool])
         from cinegen.backlot.captions import captions_for
 
         captions = captions_for(scene, rng, n=4)
-    layout = clip_layout(scene, bucket.frames) if with_layout else None
-    return Clip(f"backlot-{seed}", frames, captions, scene, BACKLOT_LICENCE, bucket, layout)
+    layout = clip_layout(scene, bucket.frames, tracks) if with_layout else None
+    return Clip(f"backlot-{seed}", frames, captions, scene, BACKLOT_LICENCE, bucket, layout, tracks)
 
 
 class ClipSource:
@@ -99,9 +130,13 @@ class ClipSource:
         workers: int,
         with_captions: bool,
         with_layout: bool = False,
+        path_share: float = 0.0,
         prefetch: int = 512,
     ) -> None:
+        if not 0.0 <= path_share <= 1.0:
+            raise ValueError(f"path_share must be in [0, 1], got {path_share}")
         self._rng = random.Random(seed)
+        self._path_share = path_share
         self._buckets, self._weights, self._captions = buckets, weights, with_captions
         self._layout = with_layout
         self._workers = workers
@@ -112,10 +147,10 @@ class ClipSource:
             self._pool = mp.get_context("spawn").Pool(workers)
             threading.Thread(target=self._feed, daemon=True).start()
 
-    def _jobs(self) -> Iterator[tuple[int, Bucket, bool, bool]]:
+    def _jobs(self) -> Iterator[tuple[int, Bucket, bool, bool, float]]:
         while True:
             b = self._rng.choices(self._buckets, weights=self._weights)[0]
-            yield (self._rng.randrange(2**62), b, self._captions, self._layout)
+            yield (self._rng.randrange(2**62), b, self._captions, self._layout, self._path_share)
 
     def _feed(self) -> None:
         """Keep at most `2 * workers` renders in flight; block while the queue is full.
@@ -171,11 +206,13 @@ def clip_stream(
     seed: int,
     workers: int,
     with_captions: bool,
+    path_share: float = 0.0,
     prefetch: int = 512,
 ) -> Iterator[Clip]:
-    """An endless stream of licence-checked clips rendered by `workers` processes."""
+    """An endless stream of licence-checked clips rendered by `workers` processes; a `path_share` of
+    them with the first object on a drawn path (`drawn_path_tracks`)."""
     source = ClipSource(buckets, weights, seed=seed, workers=workers, with_captions=with_captions,
-                        prefetch=prefetch)
+                        path_share=path_share, prefetch=prefetch)
     try:
         while True:
             yield source.get()

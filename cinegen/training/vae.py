@@ -12,17 +12,19 @@ import json
 import logging
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from cinegen.backlot.motion import Track
 from cinegen.backlot.scene import SceneSpec
 from cinegen.models.vae import VAE_PRESETS, VideoVAE, frames_to_tensor
 from cinegen.training.checkpoint import resume_checkpoint, save_checkpoint
 from cinegen.training.configs import TRAIN_PARTS, VAETrainConfig
-from cinegen.training.data import Bucket, clip_stream
+from cinegen.training.data import Bucket, Clip, clip_stream
 from cinegen.training.schedule import cosine_lr
 
 log = logging.getLogger("cinegen.train.vae")
@@ -34,14 +36,19 @@ def _lr(cfg: VAETrainConfig, step: int, elapsed_s: float) -> float:
     return cosine_lr(cfg.lr, step, cfg.warmup, cfg.steps, elapsed_s, cfg.max_minutes)
 
 
-def object_weights(scenes: list[SceneSpec], num_frames: int, weight: float) -> torch.Tensor:
+def object_weights(
+    scenes: list[SceneSpec], num_frames: int, weight: float,
+    tracks: Sequence[Sequence[Track] | None] | None = None,
+) -> torch.Tensor:
     """Per-pixel loss weights (B, 1, T, H, W): 1 + `weight` within OBJECT_MARGIN pixels of an object,
-    from each scene's exact plan (the renderer's own tracks), 1 elsewhere."""
+    from each scene's exact plan (the renderer's own tracks, or `tracks[b]` where a drawn path replaced
+    them), 1 elsewhere."""
     from cinegen.planning.planner import plan_from_scene
     from cinegen.planning.raster import object_masks
 
-    masks = [object_masks(plan_from_scene(sc), num_frames, sc.width, sc.height, OBJECT_MARGIN)
-             for sc in scenes]  # B of (T, H, W)
+    per_clip = tracks if tracks is not None else [None] * len(scenes)
+    masks = [object_masks(plan_from_scene(sc, tracks=tr), num_frames, sc.width, sc.height, OBJECT_MARGIN)
+             for sc, tr in zip(scenes, per_clip, strict=True)]  # B of (T, H, W)
     m = torch.from_numpy(np.stack(masks)).unsqueeze(1)  # (B, 1, T, H, W) bool
     return 1.0 + weight * m.float()
 
@@ -100,6 +107,8 @@ def main(cfg: VAETrainConfig) -> Path:
         raise ValueError(f"object_weight must be >= 0, got {cfg.object_weight}")
     if cfg.level_weight < 0:
         raise ValueError(f"level_weight must be >= 0, got {cfg.level_weight}")
+    if not 0.0 <= cfg.path_share <= 1.0:
+        raise ValueError(f"path_share must be in [0, 1], got {cfg.path_share}")
     if cfg.temporal_weight < 0:
         raise ValueError(f"temporal_weight must be >= 0, got {cfg.temporal_weight}")
     if cfg.train_part == "decoder" and not cfg.init_from:
@@ -123,22 +132,20 @@ def main(cfg: VAETrainConfig) -> Path:
     # 2. data --------------------------------------------------------------------------------------
     buckets = [Bucket(f, cfg.size[0], cfg.size[1]) for f in cfg.frames]
     weights = [0.15 if f == 1 else 1.0 for f in cfg.frames]
-    stream = clip_stream(buckets, weights, seed=cfg.seed + step, workers=cfg.workers, with_captions=False)
-    pending: dict[Bucket, list[np.ndarray]] = {b: [] for b in buckets}
-
-    pending_scenes: dict[Bucket, list[SceneSpec]] = {b: [] for b in buckets}
+    stream = clip_stream(buckets, weights, seed=cfg.seed + step, workers=cfg.workers, with_captions=False,
+                         path_share=cfg.path_share)
+    pending: dict[Bucket, list[Clip]] = {b: [] for b in buckets}
 
     def next_batch() -> tuple[torch.Tensor, torch.Tensor | None]:
         """(video (B, 3, T, H, W), loss weights (B, 1, T, H, W) or None when object_weight is 0)."""
         while True:
             clip = next(stream)
-            pending[clip.bucket].append(clip.frames)
-            pending_scenes[clip.bucket].append(clip.scene)
+            pending[clip.bucket].append(clip)
             if len(pending[clip.bucket]) >= cfg.batch:
-                frames = np.stack(pending[clip.bucket])
-                scenes = pending_scenes[clip.bucket]
-                pending[clip.bucket], pending_scenes[clip.bucket] = [], []
-                w = (object_weights(scenes, frames.shape[1], cfg.object_weight).to(device)
+                clips, pending[clip.bucket] = pending[clip.bucket], []
+                frames = np.stack([c.frames for c in clips])
+                w = (object_weights([c.scene for c in clips], frames.shape[1], cfg.object_weight,
+                                    [c.tracks for c in clips]).to(device)
                      if cfg.object_weight else None)
                 return frames_to_tensor(torch.from_numpy(frames)).to(device, non_blocking=True), w
 
