@@ -13,7 +13,14 @@ from scipy import ndimage
 from cinegen.backlot.render import render_scene
 from cinegen.backlot.scene import ObjectSpec, SceneSpec
 from cinegen.backlot.vocab import GRAVITY, GROUND_Y
-from cinegen.planning.paths import apply_path, parse_path, polyline_positions
+from cinegen.planning.paths import (
+    PATH_KINDS,
+    PATH_MARGIN,
+    apply_path,
+    parse_path,
+    polyline_positions,
+    random_path,
+)
 from cinegen.planning.plan import PlanError, ShotPlan, check_matches
 from cinegen.planning.planner import BacklotPlanner, close_loop, locate, plan_from_scene, plan_prompt
 from cinegen.planning.raster import (
@@ -190,6 +197,22 @@ def test_path_is_travelled_at_constant_speed() -> None:
     p = apply_path(_plan(), parse_path("0.1,0.5 0.9,0.2"))
     assert (p.objects[0].boxes[0].cx, p.objects[0].boxes[0].cy) == (0.1, 0.5)
     assert np.isclose(p.objects[0].boxes[-1].cx, 0.9)
+
+
+def test_random_paths_stay_inside_the_margin_and_follow_the_seed() -> None:
+    import random
+
+    for kind in PATH_KINDS:
+        for seed in range(20):
+            pts = np.asarray(random_path(kind, random.Random(seed)))
+            assert len(pts) >= 2 and pts.min() >= PATH_MARGIN - 1e-9 and pts.max() <= 1 - PATH_MARGIN + 1e-9
+        assert random_path(kind, random.Random(3)) == random_path(kind, random.Random(3))
+    circle = np.asarray(random_path("circle", random.Random(0)))
+    assert np.allclose(circle[0], circle[-1])  # a closed loop
+    zig = np.asarray(random_path("zigzag", random.Random(0)))
+    assert np.all(np.diff(zig[:, 0]) > 0) and np.all(np.diff(zig[:, 1])[::2] > 0)  # rightwards, up and down
+    with pytest.raises(ValueError, match="unknown path kind 'spiral'"):
+        random_path("spiral", random.Random(0))
 
 
 # ----------------------------------------------------------------------------- raster and helpers

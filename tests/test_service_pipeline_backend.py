@@ -43,7 +43,13 @@ def test_registered_with_the_model_sizes_and_modes() -> None:
     assert {"text", "image", "extend", "connect", "loop", "edit", "remix", "keyframes"} == set(cls.MODES)
 
 
-def test_modes_frame_counts_progress_and_determinism(backend: Any, tmp_path: Path) -> None:
+def test_modes_frame_counts_progress_and_determinism(
+    backend: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # same seed, same video holds at the same thread count; the job's share of the CPU follows other
+    # processes' load (tests/test_cpu_share.py), and the tiny random model turns the float rounding of
+    # another count into visible change (the shipped model: at most one level in 0.06% of values)
+    monkeypatch.setattr(backend, "threads", None)
     seen: list[float] = []
     r = backend.generate(_job(), tmp_path / "a.mp4", seen.append, lambda: False)
     frames, fps = read_video(r.path)

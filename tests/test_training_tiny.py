@@ -178,13 +178,40 @@ def test_vae_object_weight_spends_the_loss_on_objects(trained: dict[str, Path], 
     cfg = VAETrainConfig(
         out=str(tmp_path), init_from=str(trained["vae"]), train_part="decoder", steps=2, batch=2, warmup=1,
         frames=(1, 9), size=(64, 64), bf16=False, log_every=1, object_weight=8.0, temporal_weight=0.5,
-        level_weight=100.0,
+        level_weight=100.0, path_share=0.5,
     )
     before, after = VideoVAE.from_pretrained(trained["vae"]), VideoVAE.from_pretrained(vae_train.main(cfg))
     b, a = before.state_dict(), after.state_dict()
     assert any(not torch.equal(a[k], b[k]) for k in b if k.startswith("dec"))
     with pytest.raises(ValueError, match="object_weight"):
         vae_train.main(dataclasses.replace(cfg, object_weight=-1.0))
+
+
+def test_drawn_path_clips_put_the_first_object_where_their_plan_and_weights_say() -> None:
+    from cinegen.planning.planner import locate, plan_from_scene
+
+    bucket = training_data.Bucket(17, 64, 64)
+    plain = training_data.render_clip((0, bucket, False, True, 0.0))
+    assert plain.tracks is None
+    clips = [training_data.render_clip((s, bucket, False, True, 1.0)) for s in range(6)]
+    for c in clips:
+        assert c.tracks is not None and c.scene.camera == "static" and len(c.tracks) == len(c.scene.objects)
+        boxes = plan_from_scene(c.scene, tracks=c.tracks).objects[0].boxes
+        start, end = boxes[0], boxes[-1]
+        assert all(0.1 <= v <= 0.9 for b in (start, end) for v in (b.cx, b.cy))  # on a drawn path
+        o = c.scene.objects[0]
+        if len(c.scene.objects) == 1 and not c.scene.occluder:  # nothing in front of it
+            seen = locate(c.frames[-1], o.color)  # its pixels' mean: a triangle's sits below its box's centre
+            assert seen is not None and abs(seen.cx - end.cx) < 0.08 and abs(seen.cy - end.cy) < 0.08
+        w = vae_train.object_weights([c.scene], 17, 8.0, [c.tracks])  # (1, 1, T, H, W)
+        y, x = min(int(end.cy * 64), 63), min(int(end.cx * 64), 63)
+        assert w[0, 0, -1, y, x] == 9.0  # the loss weight follows the path, not the world's motion
+    speeds = [np.hypot(np.diff(c.tracks[0].x), np.diff(c.tracks[0].y)).mean() * 16 for c in clips if c.tracks]
+    assert max(speeds) > 0.3  # frame heights per second: faster than any motion of the world (0.18)
+    with pytest.raises(ValueError, match="path_share"):
+        training_data.ClipSource([bucket], [1.0], seed=0, workers=0, with_captions=False, path_share=1.5)
+    with pytest.raises(ValueError, match="path_share"):
+        vae_train.main(VAETrainConfig(out="unused", steps=1, path_share=-0.1))
 
 
 def test_vae_temporal_terms_see_jitter_not_a_steady_error() -> None:

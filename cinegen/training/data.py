@@ -51,7 +51,7 @@ class Clip:
     tracks: tuple[Track, ...] | None = None  # the objects' tracks where a drawn path replaced the world's
 
 
-PATH_SECONDS = (0.8, 4.0)  # a drawn path is travelled in this many seconds (uniform): up to 2.5 frame widths/s
+PATH_SECONDS = (0.8, 4.0)  # a drawn path is travelled in this many seconds (uniform): <= 2.5 frame widths/s
 
 
 def clip_layout(scene: SceneSpec, num_frames: int, tracks: tuple[Track, ...] | None = None) -> np.ndarray:
