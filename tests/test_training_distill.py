@@ -81,13 +81,23 @@ def test_distill_resume_continues_the_step_count(student: Path, teacher: Path) -
 @pytest.mark.parametrize(
     ("field", "value"),
     [("student_steps", ()), ("student_steps", (0, 2)), ("teacher_substeps", 0), ("guidance", -1.0),
-     ("rollout", 1.5), ("sub_frames", True), ("world_positions", True), ("camera_weight", 2.0)],
+     ("rollout", 1.5), ("sub_frames", True), ("world_positions", True), ("camera_weight", -1.0),
+     ("motion_weight", -1.0)],
 )
 def test_distill_rejects_bad_settings(teacher: Path, tmp_path: Path, field: str, value: Any) -> None:
     with pytest.raises(ValueError, match=field):
         distill.main(_cfg(tmp_path, teacher, **{field: value}))
     with pytest.raises(FileNotFoundError, match="model_index"):
         distill.main(_cfg(tmp_path, tmp_path / "nowhere"))
+
+
+def test_camera_terms_change_what_the_student_learns(teacher: Path, tmp_path: Path) -> None:
+    """The DiT trainer's moving-camera terms (background weight, the background's frame-to-frame
+    change) in the distiller: the same seed and data with them on trains other weights."""
+    plain = load_transformer(distill.main(_cfg(tmp_path / "plain", teacher, steps=2))).state_dict()
+    cam = load_transformer(distill.main(_cfg(tmp_path / "cam", teacher, steps=2, camera_weight=4.0,
+                                             motion_weight=4.0))).state_dict()
+    assert any(not torch.equal(plain[k], cam[k]) for k in plain)
 
 
 def test_rollout_starts_intervals_where_the_students_own_steps_land(teacher: Path, tmp_path: Path) -> None:

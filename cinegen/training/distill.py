@@ -48,7 +48,12 @@ from cinegen.models.world_rope import install
 from cinegen.sampling import Conditioning, guided, make_sigmas, sample_euler, sample_heun, shift_for_tokens
 from cinegen.training.checkpoint import resume_checkpoint
 from cinegen.training.configs import DistillConfig
-from cinegen.training.dit import _save_checkpoint, object_weighted_error, random_condition_mask
+from cinegen.training.dit import (
+    _save_checkpoint,
+    camera_motion_error,
+    object_weighted_error,
+    random_condition_mask,
+)
 from cinegen.training.latents import LatentBanks
 from cinegen.training.schedule import cosine_lr
 from cinegen.trust.licences import LicenceError, TrainingDataLedger, load_ledger
@@ -68,9 +73,9 @@ def check_config(cfg: DistillConfig) -> None:
     if cfg.world_positions or cfg.sub_frames:  # shared run settings that only the DiT trainer reads
         raise ValueError("world_positions and sub_frames follow the teacher: the distiller gives the student "
                          "the teacher's, so leave them unset")
-    if cfg.camera_weight or cfg.motion_weight:
-        raise ValueError("camera_weight and motion_weight are DiT-trainer loss terms; the distiller has "
-                         "object_weight only")
+    if cfg.camera_weight < 0 or cfg.motion_weight < 0:
+        raise ValueError(f"camera_weight and motion_weight must be >= 0, got {cfg.camera_weight}, "
+                         f"{cfg.motion_weight}")
     if not (Path(cfg.teacher) / "model_index.json").exists():
         raise FileNotFoundError(f"no teacher model at {cfg.teacher} (model_index.json is missing)")
 
@@ -182,9 +187,15 @@ def main(cfg: DistillConfig) -> Path:
             g["lr"] = cosine_lr(cfg.lr, step, cfg.warmup, cfg.steps, time.time() - started, cfg.max_minutes)
         with autocast:
             v = model(x_a, frame_sigma, emb, layout)
-        err = object_weighted_error(v.float() - target, lay if layout_channels else None, cfg.object_weight)
+        diff = v.float() - target  # (B, C, N, h, w)
+        err = object_weighted_error(diff, lay if layout_channels else None, cfg.object_weight,
+                                    cfg.camera_weight)  # (B, N)
         free = (~mask).float().to(device)[None].expand(bs, n)  # (B, N): pinned frames carry no loss
         loss = (err * free).sum() / free.sum().clamp_min(1.0)
+        if cfg.motion_weight and layout_channels:  # the pan's slide, as the DiT trainer weighs it
+            moved = camera_motion_error(diff, lay, frame_sigma)  # (B, N - 1)
+            pairs = free[:, 1:] * free[:, :-1]
+            loss = loss + cfg.motion_weight * (moved * pairs).sum() / pairs.sum().clamp_min(1.0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
