@@ -173,6 +173,8 @@ def run(args: argparse.Namespace) -> int:
 
         args.fps = default_fps(model_dir) if (model_dir / "model_index.json").exists() else 16
     request = _request(args, GenerateRequest)
+    if request.path is not None:
+        _note_fast_path(request, model_dir)
     _check_runtime(args.runtime)
     _quiet_libraries(model_dir)
     from cinegen.models.traced import TraceCache
@@ -218,6 +220,21 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {out} ({len(done.frames)} frames at {done.fps} fps, {w}x{h}, seed {args.seed}) "
           f"in {done.timings['total']:.1f}s ({stage_summary(done.timings)})")
     return 0
+
+
+def _note_fast_path(request: Any, model_dir: Path) -> None:
+    """Tell the user, before generating, when a drawn path moves the object faster than the built-in
+    model draws sharply (the model's own frame rate: the VAE sees its frames, not the output's)."""
+    from cinegen.families.registry import default_fps, read_index, recognise
+    from cinegen.planning.paths import fast_path_note
+
+    index = model_dir / "model_index.json"
+    if index.exists() and recognise(model_dir, read_index(model_dir)) is not None:
+        return  # an open family's VAE: not measured
+    fps = default_fps(model_dir) if index.exists() else request.fps
+    note = fast_path_note(list(request.path), request.seconds, fps, request.width, request.height)
+    if note:
+        print(note, file=sys.stderr)
 
 
 def _report(settings: dict[str, Any], prompt: str) -> None:

@@ -36,7 +36,9 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.used --fo
 el setup done
 COMMON="--text-encoder /tmp/minilm --device $DEV --bf16 true --object-weight 4 --steps 1000000 \
   --frames 1,17,33 --frame-weights 0.05,0.35,0.6 --aspect-weights 0.8,0.1,0.1 --sizes 128x128,176x96,96x176"
-STUDENT="--rollout 0.5 --tokens-per-batch 9600 --max-batch 128 --bank-size 1024 --refresh-per-step 4 \
+# session 17: 4-step intervals (distill9 lifted shapes) and the camera terms (the student's motion gap)
+SFLAGS=${SFLAGS:---student-steps 4 --camera-weight 2 --motion-weight 2}
+STUDENT="$SFLAGS --rollout 0.5 --tokens-per-batch 9600 --max-batch 128 --bank-size 1024 --refresh-per-step 4 \
   --ckpt-every 100000 --log-every 25 --snapshot-every $SSNAP"
 mkdir -p /tmp/runs /tmp/export
 python3 -m cinegen.training.dit --out /tmp/runs/$TNAME $COMMON --vae weights/backlot-v1/vae --preset small \

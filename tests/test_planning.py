@@ -16,8 +16,11 @@ from cinegen.backlot.vocab import GRAVITY, GROUND_Y
 from cinegen.planning.paths import (
     PATH_KINDS,
     PATH_MARGIN,
+    SHARP_PIXELS_PER_FRAME,
     apply_path,
+    fast_path_note,
     parse_path,
+    pixels_per_frame,
     polyline_positions,
     random_path,
 )
@@ -213,6 +216,19 @@ def test_random_paths_stay_inside_the_margin_and_follow_the_seed() -> None:
     assert np.all(np.diff(zig[:, 0]) > 0) and np.all(np.diff(zig[:, 1])[::2] > 0)  # rightwards, up and down
     with pytest.raises(ValueError, match="unknown path kind 'spiral'"):
         random_path("spiral", random.Random(0))
+
+
+def test_a_path_too_fast_to_draw_sharply_gets_a_note_with_a_duration_that_is_not() -> None:
+    across = [(0.1, 0.5), (0.9, 0.5)]  # 0.8 frame widths
+    assert np.isclose(pixels_per_frame(across, 2.0, 16, 128, 128), 0.8 * 128 / 31)  # 3.3 pixels a frame
+    assert fast_path_note(across, 2.0, 16, 128, 128) is None
+    assert np.isclose(pixels_per_frame([(0.1, 0.1), (0.1, 0.9)], 2.0, 16, 176, 96), 0.8 * 96 / 31)  # heights
+    zig = [(0.1, 0.2), (0.3, 0.8), (0.5, 0.2), (0.7, 0.8), (0.9, 0.2)]
+    note = fast_path_note(zig, 2.0, 16, 128, 128)
+    assert note is not None and "10.4 pixels a frame" in note
+    slower = float(note.split("--seconds ")[1].split()[0])
+    assert pixels_per_frame(zig, slower, 16, 128, 128) <= SHARP_PIXELS_PER_FRAME  # the advice holds
+    assert fast_path_note(zig, slower, 16, 128, 128) is None
 
 
 # ----------------------------------------------------------------------------- raster and helpers

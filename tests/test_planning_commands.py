@@ -122,6 +122,8 @@ def test_generate_renders_a_plan_a_path_or_none(
     b = frames("b")  # the planner's own plan for the same prompt, seed and size
     assert np.array_equal(a, b)
     c = frames("c", "--path", "0.9,0.1 0.1,0.9")
+    err = capsys.readouterr().err  # 72 pixels in 8 frames: faster than the VAE draws sharply
+    assert "path: the object travels 10.3 pixels a frame" in err and "--seconds 1 or more" in err
     d = frames("d", "--no-plan")
     assert "plan:" not in capsys.readouterr().out.split("wrote")[-2]
     assert not np.array_equal(a, c) and not np.array_equal(a, d)

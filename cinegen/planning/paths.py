@@ -102,3 +102,37 @@ def random_path(kind: str, rng: random.Random) -> list[tuple[float, float]]:
         ts = np.linspace(0, 1, 13)
         return [(lo + (hi - lo) * t, y0 + flip * amp * math.sin(2 * math.pi * t)) for t in ts]
     raise ValueError(f"unknown path kind {kind!r}; known: {', '.join(PATH_KINDS)}")
+
+
+# Above this speed the built-in VAE smears the object (its encoder folds 4 frames into one latent frame)
+# and the tracker loses it in some frames: of benchmarks/plan_paths.py's 50 paths at 2 s, those at
+# <= 5.5 pixels a frame kept the object whole in 24 of 27 clips, the faster ones in 11 of 23; at 4 s
+# (all slower) in 48 of 50 (docs/benchmarks.md, session 17).
+SHARP_PIXELS_PER_FRAME = 5.5
+
+
+def pixels_per_frame(
+    points: list[tuple[float, float]], seconds: float, fps: int, width: int, height: int
+) -> float:
+    """How far the object's centre moves between frames, in pixels, along a path travelled at constant
+    speed over a clip of `seconds` at `fps` and `width` x `height`."""
+    p = np.asarray(points, dtype=np.float64) * (width, height)  # (K, 2) pixels
+    length = float(np.linalg.norm(np.diff(p, axis=0), axis=1).sum())
+    frames = max(round(seconds * fps), 2)
+    return length / (frames - 1)
+
+
+def fast_path_note(
+    points: list[tuple[float, float]], seconds: float, fps: int, width: int, height: int
+) -> str | None:
+    """A line for the user when a path is faster than the built-in model draws sharply, with the duration
+    that would slow it to SHARP_PIXELS_PER_FRAME; None when it is not."""
+    speed = pixels_per_frame(points, seconds, fps, width, height)
+    if speed <= SHARP_PIXELS_PER_FRAME:
+        return None
+    slower = math.ceil(10 * seconds * speed / SHARP_PIXELS_PER_FRAME) / 10  # tenths of a second
+    while pixels_per_frame(points, slower, fps, width, height) > SHARP_PIXELS_PER_FRAME:
+        slower = round(slower + 0.1, 1)
+    return (f"path: the object travels {speed:.1f} pixels a frame; above {SHARP_PIXELS_PER_FRAME:g} the "
+            f"built-in model's VAE smears it and it can drop out of frames (--seconds {slower:g} or more "
+            "keeps it sharp)")

@@ -50,7 +50,7 @@ class VAETrainConfig(RunSettings):
     # below a per-pixel loss's noise, so it needs a weight in the thousands
     level_weight: float = 0.0
     # this share of clips puts the first object on a drawn path (zig-zag, circle, diagonal, S-curve) at
-    # up to 2.5 frame widths/s, 15x the world's own motions: what `--path` asks the decoder to draw
+    # up to 2.5 frame widths/s, 15x the world's sideways motions: what `--path` asks the decoder to draw
     path_share: float = 0.0
     frames: tuple[int, ...] = (1, 9, 17)
     size: tuple[int, int] = (128, 128)

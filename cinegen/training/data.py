@@ -67,8 +67,9 @@ def clip_layout(scene: SceneSpec, num_frames: int, tracks: tuple[Track, ...] | N
 def drawn_path_tracks(scene: SceneSpec, rng: random.Random) -> tuple[SceneSpec, tuple[Track, ...]]:
     """The scene with a still camera and its first object on a drawn path (a zig-zag, circle, diagonal or
     S-curve, travelled at constant speed in PATH_SECONDS, the clip a random stretch of it); the other
-    objects keep the world's motion. Drawn paths move objects up to 15x faster than the world's own
-    motions (0.07-0.18 frame widths/s), which the VAE must reconstruct too."""
+    objects keep the world's motion. Drawn paths move objects in any direction up to 15x faster than
+    the world's sideways motions (0.07-0.18 frame widths/s; only a fall's last frames are as fast,
+    straight down), which the VAE must reconstruct too."""
     from cinegen.planning.paths import PATH_KINDS, polyline_positions, random_path
 
     scene = dataclasses.replace(scene, camera="static")
