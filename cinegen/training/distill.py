@@ -50,7 +50,7 @@ from cinegen.training.checkpoint import resume_checkpoint
 from cinegen.training.configs import DistillConfig
 from cinegen.training.dit import (
     _save_checkpoint,
-    camera_motion_error,
+    camera_motion_loss,
     object_weighted_error,
     random_condition_mask,
 )
@@ -138,6 +138,9 @@ def main(cfg: DistillConfig) -> Path:
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
     layout_channels = teacher.layout_channels  # with world positions, the view's change too
+    if (cfg.camera_weight or cfg.motion_weight) and not layout_channels:
+        raise ValueError(f"camera_weight and motion_weight read the plan's camera channels; the teacher at "
+                         f"{cfg.teacher} takes no plan")
     ledger = _teacher_ledger(teacher_dir)
     step = 0
     ckpt = out / "checkpoint.pt"
@@ -192,10 +195,8 @@ def main(cfg: DistillConfig) -> Path:
                                     cfg.camera_weight)  # (B, N)
         free = (~mask).float().to(device)[None].expand(bs, n)  # (B, N): pinned frames carry no loss
         loss = (err * free).sum() / free.sum().clamp_min(1.0)
-        if cfg.motion_weight and layout_channels:  # the pan's slide, as the DiT trainer weighs it
-            moved = camera_motion_error(diff, lay, frame_sigma)  # (B, N - 1)
-            pairs = free[:, 1:] * free[:, :-1]
-            loss = loss + cfg.motion_weight * (moved * pairs).sum() / pairs.sum().clamp_min(1.0)
+        if cfg.motion_weight:  # the pan's slide, as the DiT trainer weighs it
+            loss = loss + cfg.motion_weight * camera_motion_loss(diff, lay, frame_sigma, free)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -94,6 +94,15 @@ def camera_motion_error(diff: torch.Tensor, layout: torch.Tensor | None, frame_s
     return per_pair * moving[:, None]
 
 
+def camera_motion_loss(diff: torch.Tensor, layout: torch.Tensor | None, frame_sigma: torch.Tensor,
+                       keep: torch.Tensor) -> torch.Tensor:
+    """`camera_motion_error` averaged over the frame pairs whose both frames are generated (`keep`
+    (B, N) 1.0 for generated frames, 0.0 for pinned ones): the motion term both trainers add."""
+    pairs = keep[:, 1:] * keep[:, :-1]  # (B, N-1)
+    moved = camera_motion_error(diff, layout, frame_sigma)  # (B, N-1)
+    return (moved * pairs).sum() / pairs.sum().clamp_min(1.0)
+
+
 # ----------------------------------------------------------------------------- conditioning masks
 def random_condition_mask(n: int, rng: random.Random) -> torch.Tensor:
     """Which latent frames are given clean: the unified-conditioning curriculum. (n,) bool."""
@@ -237,9 +246,7 @@ def main(cfg: DiTTrainConfig) -> Path:
         keep = (~mask).float()
         loss = (err * keep).sum() / keep.sum().clamp_min(1.0)
         if cfg.motion_weight:  # both frames of a pair generated, not given
-            pairs = keep[:, 1:] * keep[:, :-1]  # (B, N-1)
-            moved = camera_motion_error(v.float() - target, lay, frame_sigma)  # (B, N-1)
-            loss = loss + cfg.motion_weight * (moved * pairs).sum() / pairs.sum().clamp_min(1.0)
+            loss = loss + cfg.motion_weight * camera_motion_loss(v.float() - target, lay, frame_sigma, keep)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
