@@ -254,6 +254,9 @@ def tag(text: str) -> tuple[list[Tag], list[str]]:
 
 # ----------------------------------------------------------------------------- interpreting
 _SIZE = {"small": 0.7, "large": 1.35}
+# an unsaid size: the radius (frame heights) a parsed object gets, alone or beside others
+SINGLE_RADIUS = 0.11
+GROUP_RADIUS = 0.09
 _SPEED = {"slow": 0.07, "fast": 0.18}
 
 
@@ -431,7 +434,7 @@ class _Reading:
                 choices = [c for c in COLORS if _visible(c, setting_name) and (c, o.shape) not in used]
                 color = rng.choice(choices)
                 used.add((color, o.shape))
-            base = 0.11 if len(self.objs) == 1 else 0.09
+            base = SINGLE_RADIUS if len(self.objs) == 1 else GROUP_RADIUS
             specs.append(ObjectSpec(shape=o.shape, color=color, motion=o.motion or "still", then=o.then,
                                     size=round(base * _SIZE.get(o.size or "", 1.0), 4),
                                     speed=_SPEED.get(o.speed or "", 0.12)))
