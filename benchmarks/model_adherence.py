@@ -22,6 +22,7 @@ import numpy as np
 
 from cinegen.backlot.captions import describe, paraphrase_prompt
 from cinegen.backlot.heldout import heldout_compositions
+from cinegen.backlot.parse import parse_prompt
 from cinegen.backlot.render import render_scene
 from cinegen.backlot.scene import SceneSpec, random_scene
 from cinegen.eval.oracle import Grade, grade
@@ -65,6 +66,16 @@ def vae_round_trip(pipe: CinegenPipeline, frames: np.ndarray) -> np.ndarray:
         return video_to_frames(pipe.vae.decode_video(z))[: len(frames)]
 
 
+def truth_scene(prompt: str, scene: SceneSpec, seed: int, source: str) -> SceneSpec:
+    """The scene whose ground truth the ceiling grades: the prompt's own (`world`: the world's layout
+    and sizes) or the one the planner made of the prompt for this seed (`plan`: what the model was
+    asked to draw, laid out and sized by the planner). Either is graded against `scene`."""
+    if source == "world":
+        return scene
+    return parse_prompt(prompt, seconds=scene.seconds, fps=scene.fps, width=scene.width, height=scene.height,
+                        seed=seed)
+
+
 def fall_ratios(g: Grade) -> list[float]:
     """Fitted gravity / the world's, for every fall the oracle could fit in a graded clip."""
     return [p.gravity_ratio for og in g.objects for p in og.physics
@@ -72,15 +83,16 @@ def fall_ratios(g: Grade) -> list[float]:
 
 
 def print_ceiling(
-    pipe: CinegenPipeline, sets: dict[str, list[tuple[str, SceneSpec]]], out: Path | None
+    pipe: CinegenPipeline, sets: dict[str, list[tuple[str, SceneSpec]]], out: Path | None, source: str
 ) -> None:
     """The oracle on the VAE's round trip of each prompt's ground-truth clip, per set."""
     report = {}
     for name, items in sets.items():
         acc: dict[str, list[bool]] = defaultdict(list)
         temporal: dict[str, list[float]] = defaultdict(list)
-        for _, scene in items:
-            graded = grade(vae_round_trip(pipe, render_scene(scene)), scene.fps, scene)
+        for i, (prompt, scene) in enumerate(items):
+            truth = render_scene(truth_scene(prompt, scene, i, source))
+            graded = grade(vae_round_trip(pipe, truth), scene.fps, scene)
             for k, v in graded.attribute_results().items():
                 acc[k] += v
             temporal["flicker_median"].append(graded.flicker)
@@ -115,6 +127,10 @@ def main() -> None:
     ap.add_argument("--ceiling", action="store_true",
                     help="also grade the VAE's round trip of each prompt's ground-truth clip (what the "
                          "oracle can see through the VAE: the ceiling beside each figure)")
+    ap.add_argument("--ceiling-of", choices=("world", "plan"), default="world",
+                    help="the ground truth the ceiling renders: the world's scene of the prompt, or the "
+                         "scene the planner made of it (its layout and sizes: what the model was asked "
+                         "to draw)")
     ap.add_argument("--ceiling-only", action="store_true",
                     help="only the VAE ceiling (no generation): it depends on the VAE, not the transformer")
     ap.add_argument("--json", type=Path, default=None)
@@ -132,7 +148,8 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown set(s) {unknown}; choose from {sorted(sets)}")
     if a.ceiling_only:
-        return print_ceiling(pipe, {k: v for k, v in sets.items() if not chosen or k in chosen}, a.json)
+        return print_ceiling(pipe, {k: v for k, v in sets.items() if not chosen or k in chosen}, a.json,
+                             a.ceiling_of)
     for name, items in sets.items():
         if chosen and name not in chosen:
             continue
@@ -140,7 +157,8 @@ def main() -> None:
         ceil: dict[str, list[bool]] = defaultdict(list)
         for i, (prompt, scene) in enumerate(items):
             if a.ceiling:
-                ceiling = grade(vae_round_trip(pipe, render_scene(scene)), scene.fps, scene)
+                truth = render_scene(truth_scene(prompt, scene, i, a.ceiling_of))
+                ceiling = grade(vae_round_trip(pipe, truth), scene.fps, scene)
                 for k, v in ceiling.attribute_results().items():
                     ceil[k] += v
             out = pipe(prompt, seconds=a.seconds, steps=a.steps, guidance=a.guidance, sampler=a.sampler,

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from cinegen.backlot.parse import LEXICON, PromptError, parse_prompt, scene_semantics, tokens
+from cinegen.backlot.parse import (
+    GROUP_RADIUS,
+    LEXICON,
+    SINGLE_RADIUS,
+    START_GAP,
+    PromptError,
+    fit_apart,
+    parse_prompt,
+    scene_semantics,
+    tokens,
+)
 from cinegen.backlot.scene import SceneError
 from cinegen.backlot.vocab import CAMERAS, COLORS, MOTIONS, RELATIONS, SETTINGS, SHAPES
 
@@ -147,3 +159,44 @@ def test_natural_prompts(prompt: str, short: str) -> None:
     from cinegen.backlot.captions import describe
 
     assert describe(parse_prompt(prompt)) == short
+
+
+SERVED_SIZES = ((128, 128), (176, 96), (96, 176))
+
+
+@pytest.mark.parametrize("words", ["", "big "])
+@pytest.mark.parametrize("relation", ["to the left of", "to the right of", "above", "below"])
+def test_planned_objects_never_start_overlapping(words: str, relation: str) -> None:
+    """Side by side in a portrait frame or one above the other when large, the planner shrinks
+    objects (never moves them) so each pair starts apart; on a square frame unsized ones keep
+    GROUP_RADIUS."""
+    for width, height in SERVED_SIZES:
+        for seed in range(20):
+            s = parse_prompt(f"a {words}red ball {relation} a {words}blue box", width=width, height=height,
+                             seed=seed)
+            a, b = s.objects
+            apart = (((a.x - b.x) * width / height) ** 2 + (a.y - b.y) ** 2) ** 0.5
+            assert apart >= START_GAP * (a.size + b.size) - 1e-3, (width, height, seed)
+            if (width, height) == (128, 128) and not words:
+                assert a.size == b.size == GROUP_RADIUS
+
+
+def test_unsaid_radii_alone_and_beside_others() -> None:
+    assert parse_prompt("a red ball", seed=1).objects[0].size == SINGLE_RADIUS
+    small = parse_prompt("a small red ball", seed=1).objects[0].size
+    assert small == pytest.approx(SINGLE_RADIUS * 0.7, abs=1e-4)
+    assert {o.size for o in parse_prompt("a red ball left of a blue star", seed=1).objects} == {GROUP_RADIUS}
+
+
+def test_fit_apart_shrinks_only_the_overlapping_pair() -> None:
+    s = parse_prompt("a red ball, a green box and a blue star", seed=0)
+    far = list(s.objects)
+    assert fit_apart(far, 1.0) == far  # apart already: nothing changes
+    close = [dataclasses.replace(far[0], x=0.5, y=0.5, size=0.2),
+             dataclasses.replace(far[1], x=0.6, y=0.5, size=0.1),
+             dataclasses.replace(far[2], x=0.1, y=0.9, size=0.05)]
+    a, b, c = fit_apart(close, 1.0)
+    assert (a.x, a.y, b.x, b.y) == (0.5, 0.5, 0.6, 0.5)  # the layout is kept
+    assert a.size / b.size == pytest.approx(2.0, rel=1e-2)  # both shrink by the same factor
+    assert START_GAP * (a.size + b.size) == pytest.approx(0.1, abs=2e-3)
+    assert c == close[2]  # far from both: untouched

@@ -16,6 +16,7 @@ defaults: setting "studio", camera "static", motion "still", and a colour drawn 
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 from collections.abc import Mapping
@@ -256,7 +257,8 @@ def tag(text: str) -> tuple[list[Tag], list[str]]:
 _SIZE = {"small": 0.7, "large": 1.35}
 # an unsaid size: the radius (frame heights) a parsed object gets, alone or beside others
 SINGLE_RADIUS = 0.11
-GROUP_RADIUS = 0.09
+GROUP_RADIUS = 0.11  # the top of the world's two-object range: shapes read (docs/decisions.md, session 18)
+START_GAP = 1.15  # objects start at least this many times the sum of their radii apart (centre to centre)
 _SPEED = {"slow": 0.07, "fast": 0.18}
 
 
@@ -438,12 +440,29 @@ class _Reading:
             specs.append(ObjectSpec(shape=o.shape, color=color, motion=o.motion or "still", then=o.then,
                                     size=round(base * _SIZE.get(o.size or "", 1.0), 4),
                                     speed=_SPEED.get(o.speed or "", 0.12)))
-        placed = place_objects(specs, self.relation, rng)
+        placed = fit_apart(place_objects(specs, self.relation, rng), width / height)
         return SceneSpec(objects=tuple(placed), setting=setting_name,
                          camera=self.camera.value if self.camera else "static",
                          relation=self.relation, occluder=self.occluder, seconds=seconds, fps=fps,
                          width=width,
                          height=height, seed=seed)
+
+
+def fit_apart(objects: list[ObjectSpec], aspect: float) -> list[ObjectSpec]:
+    """Shrink objects that would start overlapping (a "large" pair one above the other, side by side
+    in a portrait frame): each pair starts at least START_GAP x the sum of its radii apart. The
+    layout is kept; only radii shrink, never below the world's 0.02. `aspect` is width / height."""
+    out = list(objects)
+    for i in range(len(out)):
+        for j in range(i + 1, len(out)):
+            a, b = out[i], out[j]
+            apart = ((a.x - b.x) * aspect) ** 2 + (a.y - b.y) ** 2  # frame heights, squared
+            need = START_GAP * (a.size + b.size)
+            if apart < need**2:
+                f = apart**0.5 / need
+                out[i] = dataclasses.replace(a, size=round(max(0.02, a.size * f), 4))
+                out[j] = dataclasses.replace(b, size=round(max(0.02, b.size * f), 4))
+    return out
 
 
 def scene_semantics(scene: SceneSpec) -> dict[str, Any]:
