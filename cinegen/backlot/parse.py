@@ -256,7 +256,7 @@ def tag(text: str) -> tuple[list[Tag], list[str]]:
 # ----------------------------------------------------------------------------- interpreting
 _SIZE = {"small": 0.7, "large": 1.35}
 # an unsaid size: the radius (frame heights) a parsed object gets, alone or beside others
-SINGLE_RADIUS = 0.11
+SINGLE_RADIUS = 0.125  # near the top of the world's single-object range (docs/decisions.md, session 18)
 GROUP_RADIUS = 0.11  # the top of the world's two-object range: shapes read (docs/decisions.md, session 18)
 START_GAP = 1.15  # objects start at least this many times the sum of their radii apart (centre to centre)
 _SPEED = {"slow": 0.07, "fast": 0.18}
