@@ -16,6 +16,7 @@ from cinegen.cli import main
 from cinegen.families.family import FamilyError
 from cinegen.families.random_models import save, wan_pipeline
 from cinegen.families.switches import Switches
+from tests.same_output import assert_frames_match
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,9 @@ def test_two_processes_make_the_frames_of_one(wan: Path, tmp_path: Path) -> None
     assert (tmp_path / "two.mp4").exists()
     one, two = _frames(tmp_path / "one"), _frames(tmp_path / "two")
     assert one.shape == two.shape == (9, 32, 32, 3)
-    assert np.array_equal(one, two)  # bit-equal on this CPU (diffusers' Ulysses all-to-all, SDPA per rank)
+    # equal up to rounding (diffusers' Ulysses all-to-all, SDPA per rank): bit-equal on AVX-512 CPUs,
+    # one level in a few values on an AVX2-only one (tests/same_output.py)
+    assert_frames_match(one, two)
 
 
 def test_refusals(wan: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
