@@ -133,8 +133,17 @@ def main() -> None:
                          "to draw)")
     ap.add_argument("--ceiling-only", action="store_true",
                     help="only the VAE ceiling (no generation): it depends on the VAE, not the transformer")
+    ap.add_argument("--unsaid-radius", default=None, metavar="ALONE,BESIDE",
+                    help="the planner's radius (frame heights) for objects of unsaid size, alone and beside "
+                         "others (default: the parser's SINGLE_RADIUS, GROUP_RADIUS): how session 18 "
+                         "chose them")
     ap.add_argument("--json", type=Path, default=None)
     a = ap.parse_args()
+    if a.unsaid_radius:
+        import cinegen.backlot.parse as parse
+
+        alone, beside = (float(v) for v in a.unsaid_radius.split(","))
+        parse.SINGLE_RADIUS, parse.GROUP_RADIUS = alone, beside
     extend = a.extend_prompt == "true"
     chosen = [x for x in a.sets.split(",") if x]
     pipe = CinegenPipeline.from_pretrained(a.model, dtype=a.dtype)
